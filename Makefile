@@ -1,0 +1,72 @@
+# poise - top-level build.  `make` builds into build/; `make test` and
+# `make demo` first install what a fresh Debian machine lacks.
+#
+# Variants: BUILD=dir SAN="-fsanitize=..." OPT=... build the same tree with
+# other flags (make test uses build/asan and build/tsan).
+
+BUILD ?= build
+CC ?= cc
+OPT ?= -O2
+SAN ?=
+CFLAGS := -std=gnu11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wshadow -Wno-unused-parameter \
+	  -fPIC -Iinclude -Isrc $(SAN) $(EXTRA_CFLAGS)
+LDFLAGS := $(SAN)
+LDLIBS := -lpthread
+
+LIB_SRC := $(wildcard src/common/*.c src/dev/*.c src/fs/*.c) $(wildcard src/dev/*.S)
+LIB_OBJ := $(patsubst %,$(BUILD)/obj/%.o,$(basename $(LIB_SRC)))
+CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/cli/*.c))
+UNIT := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+BENCH := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/bench_*.c))
+
+.PHONY: all tests bench-bin deps test demo bench clean
+all: $(BUILD)/poise $(BUILD)/libpoise.so $(BUILD)/libpoise.a
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/obj/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libpoise.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/libpoise.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise.so $^ -o $@ $(LDLIBS)
+$(BUILD)/poise: $(CLI_OBJ) $(BUILD)/libpoise.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/libpoise.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libpoise.a -o $@ $(LDLIBS)
+tests: all $(UNIT)
+
+$(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libpoise.a
+	$(CC) $(CFLAGS) $< $(BUILD)/libpoise.a -o $@ $(LDLIBS) -lm
+bench-bin: all $(BENCH)
+
+deps:
+	@scripts/install-deps
+
+ASAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+TSAN := -fsanitize=thread
+
+# The whole suite: unit tests under ASan+UBSan and under TSan, the CLI
+# scenarios against the release and the ASan build.
+test: deps
+	@$(MAKE) --no-print-directory tests
+	@$(MAKE) --no-print-directory tests BUILD=build/asan OPT=-O1 SAN="$(ASAN)"
+	@$(MAKE) --no-print-directory tests BUILD=build/tsan OPT=-O1 SAN="$(TSAN)"
+	@tests/run-all.sh
+
+demo: deps all
+	@scripts/demo.sh
+
+bench: deps bench-bin
+	@bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

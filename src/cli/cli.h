@@ -1,0 +1,41 @@
+/*
+ * cli.h - shared pieces of the `poise` command: argument parsing, errors,
+ * exit codes (0 success, 1 failure, 2 usage), JSON string output.
+ */
+#ifndef POISE_CLI_H
+#define POISE_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+struct cli_cmd {
+	const char *name;
+	const char *usage; /* one line: "pool create POOL --size SIZE" */
+	const char *help;  /* more lines, may be NULL */
+	int (*run)(int argc, char **argv);
+};
+
+/* Parse "123", "4K", "16M", "2G", "1T" (binary units).  0 or -1. */
+int cli_parse_size(const char *s, uint64_t *v);
+/* Parse a plain unsigned decimal (or 0x hex).  0 or -1. */
+int cli_parse_u64(const char *s, uint64_t *v);
+/* "poise: " + message (+ the library's detail when err < 0); returns EXIT_FAIL. */
+int cli_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "poise: " + message, then the usage line; returns EXIT_USAGE. */
+int cli_usage(const struct cli_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print the command's help to stdout; returns EXIT_OK. */
+int cli_help(const struct cli_cmd *c);
+/* Is argv[i] "--help" or "-h" for any i? */
+int cli_wants_help(int argc, char **argv);
+void cli_json_str(FILE *f, const char *s);
+
+/* Sub-command tables (cmd_*.c). */
+extern const struct cli_cmd cli_pool_cmds[];
+extern const struct cli_cmd cli_badblocks_cmds[];
+extern const struct cli_cmd cli_dev_cmds[];
+
+#endif

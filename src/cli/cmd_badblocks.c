@@ -1,0 +1,142 @@
+/*
+ * cmd_badblocks.c - `poise badblocks list|inject|clear`: the known-bad table
+ * in the kernel's units (512-byte sectors, "first count" lines).
+ */
+#include "cli/cli.h"
+#include "cli/pool_open.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int bb_list(int argc, char **argv);
+static int bb_inject(int argc, char **argv);
+static int bb_clear(int argc, char **argv);
+
+const struct cli_cmd cli_badblocks_cmds[] = {
+	{"list", "badblocks list [--json] POOL",
+	 "Print the pool's bad sectors, one 'first_sector count' line per range (the\n"
+	 "format of /sys/block/pmemX/badblocks).  --json prints one object with a\n"
+	 "'ranges' array and totals.\n",
+	 bb_list},
+	{"inject", "badblocks inject POOL SECTOR [COUNT]",
+	 "Poison COUNT (default 1) 512-byte sectors from SECTOR of an emulated pool:\n"
+	 "they are recorded, their bytes scrambled, their pages made unreadable.\n",
+	 bb_inject},
+	{"clear", "badblocks clear POOL SECTOR [COUNT]",
+	 "Clear bad sectors in [SECTOR, SECTOR+COUNT): they read as zeros afterwards.\n",
+	 bb_clear},
+	{NULL, NULL, NULL, NULL},
+};
+
+static int bb_list(int argc, char **argv)
+{
+	const struct cli_cmd *c = &cli_badblocks_cmds[0];
+	const char *path = NULL;
+	int json = 0;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (argv[i][0] == '-')
+			return cli_usage(c, "badblocks list: unknown option '%s'", argv[i]);
+		else if (!path)
+			path = argv[i];
+		else
+			return cli_usage(c, "badblocks list: unexpected argument '%s'", argv[i]);
+	}
+	if (!path)
+		return cli_usage(c, "badblocks list: POOL is required");
+	struct poise_dev *d;
+	if (cli_open_dev("badblocks list", path, &d))
+		return EXIT_FAIL;
+	struct poise_bb_range *r;
+	long n = poise_dev_badblocks(d, &r);
+	if (n < 0) {
+		poise_dev_close(&d);
+		return cli_fail((int)n, "badblocks list");
+	}
+	uint64_t total = 0;
+	for (long i = 0; i < n; i++)
+		total += r[i].count;
+	if (json) {
+		printf("{\"pool\":");
+		cli_json_str(stdout, path);
+		printf(",\"backend\":\"%s\",\"sector_size\":%u,\"ranges\":[", d->ops->name, POISE_SECTOR);
+		for (long i = 0; i < n; i++)
+			printf("%s{\"sector\":%llu,\"count\":%llu,\"offset\":%llu,\"length\":%llu}",
+			       i ? "," : "", (unsigned long long)r[i].sector,
+			       (unsigned long long)r[i].count,
+			       (unsigned long long)(r[i].sector * POISE_SECTOR),
+			       (unsigned long long)(r[i].count * POISE_SECTOR));
+		printf("],\"total_ranges\":%ld,\"total_sectors\":%llu}\n", n, (unsigned long long)total);
+	} else {
+		for (long i = 0; i < n; i++)
+			printf("%llu %llu\n", (unsigned long long)r[i].sector, (unsigned long long)r[i].count);
+	}
+	free(r);
+	poise_dev_close(&d);
+	if (fflush(stdout) != 0)
+		return cli_fail(0, "badblocks list: cannot write the output");
+	return EXIT_OK;
+}
+
+/* POOL SECTOR [COUNT] */
+static int sector_args(const struct cli_cmd *c, int argc, char **argv, const char **path,
+		       uint64_t *sector, uint64_t *count)
+{
+	for (int i = 0; i < argc; i++)
+		if (argv[i][0] == '-')
+			return cli_usage(c, "badblocks %s: unknown option '%s'", c->name, argv[i]);
+	if (argc < 2 || argc > 3)
+		return cli_usage(c, "badblocks %s: POOL and SECTOR are required", c->name);
+	*path = argv[0];
+	if (cli_parse_u64(argv[1], sector) < 0)
+		return cli_usage(c, "badblocks %s: bad sector number '%s'", c->name, argv[1]);
+	*count = 1;
+	if (argc == 3 && (cli_parse_u64(argv[2], count) < 0 || *count == 0))
+		return cli_usage(c, "badblocks %s: bad count '%s'", c->name, argv[2]);
+	return 0;
+}
+
+static int bb_inject(int argc, char **argv)
+{
+	const char *path;
+	uint64_t s, n;
+	int ret = sector_args(&cli_badblocks_cmds[1], argc, argv, &path, &s, &n);
+	if (ret)
+		return ret;
+	struct poise_dev *d;
+	if (cli_open_dev("badblocks inject", path, &d))
+		return EXIT_FAIL;
+	ret = poise_dev_inject(d, s, n);
+	poise_dev_close(&d);
+	if (ret < 0)
+		return cli_fail(ret, "badblocks inject");
+	printf("poisoned sectors %llu-%llu (bytes %llu-%llu)\n", (unsigned long long)s,
+	       (unsigned long long)(s + n - 1), (unsigned long long)(s * POISE_SECTOR),
+	       (unsigned long long)((s + n) * POISE_SECTOR - 1));
+	return EXIT_OK;
+}
+
+static int bb_clear(int argc, char **argv)
+{
+	const char *path;
+	uint64_t s, n;
+	int ret = sector_args(&cli_badblocks_cmds[2], argc, argv, &path, &s, &n);
+	if (ret)
+		return ret;
+	struct poise_dev *d;
+	if (cli_open_dev("badblocks clear", path, &d))
+		return EXIT_FAIL;
+	uint64_t nsect = d->size / POISE_SECTOR;
+	if (s >= nsect || n > nsect - s) {
+		poise_dev_close(&d);
+		return cli_fail(0, "badblocks clear: %s: sectors %llu+%llu lie beyond the pool (%llu sectors)",
+				path, (unsigned long long)s, (unsigned long long)n,
+				(unsigned long long)nsect);
+	}
+	ret = poise_dev_clear(d, s * POISE_SECTOR, n * POISE_SECTOR);
+	poise_dev_close(&d);
+	if (ret < 0)
+		return cli_fail(ret, "badblocks clear");
+	return EXIT_OK;
+}

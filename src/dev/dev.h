@@ -1,0 +1,114 @@
+/*
+ * dev.h - the device layer: a pool mapped into the process.
+ *
+ * A pool is one of three backends behind struct poise_dev_ops, chosen by the
+ * path: a character device /dev/daxX.Y (devdax), a regular file on a DAX
+ * mount (fsdax, mapped MAP_SHARED_VALIDATE|MAP_SYNC), or any other regular
+ * file (emulated; its bad sectors live in the sidecar POOL.badblocks).
+ *
+ * The generic layer (pool.c) owns:
+ *   - reads through the machine-check-safe copy: known-bad sectors are
+ *     refused first, a fault inside the copy becomes a short read;
+ *   - writes that clear the bad sectors they overlap, then persist;
+ *   - the badblocks table and its sidecar.
+ *
+ * Lock rules: reads and writes take no lock on the fast path.  d->bb_update
+ * serialises every change of the badblocks table (inject, clear, a write
+ * that clears, a newly found machine check) together with the sidecar
+ * update; the table's own rwlock guards lookups.  A pool is owned by one
+ * open at a time (an OFD lock on the pool plus a classic POSIX lock that
+ * names the owner's pid).
+ */
+#ifndef POISE_DEV_H
+#define POISE_DEV_H
+
+#include "dev/badblocks.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define POISE_PAGE 4096u
+
+enum poise_dev_kind { POISE_DEV_EMULATED, POISE_DEV_FSDAX, POISE_DEV_DEVDAX };
+
+struct poise_dev;
+
+struct poise_dev_ops {
+	const char *name;
+	/* Map the pool: set base, size, align; open-time checks. */
+	int (*open)(struct poise_dev *d);
+	void (*close)(struct poise_dev *d);
+	/* Fill d->bb from the sidecar or sysfs, and re-apply emulation. */
+	int (*load_badblocks)(struct poise_dev *d);
+	/* Persist the table after a change (sidecar); NULL where the
+	 * platform keeps it (sysfs). */
+	int (*save_badblocks)(struct poise_dev *d);
+	/* Bytes the mapping cannot give: a system call path.  Only called on
+	 * sectors the table says are good. */
+	ssize_t (*read_slow)(struct poise_dev *d, uint64_t off, void *buf, size_t len);
+	ssize_t (*write_slow)(struct poise_dev *d, uint64_t off, const void *buf, size_t len);
+	/* Make [sector, sector+count) good and zero; the caller then removes
+	 * it from the table and calls unprotect.  -EOPNOTSUPP where the
+	 * platform cannot clear. */
+	int (*clear)(struct poise_dev *d, uint64_t sector, uint64_t count);
+	/* Pages [off, off+len) lost their last bad sector (may be NULL). */
+	void (*unprotect)(struct poise_dev *d, uint64_t off, uint64_t len);
+	/* Poison [sector, sector+count) after the caller added it to the
+	 * table (emulation: protect the pages, scramble the bytes).
+	 * -EOPNOTSUPP on real devices. */
+	int (*inject)(struct poise_dev *d, uint64_t sector, uint64_t count);
+};
+
+struct poise_dev {
+	uint8_t *base;  /* the mapping; immutable while open */
+	uint64_t size;  /* bytes, a multiple of POISE_PAGE */
+	uint64_t align; /* mapping alignment (devdax), else POISE_PAGE */
+	enum poise_dev_kind kind;
+	const struct poise_dev_ops *ops;
+	int fd;
+	int need_msync; /* fsdax mapped without MAP_SYNC: persist also msyncs */
+	char *path;
+	char *sidecar;  /* emulated: PATH.badblocks */
+	char notice[256]; /* a warning the caller may print (fallbacks) */
+	void *priv;       /* backend's own state between open and load */
+	struct poise_bbt bb;
+	pthread_mutex_t bb_update;
+};
+
+/* Create an emulated pool file of `size` bytes (a multiple of 4 KiB).
+ * Fails with -EEXIST when it exists. */
+int poise_dev_create(const char *path, uint64_t size);
+/* Open a pool; the backend follows from the path.  *out is set on success. */
+int poise_dev_open(const char *path, struct poise_dev **out);
+void poise_dev_close(struct poise_dev **d);
+
+/* Read: len, a short count ending before the first bad byte, or -EIO when
+ * off itself is in a bad sector (message names the sector). */
+ssize_t poise_dev_read(struct poise_dev *d, uint64_t off, void *buf, size_t len);
+/* Write: clears every bad sector it overlaps (partly covered ones are
+ * zero-filled first), writes, persists.  len or -errno. */
+ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len);
+/* Clear every bad sector overlapping [off, off+len): those sectors read as
+ * zeros afterwards; other bytes are untouched. */
+int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len);
+/* Emulated pools: poison [sector, sector+count). */
+int poise_dev_inject(struct poise_dev *d, uint64_t sector, uint64_t count);
+/* Snapshot of the table; returns the count (caller frees *out). */
+long poise_dev_badblocks(struct poise_dev *d, struct poise_bb_range **out);
+const char *poise_dev_kind_name(enum poise_dev_kind k);
+
+/* Persist stores made through d->base. */
+void poise_dev_persist(struct poise_dev *d, const void *addr, size_t len);
+
+/* Backends (pool_*.c). */
+extern const struct poise_dev_ops poise_pool_emulated_ops;
+extern const struct poise_dev_ops poise_pool_fsdax_ops;
+extern const struct poise_dev_ops poise_pool_devdax_ops;
+
+/* Shared by backends (pool.c). */
+int poise_dev_table_load(struct poise_dev *d, const struct poise_bb_range *r, size_t n,
+			 const char *source);
+
+#endif

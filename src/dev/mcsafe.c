@@ -1,0 +1,154 @@
+/*
+ * mcsafe.c - the fault side of the machine-check-safe copy.
+ *
+ * One process-wide SIGBUS+SIGSEGV handler.  It recovers a fault only when
+ * both hold:
+ *   (1) the faulting instruction lies in the guarded copy routines
+ *       [poise_mc_text_begin, poise_mc_text_end) of mcsafe_x86_64.S, and
+ *   (2) the faulting address lies in a registered pool range.
+ * It then resumes the routine at poise_mc_fixup with the fault offset.
+ * Everything else (a wild pointer, a fault in ordinary code, a fault on the
+ * user's own buffer) is passed to the handler that was installed before us,
+ * or re-raised with the default action: a real crash stays a crash.
+ *
+ * Invariants: the registry is an array of (base, len) pairs written under
+ * reg_lock and read lock-free by the handler (atomic loads; a slot's base is
+ * published last and cleared first).  The handler touches no lock and no
+ * TLS, so it is async-signal-safe.
+ */
+#include "dev/mcsafe.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <ucontext.h>
+
+extern const char poise_mc_text_begin[], poise_mc_text_end[], poise_mc_fixup[];
+extern unsigned char poise_mc_have_avx2; /* read by the assembly */
+
+static struct {
+	uintptr_t base; /* 0 = free slot */
+	uintptr_t len;
+} ranges[POISE_MC_MAX_RANGES];
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sigaction old_segv, old_bus;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_err;
+
+static int in_pool(uintptr_t a)
+{
+	for (int i = 0; i < POISE_MC_MAX_RANGES; i++) {
+		uintptr_t b = __atomic_load_n(&ranges[i].base, __ATOMIC_ACQUIRE);
+		if (b && a >= b && a - b < __atomic_load_n(&ranges[i].len, __ATOMIC_RELAXED))
+			return 1;
+	}
+	return 0;
+}
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
+	if (old->sa_flags & SA_SIGINFO) {
+		if (old->sa_sigaction) {
+			old->sa_sigaction(sig, si, uc);
+			return;
+		}
+	} else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+		old->sa_handler(sig);
+		return;
+	}
+	/* Default action: reinstall it and return; the faulting instruction
+	 * runs again and the kernel kills the process with the signal. */
+	signal(sig, SIG_DFL);
+}
+
+static void handler(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
+	uintptr_t rip = (uintptr_t)g[REG_RIP];
+	uintptr_t addr = (uintptr_t)si->si_addr;
+
+	if (sig == SIGBUS && si->si_code == BUS_MCEERR_AO)
+		return; /* asynchronous report; the access will fault (AR) */
+	if (rip < (uintptr_t)poise_mc_text_begin || rip >= (uintptr_t)poise_mc_text_end ||
+	    !in_pool(addr)) {
+		chain(sig, si, ucv);
+		return;
+	}
+	uintptr_t src = (uintptr_t)g[REG_R8], dst = (uintptr_t)g[REG_R9];
+	uintptr_t len = (uintptr_t)g[REG_R10], done = 0;
+	if (addr >= src && addr - src < len)
+		done = addr - src;
+	else if (addr >= dst && addr - dst < len)
+		done = addr - dst;
+	g[REG_RAX] = (greg_t)done;
+	g[REG_RDX] = (greg_t)(addr | (sig == SIGBUS && si->si_code == BUS_MCEERR_AR
+					       ? POISE_MC_FAULT_MCE : 0));
+	g[REG_RIP] = (greg_t)(uintptr_t)poise_mc_fixup;
+}
+
+static void do_init(void)
+{
+	__builtin_cpu_init();
+	poise_mc_have_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &old_segv) || sigaction(SIGBUS, &sa, &old_bus))
+		init_err = -errno;
+}
+
+int poise_mc_init(void)
+{
+	pthread_once(&init_once, do_init);
+	return init_err;
+}
+
+int poise_mc_register(const void *base, size_t len)
+{
+	int ret = -ENOSPC;
+	pthread_mutex_lock(&reg_lock);
+	for (int i = 0; i < POISE_MC_MAX_RANGES; i++) {
+		if (ranges[i].base)
+			continue;
+		__atomic_store_n(&ranges[i].len, len, __ATOMIC_RELAXED);
+		__atomic_store_n(&ranges[i].base, (uintptr_t)base, __ATOMIC_RELEASE);
+		ret = 0;
+		break;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return ret;
+}
+
+void poise_mc_unregister(const void *base)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (int i = 0; i < POISE_MC_MAX_RANGES; i++)
+		if (ranges[i].base == (uintptr_t)base)
+			__atomic_store_n(&ranges[i].base, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&reg_lock);
+}
+
+size_t poise_mc_copy(void *dst, const void *src, size_t len, int nt, uint64_t *fault)
+{
+	struct poise_mc_result r = nt && len >= 256 ? poise_mc_memcpy_nt(dst, src, len)
+						    : poise_mc_memcpy(dst, src, len);
+	*fault = r.fault;
+	if (__builtin_expect(r.done == len, 1))
+		return len;
+	/* The routines may load ahead of their stores (small copies, the
+	 * overlapping tail), so the prefix before the fault is copied again;
+	 * each retry is strictly shorter, so this ends. */
+	size_t good = r.done;
+	while (good) {
+		r = poise_mc_memcpy(dst, src, good);
+		if (r.done == good)
+			break;
+		good = r.done;
+	}
+	return good;
+}

@@ -1,0 +1,51 @@
+/*
+ * mcsafe.h - machine-check-safe copies between user buffers and pool memory.
+ *
+ * poise_mc_copy() is a memcpy that, instead of dying, stops at the first byte
+ * it cannot read or write inside a registered pool range (real poison:
+ * SIGBUS BUS_MCEERR_AR; emulated poison: SIGSEGV on a PROT_NONE page) and
+ * tells the caller where.  The fast path is a plain copy loop; see
+ * mcsafe_x86_64.S for the exception-table design.
+ *
+ * Lock rules: none.  The handler is async-signal-safe and reads the range
+ * registry lock-free; registration takes a mutex.
+ */
+#ifndef POISE_MCSAFE_H
+#define POISE_MCSAFE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bit 63 of .fault: the kernel reported a machine check (BUS_MCEERR_AR). */
+#define POISE_MC_FAULT_MCE (1ULL << 63)
+
+struct poise_mc_result {
+	uint64_t done;  /* == len on success; else bytes before the fault */
+	uint64_t fault; /* 0, or the faulting address (| POISE_MC_FAULT_MCE) */
+};
+
+/* The raw routines (assembly).  Do not call without poise_mc_init(). */
+struct poise_mc_result poise_mc_memcpy(void *dst, const void *src, size_t len);
+struct poise_mc_result poise_mc_memcpy_nt(void *dst, const void *src, size_t len);
+
+/* Install the SIGBUS/SIGSEGV handler once (idempotent, thread-safe).
+ * Returns 0 or -errno. */
+int poise_mc_init(void);
+
+/* Register / unregister [base, base+len) as pool memory whose faults are
+ * recoverable inside a guarded copy.  Returns 0, or -ENOSPC when
+ * POISE_MC_MAX_RANGES ranges are registered. */
+#define POISE_MC_MAX_RANGES 64
+int poise_mc_register(const void *base, size_t len);
+void poise_mc_unregister(const void *base);
+
+/*
+ * Guarded copy.  Returns the number of bytes copied from the start (== len
+ * when nothing faulted).  On a fault the returned prefix is really copied
+ * (re-copied if needed) and *fault is set to the faulting address as above;
+ * otherwise *fault is 0.  nt != 0 uses non-temporal stores for len >= 256
+ * (the caller then persists the first and last cache line and fences).
+ */
+size_t poise_mc_copy(void *dst, const void *src, size_t len, int nt, uint64_t *fault);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * persist.h - making stores durable: flush, fence, persist, and the choice
+ * of flush instruction.
+ *
+ * All file-system code goes through these; nothing above src/dev/ issues
+ * clwb/clflushopt/sfence itself.  The instruction is chosen once by CPUID
+ * (clwb > clflushopt > clflush); POISE_FLUSH=clwb|clflushopt|clflush|none
+ * overrides it, and a device in an eADR persistence domain (CPU caches are
+ * persistent) selects none.  Fences are always real.
+ */
+#ifndef POISE_PERSIST_H
+#define POISE_PERSIST_H
+
+#include <stddef.h>
+
+enum poise_flush_kind {
+	POISE_FLUSH_CLWB,
+	POISE_FLUSH_CLFLUSHOPT,
+	POISE_FLUSH_CLFLUSH,
+	POISE_FLUSH_NONE,
+};
+
+#define POISE_CACHELINE 64
+
+/* Choose the instruction (idempotent).  Returns -EINVAL with a message for a
+ * bad POISE_FLUSH value, or for an instruction the CPU lacks. */
+int poise_persist_init(void);
+enum poise_flush_kind poise_flush_kind(void);
+const char *poise_flush_name(enum poise_flush_kind k);
+/* Force a kind (tests, eADR).  Unsupported instructions give -EINVAL. */
+int poise_flush_set(enum poise_flush_kind k);
+
+/* Write back every cache line overlapping [addr, addr+len); no fence. */
+void poise_flush(const void *addr, size_t len);
+/* Order preceding flushes and non-temporal stores before later stores. */
+static inline void poise_fence(void)
+{
+	__asm__ __volatile__("sfence" ::: "memory");
+}
+static inline void poise_persist(const void *addr, size_t len)
+{
+	poise_flush(addr, len);
+	poise_fence();
+}
+
+#endif

@@ -1,0 +1,401 @@
+/*
+ * pool.c - the generic device layer: open/close, the guarded read path, the
+ * clearing write path, injection, and the badblocks table (see dev.h).
+ *
+ * Read path invariants:
+ *   - a byte in a sector the table lists as bad is never returned;
+ *   - a byte the mapping cannot give (fault inside the guarded copy) is
+ *     never returned from the mapping; after such a fault the table is
+ *     consulted again (emulated injection adds to the table before it
+ *     protects the page), and only good sectors are fetched through the
+ *     backend's system-call path;
+ *   - a machine check (BUS_MCEERR_AR) adds the faulting page to the table.
+ * Write path invariant: when a write returns, no sector it covered is in
+ * the table and its bytes are durable (flushed and fenced, or written by
+ * the kernel's own durable path).
+ */
+#include "dev/dev.h"
+#include "dev/mcsafe.h"
+#include "dev/persist.h"
+#include "common/err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef STATX_ATTR_DAX
+#define STATX_ATTR_DAX 0x00200000
+#endif
+
+const char *poise_dev_kind_name(enum poise_dev_kind k)
+{
+	switch (k) {
+	case POISE_DEV_EMULATED: return "emulated";
+	case POISE_DEV_FSDAX: return "fsdax";
+	case POISE_DEV_DEVDAX: return "devdax";
+	}
+	return "?";
+}
+
+int poise_dev_create(const char *path, uint64_t size)
+{
+	if (size < POISE_PAGE || size % POISE_PAGE)
+		return poise_err(EINVAL, "%s: pool size %llu is not a positive multiple of 4096",
+				 path, (unsigned long long)size);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return poise_errno(errno, "%s", path);
+	int e = posix_fallocate(fd, 0, (off_t)size);
+	if (e == EOPNOTSUPP || e == EINVAL)
+		e = ftruncate(fd, (off_t)size) < 0 ? errno : 0;
+	close(fd);
+	if (e) {
+		unlink(path);
+		return poise_errno(e, "%s: cannot reserve %llu bytes", path, (unsigned long long)size);
+	}
+	/* a new pool has no bad sectors: drop a stale sidecar */
+	char side[4096];
+	snprintf(side, sizeof(side), "%s.badblocks", path);
+	unlink(side);
+	return 0;
+}
+
+static int lock_pool(struct poise_dev *d)
+{
+	struct flock ofd = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	if (fcntl(d->fd, F_OFD_SETLK, &ofd) < 0) {
+		if (errno != EAGAIN && errno != EACCES)
+			return poise_errno(errno, "%s: cannot lock the pool", d->path);
+		struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
+		if (fcntl(d->fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK && who.l_pid > 0)
+			return poise_err(EBUSY, "%s: pool in use by pid %d", d->path, (int)who.l_pid);
+		if (fcntl(d->fd, F_GETLK, &who) == 0 && who.l_type == F_UNLCK)
+			return poise_err(EBUSY, "%s: pool is already open in this process", d->path);
+		return poise_err(EBUSY, "%s: pool in use by another process", d->path);
+	}
+	/* a classic lock beside it, only so that others can name our pid */
+	struct flock pid = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
+	(void)fcntl(d->fd, F_SETLK, &pid);
+	return 0;
+}
+
+int poise_dev_table_load(struct poise_dev *d, const struct poise_bb_range *r, size_t n,
+			 const char *source)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (bbt_add(&d->bb, r[i].sector, r[i].count) < 0)
+			return poise_err(EINVAL, "%s: range %llu+%llu lies beyond the pool (%llu sectors)",
+					 source, (unsigned long long)r[i].sector,
+					 (unsigned long long)r[i].count,
+					 (unsigned long long)(d->size / POISE_SECTOR));
+	}
+	return 0;
+}
+
+int poise_dev_open(const char *path, struct poise_dev **out)
+{
+	struct statx stx;
+	int ret;
+	*out = NULL;
+	if ((ret = poise_mc_init()) < 0)
+		return poise_errno(-ret, "cannot install the machine-check handler");
+	if ((ret = poise_persist_init()) < 0)
+		return ret;
+	if (statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &stx) < 0)
+		return poise_errno(errno, "%s", path);
+	struct poise_dev *d = calloc(1, sizeof(*d));
+	if (!d || !(d->path = strdup(path))) {
+		free(d);
+		return poise_err(ENOMEM, "out of memory");
+	}
+	d->fd = -1;
+	d->align = POISE_PAGE;
+	pthread_mutex_init(&d->bb_update, NULL);
+	if (S_ISCHR(stx.stx_mode)) {
+		d->kind = POISE_DEV_DEVDAX;
+		d->ops = &poise_pool_devdax_ops;
+	} else if (S_ISREG(stx.stx_mode)) {
+		int dax = (stx.stx_attributes_mask & STATX_ATTR_DAX) &&
+			  (stx.stx_attributes & STATX_ATTR_DAX);
+		d->kind = dax ? POISE_DEV_FSDAX : POISE_DEV_EMULATED;
+		d->ops = dax ? &poise_pool_fsdax_ops : &poise_pool_emulated_ops;
+	} else {
+		ret = poise_err(EINVAL, "%s: not a pool (neither a regular file nor a devdax device)",
+				path);
+		goto fail;
+	}
+	d->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (d->fd < 0) {
+		ret = poise_errno(errno, "%s", path);
+		goto fail;
+	}
+	if ((ret = lock_pool(d)) < 0)
+		goto fail;
+	if ((ret = d->ops->open(d)) < 0)
+		goto fail;
+	if ((ret = bbt_init(&d->bb, d->size)) < 0)
+		goto fail_unmap;
+	if ((ret = poise_mc_register(d->base, d->size)) < 0) {
+		ret = poise_err(ENFILE, "%s: too many pools open in this process", path);
+		goto fail_unmap;
+	}
+	if ((ret = d->ops->load_badblocks(d)) < 0) {
+		poise_mc_unregister(d->base);
+		goto fail_unmap;
+	}
+	*out = d;
+	return 0;
+fail_unmap:
+	d->ops->close(d);
+fail:
+	bbt_fini(&d->bb);
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d->sidecar);
+	free(d->path);
+	free(d);
+	return ret;
+}
+
+void poise_dev_close(struct poise_dev **dp)
+{
+	struct poise_dev *d = *dp;
+	if (!d)
+		return;
+	poise_mc_unregister(d->base);
+	d->ops->close(d);
+	bbt_fini(&d->bb);
+	close(d->fd); /* drops both locks */
+	pthread_mutex_destroy(&d->bb_update);
+	free(d->sidecar);
+	free(d->path);
+	free(d);
+	*dp = NULL;
+}
+
+static int check_range(struct poise_dev *d, uint64_t off, size_t len, const char *what)
+{
+	if (off > d->size || len > d->size - off)
+		return poise_err(EINVAL, "%s: %s of %zu bytes at offset %llu leaves the pool (%llu bytes)",
+				 d->path, what, len, (unsigned long long)off,
+				 (unsigned long long)d->size);
+	return 0;
+}
+
+/* fsdax without MAP_SYNC: the file system must write back its metadata. */
+static void dev_msync(struct poise_dev *d, const void *addr, size_t len)
+{
+	(void)d;
+	uintptr_t a = (uintptr_t)addr & ~(uintptr_t)(POISE_PAGE - 1);
+	(void)msync((void *)a, (uintptr_t)addr + len - a, MS_SYNC);
+}
+
+static int save_table(struct poise_dev *d)
+{
+	return d->ops->save_badblocks ? d->ops->save_badblocks(d) : 0;
+}
+
+/* A machine check at `addr`: the whole page is lost to the mapping. */
+static void record_mce(struct poise_dev *d, uint64_t fault)
+{
+	uint64_t off = ((fault & ~POISE_MC_FAULT_MCE) - (uintptr_t)d->base) & ~(uint64_t)(POISE_PAGE - 1);
+	pthread_mutex_lock(&d->bb_update);
+	if (bbt_add(&d->bb, off / POISE_SECTOR, POISE_PAGE / POISE_SECTOR) == 0)
+		(void)save_table(d);
+	pthread_mutex_unlock(&d->bb_update);
+}
+
+/*
+ * The careful read: used when the table may list a bad sector in range, or
+ * after the fast copy faulted.  `done` bytes at buf are already good.
+ */
+static ssize_t read_careful(struct poise_dev *d, uint64_t off, uint8_t *buf, size_t len,
+			    size_t done)
+{
+	uint64_t slow_until = 0; /* bytes below this come through the backend */
+	while (done < len) {
+		uint64_t cur = off + done, end = off + len, bad;
+		if (bbt_first_bad(&d->bb, cur / POISE_SECTOR, (end + POISE_SECTOR - 1) / POISE_SECTOR,
+				  &bad)) {
+			if (bad * POISE_SECTOR <= cur)
+				break;
+			end = bad * POISE_SECTOR;
+		}
+		if (cur < slow_until) {
+			uint64_t stop = end < slow_until ? end : slow_until;
+			ssize_t k = d->ops->read_slow(d, cur, buf + done, stop - cur);
+			if (k <= 0)
+				break;
+			done += (size_t)k;
+			continue;
+		}
+		uint64_t fault;
+		size_t k = poise_mc_copy(buf + done, d->base + cur, end - cur, 0, &fault);
+		done += k;
+		if (k == end - cur) {
+			if (end < off + len)
+				break; /* stopped before a bad sector */
+			continue;
+		}
+		if (fault & POISE_MC_FAULT_MCE) {
+			record_mce(d, fault);
+			continue; /* the table now stops us at that page */
+		}
+		/* The page is protected (emulated poison nearby, or a clear in
+		 * flight): its good sectors come through the backend. */
+		slow_until = (off + done + POISE_PAGE) & ~(uint64_t)(POISE_PAGE - 1);
+	}
+	if (done == 0) {
+		uint64_t s = (off + done) / POISE_SECTOR;
+		return poise_err(EIO, "%s: Input/output error at offset %llu (pool sector %llu)",
+				 d->path, (unsigned long long)(off + done), (unsigned long long)s);
+	}
+	if (done < len)
+		poise_err(EIO, "%s: Input/output error at offset %llu (pool sector %llu)", d->path,
+			  (unsigned long long)(off + done),
+			  (unsigned long long)((off + done) / POISE_SECTOR));
+	return (ssize_t)done;
+}
+
+ssize_t poise_dev_read(struct poise_dev *d, uint64_t off, void *buf, size_t len)
+{
+	int ret = check_range(d, off, len, "read");
+	if (ret < 0)
+		return ret;
+	if (__builtin_expect(!bbt_maybe(&d->bb, off, len), 1)) {
+		uint64_t fault;
+		size_t k = poise_mc_copy(buf, d->base + off, len, 0, &fault);
+		if (__builtin_expect(k == len, 1))
+			return (ssize_t)len;
+		if (fault & POISE_MC_FAULT_MCE)
+			record_mce(d, fault);
+		return read_careful(d, off, buf, len, k);
+	}
+	return read_careful(d, off, buf, len, 0);
+}
+
+/* Clear every bad sector in [lo, hi) sectors.  Caller holds d->bb_update. */
+static int clear_locked(struct poise_dev *d, uint64_t lo, uint64_t hi)
+{
+	uint64_t s;
+	int changed = 0, ret = 0;
+	while (lo < hi && bbt_first_bad(&d->bb, lo, hi, &s)) {
+		/* extent of this bad run inside [s, hi) */
+		uint64_t e = s + 1;
+		while (e < hi && bbt_any(&d->bb, e, e + 1))
+			e++;
+		ret = d->ops->clear(d, s, e - s);
+		if (ret < 0)
+			break;
+		bbt_remove(&d->bb, s, e - s);
+		changed = 1;
+		if (d->ops->unprotect) {
+			uint64_t p0 = s * POISE_SECTOR & ~(uint64_t)(POISE_PAGE - 1);
+			uint64_t p1 = (e * POISE_SECTOR + POISE_PAGE - 1) & ~(uint64_t)(POISE_PAGE - 1);
+			for (uint64_t p = p0; p < p1; p += POISE_PAGE)
+				if (!bbt_any(&d->bb, p / POISE_SECTOR, (p + POISE_PAGE) / POISE_SECTOR))
+					d->ops->unprotect(d, p, POISE_PAGE);
+		}
+		lo = e;
+	}
+	if (changed) {
+		int r2 = save_table(d);
+		if (ret == 0)
+			ret = r2;
+	}
+	return ret;
+}
+
+int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len)
+{
+	int ret = check_range(d, off, len, "clear");
+	if (ret < 0 || len == 0)
+		return ret;
+	pthread_mutex_lock(&d->bb_update);
+	ret = clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
+	pthread_mutex_unlock(&d->bb_update);
+	return ret;
+}
+
+ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len)
+{
+	int ret = check_range(d, off, len, "write");
+	if (ret < 0)
+		return ret;
+	if (len == 0)
+		return 0;
+	if (bbt_maybe(&d->bb, off, len) && (ret = poise_dev_clear(d, off, len)) < 0)
+		return ret;
+	int nt = len >= 256;
+	uint64_t fault;
+	uint8_t *dst = d->base + off;
+	size_t k = poise_mc_copy(dst, buf, len, nt, &fault);
+	if (__builtin_expect(k == len, 1)) {
+		if (nt) {
+			poise_flush(dst, 16);
+			poise_flush(dst + len - 16, 16);
+		} else {
+			poise_flush(dst, len);
+		}
+		poise_fence();
+		if (d->need_msync)
+			dev_msync(d, dst, len);
+		return (ssize_t)len;
+	}
+	/* A page we write is protected (other bad sectors share it) or was
+	 * lost under us: the rest goes through the backend.  What the mapping
+	 * took is flushed first. */
+	if (k) {
+		poise_flush(dst, k);
+		poise_fence();
+	}
+	if (fault & POISE_MC_FAULT_MCE)
+		record_mce(d, fault);
+	if (bbt_maybe(&d->bb, off + k, len - k) && (ret = poise_dev_clear(d, off + k, len - k)) < 0)
+		return ret;
+	ssize_t w = d->ops->write_slow(d, off + k, (const uint8_t *)buf + k, len - k);
+	if (w < 0)
+		return w;
+	if ((size_t)w != len - k)
+		return poise_err(EIO, "%s: short write at offset %llu", d->path,
+				 (unsigned long long)(off + k + (size_t)w));
+	return (ssize_t)len;
+}
+
+int poise_dev_inject(struct poise_dev *d, uint64_t sector, uint64_t count)
+{
+	if (count == 0)
+		return poise_err(EINVAL, "%s: inject needs a count of at least 1", d->path);
+	if (sector >= d->size / POISE_SECTOR || count > d->size / POISE_SECTOR - sector)
+		return poise_err(EINVAL, "%s: sectors %llu+%llu lie beyond the pool (%llu sectors)",
+				 d->path, (unsigned long long)sector, (unsigned long long)count,
+				 (unsigned long long)(d->size / POISE_SECTOR));
+	if (!d->ops->inject)
+		return poise_err(EOPNOTSUPP, "%s: poison injection needs an emulated pool (this is %s)",
+				 d->path, d->ops->name);
+	pthread_mutex_lock(&d->bb_update);
+	int ret = bbt_add(&d->bb, sector, count);
+	if (ret == 0)
+		ret = d->ops->inject(d, sector, count);
+	if (ret == 0)
+		ret = save_table(d);
+	pthread_mutex_unlock(&d->bb_update);
+	return ret;
+}
+
+long poise_dev_badblocks(struct poise_dev *d, struct poise_bb_range **out)
+{
+	return bbt_snapshot(&d->bb, out);
+}
+
+void poise_dev_persist(struct poise_dev *d, const void *addr, size_t len)
+{
+	poise_persist(addr, len);
+	if (d->need_msync)
+		dev_msync(d, addr, len);
+}

@@ -1,0 +1,150 @@
+/*
+ * pool_emulated.c - a pool in an ordinary file (any file system, /dev/shm
+ * included), with poison emulated the way the kernel's memory_failure shows
+ * it to a process.
+ *
+ * Injection (caller has added the sectors to the table first):
+ *   1. the pages holding the sectors become PROT_NONE in our mapping, so a
+ *      path that forgets the table faults instead of reading;
+ *   2. then the sectors' bytes are scrambled through the descriptor, so a
+ *      path that reads around the mapping gets garbage, not old data.
+ * The order matters: once step 1 returns no thread can load the page, so
+ * nobody ever sees the scrambled bytes through the mapping.
+ * Clearing zero-fills the sectors through the descriptor; the generic layer
+ * then drops them from the table and unprotects pages left with no bad
+ * sector.  The sidecar PATH.badblocks holds the table in the kernel's
+ * format; reopening re-protects its pages (the bytes stay scrambled on disk).
+ * Good sectors that share a page with a bad one are read and written with
+ * pread/pwrite on the pool file, which shares the page cache with the
+ * mapping.
+ * Durability: the mapping is MAP_SHARED, so data survives a process crash;
+ * surviving power loss needs a real pmem backend.
+ */
+#include "dev/dev.h"
+#include "dev/pool_io.h"
+#include "common/err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int emu_open(struct poise_dev *d)
+{
+	struct stat st;
+	if (fstat(d->fd, &st) < 0)
+		return poise_errno(errno, "%s", d->path);
+	if (st.st_size < (off_t)POISE_PAGE || st.st_size % POISE_PAGE)
+		return poise_err(EINVAL, "%s: not a pool: its size (%lld bytes) is not a positive multiple of 4096",
+				 d->path, (long long)st.st_size);
+	d->size = (uint64_t)st.st_size;
+	size_t n = strlen(d->path) + sizeof(".badblocks");
+	if (!(d->sidecar = malloc(n)))
+		return poise_err(ENOMEM, "out of memory");
+	snprintf(d->sidecar, n, "%s.badblocks", d->path);
+	void *p = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, 0);
+	if (p == MAP_FAILED)
+		return poise_errno(errno, "%s: cannot map %llu bytes", d->path,
+				   (unsigned long long)d->size);
+	d->base = p;
+	return 0;
+}
+
+static void emu_close(struct poise_dev *d)
+{
+	if (d->base)
+		munmap(d->base, d->size);
+	d->base = NULL;
+}
+
+static int protect(struct poise_dev *d, uint64_t sector, uint64_t count, int prot)
+{
+	uint64_t p0 = sector * POISE_SECTOR & ~(uint64_t)(POISE_PAGE - 1);
+	uint64_t p1 = ((sector + count) * POISE_SECTOR + POISE_PAGE - 1) & ~(uint64_t)(POISE_PAGE - 1);
+	if (mprotect(d->base + p0, p1 - p0, prot) < 0)
+		return poise_errno(errno, "%s: cannot %s pages at offset %llu", d->path,
+				   prot == PROT_NONE ? "protect" : "unprotect",
+				   (unsigned long long)p0);
+	return 0;
+}
+
+static int emu_load(struct poise_dev *d)
+{
+	struct poise_bb_range *r;
+	size_t n;
+	int ret = bb_read_file(d->sidecar, 1, &r, &n);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	ret = poise_dev_table_load(d, r, n, d->sidecar);
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		ret = protect(d, r[i].sector, r[i].count, PROT_NONE);
+	free(r);
+	return ret;
+}
+
+static int emu_save(struct poise_dev *d)
+{
+	struct poise_bb_range *r;
+	long n = bbt_snapshot(&d->bb, &r);
+	if (n < 0)
+		return (int)n;
+	int ret = bb_write_file(d->sidecar, r, (size_t)n);
+	free(r);
+	return ret;
+}
+
+static ssize_t emu_read_slow(struct poise_dev *d, uint64_t off, void *buf, size_t len)
+{
+	return poise_pread_full(d, off, buf, len);
+}
+
+static ssize_t emu_write_slow(struct poise_dev *d, uint64_t off, const void *buf, size_t len)
+{
+	return poise_pwrite_full(d, off, buf, len);
+}
+
+static int emu_clear(struct poise_dev *d, uint64_t sector, uint64_t count)
+{
+	return poise_pwrite_zero(d, sector * POISE_SECTOR, count * POISE_SECTOR);
+}
+
+static void emu_unprotect(struct poise_dev *d, uint64_t off, uint64_t len)
+{
+	(void)mprotect(d->base + off, len, PROT_READ | PROT_WRITE);
+}
+
+static int emu_inject(struct poise_dev *d, uint64_t sector, uint64_t count)
+{
+	int ret = protect(d, sector, count, PROT_NONE);
+	if (ret < 0)
+		return ret;
+	uint8_t junk[POISE_SECTOR];
+	for (uint64_t s = sector; s < sector + count; s++) {
+		/* high-bit bytes that name the sector: never zeros, never a
+		 * plausible old value */
+		for (unsigned i = 0; i < POISE_SECTOR; i++)
+			junk[i] = (uint8_t)(0x80 | ((s * 131 + i * 7) & 0x7f));
+		ssize_t k = poise_pwrite_full(d, s * POISE_SECTOR, junk, sizeof(junk));
+		if (k < 0)
+			return (int)k;
+	}
+	return 0;
+}
+
+const struct poise_dev_ops poise_pool_emulated_ops = {
+	.name = "emulated",
+	.open = emu_open,
+	.close = emu_close,
+	.load_badblocks = emu_load,
+	.save_badblocks = emu_save,
+	.read_slow = emu_read_slow,
+	.write_slow = emu_write_slow,
+	.clear = emu_clear,
+	.unprotect = emu_unprotect,
+	.inject = emu_inject,
+};
