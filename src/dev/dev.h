@@ -68,6 +68,8 @@ struct poise_dev {
 	enum poise_dev_kind kind;
 	const struct poise_dev_ops *ops;
 	int fd;
+	dev_t file_dev;  /* identity of the pool file (one open per process) */
+	ino_t file_ino;
 	int need_msync; /* fsdax mapped without MAP_SYNC: persist also msyncs */
 	char *path;
 	char *sidecar;  /* emulated: PATH.badblocks */

@@ -149,6 +149,7 @@ size_t poise_mc_copy(void *dst, const void *src, size_t len, int nt, uint64_t *f
 		if (r.done == good)
 			break;
 		good = r.done;
+		*fault = r.fault; /* a lower faulting address */
 	}
 	return good;
 }

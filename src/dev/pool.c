@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #ifndef STATX_ATTR_DAX
@@ -65,17 +66,54 @@ int poise_dev_create(const char *path, uint64_t size)
 	return 0;
 }
 
+/* Pools open in this process, by file identity: a second open is refused
+ * before it touches the locks (closing its descriptor would drop our
+ * classic lock).  Guarded by open_lock. */
+static struct {
+	dev_t dev;
+	ino_t ino;
+	int used;
+} open_pools[POISE_MC_MAX_RANGES];
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int claim(dev_t dev, ino_t ino, int take)
+{
+	int ret = 0, free_slot = -1;
+	pthread_mutex_lock(&open_lock);
+	for (int i = 0; i < POISE_MC_MAX_RANGES; i++) {
+		if (open_pools[i].used && open_pools[i].dev == dev && open_pools[i].ino == ino) {
+			if (take)
+				ret = -EBUSY;
+			else
+				open_pools[i].used = 0;
+			goto out;
+		}
+		if (!open_pools[i].used && free_slot < 0)
+			free_slot = i;
+	}
+	if (take && free_slot < 0)
+		ret = -ENFILE;
+	else if (take)
+		open_pools[free_slot] = (typeof(open_pools[0])){dev, ino, 1};
+out:
+	pthread_mutex_unlock(&open_lock);
+	return ret;
+}
+
 static int lock_pool(struct poise_dev *d)
 {
 	struct flock ofd = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	if (fcntl(d->fd, F_OFD_SETLK, &ofd) < 0) {
 		if (errno != EAGAIN && errno != EACCES)
 			return poise_errno(errno, "%s: cannot lock the pool", d->path);
+		/* Who?  The owner's classic lock on byte 1 names its pid.  (A
+		 * process that closes any descriptor of the pool file loses its
+		 * classic lock, so the pid can go unknown; the OFD lock still
+		 * keeps the pool exclusive.) */
 		struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
-		if (fcntl(d->fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK && who.l_pid > 0)
+		int known = fcntl(d->fd, F_GETLK, &who) == 0;
+		if (known && who.l_type != F_UNLCK && who.l_pid > 0)
 			return poise_err(EBUSY, "%s: pool in use by pid %d", d->path, (int)who.l_pid);
-		if (fcntl(d->fd, F_GETLK, &who) == 0 && who.l_type == F_UNLCK)
-			return poise_err(EBUSY, "%s: pool is already open in this process", d->path);
 		return poise_err(EBUSY, "%s: pool in use by another process", d->path);
 	}
 	/* a classic lock beside it, only so that others can name our pid */
@@ -129,6 +167,15 @@ int poise_dev_open(const char *path, struct poise_dev **out)
 				path);
 		goto fail;
 	}
+	d->file_dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	d->file_ino = stx.stx_ino;
+	if ((ret = claim(d->file_dev, d->file_ino, 1)) < 0) {
+		ret = ret == -EBUSY ? poise_err(EBUSY, "%s: pool is already open in this process", path)
+				    : poise_err(ENFILE, "%s: too many pools open in this process", path);
+		free(d->path);
+		free(d);
+		return ret;
+	}
 	d->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (d->fd < 0) {
 		ret = poise_errno(errno, "%s", path);
@@ -156,6 +203,7 @@ fail:
 	bbt_fini(&d->bb);
 	if (d->fd >= 0)
 		close(d->fd);
+	claim(d->file_dev, d->file_ino, 0);
 	free(d->sidecar);
 	free(d->path);
 	free(d);
@@ -171,6 +219,7 @@ void poise_dev_close(struct poise_dev **dp)
 	d->ops->close(d);
 	bbt_fini(&d->bb);
 	close(d->fd); /* drops both locks */
+	claim(d->file_dev, d->file_ino, 0);
 	pthread_mutex_destroy(&d->bb_update);
 	free(d->sidecar);
 	free(d->path);

@@ -1,0 +1,19 @@
+# tests/lib.sh - helpers for shell test suites: named checks and the closing
+# line "N passed, N failed".  Source it, call `check NAME CMD...` or
+# `expect_rc RC NAME CMD...`, and end with `finish`.
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && printf '    %s\n' "$2"; return 0; }
+# check NAME CMD...: passes when CMD exits 0
+check() { local n=$1; shift; if "$@" >/tmp/poise-check.$$ 2>&1; then ok "$n"; else bad "$n" "$(tail -5 /tmp/poise-check.$$)"; fi; }
+# expect_rc RC NAME CMD...: passes when CMD exits with RC
+expect_rc() {
+	local want=$1 n=$2; shift 2
+	"$@" >/tmp/poise-check.$$ 2>&1
+	local rc=$?
+	if [ "$rc" -eq "$want" ]; then ok "$n"; else bad "$n" "exit $rc, expected $want: $(tail -3 /tmp/poise-check.$$)"; fi
+}
+# contains NAME FILE TEXT: FILE holds TEXT
+contains() { if grep -qF -- "$3" "$2"; then ok "$1"; else bad "$1" "'$3' not in: $(head -c 300 "$2")"; fi; }
+finish() { rm -f /tmp/poise-check.$$; echo "$PASS passed, $FAIL failed"; [ "$FAIL" -eq 0 ]; }
