@@ -57,11 +57,16 @@ int bbt_any(struct poise_bbt *t, uint64_t lo, uint64_t hi);
 long bbt_snapshot(struct poise_bbt *t, struct poise_bb_range **out);
 
 int bbt_maybe_slow(const struct poise_bbt *t, uint64_t off, uint64_t len);
-/* May [off, off+len) (bytes) touch a bad sector?  0 means certainly not. */
+/* May [off, off+len) (bytes, inside the device) touch a bad sector?  0
+ * means certainly not.  Inline for the read path: an empty table is one
+ * load, a read inside one 64 KiB chunk one more. */
 static inline int bbt_maybe(const struct poise_bbt *t, uint64_t off, uint64_t len)
 {
 	if (__builtin_expect(__atomic_load_n(&t->nranges, __ATOMIC_ACQUIRE) == 0, 1))
 		return 0;
+	uint64_t c0 = off >> POISE_BB_CHUNK_SHIFT;
+	if (len && c0 == (off + len - 1) >> POISE_BB_CHUNK_SHIFT)
+		return (__atomic_load_n(&t->chunks[c0 / 64], __ATOMIC_ACQUIRE) >> (c0 % 64)) & 1;
 	return bbt_maybe_slow(t, off, len);
 }
 

@@ -23,6 +23,7 @@
 #define POISE_DEV_H
 
 #include "dev/badblocks.h"
+#include "dev/mcsafe.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -87,8 +88,19 @@ int poise_dev_open(const char *path, struct poise_dev **out);
 void poise_dev_close(struct poise_dev **d);
 
 /* Read: len, a short count ending before the first bad byte, or -EIO when
- * off itself is in a bad sector (message names the sector). */
-ssize_t poise_dev_read(struct poise_dev *d, uint64_t off, void *buf, size_t len);
+ * off itself is in a bad sector (message names the sector); -EINVAL when
+ * the range leaves the pool.  The fast path (in range, empty table, no
+ * fault) is inline; everything else is poise_dev_read_slow(). */
+ssize_t poise_dev_read_slow(struct poise_dev *d, uint64_t off, void *buf, size_t len);
+static inline ssize_t poise_dev_read(struct poise_dev *d, uint64_t off, void *buf, size_t len)
+{
+	uint64_t fault;
+	if (__builtin_expect(off > d->size || len > d->size - off || bbt_maybe(&d->bb, off, len), 0))
+		return poise_dev_read_slow(d, off, buf, len);
+	if (__builtin_expect(poise_mc_copy(buf, d->base + off, len, 0, &fault) == len, 1))
+		return (ssize_t)len;
+	return poise_dev_read_slow(d, off, buf, len);
+}
 /* Write: clears every bad sector it overlaps (partly covered ones are
  * zero-filled first), writes, persists.  len or -errno. */
 ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len);

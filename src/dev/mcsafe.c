@@ -24,7 +24,8 @@
 #include <string.h>
 #include <ucontext.h>
 
-extern const char poise_mc_text_begin[], poise_mc_text_end[], poise_mc_fixup[];
+extern const char poise_mc_text_begin[], poise_mc_text_end[], poise_mc_small_end[];
+extern const char poise_mc_fixup[], poise_mc_fixup_avx[];
 extern unsigned char poise_mc_have_avx2; /* read by the assembly */
 
 static struct {
@@ -77,8 +78,11 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 		chain(sig, si, ucv);
 		return;
 	}
-	uintptr_t src = (uintptr_t)g[REG_R8], dst = (uintptr_t)g[REG_R9];
-	uintptr_t len = (uintptr_t)g[REG_R10], done = 0;
+	/* where the routine keeps its arguments (see mcsafe_x86_64.S) */
+	int small = rip < (uintptr_t)poise_mc_small_end;
+	uintptr_t src = (uintptr_t)g[small ? REG_RSI : REG_R8];
+	uintptr_t dst = (uintptr_t)g[small ? REG_RDI : REG_R9];
+	uintptr_t len = (uintptr_t)g[small ? REG_RDX : REG_R10], done = 0;
 	if (addr >= src && addr - src < len)
 		done = addr - src;
 	else if (addr >= dst && addr - dst < len)
@@ -86,7 +90,7 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 	g[REG_RAX] = (greg_t)done;
 	g[REG_RDX] = (greg_t)(addr | (sig == SIGBUS && si->si_code == BUS_MCEERR_AR
 					       ? POISE_MC_FAULT_MCE : 0));
-	g[REG_RIP] = (greg_t)(uintptr_t)poise_mc_fixup;
+	g[REG_RIP] = (greg_t)(uintptr_t)(poise_mc_have_avx2 ? poise_mc_fixup_avx : poise_mc_fixup);
 }
 
 static void do_init(void)
@@ -133,17 +137,13 @@ void poise_mc_unregister(const void *base)
 	pthread_mutex_unlock(&reg_lock);
 }
 
-size_t poise_mc_copy(void *dst, const void *src, size_t len, int nt, uint64_t *fault)
+size_t poise_mc_copy_fault(void *dst, const void *src, struct poise_mc_result r, uint64_t *fault)
 {
-	struct poise_mc_result r = nt && len >= 256 ? poise_mc_memcpy_nt(dst, src, len)
-						    : poise_mc_memcpy(dst, src, len);
-	*fault = r.fault;
-	if (__builtin_expect(r.done == len, 1))
-		return len;
 	/* The routines may load ahead of their stores (small copies, the
 	 * overlapping tail), so the prefix before the fault is copied again;
 	 * each retry is strictly shorter, so this ends. */
 	size_t good = r.done;
+	*fault = r.fault;
 	while (good) {
 		r = poise_mc_memcpy(dst, src, good);
 		if (r.done == good)

@@ -39,13 +39,26 @@ int poise_mc_init(void);
 int poise_mc_register(const void *base, size_t len);
 void poise_mc_unregister(const void *base);
 
+/* After a fault: make the returned prefix really copied (see below). */
+size_t poise_mc_copy_fault(void *dst, const void *src, struct poise_mc_result r, uint64_t *fault);
+
 /*
  * Guarded copy.  Returns the number of bytes copied from the start (== len
  * when nothing faulted).  On a fault the returned prefix is really copied
- * (re-copied if needed) and *fault is set to the faulting address as above;
- * otherwise *fault is 0.  nt != 0 uses non-temporal stores for len >= 256
- * (the caller then persists the first and last cache line and fences).
+ * (re-copied if needed) and *fault is set to the lowest faulting address
+ * found; *fault is written only then.  nt != 0 uses non-temporal stores for
+ * len >= 256 (the caller then persists the first and last cache line and
+ * fences).  Inline: on small cold copies the loop is bound by how many
+ * iterations fit in the CPU's reorder buffer, so every instruction counts.
  */
-size_t poise_mc_copy(void *dst, const void *src, size_t len, int nt, uint64_t *fault);
+static inline size_t poise_mc_copy(void *dst, const void *src, size_t len, int nt,
+				   uint64_t *fault)
+{
+	struct poise_mc_result r = nt && len >= 256 ? poise_mc_memcpy_nt(dst, src, len)
+						    : poise_mc_memcpy(dst, src, len);
+	if (__builtin_expect(r.done == len, 1))
+		return len;
+	return poise_mc_copy_fault(dst, src, r, fault);
+}
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * mcsafe_x86_64.S - the machine-check-safe copy routines (x86-64, System V).
  *
- * What: two leaf copy routines that may fault on poisoned or protected pool
+ * What: leaf copy routines that may fault on poisoned or protected pool
  * memory.  They live between poise_mc_text_begin and poise_mc_text_end; the
  * SIGBUS/SIGSEGV handler in mcsafe.c recognises a fault whose RIP lies in
  * that range and whose address lies in a registered pool, and resumes at
@@ -14,14 +14,20 @@
  *  - no stack use: RSP at any instruction equals RSP at entry, so the fixup's
  *    `ret` returns to the caller;
  *  - no callee-saved register (rbx, rbp, r12-r15) is touched;
- *  - r8 = original src, r9 = original dst, r10 = original len from the first
- *    instruction that can fault until the return;
- *  - only caller-saved vector registers; every AVX exit runs vzeroupper
- *    (the fixup does too).
+ *  - in [poise_mc_text_begin, poise_mc_small_end) (copies of at most 64
+ *    bytes) rdi, rsi, rdx keep dst, src, len throughout;
+ *  - after poise_mc_small_end, r8 = src, r9 = dst, r10 = len from before
+ *    the first instruction that can fault until the return;
+ *  - vector registers are caller-saved; every AVX exit runs vzeroupper
+ *    (so does poise_mc_fixup_avx, the landing point on AVX machines).
  * Both return struct poise_mc_result { uint64 done (rax); uint64 fault (rdx) }:
- * done == len and fault == 0 on success.
+ * done == len on success (rdx is then meaningless).
  * Bytes below `done` are not guaranteed copied (small copies load all before
  * they store); the C caller re-copies the prefix, see mcsafe.c.
+ *
+ * Small copies are written for instruction count: with cold source lines
+ * the loop of a caller is bound by how many iterations fit in the CPU's
+ * reorder buffer, so every instruction on the <= 64-byte path costs.
  */
 	.text
 	.globl	poise_mc_text_begin
@@ -33,19 +39,70 @@ poise_mc_text_begin:
 	.type	poise_mc_memcpy, @function
 	.p2align 5
 poise_mc_memcpy:
+	mov	%rdx, %rax
+	cmp	$32, %rdx
+	ja	.Labove32
+	cmp	$16, %rdx
+	jb	.Lsmall16
+	movdqu	(%rsi), %xmm0		/* 16..32 */
+	movdqu	-16(%rsi,%rdx), %xmm1
+	movdqu	%xmm0, (%rdi)
+	movdqu	%xmm1, -16(%rdi,%rdx)
+	ret
+.Labove32:
+	cmp	$64, %rdx
+	ja	.Lbig
+	movdqu	(%rsi), %xmm0		/* 33..64 */
+	movdqu	16(%rsi), %xmm1
+	movdqu	-32(%rsi,%rdx), %xmm2
+	movdqu	-16(%rsi,%rdx), %xmm3
+	movdqu	%xmm0, (%rdi)
+	movdqu	%xmm1, 16(%rdi)
+	movdqu	%xmm2, -32(%rdi,%rdx)
+	movdqu	%xmm3, -16(%rdi,%rdx)
+	ret
+.Lsmall16:
+	cmp	$8, %rdx
+	jb	.Lsmall8
+	mov	(%rsi), %rcx
+	mov	-8(%rsi,%rdx), %r11
+	mov	%rcx, (%rdi)
+	mov	%r11, -8(%rdi,%rdx)
+	ret
+.Lsmall8:
+	cmp	$4, %rdx
+	jb	.Lsmall4
+	mov	(%rsi), %ecx
+	mov	-4(%rsi,%rdx), %r11d
+	mov	%ecx, (%rdi)
+	mov	%r11d, -4(%rdi,%rdx)
+	ret
+.Lsmall4:
+	test	%rdx, %rdx
+	jz	.Lsmallret
+	movzbl	(%rsi), %ecx
+	movzbl	-1(%rsi,%rdx), %r11d
+	cmp	$2, %rdx
+	jbe	.Lsmall2
+	movzbl	1(%rsi), %r10d
+	mov	%r10b, 1(%rdi)
+.Lsmall2:
+	mov	%cl, (%rdi)
+	mov	%r11b, -1(%rdi,%rdx)
+.Lsmallret:
+	ret
+	.globl	poise_mc_small_end
+	.hidden	poise_mc_small_end
+poise_mc_small_end:
+
+.Lbig:
 	mov	%rsi, %r8
 	mov	%rdi, %r9
 	mov	%rdx, %r10
-	cmp	$16, %rdx
-	jb	.Lsmall16
-	cmp	$32, %rdx
-	jbe	.L16to32
 	cmp	$1024, %rdx
 	jae	.Lrep
 	cmpb	$0, poise_mc_have_avx2(%rip)
-	je	.Lnoavx
-	cmp	$64, %rdx
-	jbe	.L33to64
+	je	.Lrep
 	cmp	$128, %rdx
 	jbe	.L65to128
 	cmp	$256, %rdx
@@ -76,7 +133,7 @@ poise_mc_memcpy:
 	vmovdqu	%ymm6, 64(%r11)
 	vmovdqu	%ymm7, 96(%r11)
 	vzeroupper
-	jmp	.Ldone
+	ret
 .L129to256:
 	vmovdqu	(%rsi), %ymm0
 	vmovdqu	32(%rsi), %ymm1
@@ -95,7 +152,7 @@ poise_mc_memcpy:
 	vmovdqu	%ymm6, -64(%rdi,%rdx)
 	vmovdqu	%ymm7, -32(%rdi,%rdx)
 	vzeroupper
-	jmp	.Ldone
+	ret
 .L65to128:
 	vmovdqu	(%rsi), %ymm0
 	vmovdqu	32(%rsi), %ymm1
@@ -106,68 +163,10 @@ poise_mc_memcpy:
 	vmovdqu	%ymm2, -64(%rdi,%rdx)
 	vmovdqu	%ymm3, -32(%rdi,%rdx)
 	vzeroupper
-	jmp	.Ldone
-.L33to64:
-	vmovdqu	(%rsi), %ymm0
-	vmovdqu	-32(%rsi,%rdx), %ymm1
-	vmovdqu	%ymm0, (%rdi)
-	vmovdqu	%ymm1, -32(%rdi,%rdx)
-	vzeroupper
-	jmp	.Ldone
-.Lnoavx:
-	/* SSE2 only: 33..64 in registers, the rest with rep movsb */
-	cmp	$64, %rdx
-	ja	.Lrep
-	movdqu	(%rsi), %xmm0
-	movdqu	16(%rsi), %xmm1
-	movdqu	-32(%rsi,%rdx), %xmm2
-	movdqu	-16(%rsi,%rdx), %xmm3
-	movdqu	%xmm0, (%rdi)
-	movdqu	%xmm1, 16(%rdi)
-	movdqu	%xmm2, -32(%rdi,%rdx)
-	movdqu	%xmm3, -16(%rdi,%rdx)
-	jmp	.Ldone
-.Lrep:
+	ret
+.Lrep:					/* >= 1024, or no AVX2 */
 	mov	%rdx, %rcx
 	rep movsb
-	jmp	.Ldone
-.L16to32:
-	movdqu	(%rsi), %xmm0
-	movdqu	-16(%rsi,%rdx), %xmm1
-	movdqu	%xmm0, (%rdi)
-	movdqu	%xmm1, -16(%rdi,%rdx)
-	jmp	.Ldone
-.Lsmall16:
-	cmp	$8, %rdx
-	jb	.Lsmall8
-	mov	(%rsi), %rax
-	mov	-8(%rsi,%rdx), %rcx
-	mov	%rax, (%rdi)
-	mov	%rcx, -8(%rdi,%rdx)
-	jmp	.Ldone
-.Lsmall8:
-	cmp	$4, %rdx
-	jb	.Lsmall4
-	mov	(%rsi), %eax
-	mov	-4(%rsi,%rdx), %ecx
-	mov	%eax, (%rdi)
-	mov	%ecx, -4(%rdi,%rdx)
-	jmp	.Ldone
-.Lsmall4:
-	test	%rdx, %rdx
-	jz	.Ldone
-	movzbl	(%rsi), %eax
-	movzbl	-1(%rsi,%rdx), %ecx
-	cmp	$2, %rdx
-	jbe	.Lsmall2
-	movzbl	1(%rsi), %r11d
-	mov	%r11b, 1(%rdi)
-.Lsmall2:
-	mov	%al, (%rdi)
-	mov	%cl, -1(%rdi,%rdx)
-.Ldone:
-	mov	%r10, %rax
-	xor	%edx, %edx
 	ret
 	.size	poise_mc_memcpy, .-poise_mc_memcpy
 
@@ -179,11 +178,11 @@ poise_mc_memcpy:
 	.type	poise_mc_memcpy_nt, @function
 	.p2align 5
 poise_mc_memcpy_nt:
+	cmp	$64, %rdx
+	jb	poise_mc_memcpy		/* safety net */
 	mov	%rsi, %r8
 	mov	%rdi, %r9
 	mov	%rdx, %r10
-	cmp	$64, %rdx
-	jb	poise_mc_memcpy		/* safety net; r8-r10 get set again */
 	movdqu	(%rsi), %xmm0		/* head: 16 bytes, ordinary store */
 	movdqu	-16(%rsi,%rdx), %xmm7	/* tail: loaded now, stored last */
 	movdqu	%xmm0, (%rdi)
@@ -225,14 +224,18 @@ poise_mc_memcpy_nt:
 .Lnttail:
 	movdqu	%xmm7, -16(%r11)
 	mov	%r10, %rax
-	xor	%edx, %edx
 	ret
 	.size	poise_mc_memcpy_nt, .-poise_mc_memcpy_nt
 
-/* Fault landing point: the handler has put the result in rax/rdx already. */
+/* Fault landing points: the handler has put the result in rax/rdx already,
+ * and picks the AVX one when the CPU has AVX (an AVX path may have faulted). */
 	.globl	poise_mc_fixup
 	.hidden	poise_mc_fixup
 poise_mc_fixup:
+	ret
+	.globl	poise_mc_fixup_avx
+	.hidden	poise_mc_fixup_avx
+poise_mc_fixup_avx:
 	vzeroupper
 	ret
 
@@ -240,10 +243,18 @@ poise_mc_fixup:
 	.hidden	poise_mc_text_end
 poise_mc_text_end:
 
-	.data
+	/* The AVX2 flag is loaded on every 65..1023-byte copy.  A load whose
+	 * address matches an in-flight store in its low 12 bits waits for it
+	 * (4K aliasing), and callers' buffers are often page-aligned: so the
+	 * flag sits in the last cache line of a page of its own, where only
+	 * stores to the end of a page can alias it. */
+	.section .data.poise_mc,"aw"
+	.balign	4096
+	.skip	4032
 	.globl	poise_mc_have_avx2
 	.hidden	poise_mc_have_avx2
 poise_mc_have_avx2:
 	.byte	0
-	.text
+	.skip	63
+
 	.section .note.GNU-stack,"",@progbits

@@ -311,15 +311,15 @@ static ssize_t read_careful(struct poise_dev *d, uint64_t off, uint8_t *buf, siz
 	return (ssize_t)done;
 }
 
-ssize_t poise_dev_read(struct poise_dev *d, uint64_t off, void *buf, size_t len)
+ssize_t poise_dev_read_slow(struct poise_dev *d, uint64_t off, void *buf, size_t len)
 {
 	int ret = check_range(d, off, len, "read");
 	if (ret < 0)
 		return ret;
-	if (__builtin_expect(!bbt_maybe(&d->bb, off, len), 1)) {
+	if (!bbt_maybe(&d->bb, off, len)) {
 		uint64_t fault;
 		size_t k = poise_mc_copy(buf, d->base + off, len, 0, &fault);
-		if (__builtin_expect(k == len, 1))
+		if (k == len)
 			return (ssize_t)len;
 		if (fault & POISE_MC_FAULT_MCE)
 			record_mce(d, fault);
