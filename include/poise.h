@@ -5,23 +5,111 @@
  * Conventions: every call returns >= 0 on success and -errno on failure
  * (thread-safe: no global errno); media errors are -EIO, detected
  * corruption -EUCLEAN.  poise_errmsg() returns the calling thread's last
- * detailed message ("pool.img:3: expected 'first_sector count'").
+ * detailed message ("pool.img: pool in use by pid 42").  Paths are inside
+ * the pool, absolute ("/a/b"; a relative path starts at the root), components
+ * at most 255 bytes.  Any number of threads may use one pool; one process
+ * owns a pool at a time.
  *
- * This header grows with the file-system layer; today it holds the
- * library-wide pieces.
+ * Durability: a write, and every metadata change, is durable when the call
+ * returns (DAX: the data is flushed to the media, metadata goes through the
+ * redo log).  poise_fsync() persists only the times of in-place overwrites.
  */
 #ifndef POISE_H
 #define POISE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define POISE_VERSION_MAJOR 0
-#define POISE_VERSION_MINOR 1
+#define POISE_VERSION_MINOR 2
+
+struct poise_pool;
+struct poise_dir;
 
 /* The calling thread's last detailed error message ("" when none). */
 const char *poise_errmsg(void);
+
+/* ---- pools ---- */
+
+/* Format the pool at path (a devdax device, a file on a DAX mount, or any
+ * file).  size > 0 creates an emulated pool file of that size when path does
+ * not exist.  A pool that already holds a poise file system is refused with
+ * -EEXIST unless POISE_MKFS_FORCE.  ninodes 0 picks one per 64 KiB.
+ * Errors: -EEXIST, -ENOSPC (pool too small), -EBUSY (pool in use), -EIO. */
+#define POISE_MKFS_FORCE 1u
+int poise_mkfs(const char *path, uint64_t size, uint64_t ninodes, unsigned flags);
+
+/* Open (mount) a pool: replays the log, derives free space.  Errors:
+ * -ENOENT, -EBUSY ("pool in use by pid N"), -EUCLEAN (not a poise file
+ * system, or corrupt: the message says what), -EIO. */
+#define POISE_ODIRECT_BLOCK 2u /* O_DIRECT opens use the block path (later) */
+int poise_pool_open(const char *path, unsigned flags, struct poise_pool **pool);
+/* Close a pool: persists pending times, releases it.  Sets *pool = NULL. */
+int poise_pool_close(struct poise_pool **pool);
+
+/* ---- files ---- */
+
+/* Open path with O_RDONLY/O_WRONLY/O_RDWR | O_CREAT | O_EXCL | O_TRUNC |
+ * O_APPEND | O_DIRECT | O_DIRECTORY | O_NOFOLLOW.  Returns a descriptor
+ * (>= 0, private to the pool).  Errors: -ENOENT, -EEXIST, -EISDIR, -ENOTDIR,
+ * -ENAMETOOLONG, -ELOOP, -EMFILE, -ENOSPC.  The library runs as the pool's
+ * owner: mode bits are stored, and enforced by the FUSE mount. */
+int poise_open(struct poise_pool *pool, const char *path, int flags, mode_t mode);
+int poise_close(struct poise_pool *pool, int fd);
+/* Read/write at an offset; writes on an O_APPEND descriptor go to the end.
+ * Reads past EOF return 0; holes read zeros.  A read that reaches a bad
+ * sector returns the bytes before it, or -EIO when it starts on one.
+ * Errors: -EBADF, -EISDIR, -EFBIG, -ENOSPC, -EIO. */
+ssize_t poise_pread(struct poise_pool *pool, int fd, void *buf, size_t len, off_t off);
+ssize_t poise_pwrite(struct poise_pool *pool, int fd, const void *buf, size_t len, off_t off);
+ssize_t poise_preadv(struct poise_pool *pool, int fd, const struct iovec *iov, int iovcnt, off_t off);
+ssize_t poise_pwritev(struct poise_pool *pool, int fd, const struct iovec *iov, int iovcnt, off_t off);
+int poise_fsync(struct poise_pool *pool, int fd);
+int poise_ftruncate(struct poise_pool *pool, int fd, off_t len);
+/* mode 0 (allocate, grow size), FALLOC_FL_KEEP_SIZE, or
+ * FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE.  Others: -EOPNOTSUPP. */
+int poise_fallocate(struct poise_pool *pool, int fd, int mode, off_t off, off_t len);
+int poise_fstat(struct poise_pool *pool, int fd, struct stat *st);
+
+/* ---- names ---- */
+int poise_stat(struct poise_pool *pool, const char *path, struct stat *st);
+int poise_lstat(struct poise_pool *pool, const char *path, struct stat *st);
+/* Errors: -EEXIST, -ENOENT, -ENOTDIR, -ENOSPC, -ENAMETOOLONG. */
+int poise_mkdir(struct poise_pool *pool, const char *path, mode_t mode);
+/* Only an empty directory: -ENOTEMPTY otherwise; -EBUSY for the root. */
+int poise_rmdir(struct poise_pool *pool, const char *path);
+/* A file still open stays readable until its last close. -EISDIR for dirs. */
+int poise_unlink(struct poise_pool *pool, const char *path);
+/* Atomic: replaces an existing target (a file, or an empty directory by a
+ * directory).  -EINVAL moving a directory into itself, -ENOTEMPTY,
+ * -EISDIR/-ENOTDIR for mismatched types. */
+int poise_rename(struct poise_pool *pool, const char *from, const char *to);
+int poise_link(struct poise_pool *pool, const char *from, const char *to);
+int poise_symlink(struct poise_pool *pool, const char *target, const char *path);
+/* Returns the target's length (not NUL-terminated when it fills buf). */
+ssize_t poise_readlink(struct poise_pool *pool, const char *path, char *buf, size_t len);
+int poise_chmod(struct poise_pool *pool, const char *path, mode_t mode);
+int poise_statfs(struct poise_pool *pool, struct statvfs *st);
+
+/* ---- directories ---- */
+struct poise_entry {
+	uint64_t ino;
+	unsigned char type; /* DT_REG, DT_DIR, DT_LNK */
+	char name[256];
+};
+/* A snapshot of the entries at open time ("." and ".." not included). */
+int poise_opendir(struct poise_pool *pool, const char *path, struct poise_dir **dir);
+/* 1 and *ent filled, 0 at the end. */
+int poise_readdir(struct poise_dir *dir, struct poise_entry *ent);
+void poise_closedir(struct poise_dir **dir);
 
 #ifdef __cplusplus
 }

@@ -41,8 +41,8 @@ suite() {
 	rm -f "$log"
 }
 
-for v in asan tsan; do
-	for t in build/$v/tests/test_*; do
+for v in release asan tsan; do
+	for t in $([ $v = release ] && echo build/tests/test_* || echo build/$v/tests/test_*); do
 		[ -x "$t" ] && suite "$v/$(basename "$t")" "$t"
 	done
 done

@@ -102,8 +102,11 @@ static inline ssize_t poise_dev_read(struct poise_dev *d, uint64_t off, void *bu
 	return poise_dev_read_slow(d, off, buf, len);
 }
 /* Write: clears every bad sector it overlaps (partly covered ones are
- * zero-filled first), writes, persists.  len or -errno. */
+ * zero-filled first), writes, persists (flush + fence).  len or -errno. */
 ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len);
+/* The same without the closing fence: the caller fences once for several
+ * stores (poise_fence()). */
+ssize_t poise_dev_store(struct poise_dev *d, uint64_t off, const void *buf, size_t len);
 /* Clear every bad sector overlapping [off, off+len): those sectors read as
  * zeros afterwards; other bytes are untouched. */
 int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int kind = POISE_FLUSH_CLFLUSH;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -48,8 +49,26 @@ int poise_flush_set(enum poise_flush_kind k)
 	return 0;
 }
 
+long poise_fence_crash_at;
+static long fences;
+
+void poise_fence_hook(void)
+{
+	long n = __atomic_add_fetch(&fences, 1, __ATOMIC_SEQ_CST);
+	if (n == poise_fence_crash_at)
+		_exit(99);
+}
+
+long poise_fence_count(void)
+{
+	return __atomic_load_n(&fences, __ATOMIC_SEQ_CST);
+}
+
 static void do_init(void)
 {
+	const char *crash = getenv("POISE_CRASH_FENCE");
+	if (crash && *crash)
+		poise_fence_crash_at = strtol(crash, NULL, 10);
 	const char *env = getenv("POISE_FLUSH");
 	if (env && *env) {
 		for (int k = POISE_FLUSH_CLWB; k <= POISE_FLUSH_NONE; k++)

@@ -32,10 +32,19 @@ int poise_flush_set(enum poise_flush_kind k);
 
 /* Write back every cache line overlapping [addr, addr+len); no fence. */
 void poise_flush(const void *addr, size_t len);
+/* Crash-test hook: with POISE_CRASH_FENCE=N the process exits (status 99)
+ * at its N-th fence, as if the power failed there; N = -1 only counts.
+ * Zero (unset) costs one predictable branch per fence. */
+extern long poise_fence_crash_at;
+void poise_fence_hook(void);
+long poise_fence_count(void);
+
 /* Order preceding flushes and non-temporal stores before later stores. */
 static inline void poise_fence(void)
 {
 	__asm__ __volatile__("sfence" ::: "memory");
+	if (__builtin_expect(poise_fence_crash_at != 0, 0))
+		poise_fence_hook();
 }
 static inline void poise_persist(const void *addr, size_t len)
 {

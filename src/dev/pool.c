@@ -371,7 +371,7 @@ int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len)
 	return ret;
 }
 
-ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len)
+static ssize_t dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len, int fence)
 {
 	int ret = check_range(d, off, len, "write");
 	if (ret < 0)
@@ -391,7 +391,8 @@ ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size
 		} else {
 			poise_flush(dst, len);
 		}
-		poise_fence();
+		if (fence) /* sfence also orders the non-temporal stores */
+			poise_fence();
 		if (d->need_msync)
 			dev_msync(d, dst, len);
 		return (ssize_t)len;
@@ -414,6 +415,16 @@ ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size
 		return poise_err(EIO, "%s: short write at offset %llu", d->path,
 				 (unsigned long long)(off + k + (size_t)w));
 	return (ssize_t)len;
+}
+
+ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len)
+{
+	return dev_write(d, off, buf, len, 1);
+}
+
+ssize_t poise_dev_store(struct poise_dev *d, uint64_t off, const void *buf, size_t len)
+{
+	return dev_write(d, off, buf, len, 0);
 }
 
 int poise_dev_inject(struct poise_dev *d, uint64_t sector, uint64_t count)

@@ -1,0 +1,497 @@
+/*
+ * file.c - file data: read, write, truncate, fallocate on an inode.
+ *
+ * Reads take ip->lock shared; holes read zeros (never the media); a bad
+ * sector ends the read short, or fails it with -EIO when it starts there.
+ * Writes inside the file's size onto mapped blocks take the lock shared too,
+ * so writers of disjoint ranges run in parallel (overwrites in place are not
+ * atomic, as in every DAX file system).  Any other write takes it exclusive:
+ * new blocks are allocated and filled first, then one transaction publishes
+ * extents and size, so an append is all or nothing.
+ *
+ * Invariant on bytes past EOF: they may be garbage (a shrinking truncate
+ * does not zero them, so it stays atomic); whoever grows the size zeroes the
+ * gap in the old last block before the new size is published.  Blocks
+ * allocated but not written (fallocate, partial blocks of a write) are
+ * zero-filled before they are published.
+ *
+ * mtime/ctime of in-place overwrites change in DRAM and reach the media at
+ * fsync, close or the next metadata update (times_dirty).
+ */
+#include "fs/fs.h"
+#include "dev/persist.h"
+#include "common/err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int media_error(struct inode *ip, uint64_t off, uint64_t pool_off)
+{
+	return poise_err(EIO, "inode %llu: Input/output error at file offset %llu (pool sector %llu)",
+			 (unsigned long long)ip->ino, (unsigned long long)off,
+			 (unsigned long long)(pool_off / POISE_SECTOR));
+}
+
+ssize_t file_read(struct poise_fs *fs, struct inode *ip, void *buf, size_t len, uint64_t off)
+{
+	pthread_rwlock_rdlock(&ip->lock);
+	uint64_t size = ip->d.i_size;
+	if (off >= size || len == 0) {
+		pthread_rwlock_unlock(&ip->lock);
+		return 0;
+	}
+	if (len > size - off)
+		len = (size_t)(size - off);
+	size_t done = 0;
+	ssize_t ret = 0;
+	while (done < len) {
+		uint64_t pos = off + done, run;
+		uint64_t pblk = imap(ip, pos >> POISE_BLOCK_SHIFT, &run);
+		uint64_t boff = pos & (POISE_BLOCK - 1);
+		uint64_t avail = run > (len >> POISE_BLOCK_SHIFT) + 2 ? len + POISE_BLOCK : run * POISE_BLOCK;
+		size_t n = len - done < avail - boff ? len - done : (size_t)(avail - boff);
+		if (!pblk) {
+			memset((char *)buf + done, 0, n);
+			done += n;
+			continue;
+		}
+		uint64_t poff = pblk * POISE_BLOCK + boff;
+		ssize_t k = poise_dev_read(fs->dev, poff, (char *)buf + done, n);
+		if (k == (ssize_t)n) {
+			done += n;
+			continue;
+		}
+		if (k > 0)
+			done += (size_t)k;
+		ret = media_error(ip, off + done, poff + (k > 0 ? (uint64_t)k : 0));
+		break;
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	return done ? (ssize_t)done : ret;
+}
+
+/* Is every block of [off, off+len) mapped?  Caller holds ip->lock. */
+static int fully_mapped(const struct inode *ip, uint64_t off, uint64_t len)
+{
+	uint64_t b = off >> POISE_BLOCK_SHIFT, last = (off + len - 1) >> POISE_BLOCK_SHIFT, run;
+	while (b <= last) {
+		if (!imap(ip, b, &run))
+			return 0;
+		b += run;
+	}
+	return 1;
+}
+
+/* Store buf at file range [off, off+len), all of it mapped; no fence. */
+static ssize_t store_mapped(struct poise_fs *fs, struct inode *ip, const void *buf, size_t len,
+			    uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		uint64_t pos = off + done, run;
+		uint64_t pblk = imap(ip, pos >> POISE_BLOCK_SHIFT, &run);
+		uint64_t boff = pos & (POISE_BLOCK - 1);
+		uint64_t avail = run > (len >> POISE_BLOCK_SHIFT) + 2 ? len + POISE_BLOCK : run * POISE_BLOCK;
+		size_t n = len - done < avail - boff ? len - done : (size_t)(avail - boff);
+		ssize_t k = poise_dev_store(fs->dev, pblk * POISE_BLOCK + boff, (const char *)buf + done, n);
+		if (k < 0)
+			return done ? (ssize_t)done : k;
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+static void touch_times(struct inode *ip)
+{
+	int64_t t = now_ns();
+	__atomic_store_n(&ip->d.i_mtime_ns, t, __ATOMIC_RELAXED);
+	__atomic_store_n(&ip->d.i_ctime_ns, t, __ATOMIC_RELAXED);
+	__atomic_store_n(&ip->times_dirty, 1, __ATOMIC_RELAXED);
+}
+
+/* Insert extent e (no overlap with the list) into a sorted list, merging
+ * with neighbours contiguous in both file and pool blocks. */
+static int ext_insert(struct poise_extent **list, uint32_t *n, uint32_t *cap, struct poise_extent e)
+{
+	struct poise_extent *l = *list;
+	uint32_t i = 0;
+	while (i < *n && l[i].e_lblk < e.e_lblk)
+		i++;
+	if (i > 0 && l[i - 1].e_lblk + l[i - 1].e_len == e.e_lblk &&
+	    l[i - 1].e_pblk + l[i - 1].e_len == e.e_pblk && (uint64_t)l[i - 1].e_len + e.e_len < (1u << 31)) {
+		l[i - 1].e_len += e.e_len;
+		if (i < *n && l[i - 1].e_lblk + l[i - 1].e_len == l[i].e_lblk &&
+		    l[i - 1].e_pblk + l[i - 1].e_len == l[i].e_pblk) {
+			l[i - 1].e_len += l[i].e_len;
+			memmove(&l[i], &l[i + 1], (*n - i - 1) * sizeof(*l));
+			(*n)--;
+		}
+		return 0;
+	}
+	if (i < *n && e.e_lblk + e.e_len == l[i].e_lblk && e.e_pblk + e.e_len == l[i].e_pblk) {
+		l[i].e_lblk = e.e_lblk;
+		l[i].e_pblk = e.e_pblk;
+		l[i].e_len += e.e_len;
+		return 0;
+	}
+	if (*n == *cap) {
+		uint32_t nc = *cap ? *cap * 2 : 8;
+		struct poise_extent *nl = realloc(l, nc * sizeof(*l));
+		if (!nl)
+			return poise_err(ENOMEM, "out of memory");
+		*list = l = nl;
+		*cap = nc;
+	}
+	memmove(&l[i + 1], &l[i], (*n - i) * sizeof(*l));
+	l[i] = e;
+	(*n)++;
+	return 0;
+}
+
+/* Remove file blocks [from, to) from a sorted list; the dropped pool runs are
+ * appended to *fr (pairs blk, n). */
+static int ext_cut(struct poise_extent **list, uint32_t *n, uint32_t *cap, uint64_t from,
+		   uint64_t to, uint64_t **fr, uint32_t *nfr)
+{
+	for (uint32_t i = 0; i < *n; i++) {
+		struct poise_extent *e = &(*list)[i];
+		uint64_t s = e->e_lblk, t = e->e_lblk + e->e_len;
+		uint64_t cs = s > from ? s : from, ct = t < to ? t : to;
+		if (cs >= ct)
+			continue;
+		uint64_t *f = realloc(*fr, (*nfr + 2) * 2 * sizeof(uint64_t));
+		if (!f)
+			return poise_err(ENOMEM, "out of memory");
+		*fr = f;
+		f[2 * *nfr] = e->e_pblk + (cs - s);
+		f[2 * *nfr + 1] = ct - cs;
+		(*nfr)++;
+		if (cs == s && ct == t) { /* whole */
+			memmove(e, e + 1, (*n - i - 1) * sizeof(*e));
+			(*n)--;
+			i--;
+		} else if (cs == s) { /* head */
+			e->e_pblk += ct - s;
+			e->e_lblk = ct;
+			e->e_len = (uint32_t)(t - ct);
+		} else if (ct == t) { /* tail */
+			e->e_len = (uint32_t)(cs - s);
+		} else { /* middle: split */
+			struct poise_extent tail = *e;
+			tail.e_lblk = ct;
+			tail.e_pblk = e->e_pblk + (ct - s);
+			tail.e_len = (uint32_t)(t - ct);
+			e->e_len = (uint32_t)(cs - s);
+			if (ext_insert(list, n, cap, tail) < 0)
+				return -ENOMEM;
+			i++;
+		}
+	}
+	return 0;
+}
+
+static int copy_list(const struct inode *ip, struct poise_extent **l, uint32_t *n, uint32_t *cap)
+{
+	*cap = ip->next + 8;
+	*l = malloc(*cap * sizeof(**l));
+	if (!*l)
+		return poise_err(ENOMEM, "out of memory");
+	memcpy(*l, ip->ext, ip->next * sizeof(**l));
+	*n = ip->next;
+	return 0;
+}
+
+/* Allocate and publish-ready fill every hole of file blocks [b0, b1):
+ * fill(dst_pool_off, file_off, n) writes the content of new blocks.  New
+ * runs go into the list and into *nr (to free on failure). */
+struct newrun {
+	uint64_t blk, n;
+};
+static int fill_holes(struct poise_fs *fs, struct inode *ip, struct poise_extent **l, uint32_t *n,
+		      uint32_t *cap, uint64_t b0, uint64_t b1, const char *data, uint64_t doff,
+		      uint64_t dlen, struct newrun **nr, uint32_t *nnr)
+{
+	static const uint8_t zero[POISE_BLOCK];
+	uint64_t b = b0;
+	while (b < b1) {
+		uint64_t run, p = imap(ip, b, &run);
+		if (p) {
+			b += run;
+			continue;
+		}
+		uint64_t want = run < b1 - b ? run : b1 - b, goal = 0, r2;
+		if (b > 0 && (goal = imap(ip, b - 1, &r2)))
+			goal++;
+		uint64_t blk, got;
+		int ret = alloc_blocks(fs, goal, want, &blk, &got);
+		if (ret < 0)
+			return ret;
+		struct newrun *x = realloc(*nr, (*nnr + 1) * sizeof(**nr));
+		if (!x) {
+			free_blocks(fs, blk, got);
+			return poise_err(ENOMEM, "out of memory");
+		}
+		*nr = x;
+		x[(*nnr)++] = (struct newrun){blk, got};
+		/* content: data where the write covers, zeros elsewhere */
+		for (uint64_t i = 0; i < got; i++) {
+			uint64_t fo = (b + i) * POISE_BLOCK, po = (blk + i) * POISE_BLOCK;
+			uint64_t ds = doff > fo ? doff : fo;
+			uint64_t de = doff + dlen < fo + POISE_BLOCK ? doff + dlen : fo + POISE_BLOCK;
+			ssize_t k = 0;
+			if (!data || ds >= de) {
+				k = poise_dev_store(fs->dev, po, zero, POISE_BLOCK);
+			} else {
+				if (ds > fo)
+					k = poise_dev_store(fs->dev, po, zero, ds - fo);
+				if (k >= 0 && de < fo + POISE_BLOCK)
+					k = poise_dev_store(fs->dev, po + (de - fo), zero, fo + POISE_BLOCK - de);
+				if (k >= 0)
+					k = poise_dev_store(fs->dev, po + (ds - fo), data + (ds - doff), de - ds);
+			}
+			if (k < 0)
+				return (int)k;
+		}
+		ret = ext_insert(l, n, cap, (struct poise_extent){.e_lblk = b, .e_pblk = blk, .e_len = (uint32_t)got});
+		if (ret < 0)
+			return ret;
+		b += got;
+	}
+	return 0;
+}
+
+/* Zero [from, to) of the file where it is mapped, in place (no fence). */
+static int zero_mapped(struct poise_fs *fs, struct inode *ip, uint64_t from, uint64_t to)
+{
+	static const uint8_t zero[POISE_BLOCK];
+	while (from < to) {
+		uint64_t run, p = imap(ip, from >> POISE_BLOCK_SHIFT, &run);
+		uint64_t boff = from & (POISE_BLOCK - 1);
+		uint64_t n = POISE_BLOCK - boff < to - from ? POISE_BLOCK - boff : to - from;
+		if (p) {
+			ssize_t k = poise_dev_store(fs->dev, p * POISE_BLOCK + boff, zero, n);
+			if (k < 0)
+				return (int)k;
+		}
+		from += n;
+	}
+	return 0;
+}
+
+/* Publish a new extent list and dinode image; on failure undo new runs. */
+static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd,
+		   struct poise_extent *l, uint32_t n, struct newrun *nr, uint32_t nnr,
+		   uint64_t *fr, uint32_t nfr)
+{
+	struct tx *tx = tx_begin(fs);
+	struct ext_change ch;
+	int ret = tx ? 0 : poise_err(ENOMEM, "out of memory");
+	memset(&ch, 0, sizeof(ch));
+	if (ret == 0)
+		ret = ext_store(tx, fs, ip, nd, l, n, &ch);
+	if (ret == 0) {
+		nd->i_blocks = ch.nchain;
+		for (uint32_t i = 0; i < n; i++)
+			nd->i_blocks += l[i].e_len;
+		ret = istore(tx, ip, nd);
+	}
+	if (ret == 0)
+		ret = tx_commit(tx);
+	else if (tx)
+		tx_abort(tx);
+	if (ret < 0) {
+		ext_abort(fs, &ch);
+		for (uint32_t i = 0; i < nnr; i++)
+			free_blocks(fs, nr[i].blk, nr[i].n);
+		return ret;
+	}
+	ext_commit(fs, ip, &ch);
+	ip->d = *nd;
+	ip->times_dirty = 0;
+	for (uint32_t i = 0; i < nfr; i++)
+		free_blocks(fs, fr[2 * i], fr[2 * i + 1]);
+	return 0;
+}
+
+/* The current dinode image with the DRAM times folded in. */
+static struct poise_dinode image(struct inode *ip)
+{
+	struct poise_dinode nd = ip->d;
+	nd.i_mtime_ns = __atomic_load_n(&ip->d.i_mtime_ns, __ATOMIC_RELAXED);
+	nd.i_ctime_ns = __atomic_load_n(&ip->d.i_ctime_ns, __ATOMIC_RELAXED);
+	return nd;
+}
+
+ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_t len,
+		   uint64_t off, int append)
+{
+	if (len == 0)
+		return 0;
+	if (!append) {
+		if (off + len < off || off + len > (1ULL << 50))
+			return poise_err(EFBIG, "write past the largest file size");
+		pthread_rwlock_rdlock(&ip->lock);
+		if (off + len <= ip->d.i_size && fully_mapped(ip, off, len)) {
+			ssize_t k = store_mapped(fs, ip, buf, len, off);
+			poise_fence();
+			touch_times(ip);
+			pthread_rwlock_unlock(&ip->lock);
+			return k;
+		}
+		pthread_rwlock_unlock(&ip->lock);
+	}
+	pthread_rwlock_wrlock(&ip->lock);
+	uint64_t size = ip->d.i_size;
+	if (append)
+		off = size;
+	if (off + len < off || off + len > (1ULL << 50)) {
+		pthread_rwlock_unlock(&ip->lock);
+		return poise_err(EFBIG, "write past the largest file size");
+	}
+	struct poise_extent *l;
+	uint32_t n, cap, nnr = 0;
+	struct newrun *nr = NULL;
+	int ret = copy_list(ip, &l, &n, &cap);
+	uint64_t b0 = off >> POISE_BLOCK_SHIFT, b1 = (off + len + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT;
+	/* the gap between the old EOF and the write, inside the old last block */
+	if (ret == 0 && off > size && (size & (POISE_BLOCK - 1)))
+		ret = zero_mapped(fs, ip, size, off < ((size | (POISE_BLOCK - 1)) + 1) ? off : (size | (POISE_BLOCK - 1)) + 1);
+	if (ret == 0)
+		ret = fill_holes(fs, ip, &l, &n, &cap, b0, b1, buf, off, len, &nr, &nnr);
+	/* the mapped part of the range is overwritten in place */
+	for (uint64_t pos = off; ret == 0 && pos < off + len;) {
+		uint64_t run, p = imap(ip, pos >> POISE_BLOCK_SHIFT, &run);
+		uint64_t end = ((pos >> POISE_BLOCK_SHIFT) + (run > b1 ? b1 : run)) << POISE_BLOCK_SHIFT;
+		if (end > off + len || end <= pos)
+			end = off + len;
+		if (p) {
+			ssize_t k = store_mapped(fs, ip, (const char *)buf + (pos - off), end - pos, pos);
+			if (k < 0)
+				ret = (int)k;
+		}
+		pos = end;
+	}
+	if (ret == 0) {
+		struct poise_dinode nd = image(ip);
+		if (off + len > nd.i_size)
+			nd.i_size = off + len;
+		nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
+		ret = publish(fs, ip, &nd, l, n, nr, nnr, NULL, 0); /* fences the data too */
+	} else {
+		for (uint32_t i = 0; i < nnr; i++)
+			free_blocks(fs, nr[i].blk, nr[i].n);
+	}
+	free(l);
+	free(nr);
+	pthread_rwlock_unlock(&ip->lock);
+	return ret < 0 ? ret : (ssize_t)len;
+}
+
+int file_truncate(struct poise_fs *fs, struct inode *ip, uint64_t size)
+{
+	if (size > (1ULL << 50))
+		return poise_err(EFBIG, "size %llu is past the largest file size", (unsigned long long)size);
+	pthread_rwlock_wrlock(&ip->lock);
+	uint64_t old = ip->d.i_size;
+	struct poise_extent *l;
+	uint32_t n, cap, nfr = 0;
+	uint64_t *fr = NULL;
+	int ret = copy_list(ip, &l, &n, &cap);
+	if (ret == 0 && size < old)
+		ret = ext_cut(&l, &n, &cap, (size + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, ~0ULL >> 13, &fr, &nfr);
+	if (ret == 0 && size > old && (old & (POISE_BLOCK - 1)))
+		ret = zero_mapped(fs, ip, old, size < (old | (POISE_BLOCK - 1)) + 1 ? size : (old | (POISE_BLOCK - 1)) + 1);
+	if (ret == 0) {
+		struct poise_dinode nd = image(ip);
+		nd.i_size = size;
+		nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
+		ret = publish(fs, ip, &nd, l, n, NULL, 0, fr, nfr);
+	}
+	free(l);
+	free(fr);
+	pthread_rwlock_unlock(&ip->lock);
+	return ret;
+}
+
+int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off, uint64_t len)
+{
+	if (len == 0 || off + len < off || off + len > (1ULL << 50))
+		return poise_err(EINVAL, "fallocate: bad range %llu+%llu", (unsigned long long)off,
+				 (unsigned long long)len);
+	int punch = mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+	if (!punch && mode != 0 && mode != FALLOC_FL_KEEP_SIZE)
+		return poise_err(EOPNOTSUPP, "fallocate mode 0x%x is not supported", mode);
+	pthread_rwlock_wrlock(&ip->lock);
+	struct poise_extent *l;
+	uint32_t n, cap, nnr = 0, nfr = 0;
+	struct newrun *nr = NULL;
+	uint64_t *fr = NULL, end = off + len;
+	int ret = copy_list(ip, &l, &n, &cap);
+	struct poise_dinode nd = image(ip);
+	if (ret == 0 && punch) {
+		uint64_t b0 = (off + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, b1 = end >> POISE_BLOCK_SHIFT;
+		/* partial blocks at the edges: zeros in place */
+		uint64_t head_end = b0 << POISE_BLOCK_SHIFT < end ? b0 << POISE_BLOCK_SHIFT : end;
+		ret = zero_mapped(fs, ip, off, head_end);
+		uint64_t tail = b1 << POISE_BLOCK_SHIFT > head_end ? b1 << POISE_BLOCK_SHIFT : head_end;
+		if (ret == 0 && end > tail)
+			ret = zero_mapped(fs, ip, tail, end);
+		if (ret == 0 && b1 > b0)
+			ret = ext_cut(&l, &n, &cap, b0, b1, &fr, &nfr);
+	} else if (ret == 0) {
+		if (end > nd.i_size && !(mode & FALLOC_FL_KEEP_SIZE) && (nd.i_size & (POISE_BLOCK - 1)))
+			ret = zero_mapped(fs, ip, nd.i_size, (nd.i_size | (POISE_BLOCK - 1)) + 1);
+		if (ret == 0)
+			ret = fill_holes(fs, ip, &l, &n, &cap, off >> POISE_BLOCK_SHIFT,
+					 (end + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, NULL, 0, 0, &nr, &nnr);
+		if (!(mode & FALLOC_FL_KEEP_SIZE) && end > nd.i_size)
+			nd.i_size = end;
+	}
+	if (ret == 0) {
+		nd.i_ctime_ns = now_ns();
+		if (punch)
+			nd.i_mtime_ns = nd.i_ctime_ns;
+		ret = publish(fs, ip, &nd, l, n, nr, nnr, fr, nfr);
+	} else {
+		for (uint32_t i = 0; i < nnr; i++)
+			free_blocks(fs, nr[i].blk, nr[i].n);
+	}
+	if (ret == 0)
+		poise_fence(); /* the in-place zeros of a punch */
+	free(l);
+	free(fr);
+	free(nr);
+	pthread_rwlock_unlock(&ip->lock);
+	return ret;
+}
+
+void file_free_all(struct poise_fs *fs, struct poise_extent *ext, uint32_t n, uint64_t *chain,
+		   uint32_t nchain)
+{
+	for (uint32_t i = 0; i < n; i++)
+		free_blocks(fs, ext[i].e_pblk, ext[i].e_len);
+	for (uint32_t c = 0; c < nchain; c++)
+		free_blocks(fs, chain[c], 1);
+}
+
+int file_sync_times(struct poise_fs *fs, struct inode *ip)
+{
+	pthread_rwlock_wrlock(&ip->lock);
+	int ret = 0;
+	if (ip->times_dirty && !ip->dead) {
+		struct tx *tx = tx_begin(fs);
+		struct poise_dinode nd = image(ip);
+		ret = tx ? istore(tx, ip, &nd) : poise_err(ENOMEM, "out of memory");
+		if (tx)
+			ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
+		if (ret == 0) {
+			ip->d = nd;
+			ip->times_dirty = 0;
+		}
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	return ret;
+}

@@ -1,0 +1,204 @@
+/*
+ * fs.h - in-memory structures of a mounted poise file system, shared by the
+ * files of src/fs/.  On-media structures are in layout.h (struct
+ * poise_dinode on media, struct inode in memory).
+ *
+ * Layers (each calls only those above it in this list):
+ *   log.c     transactions: redo-log lanes make multi-range updates atomic
+ *   alloc.c   free blocks and inode numbers (derived at mount), per thread
+ *   inode.c   the inode cache, dinode store, extent maps
+ *   dir.c     directory entries and their DRAM hash index
+ *   super.c   mkfs, mount (replay, scan), unmount
+ *   file.c    read/write/truncate/fallocate on inodes
+ *   namei.c   paths and the namespace operations; api.c the public calls
+ *   fsck.c    the checker
+ *
+ * Lock order (outer first): fs->rename_lock, then directory inodes (parent
+ * before child; two unrelated directories by inode number), then file
+ * inodes, then an allocator shard / fs->ialloc_lock / fs->icache_lock, then
+ * a log lane.  A transaction holds the locks of every structure it writes
+ * until tx_commit() returns (its lane record is then durably retired).
+ */
+#ifndef POISE_FS_H
+#define POISE_FS_H
+
+#include "fs/layout.h"
+#include "dev/dev.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct dir;
+
+/* An inode in memory.  `lock` guards d, ext, dir and nopen; ops that only
+ * read data or overwrite mapped blocks take it shared, anything that
+ * changes the extent map, size or namespace takes it exclusive. */
+struct inode {
+	uint64_t ino;
+	pthread_rwlock_t lock;
+	struct poise_dinode d;     /* mirror of the dinode as last committed */
+	struct poise_extent *ext;  /* all extents, sorted by e_lblk */
+	uint32_t next;
+	uint64_t *chain;           /* extent blocks holding ext[5..], in order */
+	uint32_t nchain;
+	struct dir *dir;           /* directories: the DRAM index */
+	int nopen;                 /* open descriptors */
+	int dead;                  /* freed on media; the number may be reused */
+	int times_dirty;           /* mtime/ctime changed by an overwrite, not yet stored */
+	struct inode *grave;       /* list of dead inodes, freed at unmount */
+};
+
+struct tx;
+
+#define POISE_MAX_FILES 65536
+
+struct file {
+	struct inode *ip; /* NULL: slot free.  Written under fd_lock. */
+	int flags;        /* O_ACCMODE | O_APPEND ... */
+	int odirect;
+};
+
+struct poise_fs {
+	struct poise_dev *dev;
+	uint8_t *base;
+	struct poise_super sb;
+	uint64_t nblocks, data_blk, data_end; /* data blocks: [data_blk, data_end) */
+
+	/* log (log.c) */
+	pthread_mutex_t lane_lock[POISE_NLANES];
+	uint64_t seq; /* atomic */
+
+	/* blocks (alloc.c): 1 bit per pool block, 1 = in use; the data area is
+	 * cut into shards with a lock each, a thread starts in its own shard */
+	uint64_t *bmap;
+	struct alloc_shard *shards;
+	unsigned nshards;
+	uint64_t nfree; /* atomic */
+	/* inode numbers */
+	pthread_mutex_t ialloc_lock;
+	uint64_t *imap;
+	uint64_t ifree, ihint;
+
+	/* inode cache (inode.c): itab[ino], pointers published atomically */
+	pthread_mutex_t icache_lock;
+	struct inode **itab;
+	struct inode *graves;
+
+	pthread_mutex_t rename_lock;
+	pthread_mutex_t fd_lock;
+	struct file *files;
+	int odirect_block;
+};
+
+/* ---- log.c ---- */
+struct tx *tx_begin(struct poise_fs *fs);
+struct poise_fs *tx_fs(struct tx *tx);
+/* Queue a redo record: at commit, len bytes of data go to pool offset off. */
+int tx_write(struct tx *tx, uint64_t off, const void *data, uint32_t len);
+/* Commit: records, flush, fence, commit header, flush, fence, apply, retire.
+ * Frees tx.  On error nothing was applied. */
+int tx_commit(struct tx *tx);
+void tx_abort(struct tx *tx);
+/* Mount: replay committed lanes in sequence order.  Returns how many. */
+int log_replay(struct poise_fs *fs, int *replayed);
+/* Used by fsck: committed records waiting in the lanes. */
+int log_pending(struct poise_fs *fs);
+
+/* ---- alloc.c ---- */
+int alloc_init(struct poise_fs *fs);
+void alloc_fini(struct poise_fs *fs);
+void alloc_mark_used(struct poise_fs *fs, uint64_t blk, uint64_t n);
+/* Up to want contiguous blocks near goal; at least 1.  *got set.  -ENOSPC. */
+int alloc_blocks(struct poise_fs *fs, uint64_t goal, uint64_t want, uint64_t *blk, uint64_t *got);
+/* Return blocks (after the transaction that dropped them committed). */
+void free_blocks(struct poise_fs *fs, uint64_t blk, uint64_t n);
+int alloc_ino(struct poise_fs *fs, uint64_t *ino);
+void free_ino(struct poise_fs *fs, uint64_t ino);
+void ino_mark_used(struct poise_fs *fs, uint64_t ino);
+
+/* ---- inode.c ---- */
+static inline uint64_t ino_off(const struct poise_fs *fs, uint64_t ino)
+{
+	return fs->sb.s_itable_blk * POISE_BLOCK + (ino - 1) * POISE_INODE_SIZE;
+}
+static inline uint8_t *blk_ptr(const struct poise_fs *fs, uint64_t blk)
+{
+	return fs->base + blk * POISE_BLOCK;
+}
+void dinode_seal(struct poise_dinode *d);
+int dinode_check(const struct poise_dinode *d);
+void extent_seal(struct poise_extent *e);
+/* Get the in-memory inode (loading it); -ENOENT for a free inode, -EUCLEAN
+ * for a corrupt one. */
+int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp);
+/* A new inode in memory (caller logs its dinode, then ipublish()es it). */
+int inew(struct poise_fs *fs, uint64_t ino, uint16_t mode, struct inode **ipp);
+void ipublish(struct poise_fs *fs, struct inode *ip);
+/* Log the dinode image nd (sealed here) for ip into tx. */
+int istore(struct tx *tx, struct inode *ip, struct poise_dinode *nd);
+/* Replace ip's extent list by ne[0..n) (sorted) inside tx: nd receives the
+ * inline part and chain head; the overflow is logged in place when one
+ * record changed, else written as a fresh chain.  Nothing in ip changes
+ * until ext_commit(); ext_abort() undoes the allocations. */
+struct ext_change {
+	struct poise_extent *ext; /* the new list (owned) */
+	uint32_t n;
+	uint64_t *chain;          /* the new chain (owned) */
+	uint32_t nchain;
+	int fresh;                /* chain blocks are new: old ones free at commit */
+};
+int ext_store(struct tx *tx, struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd,
+	      const struct poise_extent *ne, uint32_t n, struct ext_change *ch);
+void ext_commit(struct poise_fs *fs, struct inode *ip, struct ext_change *ch);
+void ext_abort(struct poise_fs *fs, struct ext_change *ch);
+/* Block lookup: pool block of file block lblk, or 0 (hole); *run = blocks
+ * contiguous from there (for a hole: blocks to the next extent, or ~0). */
+uint64_t imap(const struct inode *ip, uint64_t lblk, uint64_t *run);
+void iput_dead(struct poise_fs *fs, struct inode *ip);
+void icache_fini(struct poise_fs *fs);
+int64_t now_ns(void);
+
+/* ---- dir.c ---- */
+int dir_load(struct poise_fs *fs, struct inode *dp);
+/* Lookup under dp->lock (shared is enough): 0 and *ino, *type; or -ENOENT. */
+int dir_lookup(struct inode *dp, const char *name, size_t len, uint64_t *ino, uint8_t *type);
+/* Changes inside tx (dp->lock exclusive).  dir_add may first grow the
+ * directory by a block in a transaction of its own.  The DRAM index changes
+ * at dir_commit() (after tx_commit succeeded) or is restored by dir_abort(). */
+int dir_add(struct tx *tx, struct poise_fs *fs, struct inode *dp, const char *name, size_t len,
+	    uint64_t ino, uint8_t type);
+int dir_remove(struct tx *tx, struct poise_fs *fs, struct inode *dp, const char *name, size_t len);
+int dir_retarget(struct tx *tx, struct poise_fs *fs, struct inode *dp, const char *name,
+		 size_t len, uint64_t ino, uint8_t type);
+void dir_commit(struct inode *dp);
+void dir_abort(struct inode *dp);
+size_t dir_count(struct inode *dp);
+/* Entries that failed their checks at load (fsck reports them). */
+size_t dir_corrupt(struct inode *dp);
+/* Snapshot of names for readdir (malloc'd). */
+struct poise_dirent_snap {
+	uint64_t ino;
+	uint8_t type;
+	char name[POISE_NAME_MAX + 1];
+};
+int dir_snapshot(struct inode *dp, struct poise_dirent_snap **out, size_t *n);
+void dir_free(struct dir *d);
+
+/* ---- file.c ---- */
+ssize_t file_read(struct poise_fs *fs, struct inode *ip, void *buf, size_t len, uint64_t off);
+ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_t len,
+		   uint64_t off, int append);
+int file_truncate(struct poise_fs *fs, struct inode *ip, uint64_t size);
+int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off, uint64_t len);
+/* Free every block of an inode being deleted (after its tx committed). */
+void file_free_all(struct poise_fs *fs, struct poise_extent *ext, uint32_t n, uint64_t *chain,
+		   uint32_t nchain);
+int file_sync_times(struct poise_fs *fs, struct inode *ip);
+
+/* ---- super.c ---- */
+int fs_mkfs(struct poise_dev *dev, uint64_t ninodes);
+int fs_mount(struct poise_dev *dev, struct poise_fs **out);
+void fs_unmount(struct poise_fs *fs);
+
+#endif

@@ -1,0 +1,396 @@
+/*
+ * inode.c - the inode cache, the dinode's checksum, and extent maps.
+ *
+ * fs->itab[ino] points at the in-memory inode once loaded; pointers are
+ * published with release stores under icache_lock and read lock-free.  An
+ * inode freed on media is marked dead and moved to a graveyard freed at
+ * unmount, so a racing holder of the pointer never touches freed memory.
+ *
+ * Extent maps: ext[0..5) inline in the dinode, ext[5..] in a chain of
+ * extent blocks.  A change that rewrites one record (an append growing the
+ * last extent) logs that record in place; any other change to the overflow
+ * writes a fresh chain (not logged: new blocks, persisted before commit)
+ * and the transaction swaps the head pointer, so it is atomic and the log
+ * stays small.  Lock rules: callers hold ip->lock as fs.h says.
+ */
+#include "fs/fs.h"
+#include "common/crc32c.h"
+#include "common/err.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+void dinode_seal(struct poise_dinode *d)
+{
+	d->i_crc = 0;
+	d->i_crc = poise_crc32c(0, d, sizeof(*d));
+}
+
+int dinode_check(const struct poise_dinode *d)
+{
+	struct poise_dinode c = *d;
+	c.i_crc = 0;
+	return poise_crc32c(0, &c, sizeof(c)) == d->i_crc ? 0 : -EUCLEAN;
+}
+
+void extent_seal(struct poise_extent *e)
+{
+	e->e_pad = 0;
+	e->e_crc = poise_crc32c(0, e, 24);
+}
+
+static int extent_ok(const struct poise_fs *fs, const struct poise_extent *e)
+{
+	return e->e_crc == poise_crc32c(0, e, 24) && e->e_len > 0 && e->e_pblk >= fs->data_blk &&
+	       e->e_pblk + e->e_len <= fs->data_end && e->e_pblk + e->e_len > e->e_pblk;
+}
+
+static void extblk_seal(struct poise_extblk *x)
+{
+	x->x_crc = 0;
+	x->x_crc = poise_crc32c(0, x, sizeof(*x));
+}
+
+/* Load the extent list of dinode d into ip.  -EUCLEAN with a message when
+ * anything is inconsistent. */
+static int load_extents(struct poise_fs *fs, struct inode *ip)
+{
+	const struct poise_dinode *d = &ip->d;
+	uint32_t n = d->i_nextents;
+	uint64_t maxblocks = fs->data_end - fs->data_blk;
+	if (n > maxblocks)
+		return poise_err(EUCLEAN, "inode %llu: %u extents is impossible",
+				 (unsigned long long)ip->ino, n);
+	ip->ext = calloc(n ? n : 1, sizeof(*ip->ext));
+	uint32_t nchain = n > POISE_INLINE_EXTENTS
+				  ? (uint32_t)((n - POISE_INLINE_EXTENTS + POISE_EXTS_PER_BLOCK - 1) / POISE_EXTS_PER_BLOCK)
+				  : 0;
+	ip->chain = calloc(nchain ? nchain : 1, sizeof(uint64_t));
+	if (!ip->ext || !ip->chain)
+		return poise_err(ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < n && i < POISE_INLINE_EXTENTS; i++)
+		ip->ext[i] = d->i_ext[i];
+	uint64_t blk = d->i_ext_blk;
+	uint32_t at = POISE_INLINE_EXTENTS;
+	uint8_t *buf = NULL;
+	for (uint32_t c = 0; c < nchain; c++) {
+		if (blk < fs->data_blk || blk >= fs->data_end)
+			return poise_err(EUCLEAN, "inode %llu: extent block %llu out of range",
+					 (unsigned long long)ip->ino, (unsigned long long)blk);
+		if (!buf && !(buf = malloc(POISE_BLOCK)))
+			return poise_err(ENOMEM, "out of memory");
+		if (poise_dev_read(fs->dev, blk * POISE_BLOCK, buf, POISE_BLOCK) != POISE_BLOCK) {
+			free(buf);
+			return poise_err(EIO, "inode %llu: extent block %llu is unreadable (media error)",
+					 (unsigned long long)ip->ino, (unsigned long long)blk);
+		}
+		struct poise_extblk *x = (struct poise_extblk *)buf;
+		struct poise_extblk h = *x;
+		h.x_crc = 0;
+		uint32_t want = n - at < POISE_EXTS_PER_BLOCK ? n - at : (uint32_t)POISE_EXTS_PER_BLOCK;
+		if (x->x_magic != POISE_EXTBLK_MAGIC || poise_crc32c(0, &h, sizeof(h)) != x->x_crc ||
+		    x->x_owner != ip->ino || x->x_count != want) {
+			free(buf);
+			return poise_err(EUCLEAN, "inode %llu: extent block %llu is corrupt",
+					 (unsigned long long)ip->ino, (unsigned long long)blk);
+		}
+		memcpy(&ip->ext[at], x->x_ext, want * sizeof(struct poise_extent));
+		ip->chain[c] = blk;
+		at += want;
+		blk = x->x_next;
+	}
+	free(buf);
+	ip->nchain = nchain;
+	ip->next = n;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!extent_ok(fs, &ip->ext[i]) ||
+		    (i && ip->ext[i].e_lblk < ip->ext[i - 1].e_lblk + ip->ext[i - 1].e_len))
+			return poise_err(EUCLEAN, "inode %llu: extent %u is corrupt",
+					 (unsigned long long)ip->ino, i);
+	}
+	return 0;
+}
+
+static struct inode *ialloc_mem(uint64_t ino)
+{
+	struct inode *ip = calloc(1, sizeof(*ip));
+	if (!ip)
+		return NULL;
+	ip->ino = ino;
+	pthread_rwlock_init(&ip->lock, NULL);
+	return ip;
+}
+
+static void ifree_mem(struct inode *ip)
+{
+	if (ip->dir)
+		dir_free(ip->dir);
+	free(ip->ext);
+	free(ip->chain);
+	pthread_rwlock_destroy(&ip->lock);
+	free(ip);
+}
+
+int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp)
+{
+	if (ino < 1 || ino > fs->sb.s_ninodes)
+		return poise_err(EUCLEAN, "inode number %llu out of range", (unsigned long long)ino);
+	struct inode *ip = __atomic_load_n(&fs->itab[ino], __ATOMIC_ACQUIRE);
+	if (ip && !__atomic_load_n(&ip->dead, __ATOMIC_ACQUIRE)) {
+		*ipp = ip;
+		return 0;
+	}
+	pthread_mutex_lock(&fs->icache_lock);
+	ip = fs->itab[ino];
+	if (ip && !ip->dead) {
+		pthread_mutex_unlock(&fs->icache_lock);
+		*ipp = ip;
+		return 0;
+	}
+	int ret;
+	ip = ialloc_mem(ino);
+	if (!ip) {
+		ret = poise_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	if (poise_dev_read(fs->dev, ino_off(fs, ino), &ip->d, sizeof(ip->d)) != sizeof(ip->d)) {
+		ret = poise_err(EIO, "inode %llu is unreadable (media error)", (unsigned long long)ino);
+		goto fail;
+	}
+	if (dinode_check(&ip->d) < 0) {
+		ret = poise_err(EUCLEAN, "inode %llu fails its checksum", (unsigned long long)ino);
+		goto fail;
+	}
+	if (ip->d.i_mode == 0) {
+		ret = -ENOENT;
+		goto fail;
+	}
+	if ((ret = load_extents(fs, ip)) < 0)
+		goto fail;
+	if (S_ISDIR(ip->d.i_mode) && (ret = dir_load(fs, ip)) < 0)
+		goto fail;
+	if (fs->itab[ino]) { /* a dead one: to the graveyard */
+		fs->itab[ino]->grave = fs->graves;
+		fs->graves = fs->itab[ino];
+	}
+	__atomic_store_n(&fs->itab[ino], ip, __ATOMIC_RELEASE);
+	*ipp = ip;
+	ret = 0;
+	goto out;
+fail:
+	ifree_mem(ip);
+out:
+	pthread_mutex_unlock(&fs->icache_lock);
+	return ret;
+}
+
+int inew(struct poise_fs *fs, uint64_t ino, uint16_t mode, struct inode **ipp)
+{
+	struct inode *ip = ialloc_mem(ino);
+	if (!ip || !(ip->ext = calloc(1, sizeof(*ip->ext))) || !(ip->chain = calloc(1, 8))) {
+		if (ip)
+			ifree_mem(ip);
+		return poise_err(ENOMEM, "out of memory");
+	}
+	int64_t t = now_ns();
+	ip->d.i_mode = mode;
+	ip->d.i_nlink = 1;
+	ip->d.i_atime_ns = ip->d.i_mtime_ns = ip->d.i_ctime_ns = t;
+	ip->d.i_generation = (uint64_t)t;
+	*ipp = ip;
+	return 0;
+}
+
+/* Publish a new inode after its transaction committed. */
+void ipublish(struct poise_fs *fs, struct inode *ip)
+{
+	pthread_mutex_lock(&fs->icache_lock);
+	struct inode *old = fs->itab[ip->ino];
+	if (old) {
+		__atomic_store_n(&old->dead, 1, __ATOMIC_RELEASE);
+		old->grave = fs->graves;
+		fs->graves = old;
+	}
+	__atomic_store_n(&fs->itab[ip->ino], ip, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&fs->icache_lock);
+}
+
+void iput_dead(struct poise_fs *fs, struct inode *ip)
+{
+	pthread_mutex_lock(&fs->icache_lock);
+	__atomic_store_n(&ip->dead, 1, __ATOMIC_RELEASE);
+	if (fs->itab[ip->ino] == ip) {
+		__atomic_store_n(&fs->itab[ip->ino], NULL, __ATOMIC_RELEASE);
+		ip->grave = fs->graves;
+		fs->graves = ip;
+	}
+	pthread_mutex_unlock(&fs->icache_lock);
+}
+
+void icache_fini(struct poise_fs *fs)
+{
+	if (!fs->itab)
+		return;
+	for (uint64_t i = 1; i <= fs->sb.s_ninodes; i++)
+		if (fs->itab[i])
+			ifree_mem(fs->itab[i]);
+	while (fs->graves) {
+		struct inode *g = fs->graves;
+		fs->graves = g->grave;
+		ifree_mem(g);
+	}
+	free(fs->itab);
+	fs->itab = NULL;
+}
+
+int istore(struct tx *tx, struct inode *ip, struct poise_dinode *nd)
+{
+	dinode_seal(nd);
+	return tx_write(tx, ino_off(tx_fs(tx), ip->ino), nd, sizeof(*nd));
+}
+
+uint64_t imap(const struct inode *ip, uint64_t lblk, uint64_t *run)
+{
+	uint32_t lo = 0, hi = ip->next;
+	while (lo < hi) { /* first extent ending after lblk */
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (ip->ext[mid].e_lblk + ip->ext[mid].e_len <= lblk)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == ip->next) {
+		*run = ~0ULL - lblk;
+		return 0;
+	}
+	const struct poise_extent *e = &ip->ext[lo];
+	if (e->e_lblk > lblk) {
+		*run = e->e_lblk - lblk;
+		return 0;
+	}
+	*run = e->e_lblk + e->e_len - lblk;
+	return e->e_pblk + (lblk - e->e_lblk);
+}
+
+static uint64_t chain_slot_off(const uint64_t *chain, uint32_t i)
+{
+	uint32_t j = i - POISE_INLINE_EXTENTS;
+	return chain[j / POISE_EXTS_PER_BLOCK] * POISE_BLOCK + sizeof(struct poise_extblk) +
+	       (uint64_t)(j % POISE_EXTS_PER_BLOCK) * sizeof(struct poise_extent);
+}
+
+int ext_store(struct tx *tx, struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd,
+	      const struct poise_extent *ne, uint32_t n, struct ext_change *ch)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->ext = malloc((n ? n : 1) * sizeof(*ne));
+	if (!ch->ext)
+		return poise_err(ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < n; i++) {
+		ch->ext[i] = ne[i];
+		extent_seal(&ch->ext[i]);
+	}
+	ch->n = n;
+	nd->i_nextents = n;
+	memset(nd->i_ext, 0, sizeof(nd->i_ext));
+	for (uint32_t i = 0; i < n && i < POISE_INLINE_EXTENTS; i++)
+		nd->i_ext[i] = ch->ext[i];
+	if (n <= POISE_INLINE_EXTENTS) {
+		nd->i_ext_blk = 0;
+		ch->fresh = ip->nchain > 0;
+		return 0;
+	}
+	/* overflow: same length, at most one record differs -> in place */
+	if (n == ip->next) {
+		uint32_t diff = 0, at = 0;
+		for (uint32_t i = POISE_INLINE_EXTENTS; i < n; i++)
+			if (memcmp(&ch->ext[i], &ip->ext[i], sizeof(*ne))) {
+				diff++;
+				at = i;
+			}
+		if (diff <= 1) {
+			ch->chain = malloc(ip->nchain * sizeof(uint64_t));
+			if (!ch->chain)
+				return poise_err(ENOMEM, "out of memory");
+			memcpy(ch->chain, ip->chain, ip->nchain * sizeof(uint64_t));
+			ch->nchain = ip->nchain;
+			nd->i_ext_blk = ip->d.i_ext_blk;
+			if (diff)
+				return tx_write(tx, chain_slot_off(ip->chain, at), &ch->ext[at],
+						sizeof(*ne));
+			return 0;
+		}
+	}
+	/* a fresh chain */
+	uint32_t over = n - POISE_INLINE_EXTENTS;
+	uint32_t nchain = (uint32_t)((over + POISE_EXTS_PER_BLOCK - 1) / POISE_EXTS_PER_BLOCK);
+	ch->chain = calloc(nchain, sizeof(uint64_t));
+	uint8_t *buf = calloc(1, POISE_BLOCK);
+	if (!ch->chain || !buf) {
+		free(buf);
+		return poise_err(ENOMEM, "out of memory");
+	}
+	ch->fresh = 1;
+	int ret = 0;
+	for (uint32_t c = 0; c < nchain && ret == 0; c++) {
+		uint64_t got;
+		ret = alloc_blocks(fs, ip->next ? ip->ext[0].e_pblk : 0, 1, &ch->chain[c], &got);
+		if (ret == 0)
+			ch->nchain++;
+	}
+	for (uint32_t c = 0; c < nchain && ret == 0; c++) {
+		struct poise_extblk *x = (struct poise_extblk *)buf;
+		memset(buf, 0, POISE_BLOCK);
+		uint32_t first = POISE_INLINE_EXTENTS + c * (uint32_t)POISE_EXTS_PER_BLOCK;
+		uint32_t cnt = n - first < POISE_EXTS_PER_BLOCK ? n - first : (uint32_t)POISE_EXTS_PER_BLOCK;
+		x->x_magic = POISE_EXTBLK_MAGIC;
+		x->x_count = cnt;
+		x->x_next = c + 1 < nchain ? ch->chain[c + 1] : 0;
+		x->x_owner = ip->ino;
+		memcpy(x->x_ext, &ch->ext[first], cnt * sizeof(*ne));
+		extblk_seal(x);
+		ssize_t k = poise_dev_store(fs->dev, ch->chain[c] * POISE_BLOCK, buf, POISE_BLOCK);
+		if (k < 0)
+			ret = (int)k;
+	}
+	free(buf);
+	nd->i_ext_blk = ch->nchain ? ch->chain[0] : 0;
+	/* the new chain is made durable by the commit's first fence */
+	return ret;
+}
+
+void ext_commit(struct poise_fs *fs, struct inode *ip, struct ext_change *ch)
+{
+	if (ch->fresh)
+		for (uint32_t c = 0; c < ip->nchain; c++)
+			free_blocks(fs, ip->chain[c], 1);
+	free(ip->ext);
+	free(ip->chain);
+	ip->ext = ch->ext;
+	ip->next = ch->n;
+	ip->chain = ch->chain ? ch->chain : calloc(1, 8);
+	ip->nchain = ch->chain ? ch->nchain : 0;
+	ch->ext = NULL;
+	ch->chain = NULL;
+}
+
+void ext_abort(struct poise_fs *fs, struct ext_change *ch)
+{
+	if (ch->fresh)
+		for (uint32_t c = 0; c < ch->nchain; c++)
+			free_blocks(fs, ch->chain[c], 1);
+	free(ch->ext);
+	free(ch->chain);
+	ch->ext = NULL;
+	ch->chain = NULL;
+}

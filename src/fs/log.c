@@ -1,0 +1,228 @@
+/*
+ * log.c - transactions: redo-log lanes make a multi-range metadata update
+ * atomic across a crash.
+ *
+ * A transaction stages records (pool offset, bytes) in DRAM.  tx_commit():
+ *   1. copies the records into a lane after its header; fence;
+ *   2. writes the lane header (magic, global sequence number, crc over header
+ *      and records); fence                          <- the commit point
+ *   3. applies every record to its place; fence;
+ *   4. retires the lane (magic = 0); fence.
+ * Mount replays the lanes whose header is committed and whose crc matches,
+ * in sequence order; a lane without a valid header is ignored (the
+ * transaction never happened).  Records are physical, so replay is
+ * idempotent.  Invariant: a transaction holds the locks of every structure
+ * it writes until tx_commit() returns, so at most one unretired record can
+ * touch given bytes at a crash.
+ *
+ * Lanes: POISE_NLANES, one per thread slot (threads are spread round-robin
+ * on first use); each has a mutex held from step 1 to 4.
+ */
+#include "fs/fs.h"
+#include "dev/persist.h"
+#include "common/crc32c.h"
+#include "common/err.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LANE_BYTES ((uint32_t)(POISE_LANE_BLOCKS * POISE_BLOCK - sizeof(struct poise_lane)))
+
+struct tx {
+	struct poise_fs *fs;
+	uint32_t used, nrec;
+	uint8_t buf[LANE_BYTES];
+};
+
+static int lane_of_thread(void)
+{
+	static int next;
+	static __thread int mine = -1;
+	if (mine < 0)
+		mine = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
+	return mine;
+}
+
+static uint64_t lane_off(struct poise_fs *fs, int lane)
+{
+	return (fs->sb.s_log_blk + (uint64_t)lane * fs->sb.s_lane_blocks) * POISE_BLOCK;
+}
+
+struct poise_fs *tx_fs(struct tx *tx)
+{
+	return tx->fs;
+}
+
+struct tx *tx_begin(struct poise_fs *fs)
+{
+	struct tx *tx = malloc(sizeof(*tx));
+	if (tx) {
+		tx->fs = fs;
+		tx->used = tx->nrec = 0;
+	}
+	return tx;
+}
+
+int tx_write(struct tx *tx, uint64_t off, const void *data, uint32_t len)
+{
+	uint32_t need = (uint32_t)sizeof(struct poise_logrec) + ((len + 7) & ~7u);
+	if (tx->used + need > LANE_BYTES)
+		return poise_err(EOVERFLOW, "transaction larger than a log lane (%u bytes)", LANE_BYTES);
+	struct poise_logrec r = {.r_off = off, .r_len = len};
+	memcpy(tx->buf + tx->used, &r, sizeof(r));
+	memcpy(tx->buf + tx->used + sizeof(r), data, len);
+	memset(tx->buf + tx->used + sizeof(r) + len, 0, need - sizeof(r) - len);
+	tx->used += need;
+	tx->nrec++;
+	return 0;
+}
+
+void tx_abort(struct tx *tx)
+{
+	free(tx);
+}
+
+static uint32_t lane_crc(const struct poise_lane *h, const uint8_t *recs)
+{
+	struct poise_lane c = *h;
+	c.l_crc = 0;
+	return poise_crc32c(poise_crc32c(0, &c, sizeof(c)), recs, h->l_bytes);
+}
+
+/* Apply records [recs, recs+bytes) to their places (no fence). */
+static int apply(struct poise_fs *fs, const uint8_t *recs, uint32_t bytes)
+{
+	for (uint32_t at = 0; at < bytes;) {
+		struct poise_logrec r;
+		memcpy(&r, recs + at, sizeof(r));
+		if (r.r_len > bytes - at - sizeof(r) || r.r_off > fs->dev->size ||
+		    r.r_len > fs->dev->size - r.r_off)
+			return poise_err(EUCLEAN, "log record at lane byte %u is out of bounds", at);
+		ssize_t k = poise_dev_store(fs->dev, r.r_off, recs + at + sizeof(r), r.r_len);
+		if (k < 0)
+			return (int)k;
+		at += (uint32_t)sizeof(r) + ((r.r_len + 7) & ~7u);
+	}
+	return 0;
+}
+
+int tx_commit(struct tx *tx)
+{
+	struct poise_fs *fs = tx->fs;
+	int lane = lane_of_thread() % (int)fs->sb.s_nlanes, ret = 0;
+	uint64_t lo = lane_off(fs, lane);
+	if (tx->nrec == 0) {
+		free(tx);
+		return 0;
+	}
+	pthread_mutex_lock(&fs->lane_lock[lane]);
+	struct poise_lane h = {
+		.l_magic = POISE_LOG_COMMITTED,
+		.l_seq = __atomic_add_fetch(&fs->seq, 1, __ATOMIC_RELAXED),
+		.l_nrec = tx->nrec,
+		.l_bytes = tx->used,
+	};
+	h.l_crc = lane_crc(&h, tx->buf);
+	ssize_t k = poise_dev_store(fs->dev, lo + sizeof(h), tx->buf, tx->used);
+	if (k < 0) {
+		ret = (int)k;
+		goto out;
+	}
+	poise_fence();
+	k = poise_dev_store(fs->dev, lo, &h, sizeof(h));
+	if (k < 0) {
+		ret = (int)k;
+		goto out;
+	}
+	poise_fence(); /* the commit point: from here the update survives a crash */
+	ret = apply(fs, tx->buf, tx->used);
+	poise_fence();
+	if (ret == 0) {
+		uint64_t zero = 0;
+		k = poise_dev_store(fs->dev, lo, &zero, sizeof(zero)); /* retire */
+		poise_fence();
+		if (k < 0)
+			ret = (int)k;
+	}
+out:
+	pthread_mutex_unlock(&fs->lane_lock[lane]);
+	free(tx);
+	return ret;
+}
+
+struct pending {
+	uint64_t seq;
+	int lane;
+};
+
+static int by_seq(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Read lane i's header and records if committed and intact: 1, else 0. */
+static int lane_read(struct poise_fs *fs, int i, struct poise_lane *h, uint8_t *recs)
+{
+	uint64_t lo = lane_off(fs, i);
+	if (poise_dev_read(fs->dev, lo, h, sizeof(*h)) != sizeof(*h))
+		return 0;
+	if (h->l_magic != POISE_LOG_COMMITTED || h->l_bytes > LANE_BYTES)
+		return 0;
+	if (poise_dev_read(fs->dev, lo + sizeof(*h), recs, h->l_bytes) != (ssize_t)h->l_bytes)
+		return 0;
+	return lane_crc(h, recs) == h->l_crc;
+}
+
+int log_pending(struct poise_fs *fs)
+{
+	uint8_t *recs = malloc(LANE_BYTES);
+	struct poise_lane h;
+	int n = 0;
+	if (!recs)
+		return -ENOMEM;
+	for (int i = 0; i < (int)fs->sb.s_nlanes; i++)
+		n += lane_read(fs, i, &h, recs);
+	free(recs);
+	return n;
+}
+
+int log_replay(struct poise_fs *fs, int *replayed)
+{
+	struct pending p[POISE_NLANES];
+	struct poise_lane h;
+	int n = 0, ret = 0;
+	uint64_t maxseq = 0;
+	uint8_t *recs = malloc(LANE_BYTES);
+	if (!recs)
+		return poise_err(ENOMEM, "out of memory");
+	for (int i = 0; i < (int)fs->sb.s_nlanes; i++) {
+		if (lane_read(fs, i, &h, recs)) {
+			p[n].seq = h.l_seq;
+			p[n].lane = i;
+			n++;
+		}
+	}
+	qsort(p, (size_t)n, sizeof(p[0]), by_seq);
+	for (int j = 0; j < n && ret == 0; j++) {
+		lane_read(fs, p[j].lane, &h, recs);
+		ret = apply(fs, recs, h.l_bytes);
+		poise_fence();
+		if (h.l_seq > maxseq)
+			maxseq = h.l_seq;
+	}
+	/* retire every lane (committed ones are applied, the rest never
+	 * happened) */
+	for (int i = 0; ret == 0 && i < (int)fs->sb.s_nlanes; i++) {
+		uint64_t zero = 0;
+		ssize_t k = poise_dev_store(fs->dev, lane_off(fs, i), &zero, sizeof(zero));
+		if (k < 0)
+			ret = (int)k;
+	}
+	poise_fence();
+	free(recs);
+	fs->seq = maxseq;
+	*replayed = n;
+	return ret;
+}

@@ -1,0 +1,1039 @@
+/*
+ * namei.c - paths and the public API (include/poise.h): path walk, the
+ * namespace operations, descriptors.
+ *
+ * Path walk: from the root, one component at a time, each directory's index
+ * read under its shared lock; symlinks are followed (40 at most, -ELOOP).
+ * A namespace change locks the parent exclusive and looks the name up again
+ * under that lock.  rename and rmdir take fs->rename_lock first, then the
+ * directories by inode number, then the files involved (the order fs.h
+ * gives); a directory whose last link went is dead and refuses new entries.
+ * Each change is one transaction; the DRAM side (index, inode mirrors,
+ * freed blocks and inode numbers) follows after it committed.
+ */
+#include "poise.h"
+#include "fs/fs.h"
+#include "common/err.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct poise_pool {
+	struct poise_dev *dev;
+	struct poise_fs *fs;
+};
+
+struct poise_dir {
+	struct poise_dirent_snap *ents;
+	size_t n, at;
+};
+
+#define MAX_SYMLINKS 40
+
+static uint8_t dtype(uint16_t mode)
+{
+	return S_ISDIR(mode) ? DT_DIR : S_ISLNK(mode) ? DT_LNK : DT_REG;
+}
+
+static int read_link(struct poise_fs *fs, struct inode *ip, char *buf, size_t len)
+{
+	ssize_t k = file_read(fs, ip, buf, len - 1, 0);
+	if (k < 0)
+		return (int)k;
+	buf[k] = 0;
+	return (int)k;
+}
+
+/* Walk `path` from dir `start`.  want_parent: stop before the last
+ * component and return it in name/len (len 0 for "/").  Otherwise follow
+ * a last symlink when follow.  *out is the directory or the inode. */
+static int walk(struct poise_fs *fs, struct inode *start, const char *path, int want_parent,
+		int follow, int depth, struct inode **out, const char **name, size_t *len)
+{
+	struct inode *cur = start;
+	const char *p = path;
+	int ret;
+	if (*p == '/')
+		ret = iget(fs, POISE_ROOT_INO, &cur);
+	else
+		ret = 0;
+	if (ret < 0)
+		return ret;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		const char *c = p;
+		while (*p && *p != '/')
+			p++;
+		size_t clen = (size_t)(p - c);
+		const char *rest = p;
+		while (*rest == '/')
+			rest++;
+		int last = *rest == 0;
+		if (clen > POISE_NAME_MAX)
+			return poise_err(ENAMETOOLONG, "name component longer than %d bytes", POISE_NAME_MAX);
+		if (clen == 0) { /* the path was "/" or empty */
+			if (want_parent) {
+				*name = c;
+				*len = 0;
+			}
+			*out = cur;
+			return 0;
+		}
+		if (!S_ISDIR(cur->d.i_mode))
+			return poise_err(ENOTDIR, "a path component is not a directory");
+		if (last && want_parent) {
+			*name = c;
+			*len = clen;
+			*out = cur;
+			return 0;
+		}
+		struct inode *next;
+		if (clen == 1 && c[0] == '.') {
+			next = cur;
+		} else if (clen == 2 && c[0] == '.' && c[1] == '.') {
+			pthread_rwlock_rdlock(&cur->lock);
+			uint64_t par = cur->d.i_parent;
+			pthread_rwlock_unlock(&cur->lock);
+			if ((ret = iget(fs, par, &next)) < 0)
+				return ret;
+		} else {
+			uint64_t ino;
+			uint8_t t;
+			pthread_rwlock_rdlock(&cur->lock);
+			ret = cur->dead ? -ENOENT : dir_lookup(cur, c, clen, &ino, &t);
+			pthread_rwlock_unlock(&cur->lock);
+			if (ret < 0)
+				return ret == -ENOENT ? poise_err(ENOENT, "no such file or directory") : ret;
+			if ((ret = iget(fs, ino, &next)) < 0)
+				return ret == -ENOENT ? poise_err(ENOENT, "no such file or directory") : ret;
+		}
+		if (S_ISLNK(next->d.i_mode) && (!last || follow)) {
+			char target[POISE_BLOCK];
+			if (depth >= MAX_SYMLINKS)
+				return poise_err(ELOOP, "too many levels of symbolic links");
+			if ((ret = read_link(fs, next, target, sizeof(target))) < 0)
+				return ret;
+			struct inode *t;
+			ret = walk(fs, cur, target, 0, 1, depth + 1, &t, NULL, NULL);
+			if (ret < 0)
+				return ret;
+			next = t;
+		}
+		cur = next;
+		p = rest;
+		if (last) {
+			*out = cur;
+			return 0;
+		}
+	}
+}
+
+static int resolve(struct poise_fs *fs, const char *path, int follow, struct inode **ip)
+{
+	struct inode *root;
+	int ret = iget(fs, POISE_ROOT_INO, &root);
+	return ret < 0 ? ret : walk(fs, root, path, 0, follow, 0, ip, NULL, NULL);
+}
+
+static int resolve_parent(struct poise_fs *fs, const char *path, struct inode **dp,
+			  const char **name, size_t *len)
+{
+	struct inode *root;
+	int ret = iget(fs, POISE_ROOT_INO, &root);
+	if (ret < 0)
+		return ret;
+	if ((ret = walk(fs, root, path, 1, 1, 0, dp, name, len)) < 0)
+		return ret;
+	if (!S_ISDIR((*dp)->d.i_mode))
+		return poise_err(ENOTDIR, "a path component is not a directory");
+	return 0;
+}
+
+static int is_dot(const char *name, size_t len)
+{
+	return (len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.');
+}
+
+static void set_times(struct poise_dinode *d, int m)
+{
+	int64_t t = now_ns();
+	d->i_ctime_ns = t;
+	if (m)
+		d->i_mtime_ns = t;
+}
+
+/* Free an inode whose last link and last descriptor are gone.  Caller holds
+ * ip->lock exclusive; tx already carries the dinode = 0 record. */
+static void release_inode(struct poise_fs *fs, struct inode *ip)
+{
+	file_free_all(fs, ip->ext, ip->next, ip->chain, ip->nchain);
+	ip->next = 0;
+	ip->nchain = 0;
+	iput_dead(fs, ip);
+	free_ino(fs, ip->ino);
+}
+
+static int log_free_dinode(struct tx *tx, struct inode *ip)
+{
+	struct poise_dinode z;
+	memset(&z, 0, sizeof(z));
+	z.i_generation = ip->d.i_generation + 1;
+	return istore(tx, ip, &z);
+}
+
+/* Create name in dp (locked exclusive).  target: symlink text or NULL. */
+static int create_locked(struct poise_fs *fs, struct inode *dp, const char *name, size_t len,
+			 uint16_t mode, const char *target, struct inode **out)
+{
+	uint64_t ino, blk = 0, got;
+	struct inode *ip;
+	int ret = alloc_ino(fs, &ino);
+	if (ret < 0)
+		return ret;
+	if ((ret = inew(fs, ino, mode, &ip)) < 0) {
+		free_ino(fs, ino);
+		return ret;
+	}
+	ip->d.i_uid = getuid();
+	ip->d.i_gid = getgid();
+	if (S_ISDIR(mode)) {
+		ip->d.i_nlink = 2;
+		ip->d.i_parent = dp->ino;
+		if ((ret = dir_load(fs, ip)) < 0) /* size 0: an empty index */
+			goto fail;
+	}
+	struct ext_change ch;
+	memset(&ch, 0, sizeof(ch));
+	struct tx *tx = tx_begin(fs);
+	if (!tx) {
+		ret = poise_err(ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (target) { /* the symlink text, in a block of its own */
+		size_t tl = strlen(target);
+		uint8_t buf[POISE_BLOCK] = {0};
+		memcpy(buf, target, tl);
+		ret = alloc_blocks(fs, 0, 1, &blk, &got);
+		if (ret == 0 && poise_dev_store(fs->dev, blk * POISE_BLOCK, buf, POISE_BLOCK) < 0)
+			ret = poise_err(EIO, "cannot write the symlink's block");
+		if (ret == 0) {
+			struct poise_extent e = {.e_lblk = 0, .e_pblk = blk, .e_len = 1};
+			ip->d.i_size = tl;
+			ret = ext_store(tx, fs, ip, &ip->d, &e, 1, &ch);
+			ip->d.i_blocks = 1;
+		}
+	}
+	if (ret == 0)
+		ret = dir_add(tx, fs, dp, name, len, ino, dtype(mode));
+	struct poise_dinode pnd = dp->d;
+	set_times(&pnd, 1);
+	if (S_ISDIR(mode))
+		pnd.i_nlink++;
+	if (ret == 0)
+		ret = istore(tx, ip, &ip->d);
+	if (ret == 0)
+		ret = istore(tx, dp, &pnd);
+	if (ret == 0)
+		ret = tx_commit(tx);
+	else
+		tx_abort(tx);
+	if (ret < 0) {
+		dir_abort(dp);
+		ext_abort(fs, &ch);
+		if (blk)
+			free_blocks(fs, blk, 1);
+		goto fail;
+	}
+	if (target)
+		ext_commit(fs, ip, &ch);
+	dir_commit(dp);
+	dp->d = pnd;
+	ipublish(fs, ip);
+	*out = ip;
+	return 0;
+fail:
+	free_ino(fs, ino);
+	if (ip->dir)
+		dir_free(ip->dir);
+	free(ip->ext);
+	free(ip->chain);
+	free(ip);
+	return ret;
+}
+
+static int name_ok(const char *name, size_t len, int for_create)
+{
+	if (len == 0)
+		return poise_err(for_create ? EEXIST : EBUSY, "the root directory");
+	if (is_dot(name, len))
+		return poise_err(for_create ? EEXIST : EINVAL, "'.' and '..' cannot be used here");
+	return 0;
+}
+
+/* ---- pools ---- */
+
+int poise_mkfs(const char *path, uint64_t size, uint64_t ninodes, unsigned flags)
+{
+	struct poise_dev *dev;
+	int ret;
+	if (size && access(path, F_OK) != 0 && (ret = poise_dev_create(path, size)) < 0)
+		return ret;
+	if ((ret = poise_dev_open(path, &dev)) < 0)
+		return ret;
+	if (!(flags & POISE_MKFS_FORCE)) {
+		uint64_t magic = 0;
+		if (poise_dev_read(dev, 0, &magic, 8) == 8 && magic == POISE_MAGIC) {
+			poise_dev_close(&dev);
+			return poise_err(EEXIST, "%s already holds a poise file system (use --force to overwrite it)", path);
+		}
+	}
+	ret = fs_mkfs(dev, ninodes);
+	poise_dev_close(&dev);
+	return ret;
+}
+
+int poise_pool_open(const char *path, unsigned flags, struct poise_pool **out)
+{
+	struct poise_pool *p = calloc(1, sizeof(*p));
+	int ret;
+	*out = NULL;
+	if (!p)
+		return poise_err(ENOMEM, "out of memory");
+	if ((ret = poise_dev_open(path, &p->dev)) < 0) {
+		free(p);
+		return ret;
+	}
+	if ((ret = fs_mount(p->dev, &p->fs)) < 0) {
+		poise_dev_close(&p->dev);
+		free(p);
+		return ret;
+	}
+	p->fs->odirect_block = !!(flags & POISE_ODIRECT_BLOCK);
+	*out = p;
+	return 0;
+}
+
+int poise_pool_close(struct poise_pool **pp)
+{
+	struct poise_pool *p = *pp;
+	if (!p)
+		return 0;
+	fs_unmount(p->fs);
+	poise_dev_close(&p->dev);
+	free(p);
+	*pp = NULL;
+	return 0;
+}
+
+struct poise_dev *poise_pool_dev(struct poise_pool *p)
+{
+	return p->dev;
+}
+
+struct poise_fs *poise_pool_fs(struct poise_pool *p)
+{
+	return p->fs;
+}
+
+/* ---- descriptors ---- */
+
+static struct file *fd_get(struct poise_fs *fs, int fd)
+{
+	if (fd < 0 || fd >= POISE_MAX_FILES)
+		return NULL;
+	struct file *f = &fs->files[fd];
+	return __atomic_load_n(&f->ip, __ATOMIC_ACQUIRE) ? f : NULL;
+}
+
+static int fd_new(struct poise_fs *fs, struct inode *ip, int flags)
+{
+	pthread_mutex_lock(&fs->fd_lock);
+	for (int i = 0; i < POISE_MAX_FILES; i++) {
+		if (fs->files[i].ip)
+			continue;
+		fs->files[i].flags = flags;
+		__atomic_store_n(&fs->files[i].ip, ip, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&fs->fd_lock);
+		return i;
+	}
+	pthread_mutex_unlock(&fs->fd_lock);
+	return poise_err(EMFILE, "too many open files (%d)", POISE_MAX_FILES);
+}
+
+int poise_open(struct poise_pool *pool, const char *path, int flags, mode_t mode)
+{
+	struct poise_fs *fs = pool->fs;
+	struct inode *ip = NULL, *dp;
+	const char *name;
+	size_t len;
+	int ret, acc = flags & O_ACCMODE;
+	if (flags & O_CREAT) {
+		if ((ret = resolve_parent(fs, path, &dp, &name, &len)) < 0)
+			return ret;
+		if (len == 0 || is_dot(name, len)) {
+			if (flags & O_EXCL)
+				return poise_err(EEXIST, "%s exists", path);
+			return poise_err(EISDIR, "%s is a directory", path);
+		}
+		pthread_rwlock_wrlock(&dp->lock);
+		uint64_t ino;
+		uint8_t t;
+		ret = dp->dead || dp->d.i_nlink == 0 ? poise_err(ENOENT, "the directory was removed")
+						     : dir_lookup(dp, name, len, &ino, &t);
+		if (ret == -ENOENT && !dp->dead) {
+			ret = create_locked(fs, dp, name, len, S_IFREG | (mode & 07777), NULL, &ip);
+			pthread_rwlock_unlock(&dp->lock);
+			if (ret < 0)
+				return ret;
+			flags &= ~O_TRUNC;
+		} else {
+			pthread_rwlock_unlock(&dp->lock);
+			if (ret < 0)
+				return ret;
+			if (flags & O_EXCL)
+				return poise_err(EEXIST, "%s exists", path);
+			if ((ret = resolve(fs, path, !(flags & O_NOFOLLOW), &ip)) < 0)
+				return ret;
+		}
+	} else if ((ret = resolve(fs, path, !(flags & O_NOFOLLOW), &ip)) < 0) {
+		return ret;
+	}
+	if (S_ISLNK(ip->d.i_mode))
+		return poise_err(ELOOP, "%s is a symbolic link (O_NOFOLLOW)", path);
+	if (S_ISDIR(ip->d.i_mode) && (acc != O_RDONLY || (flags & O_TRUNC)))
+		return poise_err(EISDIR, "%s is a directory", path);
+	if ((flags & O_DIRECTORY) && !S_ISDIR(ip->d.i_mode))
+		return poise_err(ENOTDIR, "%s is not a directory", path);
+	pthread_rwlock_wrlock(&ip->lock);
+	if (ip->dead) {
+		pthread_rwlock_unlock(&ip->lock);
+		return poise_err(ENOENT, "%s was removed", path);
+	}
+	ip->nopen++;
+	pthread_rwlock_unlock(&ip->lock);
+	int fd = fd_new(fs, ip, flags);
+	if (fd >= 0 && (flags & O_TRUNC) && acc != O_RDONLY && ip->d.i_size) {
+		ret = file_truncate(fs, ip, 0);
+		if (ret < 0) {
+			poise_close(pool, fd);
+			return ret;
+		}
+	}
+	if (fd < 0) {
+		pthread_rwlock_wrlock(&ip->lock);
+		ip->nopen--;
+		pthread_rwlock_unlock(&ip->lock);
+	}
+	return fd;
+}
+
+int poise_close(struct poise_pool *pool, int fd)
+{
+	struct poise_fs *fs = pool->fs;
+	pthread_mutex_lock(&fs->fd_lock);
+	struct file *f = fd_get(fs, fd);
+	struct inode *ip = f ? f->ip : NULL;
+	if (f)
+		__atomic_store_n(&f->ip, NULL, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&fs->fd_lock);
+	if (!ip)
+		return poise_err(EBADF, "descriptor %d is not open", fd);
+	int ret = 0;
+	if (ip->times_dirty)
+		ret = file_sync_times(fs, ip);
+	pthread_rwlock_wrlock(&ip->lock);
+	if (--ip->nopen == 0 && ip->d.i_nlink == 0 && !ip->dead) {
+		struct tx *tx = tx_begin(fs);
+		ret = tx ? log_free_dinode(tx, ip) : -ENOMEM;
+		if (tx)
+			ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
+		if (ret == 0)
+			release_inode(fs, ip);
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	return ret;
+}
+
+static int check_rw(struct file *f, int write)
+{
+	if (!f)
+		return poise_err(EBADF, "bad descriptor");
+	int acc = f->flags & O_ACCMODE;
+	if (S_ISDIR(f->ip->d.i_mode))
+		return poise_err(EISDIR, "a directory");
+	if (write ? acc == O_RDONLY : acc == O_WRONLY)
+		return poise_err(EBADF, "descriptor not open for %s", write ? "writing" : "reading");
+	return 0;
+}
+
+ssize_t poise_pread(struct poise_pool *pool, int fd, void *buf, size_t len, off_t off)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	int ret = check_rw(f, 0);
+	if (ret < 0)
+		return ret;
+	if (off < 0)
+		return poise_err(EINVAL, "negative offset");
+	return file_read(pool->fs, f->ip, buf, len, (uint64_t)off);
+}
+
+ssize_t poise_pwrite(struct poise_pool *pool, int fd, const void *buf, size_t len, off_t off)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	int ret = check_rw(f, 1);
+	if (ret < 0)
+		return ret;
+	if (off < 0)
+		return poise_err(EINVAL, "negative offset");
+	return file_write(pool->fs, f->ip, buf, len, (uint64_t)off, !!(f->flags & O_APPEND));
+}
+
+static ssize_t gather(const struct iovec *iov, int n, char **buf)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	*buf = malloc(total ? total : 1);
+	if (!*buf)
+		return poise_err(ENOMEM, "out of memory");
+	return (ssize_t)total;
+}
+
+ssize_t poise_preadv(struct poise_pool *pool, int fd, const struct iovec *iov, int n, off_t off)
+{
+	char *buf;
+	ssize_t total = gather(iov, n, &buf);
+	if (total < 0)
+		return total;
+	ssize_t k = poise_pread(pool, fd, buf, (size_t)total, off);
+	for (int i = 0, at = 0; k > 0 && i < n && at < k; i++) {
+		size_t c = iov[i].iov_len < (size_t)(k - at) ? iov[i].iov_len : (size_t)(k - at);
+		memcpy(iov[i].iov_base, buf + at, c);
+		at += (int)c;
+	}
+	free(buf);
+	return k;
+}
+
+ssize_t poise_pwritev(struct poise_pool *pool, int fd, const struct iovec *iov, int n, off_t off)
+{
+	char *buf;
+	ssize_t total = gather(iov, n, &buf);
+	if (total < 0)
+		return total;
+	for (int i = 0, at = 0; i < n; i++) {
+		memcpy(buf + at, iov[i].iov_base, iov[i].iov_len);
+		at += (int)iov[i].iov_len;
+	}
+	ssize_t k = poise_pwrite(pool, fd, buf, (size_t)total, off);
+	free(buf);
+	return k;
+}
+
+int poise_fsync(struct poise_pool *pool, int fd)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	if (!f)
+		return poise_err(EBADF, "bad descriptor");
+	return file_sync_times(pool->fs, f->ip);
+}
+
+int poise_ftruncate(struct poise_pool *pool, int fd, off_t len)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	int ret = check_rw(f, 1);
+	if (ret < 0)
+		return ret == -EBADF && f ? poise_err(EINVAL, "descriptor not open for writing") : ret;
+	if (len < 0)
+		return poise_err(EINVAL, "negative length");
+	return file_truncate(pool->fs, f->ip, (uint64_t)len);
+}
+
+int poise_fallocate(struct poise_pool *pool, int fd, int mode, off_t off, off_t len)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	int ret = check_rw(f, 1);
+	if (ret < 0)
+		return ret;
+	if (off < 0 || len <= 0)
+		return poise_err(EINVAL, "fallocate: bad offset or length");
+	return file_fallocate(pool->fs, f->ip, mode, (uint64_t)off, (uint64_t)len);
+}
+
+static void fill_stat(struct inode *ip, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_rwlock_rdlock(&ip->lock);
+	st->st_ino = ip->ino;
+	st->st_mode = ip->d.i_mode;
+	st->st_nlink = ip->d.i_nlink;
+	st->st_uid = ip->d.i_uid;
+	st->st_gid = ip->d.i_gid;
+	st->st_size = (off_t)ip->d.i_size;
+	st->st_blksize = POISE_BLOCK;
+	st->st_blocks = (blkcnt_t)(ip->d.i_blocks * (POISE_BLOCK / 512));
+	int64_t a = ip->d.i_atime_ns, m = __atomic_load_n(&ip->d.i_mtime_ns, __ATOMIC_RELAXED),
+		c = __atomic_load_n(&ip->d.i_ctime_ns, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&ip->lock);
+	st->st_atim.tv_sec = a / 1000000000;
+	st->st_atim.tv_nsec = a % 1000000000;
+	st->st_mtim.tv_sec = m / 1000000000;
+	st->st_mtim.tv_nsec = m % 1000000000;
+	st->st_ctim.tv_sec = c / 1000000000;
+	st->st_ctim.tv_nsec = c % 1000000000;
+}
+
+int poise_fstat(struct poise_pool *pool, int fd, struct stat *st)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	if (!f)
+		return poise_err(EBADF, "bad descriptor");
+	fill_stat(f->ip, st);
+	return 0;
+}
+
+int poise_stat(struct poise_pool *pool, const char *path, struct stat *st)
+{
+	struct inode *ip;
+	int ret = resolve(pool->fs, path, 1, &ip);
+	if (ret == 0)
+		fill_stat(ip, st);
+	return ret;
+}
+
+int poise_lstat(struct poise_pool *pool, const char *path, struct stat *st)
+{
+	struct inode *ip;
+	int ret = resolve(pool->fs, path, 0, &ip);
+	if (ret == 0)
+		fill_stat(ip, st);
+	return ret;
+}
+
+/* ---- names ---- */
+
+static int mknode(struct poise_pool *pool, const char *path, uint16_t mode, const char *target)
+{
+	struct poise_fs *fs = pool->fs;
+	struct inode *dp, *ip;
+	const char *name;
+	size_t len;
+	int ret = resolve_parent(fs, path, &dp, &name, &len);
+	if (ret < 0)
+		return ret;
+	if ((ret = name_ok(name, len, 1)) < 0)
+		return ret;
+	pthread_rwlock_wrlock(&dp->lock);
+	uint64_t ino;
+	uint8_t t;
+	if (dp->dead || dp->d.i_nlink == 0)
+		ret = poise_err(ENOENT, "the directory was removed");
+	else if (dir_lookup(dp, name, len, &ino, &t) == 0)
+		ret = poise_err(EEXIST, "%s exists", path);
+	else
+		ret = create_locked(fs, dp, name, len, mode, target, &ip);
+	pthread_rwlock_unlock(&dp->lock);
+	return ret;
+}
+
+int poise_mkdir(struct poise_pool *pool, const char *path, mode_t mode)
+{
+	return mknode(pool, path, S_IFDIR | (mode & 07777), NULL);
+}
+
+int poise_symlink(struct poise_pool *pool, const char *target, const char *path)
+{
+	size_t tl = strlen(target);
+	if (tl == 0)
+		return poise_err(ENOENT, "empty symlink target");
+	if (tl >= POISE_BLOCK)
+		return poise_err(ENAMETOOLONG, "symlink target longer than %u bytes", POISE_BLOCK - 1);
+	return mknode(pool, path, S_IFLNK | 0777, target);
+}
+
+ssize_t poise_readlink(struct poise_pool *pool, const char *path, char *buf, size_t len)
+{
+	struct inode *ip;
+	int ret = resolve(pool->fs, path, 0, &ip);
+	if (ret < 0)
+		return ret;
+	if (!S_ISLNK(ip->d.i_mode))
+		return poise_err(EINVAL, "%s is not a symbolic link", path);
+	return file_read(pool->fs, ip, buf, len, 0);
+}
+
+int poise_chmod(struct poise_pool *pool, const char *path, mode_t mode)
+{
+	struct inode *ip;
+	int ret = resolve(pool->fs, path, 1, &ip);
+	if (ret < 0)
+		return ret;
+	pthread_rwlock_wrlock(&ip->lock);
+	struct poise_dinode nd = ip->d;
+	nd.i_mode = (uint16_t)((nd.i_mode & S_IFMT) | (mode & 07777));
+	set_times(&nd, 0);
+	struct tx *tx = tx_begin(pool->fs);
+	ret = tx ? istore(tx, ip, &nd) : poise_err(ENOMEM, "out of memory");
+	if (tx)
+		ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
+	if (ret == 0)
+		ip->d = nd;
+	pthread_rwlock_unlock(&ip->lock);
+	return ret;
+}
+
+/* Drop one link of ip (locked exclusive) inside tx: the dinode record. */
+static int drop_link(struct tx *tx, struct inode *ip, struct poise_dinode *nd, int *freeit)
+{
+	*nd = ip->d;
+	nd->i_nlink = S_ISDIR(nd->i_mode) ? 0 : nd->i_nlink - 1;
+	set_times(nd, 0);
+	*freeit = nd->i_nlink == 0 && ip->nopen == 0;
+	return *freeit ? log_free_dinode(tx, ip) : istore(tx, ip, nd);
+}
+
+static int remove_name(struct poise_pool *pool, const char *path, int want_dir)
+{
+	struct poise_fs *fs = pool->fs;
+	struct inode *dp, *ip;
+	const char *name;
+	size_t len;
+	int ret = resolve_parent(fs, path, &dp, &name, &len);
+	if (ret < 0)
+		return ret;
+	if ((ret = name_ok(name, len, 0)) < 0)
+		return ret;
+	if (want_dir)
+		pthread_mutex_lock(&fs->rename_lock);
+	pthread_rwlock_wrlock(&dp->lock);
+	uint64_t ino;
+	uint8_t t;
+	ret = dp->dead ? -ENOENT : dir_lookup(dp, name, len, &ino, &t);
+	if (ret == 0)
+		ret = iget(fs, ino, &ip);
+	if (ret < 0) {
+		ret = ret == -ENOENT ? poise_err(ENOENT, "%s: no such file or directory", path) : ret;
+		goto out;
+	}
+	if (want_dir && !S_ISDIR(ip->d.i_mode)) {
+		ret = poise_err(ENOTDIR, "%s is not a directory", path);
+		goto out;
+	}
+	if (!want_dir && S_ISDIR(ip->d.i_mode)) {
+		ret = poise_err(EISDIR, "%s is a directory", path);
+		goto out;
+	}
+	pthread_rwlock_wrlock(&ip->lock);
+	if (want_dir && dir_count(ip) > 0) {
+		pthread_rwlock_unlock(&ip->lock);
+		ret = poise_err(ENOTEMPTY, "%s is not empty", path);
+		goto out;
+	}
+	struct tx *tx = tx_begin(fs);
+	struct poise_dinode nd, pnd = dp->d;
+	int freeit = 0;
+	set_times(&pnd, 1);
+	if (want_dir)
+		pnd.i_nlink--;
+	ret = tx ? dir_remove(tx, fs, dp, name, len) : poise_err(ENOMEM, "out of memory");
+	if (ret == 0)
+		ret = drop_link(tx, ip, &nd, &freeit);
+	if (ret == 0)
+		ret = istore(tx, dp, &pnd);
+	if (tx)
+		ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
+	if (ret < 0) {
+		dir_abort(dp);
+	} else {
+		dir_commit(dp);
+		dp->d = pnd;
+		if (freeit)
+			release_inode(fs, ip);
+		else
+			ip->d = nd;
+	}
+	pthread_rwlock_unlock(&ip->lock);
+out:
+	pthread_rwlock_unlock(&dp->lock);
+	if (want_dir)
+		pthread_mutex_unlock(&fs->rename_lock);
+	return ret;
+}
+
+int poise_unlink(struct poise_pool *pool, const char *path)
+{
+	return remove_name(pool, path, 0);
+}
+
+int poise_rmdir(struct poise_pool *pool, const char *path)
+{
+	return remove_name(pool, path, 1);
+}
+
+int poise_link(struct poise_pool *pool, const char *from, const char *to)
+{
+	struct poise_fs *fs = pool->fs;
+	struct inode *ip, *dp;
+	const char *name;
+	size_t len;
+	int ret = resolve(fs, from, 0, &ip);
+	if (ret < 0)
+		return ret;
+	if ((ret = resolve_parent(fs, to, &dp, &name, &len)) < 0)
+		return ret;
+	if ((ret = name_ok(name, len, 1)) < 0)
+		return ret;
+	pthread_rwlock_wrlock(&dp->lock);
+	uint64_t ino;
+	uint8_t t;
+	if (dp->dead || dp->d.i_nlink == 0) {
+		pthread_rwlock_unlock(&dp->lock);
+		return poise_err(ENOENT, "the directory was removed");
+	}
+	if (dir_lookup(dp, name, len, &ino, &t) == 0) {
+		pthread_rwlock_unlock(&dp->lock);
+		return poise_err(EEXIST, "%s exists", to);
+	}
+	if (S_ISDIR(ip->d.i_mode)) { /* checked after the target, as Linux does */
+		pthread_rwlock_unlock(&dp->lock);
+		return poise_err(EPERM, "%s: hard links to directories are not allowed", from);
+	}
+	pthread_rwlock_wrlock(&ip->lock);
+	if (ip->dead || ip->d.i_nlink == 0) {
+		ret = poise_err(ENOENT, "%s was removed", from);
+		goto out;
+	}
+	struct tx *tx = tx_begin(fs);
+	struct poise_dinode nd = ip->d, pnd;
+	nd.i_nlink++;
+	set_times(&nd, 0);
+	ret = tx ? dir_add(tx, fs, dp, name, len, ip->ino, dtype(ip->d.i_mode)) : -ENOMEM;
+	pnd = dp->d;
+	set_times(&pnd, 1);
+	if (ret == 0)
+		ret = istore(tx, ip, &nd);
+	if (ret == 0)
+		ret = istore(tx, dp, &pnd);
+	if (tx)
+		ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
+	if (ret < 0) {
+		dir_abort(dp);
+	} else {
+		dir_commit(dp);
+		dp->d = pnd;
+		ip->d = nd;
+	}
+out:
+	pthread_rwlock_unlock(&ip->lock);
+	pthread_rwlock_unlock(&dp->lock);
+	return ret;
+}
+
+/* Is dir `a` (inode number) `d` or above it? */
+static int is_ancestor(struct poise_fs *fs, uint64_t a, struct inode *d)
+{
+	uint64_t cur = d->ino;
+	for (int i = 0; i < 100000; i++) {
+		if (cur == a)
+			return 1;
+		if (cur == POISE_ROOT_INO)
+			return 0;
+		struct inode *ip;
+		if (iget(fs, cur, &ip) < 0)
+			return 0;
+		cur = ip->d.i_parent;
+	}
+	return 1;
+}
+
+int poise_rename(struct poise_pool *pool, const char *from, const char *to)
+{
+	struct poise_fs *fs = pool->fs;
+	struct inode *sdp, *ddp, *sp, *tp = NULL;
+	const char *sn, *dn;
+	size_t sl, dl;
+	int ret;
+	if ((ret = resolve_parent(fs, from, &sdp, &sn, &sl)) < 0 ||
+	    (ret = resolve_parent(fs, to, &ddp, &dn, &dl)) < 0)
+		return ret;
+	if ((ret = name_ok(sn, sl, 0)) < 0 || (ret = name_ok(dn, dl, 0)) < 0)
+		return ret;
+	pthread_mutex_lock(&fs->rename_lock);
+	struct inode *first = sdp->ino <= ddp->ino ? sdp : ddp, *second = first == sdp ? ddp : sdp;
+	pthread_rwlock_wrlock(&first->lock);
+	if (second != first)
+		pthread_rwlock_wrlock(&second->lock);
+	uint64_t sino, tino;
+	uint8_t st, tt;
+	ret = sdp->dead || ddp->dead || ddp->d.i_nlink == 0 ? -ENOENT
+							     : dir_lookup(sdp, sn, sl, &sino, &st);
+	if (ret == 0)
+		ret = iget(fs, sino, &sp);
+	if (ret < 0) {
+		ret = ret == -ENOENT ? poise_err(ENOENT, "%s: no such file or directory", from) : ret;
+		goto out;
+	}
+	int sdir = S_ISDIR(sp->d.i_mode);
+	/* the checks in Linux's order: source above target, target above
+	 * source, then the types */
+	if (sdir && is_ancestor(fs, sino, ddp)) {
+		ret = poise_err(EINVAL, "cannot move %s into itself", from);
+		goto out;
+	}
+	if (dir_lookup(ddp, dn, dl, &tino, &tt) == 0) {
+		if (tino == sino) { /* the same inode: nothing to do */
+			ret = 0;
+			goto out;
+		}
+		if ((ret = iget(fs, tino, &tp)) < 0)
+			goto out;
+		if (S_ISDIR(tp->d.i_mode) && is_ancestor(fs, tino, sdp)) { /* the target holds the source */
+			ret = poise_err(ENOTEMPTY, "%s is not empty", to);
+			goto out;
+		}
+		if (sdir && !S_ISDIR(tp->d.i_mode)) {
+			ret = poise_err(ENOTDIR, "%s is not a directory", to);
+			goto out;
+		}
+		if (!sdir && S_ISDIR(tp->d.i_mode)) {
+			ret = poise_err(EISDIR, "%s is a directory", to);
+			goto out;
+		}
+	}
+	/* files after directories: the moved inode, then the replaced one */
+	pthread_rwlock_wrlock(&sp->lock);
+	if (tp)
+		pthread_rwlock_wrlock(&tp->lock);
+	if (tp && S_ISDIR(tp->d.i_mode) && dir_count(tp) > 0) {
+		ret = poise_err(ENOTEMPTY, "%s is not empty", to);
+		goto out2;
+	}
+	struct tx *tx = tx_begin(fs);
+	struct poise_dinode snd = sp->d, tnd, sdnd, ddnd;
+	int freeit = 0;
+	if (!tx) {
+		ret = poise_err(ENOMEM, "out of memory");
+		goto out2;
+	}
+	ret = tp ? dir_retarget(tx, fs, ddp, dn, dl, sino, st) : dir_add(tx, fs, ddp, dn, dl, sino, st);
+	if (ret == 0)
+		ret = dir_remove(tx, fs, sdp, sn, sl);
+	if (ret == 0 && tp)
+		ret = drop_link(tx, tp, &tnd, &freeit);
+	sdnd = sdp->d; /* after dir_add, which may have grown ddp */
+	ddnd = ddp->d;
+	set_times(&snd, 0);
+	if (sdir && sdp != ddp) {
+		snd.i_parent = ddp->ino;
+		sdnd.i_nlink--;     /* sdp lost a subdirectory */
+		if (!tp)
+			ddnd.i_nlink++; /* ddp gained one (or swapped one for one) */
+	} else if (sdir && tp) {
+		sdnd.i_nlink--;     /* the replaced directory is gone */
+	}
+	set_times(&sdnd, 1);
+	set_times(&ddnd, 1);
+	if (sdp == ddp)
+		ddnd = sdnd;
+	if (ret == 0)
+		ret = istore(tx, sp, &snd);
+	if (ret == 0)
+		ret = istore(tx, sdp, &sdnd);
+	if (ret == 0 && ddp != sdp)
+		ret = istore(tx, ddp, &ddnd);
+	ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
+	if (ret < 0) {
+		dir_abort(ddp);
+		if (sdp != ddp)
+			dir_abort(sdp);
+		goto out2;
+	}
+	dir_commit(ddp);
+	if (sdp != ddp)
+		dir_commit(sdp);
+	sp->d = snd;
+	sdp->d = sdnd;
+	ddp->d = ddnd;
+	if (tp) {
+		if (freeit)
+			release_inode(fs, tp);
+		else
+			tp->d = tnd;
+	}
+out2:
+	if (tp)
+		pthread_rwlock_unlock(&tp->lock);
+	pthread_rwlock_unlock(&sp->lock);
+out:
+	if (second != first)
+		pthread_rwlock_unlock(&second->lock);
+	pthread_rwlock_unlock(&first->lock);
+	pthread_mutex_unlock(&fs->rename_lock);
+	return ret;
+}
+
+int poise_statfs(struct poise_pool *pool, struct statvfs *st)
+{
+	struct poise_fs *fs = pool->fs;
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = st->f_frsize = POISE_BLOCK;
+	st->f_blocks = fs->data_end - fs->data_blk;
+	st->f_bfree = st->f_bavail = __atomic_load_n(&fs->nfree, __ATOMIC_RELAXED);
+	st->f_files = fs->sb.s_ninodes;
+	pthread_mutex_lock(&fs->ialloc_lock);
+	st->f_ffree = st->f_favail = fs->ifree;
+	pthread_mutex_unlock(&fs->ialloc_lock);
+	st->f_namemax = POISE_NAME_MAX;
+	memcpy(&st->f_fsid, fs->sb.s_uuid, sizeof(st->f_fsid));
+	return 0;
+}
+
+/* ---- directories ---- */
+
+int poise_opendir(struct poise_pool *pool, const char *path, struct poise_dir **out)
+{
+	struct inode *ip;
+	int ret = resolve(pool->fs, path, 1, &ip);
+	if (ret < 0)
+		return ret;
+	if (!S_ISDIR(ip->d.i_mode))
+		return poise_err(ENOTDIR, "%s is not a directory", path);
+	struct poise_dir *d = calloc(1, sizeof(*d));
+	if (!d)
+		return poise_err(ENOMEM, "out of memory");
+	pthread_rwlock_rdlock(&ip->lock);
+	ret = dir_snapshot(ip, &d->ents, &d->n);
+	pthread_rwlock_unlock(&ip->lock);
+	if (ret < 0) {
+		free(d);
+		return ret;
+	}
+	*out = d;
+	return 0;
+}
+
+int poise_readdir(struct poise_dir *d, struct poise_entry *ent)
+{
+	if (d->at >= d->n)
+		return 0;
+	ent->ino = d->ents[d->at].ino;
+	ent->type = d->ents[d->at].type;
+	memcpy(ent->name, d->ents[d->at].name, sizeof(ent->name));
+	d->at++;
+	return 1;
+}
+
+void poise_closedir(struct poise_dir **dp)
+{
+	if (*dp) {
+		free((*dp)->ents);
+		free(*dp);
+		*dp = NULL;
+	}
+}

@@ -1,0 +1,328 @@
+/*
+ * super.c - making, mounting and unmounting a file system.
+ *
+ * mkfs zeroes the log and the inode table, writes the root directory, the
+ * superblock replica, and last the primary superblock: a pool whose mkfs
+ * died half-way has no valid primary superblock (its replica is only
+ * consulted when the primary is unreadable or corrupt *and* the replica
+ * describes this pool).
+ *
+ * mount: validate the superblock (magic, checksum, version, geometry) and
+ * refuse with -EUCLEAN and a message otherwise, never writing; replay the
+ * log; scan the inode table to derive the free inodes and the free blocks
+ * (every block an extent map or extent chain holds is in use); reclaim
+ * orphans (inodes with no link left, from unlinks of open files before a
+ * crash).  The scan reads 256 bytes per inode and the chains of fragmented
+ * files only; a 16 GiB pool has 262,144 inodes (64 MiB).
+ */
+#include "fs/fs.h"
+#include "dev/persist.h"
+#include "common/crc32c.h"
+#include "common/err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void super_seal(struct poise_super *s)
+{
+	s->s_crc = poise_crc32c(0, s, offsetof(struct poise_super, s_crc));
+}
+
+/* Is s a sane superblock for a pool of dev_size bytes?  0 or -EUCLEAN with
+ * a message saying what is wrong. */
+static int super_check(const struct poise_super *s, uint64_t dev_size, const char *where)
+{
+	if (s->s_magic != POISE_MAGIC)
+		return poise_err(EUCLEAN, "not a poise file system (no poise magic in the %s superblock)", where);
+	if (poise_crc32c(0, s, offsetof(struct poise_super, s_crc)) != s->s_crc)
+		return poise_err(EUCLEAN, "the %s superblock fails its checksum", where);
+	if (s->s_major != POISE_FMT_MAJOR)
+		return poise_err(EUCLEAN, "format version %u.%u is not supported (this poise reads %u.x)",
+				 s->s_major, s->s_minor, POISE_FMT_MAJOR);
+	uint64_t nb = s->s_nblocks;
+	if (s->s_block_size != POISE_BLOCK || s->s_pool_size != nb * POISE_BLOCK ||
+	    s->s_pool_size > dev_size || s->s_log_blk != 1 || s->s_nlanes == 0 ||
+	    s->s_nlanes > POISE_NLANES || s->s_lane_blocks != POISE_LANE_BLOCKS ||
+	    s->s_itable_blk != s->s_log_blk + (uint64_t)s->s_nlanes * s->s_lane_blocks ||
+	    s->s_ninodes == 0 || s->s_itable_blocks * (POISE_BLOCK / POISE_INODE_SIZE) < s->s_ninodes ||
+	    s->s_data_blk != s->s_itable_blk + s->s_itable_blocks || s->s_replica_blk != nb - 1 ||
+	    s->s_data_blk >= s->s_replica_blk || s->s_root_ino != POISE_ROOT_INO ||
+	    s->s_features != 0)
+		return poise_err(EUCLEAN, "the %s superblock describes an impossible geometry", where);
+	return 0;
+}
+
+int fs_mkfs(struct poise_dev *dev, uint64_t ninodes)
+{
+	uint64_t nblocks = dev->size / POISE_BLOCK;
+	uint32_t nlanes = nblocks / 256 >= POISE_NLANES ? POISE_NLANES
+			  : nblocks / 256 < 4 ? 4 : (uint32_t)(nblocks / 256);
+	if (!ninodes)
+		ninodes = dev->size / POISE_INODE_RATIO;
+	if (ninodes < 64)
+		ninodes = 64;
+	uint64_t ipb = POISE_BLOCK / POISE_INODE_SIZE;
+	ninodes = (ninodes + ipb - 1) / ipb * ipb;
+	struct poise_super s;
+	memset(&s, 0, sizeof(s));
+	s.s_magic = POISE_MAGIC;
+	s.s_major = POISE_FMT_MAJOR;
+	s.s_minor = POISE_FMT_MINOR;
+	s.s_block_size = POISE_BLOCK;
+	s.s_nblocks = nblocks;
+	s.s_pool_size = nblocks * POISE_BLOCK;
+	s.s_log_blk = 1;
+	s.s_nlanes = nlanes;
+	s.s_lane_blocks = POISE_LANE_BLOCKS;
+	s.s_itable_blk = 1 + (uint64_t)nlanes * POISE_LANE_BLOCKS;
+	s.s_itable_blocks = ninodes / ipb;
+	s.s_ninodes = ninodes;
+	s.s_data_blk = s.s_itable_blk + s.s_itable_blocks;
+	s.s_replica_blk = nblocks - 1;
+	s.s_root_ino = POISE_ROOT_INO;
+	s.s_mkfs_time_ns = now_ns();
+	for (int i = 0; i < 16; i++)
+		s.s_uuid[i] = (uint8_t)(rand() ^ (s.s_mkfs_time_ns >> (i * 3)));
+	if (s.s_data_blk + 16 > s.s_replica_blk)
+		return poise_err(ENOSPC, "%s: a pool of %llu bytes is too small for a file system "
+				 "(%llu inodes need at least %llu bytes)", dev->path,
+				 (unsigned long long)dev->size, (unsigned long long)ninodes,
+				 (unsigned long long)((s.s_data_blk + 17) * POISE_BLOCK));
+	super_seal(&s);
+	/* invalidate the old primary first: a crash from here on leaves no
+	 * valid file system rather than a mix */
+	uint8_t *zero = calloc(1, 1 << 20);
+	if (!zero)
+		return poise_err(ENOMEM, "out of memory");
+	ssize_t k = poise_dev_write(dev, 0, zero, POISE_BLOCK);
+	for (uint64_t b = 1; k >= 0 && b < s.s_data_blk; b += 256) {
+		uint64_t n = s.s_data_blk - b < 256 ? s.s_data_blk - b : 256;
+		k = poise_dev_store(dev, b * POISE_BLOCK, zero, n * POISE_BLOCK);
+	}
+	free(zero);
+	if (k < 0)
+		return (int)k;
+	struct poise_dinode root;
+	memset(&root, 0, sizeof(root));
+	root.i_mode = S_IFDIR | 0755;
+	root.i_nlink = 2;
+	root.i_uid = getuid();
+	root.i_gid = getgid();
+	root.i_parent = POISE_ROOT_INO;
+	root.i_atime_ns = root.i_mtime_ns = root.i_ctime_ns = s.s_mkfs_time_ns;
+	root.i_generation = (uint64_t)s.s_mkfs_time_ns;
+	dinode_seal(&root);
+	uint64_t roff = s.s_itable_blk * POISE_BLOCK;
+	if ((k = poise_dev_store(dev, roff, &root, sizeof(root))) < 0 ||
+	    (k = poise_dev_store(dev, s.s_replica_blk * POISE_BLOCK, &s, sizeof(s))) < 0)
+		return (int)k;
+	poise_fence();
+	if ((k = poise_dev_write(dev, 0, &s, sizeof(s))) < 0) /* the file system exists */
+		return (int)k;
+	return 0;
+}
+
+static int read_super(struct poise_dev *dev, struct poise_super *s)
+{
+	if (dev->size < 2 * POISE_BLOCK)
+		return poise_err(EUCLEAN, "%s: not a poise file system (the pool is too small)", dev->path);
+	int pr = -EIO, rr;
+	if (poise_dev_read(dev, 0, s, sizeof(*s)) == sizeof(*s))
+		pr = super_check(s, dev->size, "primary");
+	else
+		poise_err(EIO, "the primary superblock is unreadable (media error)");
+	if (pr == 0)
+		return 0;
+	char why[300];
+	snprintf(why, sizeof(why), "%s", poise_errmsg());
+	struct poise_super r;
+	uint64_t roff = (dev->size / POISE_BLOCK - 1) * POISE_BLOCK;
+	if (poise_dev_read(dev, roff, &r, sizeof(r)) == sizeof(r) &&
+	    (rr = super_check(&r, dev->size, "replica")) == 0 && r.s_replica_blk * POISE_BLOCK == roff) {
+		/* a real file system whose primary copy is damaged: rewrite it
+		 * from the replica (this also clears poison under it) */
+		if (s->s_magic == POISE_MAGIC || pr == -EIO) {
+			*s = r;
+			if (poise_dev_write(dev, 0, s, sizeof(*s)) < 0)
+				return poise_err(EIO, "%s: %s, and rewriting it from the replica failed",
+						 dev->path, why);
+			return 0;
+		}
+	}
+	return poise_err(pr == -EIO ? EIO : EUCLEAN, "%s: %s", dev->path, why);
+}
+
+/* Mark the blocks inode d holds (mount scan).  Returns -EUCLEAN for a chain
+ * that does not check out. */
+static int scan_blocks(struct poise_fs *fs, uint64_t ino, const struct poise_dinode *d)
+{
+	uint32_t n = d->i_nextents, at = 0;
+	for (; at < n && at < POISE_INLINE_EXTENTS; at++) {
+		const struct poise_extent *e = &d->i_ext[at];
+		if (e->e_pblk < fs->data_blk || e->e_pblk + e->e_len > fs->data_end || !e->e_len)
+			return -EUCLEAN;
+		alloc_mark_used(fs, e->e_pblk, e->e_len);
+	}
+	uint64_t blk = d->i_ext_blk;
+	uint8_t buf[POISE_BLOCK];
+	while (at < n) {
+		if (blk < fs->data_blk || blk >= fs->data_end)
+			return -EUCLEAN;
+		if (poise_dev_read(fs->dev, blk * POISE_BLOCK, buf, POISE_BLOCK) != POISE_BLOCK)
+			return -EIO;
+		struct poise_extblk *x = (struct poise_extblk *)buf;
+		if (x->x_magic != POISE_EXTBLK_MAGIC || x->x_owner != ino || x->x_count == 0 ||
+		    x->x_count > POISE_EXTS_PER_BLOCK)
+			return -EUCLEAN;
+		alloc_mark_used(fs, blk, 1);
+		for (uint32_t i = 0; i < x->x_count && at < n; i++, at++) {
+			const struct poise_extent *e = &x->x_ext[i];
+			if (e->e_pblk < fs->data_blk || e->e_pblk + e->e_len > fs->data_end || !e->e_len)
+				return -EUCLEAN;
+			alloc_mark_used(fs, e->e_pblk, e->e_len);
+		}
+		blk = x->x_next;
+	}
+	return 0;
+}
+
+static int scan_inodes(struct poise_fs *fs, uint64_t **orphans, size_t *norphans)
+{
+	uint8_t buf[POISE_BLOCK];
+	uint64_t ipb = POISE_BLOCK / POISE_INODE_SIZE;
+	size_t cap = 0;
+	*orphans = NULL;
+	*norphans = 0;
+	for (uint64_t b = 0; b < fs->sb.s_itable_blocks; b++) {
+		uint64_t off = (fs->sb.s_itable_blk + b) * POISE_BLOCK;
+		ssize_t k = poise_dev_read(fs->dev, off, buf, POISE_BLOCK);
+		for (uint64_t i = 0; i < ipb; i++) {
+			uint64_t ino = b * ipb + i + 1;
+			if (ino > fs->sb.s_ninodes)
+				break;
+			if (k < (ssize_t)((i + 1) * POISE_INODE_SIZE)) {
+				ino_mark_used(fs, ino); /* unreadable: never reuse it */
+				continue;
+			}
+			struct poise_dinode *d = (struct poise_dinode *)(buf + i * POISE_INODE_SIZE);
+			if (d->i_mode == 0 && d->i_crc == 0)
+				continue; /* never used */
+			if (dinode_check(d) < 0) {
+				ino_mark_used(fs, ino); /* corrupt: fsck reports it */
+				continue;
+			}
+			if (d->i_mode == 0)
+				continue;
+			ino_mark_used(fs, ino);
+			if (scan_blocks(fs, ino, d) < 0)
+				continue; /* fsck reports it */
+			if (d->i_nlink == 0) {
+				if (*norphans == cap) {
+					cap = cap ? cap * 2 : 16;
+					uint64_t *o = realloc(*orphans, cap * 8);
+					if (!o)
+						return poise_err(ENOMEM, "out of memory");
+					*orphans = o;
+				}
+				(*orphans)[(*norphans)++] = ino;
+			}
+		}
+	}
+	return 0;
+}
+
+/* An orphan: no name left.  Free it and its blocks. */
+static int reclaim(struct poise_fs *fs, uint64_t ino)
+{
+	struct inode *ip;
+	int ret = iget(fs, ino, &ip);
+	if (ret < 0)
+		return ret;
+	struct tx *tx = tx_begin(fs);
+	if (!tx)
+		return poise_err(ENOMEM, "out of memory");
+	struct poise_dinode nd;
+	memset(&nd, 0, sizeof(nd));
+	nd.i_generation = ip->d.i_generation + 1;
+	ret = istore(tx, ip, &nd);
+	ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
+	if (ret < 0)
+		return ret;
+	for (uint32_t i = 0; i < ip->next; i++)
+		free_blocks(fs, ip->ext[i].e_pblk, ip->ext[i].e_len);
+	for (uint32_t c = 0; c < ip->nchain; c++)
+		free_blocks(fs, ip->chain[c], 1);
+	iput_dead(fs, ip);
+	free_ino(fs, ino);
+	return 0;
+}
+
+int fs_mount(struct poise_dev *dev, struct poise_fs **out)
+{
+	struct poise_fs *fs = calloc(1, sizeof(*fs));
+	int ret, replayed;
+	*out = NULL;
+	if (!fs)
+		return poise_err(ENOMEM, "out of memory");
+	fs->dev = dev;
+	fs->base = dev->base;
+	if ((ret = read_super(dev, &fs->sb)) < 0) {
+		free(fs);
+		return ret;
+	}
+	fs->nblocks = fs->sb.s_nblocks;
+	fs->data_blk = fs->sb.s_data_blk;
+	fs->data_end = fs->sb.s_replica_blk;
+	for (int i = 0; i < POISE_NLANES; i++)
+		pthread_mutex_init(&fs->lane_lock[i], NULL);
+	pthread_mutex_init(&fs->icache_lock, NULL);
+	pthread_mutex_init(&fs->rename_lock, NULL);
+	pthread_mutex_init(&fs->fd_lock, NULL);
+	fs->itab = calloc(fs->sb.s_ninodes + 1, sizeof(*fs->itab));
+	fs->files = calloc(POISE_MAX_FILES, sizeof(*fs->files));
+	if (!fs->itab || !fs->files) {
+		ret = poise_err(ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((ret = alloc_init(fs)) < 0)
+		goto fail;
+	if ((ret = log_replay(fs, &replayed)) < 0)
+		goto fail;
+	uint64_t *orphans;
+	size_t norphans;
+	if ((ret = scan_inodes(fs, &orphans, &norphans)) < 0)
+		goto fail;
+	struct inode *root;
+	if ((ret = iget(fs, POISE_ROOT_INO, &root)) < 0 || !S_ISDIR(root->d.i_mode)) {
+		free(orphans);
+		ret = poise_err(EUCLEAN, "%s: the root directory is missing or corrupt%s%s", dev->path,
+				ret < 0 ? ": " : "", ret < 0 ? poise_errmsg() : "");
+		goto fail;
+	}
+	for (size_t i = 0; i < norphans; i++)
+		(void)reclaim(fs, orphans[i]);
+	free(orphans);
+	*out = fs;
+	return 0;
+fail:
+	fs_unmount(fs);
+	return ret;
+}
+
+void fs_unmount(struct poise_fs *fs)
+{
+	if (!fs)
+		return;
+	if (fs->itab)
+		for (uint64_t i = 1; i <= fs->sb.s_ninodes; i++)
+			if (fs->itab[i] && fs->itab[i]->times_dirty)
+				(void)file_sync_times(fs, fs->itab[i]);
+	icache_fini(fs);
+	alloc_fini(fs);
+	free(fs->files);
+	free(fs);
+}
