@@ -42,7 +42,7 @@ const char *poise_errmsg(void);
 /* Format the pool at path (a devdax device, a file on a DAX mount, or any
  * file).  size > 0 creates an emulated pool file of that size when path does
  * not exist.  A pool that already holds a poise file system is refused with
- * -EEXIST unless POISE_MKFS_FORCE.  ninodes 0 picks one per 64 KiB.
+ * -EEXIST unless POISE_MKFS_FORCE.  ninodes 0 picks one per 16 KiB.
  * Errors: -EEXIST, -ENOSPC (pool too small), -EBUSY (pool in use), -EIO. */
 #define POISE_MKFS_FORCE 1u
 int poise_mkfs(const char *path, uint64_t size, uint64_t ninodes, unsigned flags);
@@ -54,6 +54,20 @@ int poise_mkfs(const char *path, uint64_t size, uint64_t ninodes, unsigned flags
 int poise_pool_open(const char *path, unsigned flags, struct poise_pool **pool);
 /* Close a pool: persists pending times, releases it.  Sets *pool = NULL. */
 int poise_pool_close(struct poise_pool **pool);
+
+/* Geometry and usage of an open pool. */
+struct poise_info {
+	char backend[16];     /* "emulated", "fsdax", "devdax" */
+	unsigned format_major, format_minor;
+	uint64_t pool_bytes, block_size;
+	uint64_t blocks, blocks_free;   /* data blocks */
+	uint64_t inodes, inodes_free;
+	unsigned log_lanes;
+	uint64_t bad_sectors, bad_ranges; /* the known-bad table */
+	char uuid[37];
+	int64_t mkfs_time_ns;
+};
+int poise_info(struct poise_pool *pool, struct poise_info *info);
 
 /* ---- files ---- */
 

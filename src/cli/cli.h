@@ -37,5 +37,6 @@ void cli_json_str(FILE *f, const char *s);
 extern const struct cli_cmd cli_pool_cmds[];
 extern const struct cli_cmd cli_badblocks_cmds[];
 extern const struct cli_cmd cli_dev_cmds[];
+extern const struct cli_cmd cli_fs_cmds[];
 
 #endif

@@ -4,6 +4,8 @@
  * its directory index in DRAM), so a lookup costs O(1) at 100,000 entries.
  * The index is built when the directory inode is loaded.
  *
+ * A removed entry's slots are all zeroed, so every slot is either free
+ * (d_ino == 0) or the header or continuation of a live entry.
  * A change is logged into the caller's transaction and remembered as
  * pending; dir_commit() applies it to the index after the transaction
  * committed, dir_abort() forgets it.  Slots an add reserves are marked used
@@ -315,7 +317,6 @@ static int dir_grow(struct poise_fs *fs, struct inode *dp)
 	struct poise_dinode nd = dp->d;
 	struct ext_change ch;
 	nd.i_size = (uint64_t)(b + 1) * POISE_BLOCK;
-	nd.i_blocks++;
 	nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
 	ret = ext_store(tx, fs, dp, &nd, ne, n, &ch);
 	free(ne);
@@ -385,8 +386,12 @@ int dir_remove(struct tx *tx, struct poise_fs *fs, struct inode *dp, const char 
 	if (!p)
 		return -ENOENT;
 	struct dentry *e = *p;
-	uint64_t run, pblk = imap(dp, e->blk, &run), zero = 0;
-	int ret = tx_write(tx, pblk * POISE_BLOCK + (uint64_t)e->slot * POISE_DSLOT, &zero, 8);
+	/* zero every slot the entry held: stale name bytes in a continuation
+	 * slot must never read as an entry header later */
+	static const uint8_t zero[POISE_DSLOT * POISE_DIRENT_SLOTS(POISE_NAME_MAX)];
+	uint64_t run, pblk = imap(dp, e->blk, &run);
+	int ret = tx_write(tx, pblk * POISE_BLOCK + (uint64_t)e->slot * POISE_DSLOT, zero,
+			   (uint32_t)e->nslots * POISE_DSLOT);
 	return ret < 0 ? ret : pend_push(dp->dir, 1, e, 0, 0);
 }
 

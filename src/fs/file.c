@@ -292,12 +292,8 @@ static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *n
 	memset(&ch, 0, sizeof(ch));
 	if (ret == 0)
 		ret = ext_store(tx, fs, ip, nd, l, n, &ch);
-	if (ret == 0) {
-		nd->i_blocks = ch.nchain;
-		for (uint32_t i = 0; i < n; i++)
-			nd->i_blocks += l[i].e_len;
+	if (ret == 0)
 		ret = istore(tx, ip, nd);
-	}
 	if (ret == 0)
 		ret = tx_commit(tx);
 	else if (tx)

@@ -302,6 +302,9 @@ int ext_store(struct tx *tx, struct poise_fs *fs, struct inode *ip, struct poise
 	}
 	ch->n = n;
 	nd->i_nextents = n;
+	nd->i_blocks = 0; /* what the inode holds: its extents, plus chain blocks below */
+	for (uint32_t i = 0; i < n; i++)
+		nd->i_blocks += ne[i].e_len;
 	memset(nd->i_ext, 0, sizeof(nd->i_ext));
 	for (uint32_t i = 0; i < n && i < POISE_INLINE_EXTENTS; i++)
 		nd->i_ext[i] = ch->ext[i];
@@ -310,6 +313,7 @@ int ext_store(struct tx *tx, struct poise_fs *fs, struct inode *ip, struct poise
 		ch->fresh = ip->nchain > 0;
 		return 0;
 	}
+	nd->i_blocks += (n - POISE_INLINE_EXTENTS + POISE_EXTS_PER_BLOCK - 1) / POISE_EXTS_PER_BLOCK;
 	/* overflow: same length, at most one record differs -> in place */
 	if (n == ip->next) {
 		uint32_t diff = 0, at = 0;

@@ -30,7 +30,7 @@
 #define POISE_NLANES 64
 #define POISE_LANE_BLOCKS 4
 #define POISE_INODE_SIZE 256
-#define POISE_INODE_RATIO (64 * 1024) /* default: one inode per 64 KiB */
+#define POISE_INODE_RATIO (16 * 1024) /* default: one inode per 16 KiB, as ext4 */
 #define POISE_INLINE_EXTENTS 5
 
 /* Superblock: block 0 and the last block.  s_crc covers bytes [0, 252). */

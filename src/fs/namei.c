@@ -21,6 +21,7 @@
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <unistd.h>
 
 struct poise_pool {
@@ -226,7 +227,6 @@ static int create_locked(struct poise_fs *fs, struct inode *dp, const char *name
 			struct poise_extent e = {.e_lblk = 0, .e_pblk = blk, .e_len = 1};
 			ip->d.i_size = tl;
 			ret = ext_store(tx, fs, ip, &ip->d, &e, 1, &ch);
-			ip->d.i_blocks = 1;
 		}
 	}
 	if (ret == 0)
@@ -328,6 +328,36 @@ int poise_pool_close(struct poise_pool **pp)
 	poise_dev_close(&p->dev);
 	free(p);
 	*pp = NULL;
+	return 0;
+}
+
+int poise_info(struct poise_pool *pool, struct poise_info *in)
+{
+	struct poise_fs *fs = pool->fs;
+	struct statvfs sv;
+	struct poise_bb_range *r;
+	memset(in, 0, sizeof(*in));
+	snprintf(in->backend, sizeof(in->backend), "%s", pool->dev->ops->name);
+	in->format_major = fs->sb.s_major;
+	in->format_minor = fs->sb.s_minor;
+	in->pool_bytes = fs->sb.s_pool_size;
+	in->block_size = POISE_BLOCK;
+	poise_statfs(pool, &sv);
+	in->blocks = sv.f_blocks;
+	in->blocks_free = sv.f_bfree;
+	in->inodes = sv.f_files;
+	in->inodes_free = sv.f_ffree;
+	in->log_lanes = fs->sb.s_nlanes;
+	long n = poise_dev_badblocks(pool->dev, &r);
+	for (long i = 0; i < n; i++)
+		in->bad_sectors += r[i].count;
+	in->bad_ranges = n > 0 ? (uint64_t)n : 0;
+	free(n > 0 ? r : NULL);
+	const uint8_t *u = fs->sb.s_uuid;
+	snprintf(in->uuid, sizeof(in->uuid),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+	in->mkfs_time_ns = fs->sb.s_mkfs_time_ns;
 	return 0;
 }
 

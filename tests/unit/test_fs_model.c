@@ -9,6 +9,7 @@
  */
 #include "harness.h"
 #include "poise.h"
+#include "fs/fsck.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -254,6 +255,13 @@ static void t_model(void)
 		compares, remounts, mismatches);
 	CHECK_EQ(mismatches, 0);
 	poise_pool_close(&pool);
+	struct poise_fsck_report r;
+	CHECK_EQ(poise_fsck(pool_path, 0, &r), 0);
+	for (size_t i = 0; i < r.n; i++)
+		fprintf(stderr, "    fsck: %s: %s\n", r.p[i].kind, r.p[i].detail);
+	CHECK(r.mounted);
+	CHECK_EQ(r.n, 0);
+	poise_fsck_free(&r);
 }
 
 int main(void)

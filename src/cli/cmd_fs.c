@@ -1,0 +1,594 @@
+/*
+ * cmd_fs.c - the file-system commands of `poise`: mkfs, info, fsck, ls,
+ * stat, cat, put, get, rm, mkdir, mv.  Each opens the pool, does one thing
+ * through the public API (include/poise.h), and closes it.
+ */
+#include "cli/cli.h"
+#include "poise.h"
+#include "fs/fsck.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK (1u << 20)
+
+static int c_mkfs(int, char **), c_info(int, char **), c_fsck(int, char **), c_ls(int, char **),
+	c_stat(int, char **), c_cat(int, char **), c_put(int, char **), c_get(int, char **),
+	c_rm(int, char **), c_mkdir(int, char **), c_mv(int, char **);
+
+const struct cli_cmd cli_fs_cmds[] = {
+	{"mkfs", "mkfs [--size SIZE] [--inodes N] [--force] POOL",
+	 "Make a file system on POOL.  With --size, an emulated pool file is created\n"
+	 "when POOL does not exist.  A pool that already holds poise is refused\n"
+	 "unless --force.\n", c_mkfs},
+	{"info", "info [--json] POOL", "Geometry and usage of the file system on POOL.\n", c_info},
+	{"fsck", "fsck [--repair] [--json] POOL",
+	 "Check every invariant (after the recovery a mount does: log replay, orphans).\n"
+	 "Exit 0 when clean, 1 when problems were found (--repair fixes link counts,\n"
+	 "the superblock replica, dangling entries; unreachable inodes go to /lost+found).\n", c_fsck},
+	{"ls", "ls [-l] POOL [PATH]", "List a directory (default /), sorted by name.\n", c_ls},
+	{"stat", "stat [--json] POOL PATH", "Show an inode (symlinks not followed).\n", c_stat},
+	{"cat", "cat POOL PATH", "Write a file to stdout.  At a media error it stops, naming\n"
+	 "the file offset and pool sector.\n", c_cat},
+	{"put", "put POOL LOCAL PATH", "Copy a local file, or a directory tree, into the pool.\n", c_put},
+	{"get", "get POOL PATH LOCAL", "Copy a file, or a directory tree, out of the pool.\n", c_get},
+	{"rm", "rm [-r] POOL PATH", "Remove a file, an empty directory, or with -r a tree.\n", c_rm},
+	{"mkdir", "mkdir [-p] POOL PATH", "Make a directory (-p: parents too, no error if it exists).\n", c_mkdir},
+	{"mv", "mv POOL FROM TO", "Rename (atomically replaces TO).\n", c_mv},
+	{NULL, NULL, NULL, NULL},
+};
+
+/* Split argv into flags (given as a string of accepted ones) and operands. */
+static int args(const struct cli_cmd *c, int argc, char **argv, const char *const *accept,
+		int *seen, char **ops, int nmin, int nmax, int *nops)
+{
+	*nops = 0;
+	for (int i = 0; i < argc; i++) {
+		if (argv[i][0] == '-' && argv[i][1]) {
+			int k = 0;
+			for (; accept && accept[k]; k++)
+				if (!strcmp(argv[i], accept[k]))
+					break;
+			if (!accept || !accept[k])
+				return cli_usage(c, "%s: unknown option '%s'", c->name, argv[i]);
+			seen[k] = 1;
+			continue;
+		}
+		if (*nops == nmax)
+			return cli_usage(c, "%s: unexpected argument '%s'", c->name, argv[i]);
+		ops[(*nops)++] = argv[i];
+	}
+	if (*nops < nmin)
+		return cli_usage(c, "%s: missing arguments", c->name);
+	return 0;
+}
+
+static int open_pool(const char *cmd, const char *path, struct poise_pool **p)
+{
+	int ret = poise_pool_open(path, 0, p);
+	return ret < 0 ? cli_fail(ret, "%s", cmd) : 0;
+}
+
+static int c_mkfs(int argc, char **argv)
+{
+	const struct cli_cmd *c = &cli_fs_cmds[0];
+	uint64_t size = 0, inodes = 0;
+	int force = 0;
+	const char *pool = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+			if (cli_parse_size(argv[++i], &size) < 0)
+				return cli_usage(c, "mkfs: bad size '%s'", argv[i]);
+		} else if (!strcmp(argv[i], "--inodes") && i + 1 < argc) {
+			if (cli_parse_u64(argv[++i], &inodes) < 0)
+				return cli_usage(c, "mkfs: bad inode count '%s'", argv[i]);
+		} else if (!strcmp(argv[i], "--force")) {
+			force = 1;
+		} else if (argv[i][0] == '-') {
+			return cli_usage(c, "mkfs: unknown option '%s'", argv[i]);
+		} else if (!pool) {
+			pool = argv[i];
+		} else {
+			return cli_usage(c, "mkfs: unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (!pool)
+		return cli_usage(c, "mkfs: POOL is required");
+	int ret = poise_mkfs(pool, size, inodes, force ? POISE_MKFS_FORCE : 0);
+	if (ret < 0)
+		return cli_fail(ret, "mkfs");
+	return EXIT_OK;
+}
+
+static int c_info(int argc, char **argv)
+{
+	static const char *const acc[] = {"--json", NULL};
+	int seen[1] = {0}, n;
+	char *ops[1];
+	int r = args(&cli_fs_cmds[1], argc, argv, acc, seen, ops, 1, 1, &n);
+	if (r)
+		return r;
+	struct poise_pool *p;
+	if (open_pool("info", ops[0], &p))
+		return EXIT_FAIL;
+	struct poise_info in;
+	poise_info(p, &in);
+	poise_pool_close(&p);
+	if (seen[0]) {
+		printf("{\"pool\":");
+		cli_json_str(stdout, ops[0]);
+		printf(",\"backend\":\"%s\",\"format\":\"%u.%u\",\"uuid\":\"%s\",\"pool_bytes\":%llu,"
+		       "\"block_size\":%llu,\"blocks\":%llu,\"blocks_free\":%llu,\"inodes\":%llu,"
+		       "\"inodes_free\":%llu,\"log_lanes\":%u,\"bad_ranges\":%llu,\"bad_sectors\":%llu}\n",
+		       in.backend, in.format_major, in.format_minor, in.uuid,
+		       (unsigned long long)in.pool_bytes, (unsigned long long)in.block_size,
+		       (unsigned long long)in.blocks, (unsigned long long)in.blocks_free,
+		       (unsigned long long)in.inodes, (unsigned long long)in.inodes_free, in.log_lanes,
+		       (unsigned long long)in.bad_ranges, (unsigned long long)in.bad_sectors);
+	} else {
+		printf("pool:        %s (%s)\nformat:      poise %u.%u, uuid %s\n", ops[0], in.backend,
+		       in.format_major, in.format_minor, in.uuid);
+		printf("size:        %llu bytes, %llu-byte blocks\n", (unsigned long long)in.pool_bytes,
+		       (unsigned long long)in.block_size);
+		printf("data blocks: %llu, %llu free (%.1f%%)\n", (unsigned long long)in.blocks,
+		       (unsigned long long)in.blocks_free,
+		       in.blocks ? 100.0 * (double)in.blocks_free / (double)in.blocks : 0.0);
+		printf("inodes:      %llu, %llu free\nlog lanes:   %u\nbad sectors: %llu in %llu ranges\n",
+		       (unsigned long long)in.inodes, (unsigned long long)in.inodes_free, in.log_lanes,
+		       (unsigned long long)in.bad_sectors, (unsigned long long)in.bad_ranges);
+	}
+	return EXIT_OK;
+}
+
+static int c_fsck(int argc, char **argv)
+{
+	static const char *const acc[] = {"--repair", "--json", NULL};
+	int seen[2] = {0, 0}, n;
+	char *ops[1];
+	int r = args(&cli_fs_cmds[2], argc, argv, acc, seen, ops, 1, 1, &n);
+	if (r)
+		return r;
+	struct poise_fsck_report rep;
+	int ret = poise_fsck(ops[0], seen[0] ? POISE_FSCK_REPAIR : 0, &rep);
+	if (ret < 0)
+		return cli_fail(ret, "fsck");
+	size_t unrepaired = 0;
+	for (size_t i = 0; i < rep.n; i++)
+		unrepaired += !rep.p[i].repaired;
+	if (seen[1]) {
+		printf("{\"pool\":");
+		cli_json_str(stdout, ops[0]);
+		printf(",\"mounted\":%s,\"clean\":%s,\"inodes_used\":%llu,\"files\":%llu,\"dirs\":%llu,"
+		       "\"symlinks\":%llu,\"blocks_used\":%llu,\"blocks_free\":%llu,\"problems\":[",
+		       rep.mounted ? "true" : "false", rep.n ? "false" : "true",
+		       (unsigned long long)rep.inodes_used, (unsigned long long)rep.files,
+		       (unsigned long long)rep.dirs, (unsigned long long)rep.symlinks,
+		       (unsigned long long)rep.blocks_used, (unsigned long long)rep.blocks_free);
+		for (size_t i = 0; i < rep.n; i++) {
+			printf("%s{\"kind\":\"%s\",\"ino\":%llu,\"detail\":", i ? "," : "", rep.p[i].kind,
+			       (unsigned long long)rep.p[i].ino);
+			cli_json_str(stdout, rep.p[i].detail);
+			printf(",\"repaired\":%s}", rep.p[i].repaired ? "true" : "false");
+		}
+		printf("]}\n");
+	} else {
+		for (size_t i = 0; i < rep.n; i++)
+			printf("%s: %s%s\n", rep.p[i].kind, rep.p[i].detail, rep.p[i].repaired ? " (repaired)" : "");
+		if (rep.mounted)
+			printf("%s: %llu inodes (%llu files, %llu directories, %llu symlinks), %llu blocks used, %llu free: %s\n",
+			       ops[0], (unsigned long long)rep.inodes_used, (unsigned long long)rep.files,
+			       (unsigned long long)rep.dirs, (unsigned long long)rep.symlinks,
+			       (unsigned long long)rep.blocks_used, (unsigned long long)rep.blocks_free,
+			       rep.n == 0 ? "clean" : unrepaired ? "PROBLEMS FOUND" : "repaired");
+	}
+	int bad = rep.n > 0 && (!seen[0] || unrepaired);
+	poise_fsck_free(&rep);
+	return bad ? EXIT_FAIL : EXIT_OK;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct poise_entry *)a)->name, ((const struct poise_entry *)b)->name);
+}
+
+static void mode_str(mode_t m, char *s)
+{
+	s[0] = S_ISDIR(m) ? 'd' : S_ISLNK(m) ? 'l' : '-';
+	const char *x = "rwxrwxrwx";
+	for (int i = 0; i < 9; i++)
+		s[1 + i] = (m & (0400 >> i)) ? x[i] : '-';
+	s[10] = 0;
+}
+
+static int c_ls(int argc, char **argv)
+{
+	static const char *const acc[] = {"-l", NULL};
+	int seen[1] = {0}, n;
+	char *ops[2];
+	int r = args(&cli_fs_cmds[3], argc, argv, acc, seen, ops, 1, 2, &n);
+	if (r)
+		return r;
+	const char *dir = n > 1 ? ops[1] : "/";
+	struct poise_pool *p;
+	if (open_pool("ls", ops[0], &p))
+		return EXIT_FAIL;
+	struct poise_dir *d;
+	int ret = poise_opendir(p, dir, &d);
+	if (ret < 0) {
+		poise_pool_close(&p);
+		return cli_fail(ret, "ls: %s", dir);
+	}
+	size_t cnt = 0, cap = 64;
+	struct poise_entry *e = malloc(cap * sizeof(*e));
+	while (e && poise_readdir(d, &e[cnt]) > 0)
+		if (++cnt == cap)
+			e = realloc(e, (cap *= 2) * sizeof(*e));
+	poise_closedir(&d);
+	qsort(e, cnt, sizeof(*e), by_name);
+	for (size_t i = 0; i < cnt; i++) {
+		if (!seen[0]) {
+			printf("%s\n", e[i].name);
+			continue;
+		}
+		char path[4096], ms[11], tb[32], target[4096] = "";
+		snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "", e[i].name);
+		struct stat st;
+		if (poise_lstat(p, path, &st) < 0)
+			continue;
+		mode_str(st.st_mode, ms);
+		struct tm tm;
+		localtime_r(&st.st_mtim.tv_sec, &tm);
+		strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M", &tm);
+		if (S_ISLNK(st.st_mode)) {
+			ssize_t k = poise_readlink(p, path, target + 4, sizeof(target) - 5);
+			if (k > 0) {
+				memcpy(target, " -> ", 4);
+				target[4 + k] = 0;
+			}
+		}
+		printf("%s %3lu %6u %6u %10lld %s %s%s\n", ms, (unsigned long)st.st_nlink, st.st_uid,
+		       st.st_gid, (long long)st.st_size, tb, e[i].name, target);
+	}
+	free(e);
+	poise_pool_close(&p);
+	return EXIT_OK;
+}
+
+static int c_stat(int argc, char **argv)
+{
+	static const char *const acc[] = {"--json", NULL};
+	int seen[1] = {0}, n;
+	char *ops[2];
+	int r = args(&cli_fs_cmds[4], argc, argv, acc, seen, ops, 2, 2, &n);
+	if (r)
+		return r;
+	struct poise_pool *p;
+	if (open_pool("stat", ops[0], &p))
+		return EXIT_FAIL;
+	struct stat st;
+	int ret = poise_lstat(p, ops[1], &st);
+	poise_pool_close(&p);
+	if (ret < 0)
+		return cli_fail(ret, "stat: %s", ops[1]);
+	const char *type = S_ISDIR(st.st_mode) ? "directory" : S_ISLNK(st.st_mode) ? "symlink" : "file";
+	if (seen[0]) {
+		printf("{\"path\":");
+		cli_json_str(stdout, ops[1]);
+		printf(",\"type\":\"%s\",\"ino\":%llu,\"mode\":\"%04o\",\"nlink\":%lu,\"uid\":%u,\"gid\":%u,"
+		       "\"size\":%lld,\"blocks\":%lld,\"atime_ns\":%lld,\"mtime_ns\":%lld,\"ctime_ns\":%lld}\n",
+		       type, (unsigned long long)st.st_ino, st.st_mode & 07777, (unsigned long)st.st_nlink,
+		       st.st_uid, st.st_gid, (long long)st.st_size, (long long)st.st_blocks,
+		       (long long)st.st_atim.tv_sec * 1000000000 + st.st_atim.tv_nsec,
+		       (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+		       (long long)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec);
+	} else {
+		printf("  path: %s\n  type: %s\n inode: %llu\n  mode: %04o\n links: %lu\n   uid: %u\n   gid: %u\n  size: %lld\nblocks: %lld (512-byte)\n mtime: %lld.%09ld\n ctime: %lld.%09ld\n",
+		       ops[1], type, (unsigned long long)st.st_ino, st.st_mode & 07777,
+		       (unsigned long)st.st_nlink, st.st_uid, st.st_gid, (long long)st.st_size,
+		       (long long)st.st_blocks, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+		       (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	}
+	return EXIT_OK;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t k = write(fd, buf, len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		buf += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Copy pool file `src` to descriptor out.  On a media error the message
+ * names the file, file offset and pool sector. */
+static int copy_out(struct poise_pool *p, const char *cmd, const char *src, int out)
+{
+	int fd = poise_open(p, src, O_RDONLY, 0);
+	if (fd < 0)
+		return cli_fail(fd, "%s: %s", cmd, src);
+	char *buf = malloc(CHUNK);
+	int rc = EXIT_OK;
+	for (off_t off = 0; buf;) {
+		ssize_t k = poise_pread(p, fd, buf, CHUNK, off);
+		if (k < 0) {
+			rc = cli_fail((int)k, "%s: %s", cmd, src);
+			break;
+		}
+		if (k == 0)
+			break;
+		int w = write_all(out, buf, (size_t)k);
+		if (w < 0) {
+			rc = cli_fail(0, "%s: writing: %s", cmd, strerror(-w));
+			break;
+		}
+		off += k;
+	}
+	free(buf);
+	poise_close(p, fd);
+	return rc;
+}
+
+static int c_cat(int argc, char **argv)
+{
+	int n;
+	char *ops[2];
+	int r = args(&cli_fs_cmds[5], argc, argv, NULL, NULL, ops, 2, 2, &n);
+	if (r)
+		return r;
+	struct poise_pool *p;
+	if (open_pool("cat", ops[0], &p))
+		return EXIT_FAIL;
+	r = copy_out(p, "cat", ops[1], 1);
+	poise_pool_close(&p);
+	return r;
+}
+
+static int put_file(struct poise_pool *p, const char *local, const char *dst, const struct stat *st)
+{
+	int in = open(local, O_RDONLY);
+	if (in < 0)
+		return cli_fail(0, "put: %s: %s", local, strerror(errno));
+	int fd = poise_open(p, dst, O_CREAT | O_WRONLY | O_TRUNC, st->st_mode & 07777);
+	if (fd < 0) {
+		close(in);
+		return cli_fail(fd, "put: %s", dst);
+	}
+	char *buf = malloc(CHUNK);
+	int rc = EXIT_OK;
+	for (off_t off = 0; buf;) {
+		ssize_t k = read(in, buf, CHUNK);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			rc = cli_fail(0, "put: %s: %s", local, strerror(errno));
+			break;
+		}
+		if (k == 0)
+			break;
+		ssize_t w = poise_pwrite(p, fd, buf, (size_t)k, off);
+		if (w < 0) {
+			rc = cli_fail((int)w, "put: %s", dst);
+			break;
+		}
+		off += k;
+	}
+	free(buf);
+	close(in);
+	poise_close(p, fd);
+	return rc;
+}
+
+static int put_tree(struct poise_pool *p, const char *local, const char *dst)
+{
+	struct stat st;
+	if (lstat(local, &st) < 0)
+		return cli_fail(0, "put: %s: %s", local, strerror(errno));
+	if (S_ISLNK(st.st_mode)) {
+		char t[4096];
+		ssize_t k = readlink(local, t, sizeof(t) - 1);
+		if (k < 0)
+			return cli_fail(0, "put: %s: %s", local, strerror(errno));
+		t[k] = 0;
+		int ret = poise_symlink(p, t, dst);
+		return ret < 0 ? cli_fail(ret, "put: %s", dst) : EXIT_OK;
+	}
+	if (S_ISREG(st.st_mode))
+		return put_file(p, local, dst, &st);
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "poise: put: %s: skipped (not a file, directory or symlink)\n", local);
+		return EXIT_OK;
+	}
+	int ret = poise_mkdir(p, dst, st.st_mode & 07777);
+	if (ret < 0 && ret != -EEXIST)
+		return cli_fail(ret, "put: %s", dst);
+	DIR *d = opendir(local);
+	if (!d)
+		return cli_fail(0, "put: %s: %s", local, strerror(errno));
+	struct dirent *de;
+	int rc = EXIT_OK;
+	while (rc == EXIT_OK && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char l[4096], t[4096];
+		snprintf(l, sizeof(l), "%s/%s", local, de->d_name);
+		snprintf(t, sizeof(t), "%s/%s", strcmp(dst, "/") ? dst : "", de->d_name);
+		rc = put_tree(p, l, t);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int c_put(int argc, char **argv)
+{
+	int n;
+	char *ops[3];
+	int r = args(&cli_fs_cmds[6], argc, argv, NULL, NULL, ops, 3, 3, &n);
+	if (r)
+		return r;
+	struct poise_pool *p;
+	if (open_pool("put", ops[0], &p))
+		return EXIT_FAIL;
+	r = put_tree(p, ops[1], ops[2]);
+	poise_pool_close(&p);
+	return r;
+}
+
+static int get_tree(struct poise_pool *p, const char *src, const char *local)
+{
+	struct stat st;
+	int ret = poise_lstat(p, src, &st);
+	if (ret < 0)
+		return cli_fail(ret, "get: %s", src);
+	if (S_ISLNK(st.st_mode)) {
+		char t[4096];
+		ssize_t k = poise_readlink(p, src, t, sizeof(t) - 1);
+		if (k < 0)
+			return cli_fail((int)k, "get: %s", src);
+		t[k] = 0;
+		if (symlink(t, local) < 0)
+			return cli_fail(0, "get: %s: %s", local, strerror(errno));
+		return EXIT_OK;
+	}
+	if (S_ISREG(st.st_mode)) {
+		int out = open(local, O_CREAT | O_WRONLY | O_TRUNC, st.st_mode & 07777);
+		if (out < 0)
+			return cli_fail(0, "get: %s: %s", local, strerror(errno));
+		int rc = copy_out(p, "get", src, out);
+		if (close(out) < 0 && rc == EXIT_OK)
+			rc = cli_fail(0, "get: %s: %s", local, strerror(errno));
+		return rc;
+	}
+	if (mkdir(local, st.st_mode & 07777) < 0 && errno != EEXIST)
+		return cli_fail(0, "get: %s: %s", local, strerror(errno));
+	struct poise_dir *d;
+	if ((ret = poise_opendir(p, src, &d)) < 0)
+		return cli_fail(ret, "get: %s", src);
+	struct poise_entry e;
+	int rc = EXIT_OK;
+	while (rc == EXIT_OK && poise_readdir(d, &e) > 0) {
+		char s[4096], l[4096];
+		snprintf(s, sizeof(s), "%s/%s", strcmp(src, "/") ? src : "", e.name);
+		snprintf(l, sizeof(l), "%s/%s", local, e.name);
+		rc = get_tree(p, s, l);
+	}
+	poise_closedir(&d);
+	return rc;
+}
+
+static int c_get(int argc, char **argv)
+{
+	int n;
+	char *ops[3];
+	int r = args(&cli_fs_cmds[7], argc, argv, NULL, NULL, ops, 3, 3, &n);
+	if (r)
+		return r;
+	struct poise_pool *p;
+	if (open_pool("get", ops[0], &p))
+		return EXIT_FAIL;
+	r = get_tree(p, ops[1], ops[2]);
+	poise_pool_close(&p);
+	return r;
+}
+
+static int rm_tree(struct poise_pool *p, const char *path)
+{
+	struct stat st;
+	int ret = poise_lstat(p, path, &st);
+	if (ret < 0)
+		return ret;
+	if (!S_ISDIR(st.st_mode))
+		return poise_unlink(p, path);
+	struct poise_dir *d;
+	if ((ret = poise_opendir(p, path, &d)) < 0)
+		return ret;
+	struct poise_entry e;
+	while (ret == 0 && poise_readdir(d, &e) > 0) {
+		char c[4096];
+		snprintf(c, sizeof(c), "%s/%s", strcmp(path, "/") ? path : "", e.name);
+		ret = rm_tree(p, c);
+	}
+	poise_closedir(&d);
+	return ret < 0 ? ret : (strcmp(path, "/") ? poise_rmdir(p, path) : 0);
+}
+
+static int c_rm(int argc, char **argv)
+{
+	static const char *const acc[] = {"-r", NULL};
+	int seen[1] = {0}, n;
+	char *ops[2];
+	int r = args(&cli_fs_cmds[8], argc, argv, acc, seen, ops, 2, 2, &n);
+	if (r)
+		return r;
+	struct poise_pool *p;
+	if (open_pool("rm", ops[0], &p))
+		return EXIT_FAIL;
+	struct stat st;
+	int ret = poise_lstat(p, ops[1], &st);
+	if (ret == 0)
+		ret = seen[0] ? rm_tree(p, ops[1]) : S_ISDIR(st.st_mode) ? poise_rmdir(p, ops[1]) : poise_unlink(p, ops[1]);
+	poise_pool_close(&p);
+	return ret < 0 ? cli_fail(ret, "rm: %s", ops[1]) : EXIT_OK;
+}
+
+static int c_mkdir(int argc, char **argv)
+{
+	static const char *const acc[] = {"-p", NULL};
+	int seen[1] = {0}, n;
+	char *ops[2];
+	int r = args(&cli_fs_cmds[9], argc, argv, acc, seen, ops, 2, 2, &n);
+	if (r)
+		return r;
+	struct poise_pool *p;
+	if (open_pool("mkdir", ops[0], &p))
+		return EXIT_FAIL;
+	int ret = 0;
+	if (seen[0]) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s", ops[1]);
+		for (char *s = path + 1; ret >= 0; s++) {
+			if (*s != '/' && *s)
+				continue;
+			char ch = *s;
+			*s = 0;
+			ret = poise_mkdir(p, path, 0755);
+			if (ret == -EEXIST) {
+				struct stat st;
+				ret = poise_stat(p, path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -EEXIST;
+			}
+			*s = ch;
+			if (!ch)
+				break;
+		}
+	} else {
+		ret = poise_mkdir(p, ops[1], 0755);
+	}
+	poise_pool_close(&p);
+	return ret < 0 ? cli_fail(ret, "mkdir: %s", ops[1]) : EXIT_OK;
+}
+
+static int c_mv(int argc, char **argv)
+{
+	int n;
+	char *ops[3];
+	int r = args(&cli_fs_cmds[10], argc, argv, NULL, NULL, ops, 3, 3, &n);
+	if (r)
+		return r;
+	struct poise_pool *p;
+	if (open_pool("mv", ops[0], &p))
+		return EXIT_FAIL;
+	int ret = poise_rename(p, ops[1], ops[2]);
+	poise_pool_close(&p);
+	return ret < 0 ? cli_fail(ret, "mv: %s -> %s", ops[1], ops[2]) : EXIT_OK;
+}

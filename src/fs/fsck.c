@@ -1,0 +1,314 @@
+/*
+ * fsck.c - the checker.  It recovers like a mount (log replay, orphan
+ * reclaim), then checks every invariant of the format on the mounted state:
+ *   superblock == replica; no committed record left in the log;
+ *   every dinode in use passes its checksum and has a known type;
+ *   extents and chains are valid (iget), no block is claimed twice, and
+ *   i_blocks matches what the inode holds;
+ *   directories: size = blocks, entries pass checksums, point at inodes in
+ *   use with the right type; every directory is named once and its parent
+ *   pointer names its parent; link counts match the names (2 + subdirs for
+ *   a directory); every inode in use is reachable from the root;
+ *   the free-block count equals the blocks nobody holds.
+ * With POISE_FSCK_REPAIR it rewrites the replica, removes dangling entries,
+ * fixes link counts, and names unreachable inodes in /lost+found.
+ * Single-threaded: it owns the pool while it runs.
+ */
+#include "fs/fsck.h"
+#include "fs/fs.h"
+#include "poise.h"
+#include "common/err.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct poise_pool;
+struct poise_fs *poise_pool_fs(struct poise_pool *p);
+
+static struct poise_fsck_problem *report(struct poise_fsck_report *r, const char *kind, uint64_t ino,
+					 const char *fmt, ...)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct poise_fsck_problem *p = realloc(r->p, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		r->p = p;
+		r->cap = cap;
+	}
+	struct poise_fsck_problem *p = &r->p[r->n++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->kind, sizeof(p->kind), "%s", kind);
+	p->ino = ino;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->detail, sizeof(p->detail), fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+void poise_fsck_free(struct poise_fsck_report *r)
+{
+	free(r->p);
+	memset(r, 0, sizeof(*r));
+}
+
+static int tx_one(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd)
+{
+	struct tx *tx = tx_begin(fs);
+	if (!tx)
+		return -ENOMEM;
+	int ret = istore(tx, ip, nd);
+	ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
+	if (ret == 0)
+		ip->d = *nd;
+	return ret;
+}
+
+int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
+{
+	struct poise_pool *pool;
+	int repair = !!(flags & POISE_FSCK_REPAIR);
+	memset(r, 0, sizeof(*r));
+	int ret = poise_pool_open(path, 0, &pool);
+	if (ret < 0) {
+		if (ret == -EUCLEAN || ret == -EIO) {
+			report(r, "superblock", 0, "%s", poise_errmsg());
+			return 0;
+		}
+		return ret;
+	}
+	r->mounted = 1;
+	struct poise_fs *fs = poise_pool_fs(pool);
+	uint64_t N = fs->sb.s_ninodes;
+
+	/* superblock replica */
+	struct poise_super rep;
+	if (poise_dev_read(fs->dev, fs->sb.s_replica_blk * POISE_BLOCK, &rep, sizeof(rep)) != sizeof(rep) ||
+	    memcmp(&rep, &fs->sb, sizeof(rep))) {
+		struct poise_fsck_problem *p = report(r, "superblock", 0, "the superblock replica differs from the primary");
+		if (p && repair &&
+		    poise_dev_write(fs->dev, fs->sb.s_replica_blk * POISE_BLOCK, &fs->sb, sizeof(fs->sb)) == sizeof(fs->sb))
+			p->repaired = 1;
+	}
+	int pend = log_pending(fs);
+	if (pend > 0)
+		report(r, "log", 0, "%d committed transactions remain in the log after replay", pend);
+
+	uint32_t *refs = calloc(N + 1, sizeof(uint32_t));
+	uint32_t *subdirs = calloc(N + 1, sizeof(uint32_t));
+	uint64_t *named_in = calloc(N + 1, sizeof(uint64_t));
+	uint64_t *owner = calloc(fs->nblocks, sizeof(uint64_t));
+	struct inode **ips = calloc(N + 1, sizeof(*ips));
+	if (!refs || !subdirs || !named_in || !owner || !ips) {
+		ret = poise_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	/* pass 1: every inode, its blocks */
+	for (uint64_t ino = 1; ino <= N; ino++) {
+		struct poise_dinode d;
+		if (poise_dev_read(fs->dev, ino_off(fs, ino), &d, sizeof(d)) != sizeof(d)) {
+			report(r, "inode", ino, "inode %llu is unreadable (media error)", (unsigned long long)ino);
+			continue;
+		}
+		if (d.i_mode == 0 && d.i_crc == 0)
+			continue;
+		if (dinode_check(&d) < 0) {
+			report(r, "inode", ino, "inode %llu fails its checksum", (unsigned long long)ino);
+			continue;
+		}
+		if (d.i_mode == 0)
+			continue;
+		if (!S_ISREG(d.i_mode) && !S_ISDIR(d.i_mode) && !S_ISLNK(d.i_mode)) {
+			report(r, "inode", ino, "inode %llu has an unknown type (mode %o)", (unsigned long long)ino, d.i_mode);
+			continue;
+		}
+		struct inode *ip;
+		if ((ret = iget(fs, ino, &ip)) < 0) {
+			report(r, "inode", ino, "%s", poise_errmsg());
+			continue;
+		}
+		ips[ino] = ip;
+		r->inodes_used++;
+		if (S_ISDIR(d.i_mode))
+			r->dirs++;
+		else if (S_ISREG(d.i_mode))
+			r->files++;
+		else
+			r->symlinks++;
+		uint64_t held = ip->nchain;
+		for (uint32_t c = 0; c < ip->nchain; c++) {
+			if (owner[ip->chain[c]])
+				report(r, "blocks", ino, "block %llu is claimed by inodes %llu and %llu",
+				       (unsigned long long)ip->chain[c], (unsigned long long)owner[ip->chain[c]],
+				       (unsigned long long)ino);
+			owner[ip->chain[c]] = ino;
+		}
+		for (uint32_t i = 0; i < ip->next; i++) {
+			held += ip->ext[i].e_len;
+			for (uint64_t b = ip->ext[i].e_pblk; b < ip->ext[i].e_pblk + ip->ext[i].e_len; b++) {
+				if (owner[b] && owner[b] != ino) {
+					report(r, "blocks", ino, "block %llu is claimed by inodes %llu and %llu",
+					       (unsigned long long)b, (unsigned long long)owner[b], (unsigned long long)ino);
+					break;
+				}
+				owner[b] = ino;
+			}
+		}
+		if (held != ip->d.i_blocks) {
+			struct poise_fsck_problem *p = report(r, "blocks", ino, "inode %llu counts %llu blocks but holds %llu",
+							      (unsigned long long)ino, (unsigned long long)ip->d.i_blocks,
+							      (unsigned long long)held);
+			if (p && repair) {
+				struct poise_dinode nd = ip->d;
+				nd.i_blocks = held;
+				p->repaired = tx_one(fs, ip, &nd) == 0;
+			}
+		}
+		if (S_ISDIR(d.i_mode) && ip->d.i_size % POISE_BLOCK)
+			report(r, "inode", ino, "directory %llu has size %llu, not a whole number of blocks",
+			       (unsigned long long)ino, (unsigned long long)ip->d.i_size);
+		if (S_ISLNK(d.i_mode) && (ip->d.i_size == 0 || ip->d.i_size >= POISE_BLOCK))
+			report(r, "inode", ino, "symlink %llu has length %llu", (unsigned long long)ino,
+			       (unsigned long long)ip->d.i_size);
+	}
+	/* pass 2: directory entries */
+	for (uint64_t ino = 1; ino <= N; ino++) {
+		struct inode *dp = ips[ino];
+		if (!dp || !S_ISDIR(dp->d.i_mode))
+			continue;
+		if (dir_corrupt(dp))
+			report(r, "dirent", ino, "directory %llu has %zu corrupt entries", (unsigned long long)ino,
+			       dir_corrupt(dp));
+		struct poise_dirent_snap *e;
+		size_t n;
+		if (dir_snapshot(dp, &e, &n) < 0)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			uint64_t t = e[i].ino;
+			struct inode *tp = t <= N ? ips[t] : NULL;
+			uint8_t want = tp ? (S_ISDIR(tp->d.i_mode) ? DT_DIR : S_ISLNK(tp->d.i_mode) ? DT_LNK : DT_REG) : 0;
+			if (!tp || e[i].type != want) {
+				struct poise_fsck_problem *p = report(r, "dirent", ino, "directory %llu: entry '%s' names %s inode %llu",
+								      (unsigned long long)ino, e[i].name,
+								      tp ? "a differently typed" : "a free or corrupt",
+								      (unsigned long long)t);
+				if (p && repair) {
+					struct tx *tx = tx_begin(fs);
+					int rr = tx ? dir_remove(tx, fs, dp, e[i].name, strlen(e[i].name)) : -ENOMEM;
+					if (tx)
+						rr = rr ? (tx_abort(tx), rr) : tx_commit(tx);
+					if (rr == 0)
+						dir_commit(dp);
+					else
+						dir_abort(dp);
+					p->repaired = rr == 0;
+				}
+				continue;
+			}
+			refs[t]++;
+			if (S_ISDIR(tp->d.i_mode)) {
+				subdirs[ino]++;
+				if (named_in[t])
+					report(r, "dirent", t, "directory %llu has two names", (unsigned long long)t);
+				named_in[t] = ino;
+			}
+		}
+		free(e);
+	}
+	/* pass 3: link counts, parents, reachability */
+	for (uint64_t ino = 1; ino <= N; ino++) {
+		struct inode *ip = ips[ino];
+		if (!ip)
+			continue;
+		int dir = S_ISDIR(ip->d.i_mode);
+		uint32_t want = dir ? 2 + subdirs[ino] : refs[ino];
+		if (ino != POISE_ROOT_INO && refs[ino] == 0) {
+			struct poise_fsck_problem *p = report(r, "orphan", ino, "inode %llu is in use but has no name",
+							      (unsigned long long)ino);
+			if (p && repair) {
+				char name[64];
+				struct stat st;
+				if (poise_stat(pool, "/lost+found", &st) < 0)
+					poise_mkdir(pool, "/lost+found", 0700);
+				snprintf(name, sizeof(name), "/lost+found/#%llu", (unsigned long long)ino);
+				struct inode *lf;
+				if (poise_stat(pool, "/lost+found", &st) == 0 && iget(fs, st.st_ino, &lf) == 0) {
+					pthread_rwlock_wrlock(&lf->lock);
+					struct tx *tx = tx_begin(fs);
+					struct poise_dinode nd = ip->d, lnd;
+					int rr = tx ? dir_add(tx, fs, lf, name + 12, strlen(name + 12), ino,
+							      dir ? DT_DIR : S_ISLNK(ip->d.i_mode) ? DT_LNK : DT_REG)
+						    : -ENOMEM;
+					lnd = lf->d;
+					if (dir) {
+						nd.i_parent = lf->ino;
+						lnd.i_nlink++;
+					} else {
+						nd.i_nlink = 1;
+					}
+					if (rr == 0)
+						rr = istore(tx, ip, &nd);
+					if (rr == 0)
+						rr = istore(tx, lf, &lnd);
+					if (tx)
+						rr = rr ? (tx_abort(tx), rr) : tx_commit(tx);
+					if (rr == 0) {
+						dir_commit(lf);
+						ip->d = nd;
+						lf->d = lnd;
+						refs[ino] = 1;
+						p->repaired = 1;
+					} else {
+						dir_abort(lf);
+					}
+					pthread_rwlock_unlock(&lf->lock);
+				}
+			}
+			continue;
+		}
+		if (ip->d.i_nlink != want) {
+			struct poise_fsck_problem *p = report(r, "nlink", ino, "inode %llu has link count %u, names say %u",
+							      (unsigned long long)ino, ip->d.i_nlink, want);
+			if (p && repair) {
+				struct poise_dinode nd = ip->d;
+				nd.i_nlink = want;
+				p->repaired = tx_one(fs, ip, &nd) == 0;
+			}
+		}
+		if (dir && ino != POISE_ROOT_INO && named_in[ino] && ip->d.i_parent != named_in[ino]) {
+			struct poise_fsck_problem *p = report(r, "dirent", ino, "directory %llu says its parent is %llu, but %llu names it",
+							      (unsigned long long)ino, (unsigned long long)ip->d.i_parent,
+							      (unsigned long long)named_in[ino]);
+			if (p && repair) {
+				struct poise_dinode nd = ip->d;
+				nd.i_parent = named_in[ino];
+				p->repaired = tx_one(fs, ip, &nd) == 0;
+			}
+		}
+	}
+	/* free space */
+	uint64_t used = 0;
+	for (uint64_t b = fs->data_blk; b < fs->data_end; b++)
+		used += owner[b] != 0;
+	r->blocks_used = used;
+	r->blocks_free = fs->data_end - fs->data_blk - used;
+	if (__atomic_load_n(&fs->nfree, __ATOMIC_RELAXED) != r->blocks_free)
+		report(r, "space", 0, "the allocator counts %llu free blocks, the inodes leave %llu",
+		       (unsigned long long)fs->nfree, (unsigned long long)r->blocks_free);
+	ret = 0;
+out:
+	free(refs);
+	free(subdirs);
+	free(named_in);
+	free(owner);
+	free(ips);
+	poise_pool_close(&pool);
+	return ret;
+}
