@@ -306,7 +306,7 @@ static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *n
 	}
 	ext_commit(fs, ip, &ch);
 	ip->d = *nd;
-	ip->times_dirty = 0;
+	__atomic_store_n(&ip->times_dirty, 0, __ATOMIC_RELAXED);
 	for (uint32_t i = 0; i < nfr; i++)
 		free_blocks(fs, fr[2 * i], fr[2 * i + 1]);
 	return 0;
@@ -485,7 +485,7 @@ int file_sync_times(struct poise_fs *fs, struct inode *ip)
 			ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
 		if (ret == 0) {
 			ip->d = nd;
-			ip->times_dirty = 0;
+			__atomic_store_n(&ip->times_dirty, 0, __ATOMIC_RELAXED);
 		}
 	}
 	pthread_rwlock_unlock(&ip->lock);

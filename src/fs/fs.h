@@ -36,6 +36,10 @@ struct dir;
  * changes the extent map, size or namespace takes it exclusive. */
 struct inode {
 	uint64_t ino;
+	uint16_t type;             /* S_IFMT bits: immutable, read without the lock */
+	uint64_t parent;           /* directories: atomic mirror of d.i_parent, for
+				    * lock-free ".." and ancestry checks; written
+				    * under fs->rename_lock */
 	pthread_rwlock_t lock;
 	struct poise_dinode d;     /* mirror of the dinode as last committed */
 	struct poise_extent *ext;  /* all extents, sorted by e_lblk */

@@ -248,7 +248,7 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 						    : -ENOMEM;
 					lnd = lf->d;
 					if (dir) {
-						nd.i_parent = lf->ino;
+						nd.i_parent = ip->parent = lf->ino;
 						lnd.i_nlink++;
 					} else {
 						nd.i_nlink = 1;
@@ -290,6 +290,7 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 				struct poise_dinode nd = ip->d;
 				nd.i_parent = named_in[ino];
 				p->repaired = tx_one(fs, ip, &nd) == 0;
+				ip->parent = ip->d.i_parent;
 			}
 		}
 	}

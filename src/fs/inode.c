@@ -175,6 +175,8 @@ int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp)
 		ret = -ENOENT;
 		goto fail;
 	}
+	ip->type = ip->d.i_mode & S_IFMT;
+	ip->parent = ip->d.i_parent;
 	if ((ret = load_extents(fs, ip)) < 0)
 		goto fail;
 	if (S_ISDIR(ip->d.i_mode) && (ret = dir_load(fs, ip)) < 0)
@@ -204,6 +206,7 @@ int inew(struct poise_fs *fs, uint64_t ino, uint16_t mode, struct inode **ipp)
 	}
 	int64_t t = now_ns();
 	ip->d.i_mode = mode;
+	ip->type = mode & S_IFMT;
 	ip->d.i_nlink = 1;
 	ip->d.i_atime_ns = ip->d.i_mtime_ns = ip->d.i_ctime_ns = t;
 	ip->d.i_generation = (uint64_t)t;

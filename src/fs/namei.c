@@ -86,7 +86,7 @@ static int walk(struct poise_fs *fs, struct inode *start, const char *path, int 
 			*out = cur;
 			return 0;
 		}
-		if (!S_ISDIR(cur->d.i_mode))
+		if (!S_ISDIR(cur->type))
 			return poise_err(ENOTDIR, "a path component is not a directory");
 		if (last && want_parent) {
 			*name = c;
@@ -98,9 +98,7 @@ static int walk(struct poise_fs *fs, struct inode *start, const char *path, int 
 		if (clen == 1 && c[0] == '.') {
 			next = cur;
 		} else if (clen == 2 && c[0] == '.' && c[1] == '.') {
-			pthread_rwlock_rdlock(&cur->lock);
-			uint64_t par = cur->d.i_parent;
-			pthread_rwlock_unlock(&cur->lock);
+			uint64_t par = __atomic_load_n(&cur->parent, __ATOMIC_ACQUIRE);
 			if ((ret = iget(fs, par, &next)) < 0)
 				return ret;
 		} else {
@@ -114,7 +112,7 @@ static int walk(struct poise_fs *fs, struct inode *start, const char *path, int 
 			if ((ret = iget(fs, ino, &next)) < 0)
 				return ret == -ENOENT ? poise_err(ENOENT, "no such file or directory") : ret;
 		}
-		if (S_ISLNK(next->d.i_mode) && (!last || follow)) {
+		if (S_ISLNK(next->type) && (!last || follow)) {
 			char target[POISE_BLOCK];
 			if (depth >= MAX_SYMLINKS)
 				return poise_err(ELOOP, "too many levels of symbolic links");
@@ -151,7 +149,7 @@ static int resolve_parent(struct poise_fs *fs, const char *path, struct inode **
 		return ret;
 	if ((ret = walk(fs, root, path, 1, 1, 0, dp, name, len)) < 0)
 		return ret;
-	if (!S_ISDIR((*dp)->d.i_mode))
+	if (!S_ISDIR((*dp)->type))
 		return poise_err(ENOTDIR, "a path component is not a directory");
 	return 0;
 }
@@ -205,7 +203,7 @@ static int create_locked(struct poise_fs *fs, struct inode *dp, const char *name
 	ip->d.i_gid = getgid();
 	if (S_ISDIR(mode)) {
 		ip->d.i_nlink = 2;
-		ip->d.i_parent = dp->ino;
+		ip->d.i_parent = ip->parent = dp->ino;
 		if ((ret = dir_load(fs, ip)) < 0) /* size 0: an empty index */
 			goto fail;
 	}
@@ -434,11 +432,11 @@ int poise_open(struct poise_pool *pool, const char *path, int flags, mode_t mode
 	} else if ((ret = resolve(fs, path, !(flags & O_NOFOLLOW), &ip)) < 0) {
 		return ret;
 	}
-	if (S_ISLNK(ip->d.i_mode))
+	if (S_ISLNK(ip->type))
 		return poise_err(ELOOP, "%s is a symbolic link (O_NOFOLLOW)", path);
-	if (S_ISDIR(ip->d.i_mode) && (acc != O_RDONLY || (flags & O_TRUNC)))
+	if (S_ISDIR(ip->type) && (acc != O_RDONLY || (flags & O_TRUNC)))
 		return poise_err(EISDIR, "%s is a directory", path);
-	if ((flags & O_DIRECTORY) && !S_ISDIR(ip->d.i_mode))
+	if ((flags & O_DIRECTORY) && !S_ISDIR(ip->type))
 		return poise_err(ENOTDIR, "%s is not a directory", path);
 	pthread_rwlock_wrlock(&ip->lock);
 	if (ip->dead) {
@@ -475,7 +473,7 @@ int poise_close(struct poise_pool *pool, int fd)
 	if (!ip)
 		return poise_err(EBADF, "descriptor %d is not open", fd);
 	int ret = 0;
-	if (ip->times_dirty)
+	if (__atomic_load_n(&ip->times_dirty, __ATOMIC_RELAXED))
 		ret = file_sync_times(fs, ip);
 	pthread_rwlock_wrlock(&ip->lock);
 	if (--ip->nopen == 0 && ip->d.i_nlink == 0 && !ip->dead) {
@@ -495,7 +493,7 @@ static int check_rw(struct file *f, int write)
 	if (!f)
 		return poise_err(EBADF, "bad descriptor");
 	int acc = f->flags & O_ACCMODE;
-	if (S_ISDIR(f->ip->d.i_mode))
+	if (S_ISDIR(f->ip->type))
 		return poise_err(EISDIR, "a directory");
 	if (write ? acc == O_RDONLY : acc == O_WRONLY)
 		return poise_err(EBADF, "descriptor not open for %s", write ? "writing" : "reading");
@@ -693,7 +691,7 @@ ssize_t poise_readlink(struct poise_pool *pool, const char *path, char *buf, siz
 	int ret = resolve(pool->fs, path, 0, &ip);
 	if (ret < 0)
 		return ret;
-	if (!S_ISLNK(ip->d.i_mode))
+	if (!S_ISLNK(ip->type))
 		return poise_err(EINVAL, "%s is not a symbolic link", path);
 	return file_read(pool->fs, ip, buf, len, 0);
 }
@@ -751,11 +749,11 @@ static int remove_name(struct poise_pool *pool, const char *path, int want_dir)
 		ret = ret == -ENOENT ? poise_err(ENOENT, "%s: no such file or directory", path) : ret;
 		goto out;
 	}
-	if (want_dir && !S_ISDIR(ip->d.i_mode)) {
+	if (want_dir && !S_ISDIR(ip->type)) {
 		ret = poise_err(ENOTDIR, "%s is not a directory", path);
 		goto out;
 	}
-	if (!want_dir && S_ISDIR(ip->d.i_mode)) {
+	if (!want_dir && S_ISDIR(ip->type)) {
 		ret = poise_err(EISDIR, "%s is a directory", path);
 		goto out;
 	}
@@ -830,7 +828,7 @@ int poise_link(struct poise_pool *pool, const char *from, const char *to)
 		pthread_rwlock_unlock(&dp->lock);
 		return poise_err(EEXIST, "%s exists", to);
 	}
-	if (S_ISDIR(ip->d.i_mode)) { /* checked after the target, as Linux does */
+	if (S_ISDIR(ip->type)) { /* checked after the target, as Linux does */
 		pthread_rwlock_unlock(&dp->lock);
 		return poise_err(EPERM, "%s: hard links to directories are not allowed", from);
 	}
@@ -877,7 +875,7 @@ static int is_ancestor(struct poise_fs *fs, uint64_t a, struct inode *d)
 		struct inode *ip;
 		if (iget(fs, cur, &ip) < 0)
 			return 0;
-		cur = ip->d.i_parent;
+		cur = __atomic_load_n(&ip->parent, __ATOMIC_ACQUIRE);
 	}
 	return 1;
 }
@@ -909,7 +907,7 @@ int poise_rename(struct poise_pool *pool, const char *from, const char *to)
 		ret = ret == -ENOENT ? poise_err(ENOENT, "%s: no such file or directory", from) : ret;
 		goto out;
 	}
-	int sdir = S_ISDIR(sp->d.i_mode);
+	int sdir = S_ISDIR(sp->type);
 	/* the checks in Linux's order: source above target, target above
 	 * source, then the types */
 	if (sdir && is_ancestor(fs, sino, ddp)) {
@@ -923,15 +921,15 @@ int poise_rename(struct poise_pool *pool, const char *from, const char *to)
 		}
 		if ((ret = iget(fs, tino, &tp)) < 0)
 			goto out;
-		if (S_ISDIR(tp->d.i_mode) && is_ancestor(fs, tino, sdp)) { /* the target holds the source */
+		if (S_ISDIR(tp->type) && is_ancestor(fs, tino, sdp)) { /* the target holds the source */
 			ret = poise_err(ENOTEMPTY, "%s is not empty", to);
 			goto out;
 		}
-		if (sdir && !S_ISDIR(tp->d.i_mode)) {
+		if (sdir && !S_ISDIR(tp->type)) {
 			ret = poise_err(ENOTDIR, "%s is not a directory", to);
 			goto out;
 		}
-		if (!sdir && S_ISDIR(tp->d.i_mode)) {
+		if (!sdir && S_ISDIR(tp->type)) {
 			ret = poise_err(EISDIR, "%s is a directory", to);
 			goto out;
 		}
@@ -940,7 +938,7 @@ int poise_rename(struct poise_pool *pool, const char *from, const char *to)
 	pthread_rwlock_wrlock(&sp->lock);
 	if (tp)
 		pthread_rwlock_wrlock(&tp->lock);
-	if (tp && S_ISDIR(tp->d.i_mode) && dir_count(tp) > 0) {
+	if (tp && S_ISDIR(tp->type) && dir_count(tp) > 0) {
 		ret = poise_err(ENOTEMPTY, "%s is not empty", to);
 		goto out2;
 	}
@@ -988,6 +986,7 @@ int poise_rename(struct poise_pool *pool, const char *from, const char *to)
 	if (sdp != ddp)
 		dir_commit(sdp);
 	sp->d = snd;
+	__atomic_store_n(&sp->parent, snd.i_parent, __ATOMIC_RELEASE);
 	sdp->d = sdnd;
 	ddp->d = ddnd;
 	if (tp) {
@@ -1032,7 +1031,7 @@ int poise_opendir(struct poise_pool *pool, const char *path, struct poise_dir **
 	int ret = resolve(pool->fs, path, 1, &ip);
 	if (ret < 0)
 		return ret;
-	if (!S_ISDIR(ip->d.i_mode))
+	if (!S_ISDIR(ip->type))
 		return poise_err(ENOTDIR, "%s is not a directory", path);
 	struct poise_dir *d = calloc(1, sizeof(*d));
 	if (!d)
