@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,8 +86,9 @@ int fs_mkfs(struct poise_dev *dev, uint64_t ninodes)
 	s.s_replica_blk = nblocks - 1;
 	s.s_root_ino = POISE_ROOT_INO;
 	s.s_mkfs_time_ns = now_ns();
-	for (int i = 0; i < 16; i++)
-		s.s_uuid[i] = (uint8_t)(rand() ^ (s.s_mkfs_time_ns >> (i * 3)));
+	if (getrandom(s.s_uuid, sizeof(s.s_uuid), 0) != sizeof(s.s_uuid))
+		for (int i = 0; i < 16; i++) /* no entropy source: the time, spread */
+			s.s_uuid[i] = (uint8_t)((uint64_t)s.s_mkfs_time_ns >> ((i * 5) % 60));
 	if (s.s_data_blk + 16 > s.s_replica_blk)
 		return poise_err(ENOSPC, "%s: a pool of %llu bytes is too small for a file system "
 				 "(%llu inodes need at least %llu bytes)", dev->path,

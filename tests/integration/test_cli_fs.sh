@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test_cli_fs.sh - the file-system commands end to end: mkfs, info, put a
+# real tree, ls, stat, cat, get it back and compare, mv, rm, mkdir -p,
+# fsck (clean, and exit 1 on damage), and the errors users meet.
+# Usage: test_cli_fs.sh [POISE_BINARY]
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+P=${1:-build/poise}
+T=$(mktemp -d /dev/shm/poise-clifs-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+POOL=$T/fs.img
+SRC=/usr/include/linux
+
+expect_rc 0 "mkfs creates a 128 MiB pool" $P mkfs --size 128M "$POOL"
+expect_rc 1 "mkfs refuses a formatted pool" $P mkfs "$POOL"
+$P mkfs "$POOL" 2>"$T/err"; contains "and says how to override" "$T/err" "use --force"
+expect_rc 0 "mkfs --force" $P mkfs --force "$POOL"
+$P info --json "$POOL" >"$T/info"
+contains "info --json has the geometry" "$T/info" '"block_size":4096'
+contains "info --json has usage" "$T/info" '"inodes_free":'
+if command -v python3 >/dev/null; then check "info json parses" python3 -m json.tool "$T/info"; fi
+expect_rc 0 "put a real tree" $P put "$POOL" $SRC /linux
+expect_rc 0 "ls" sh -c "$P ls '$POOL' / > '$T/ls'"
+check "ls shows it" grep -qx linux "$T/ls"
+check "ls -l lists every file" test "$($P ls -l "$POOL" /linux | wc -l)" -eq "$(ls -A $SRC | wc -l)"
+f=$(ls $SRC | grep '\.h$' | head -1)
+check "cat gives the bytes" cmp <($P cat "$POOL" /linux/$f) $SRC/$f
+$P stat --json "$POOL" /linux/$f >"$T/st"
+contains "stat --json has the size" "$T/st" "\"size\":$(stat -c %s $SRC/$f)"
+contains "stat --json has the type" "$T/st" '"type":"file"'
+expect_rc 0 "get the tree back" $P get "$POOL" /linux "$T/back"
+check "the tree comes back byte for byte" diff -r $SRC "$T/back"
+check "and with the same modes" diff <(cd $SRC && find . -printf "%m %y %p\n" | sort) <(cd "$T/back" && find . -printf "%m %y %p\n" | sort)
+expect_rc 0 "fsck is clean" $P fsck "$POOL"
+$P fsck --json "$POOL" >"$T/fsck"
+contains "fsck --json says clean" "$T/fsck" '"clean":true'
+expect_rc 0 "mkdir -p" $P mkdir -p "$POOL" /a/b/c
+expect_rc 0 "mkdir -p again is fine" $P mkdir -p "$POOL" /a/b/c
+expect_rc 1 "mkdir of an existing dir fails" $P mkdir "$POOL" /a
+expect_rc 0 "mv" $P mv "$POOL" /linux/$f /a/b/c/moved.h
+check "moved file has its bytes" cmp <($P cat "$POOL" /a/b/c/moved.h) $SRC/$f
+expect_rc 1 "cat of the old name fails" $P cat "$POOL" /linux/$f
+$P cat "$POOL" /linux/$f 2>"$T/err"; contains "naming it" "$T/err" "/linux/$f"
+expect_rc 1 "rm of a non-empty dir without -r fails" $P rm "$POOL" /a
+expect_rc 0 "rm -r" $P rm -r "$POOL" /a
+expect_rc 0 "rm -r a big tree" $P rm -r "$POOL" /linux
+check "the pool is empty again" test -z "$($P ls "$POOL" /)"
+$P info --json "$POOL" >"$T/info"
+blocks=$(sed 's/.*"blocks":\([0-9]*\).*/\1/' "$T/info")
+contains "and every block is free but the root's directory block" "$T/info" "\"blocks_free\":$((blocks - 1)),"
+expect_rc 0 "fsck still clean" $P fsck "$POOL"
+
+# damage: a dinode's checksum, found by fsck (exit 1) and reported by name
+printf hi >"$T/small"
+$P put "$POOL" "$T/small" /victim
+ino=$($P stat --json "$POOL" /victim | sed 's/.*"ino":\([0-9]*\).*/\1/')
+itable=$(( (1 + $($P info --json "$POOL" | sed 's/.*"log_lanes":\([0-9]*\).*/\1/') * 4) * 4096 ))
+printf '\x55' | dd of="$POOL" bs=1 seek=$((itable + (ino - 1) * 256 + 30)) conv=notrunc status=none
+$P fsck "$POOL" >"$T/out" 2>&1; rc=$?
+check "fsck finds the damage (exit 1)" test $rc -eq 1
+contains "and names the inode" "$T/out" "inode $ino fails its checksum"
+
+# bad input
+expect_rc 1 "a pool that does not exist" $P ls "$T/none.img"
+head -c 1M /dev/urandom >"$T/junk.img"
+$P ls "$T/junk.img" 2>"$T/err"; rc=$?
+check "a file that is not poise is refused" test $rc -eq 1
+contains "with a clear message" "$T/err" "not a poise file system"
+expect_rc 1 "fsck of a non-poise file exits 1" $P fsck "$T/junk.img"
+expect_rc 2 "usage errors exit 2" $P ls
+expect_rc 2 "unknown options exit 2" $P ls --bogus "$POOL"
+for c in mkfs info fsck ls stat cat put get rm mkdir mv; do
+	expect_rc 0 "--help for $c" $P $c --help
+done
+finish
