@@ -89,6 +89,8 @@ struct poise_fs {
 	struct inode **itab;
 	struct inode *graves;
 
+	uid_t uid;  /* owner of new inodes: the process that mounted */
+	gid_t gid;
 	pthread_mutex_t rename_lock;
 	pthread_mutex_t fd_lock;
 	struct file *files;

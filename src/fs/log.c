@@ -32,8 +32,43 @@
 struct tx {
 	struct poise_fs *fs;
 	uint32_t used, nrec;
+	int cached; /* from the thread's cache (else malloc'd) */
 	uint8_t buf[LANE_BYTES];
 };
+
+/* Each thread keeps TX_CACHE transaction buffers (16 KiB each), used as a
+ * stack: a transaction may begin inside another (a directory grows in its
+ * own transaction during an add), and ends before it.  Freed at thread
+ * exit. */
+#define TX_CACHE 2
+static pthread_key_t tx_key;
+static pthread_once_t tx_once = PTHREAD_ONCE_INIT;
+struct tx_cache {
+	struct tx *tx[TX_CACHE];
+	int depth;
+};
+
+static void tx_cache_free(void *p)
+{
+	struct tx_cache *c = p;
+	for (int i = 0; i < TX_CACHE; i++)
+		free(c->tx[i]);
+	free(c);
+}
+
+static void tx_key_init(void)
+{
+	pthread_key_create(&tx_key, tx_cache_free);
+}
+
+static struct tx_cache *my_cache(void)
+{
+	pthread_once(&tx_once, tx_key_init);
+	struct tx_cache *c = pthread_getspecific(tx_key);
+	if (!c && (c = calloc(1, sizeof(*c))))
+		pthread_setspecific(tx_key, c);
+	return c;
+}
 
 static int lane_of_thread(void)
 {
@@ -56,12 +91,29 @@ struct poise_fs *tx_fs(struct tx *tx)
 
 struct tx *tx_begin(struct poise_fs *fs)
 {
-	struct tx *tx = malloc(sizeof(*tx));
-	if (tx) {
-		tx->fs = fs;
-		tx->used = tx->nrec = 0;
+	struct tx_cache *c = my_cache();
+	struct tx *tx;
+	if (c && c->depth < TX_CACHE) {
+		if (!c->tx[c->depth] && !(c->tx[c->depth] = malloc(sizeof(*tx))))
+			return NULL;
+		tx = c->tx[c->depth++];
+		tx->cached = 1;
+	} else if ((tx = malloc(sizeof(*tx)))) {
+		tx->cached = 0;
+	} else {
+		return NULL;
 	}
+	tx->fs = fs;
+	tx->used = tx->nrec = 0;
 	return tx;
+}
+
+static void tx_end(struct tx *tx)
+{
+	if (tx->cached)
+		my_cache()->depth--;
+	else
+		free(tx);
 }
 
 int tx_write(struct tx *tx, uint64_t off, const void *data, uint32_t len)
@@ -80,7 +132,7 @@ int tx_write(struct tx *tx, uint64_t off, const void *data, uint32_t len)
 
 void tx_abort(struct tx *tx)
 {
-	free(tx);
+	tx_end(tx);
 }
 
 static uint32_t lane_crc(const struct poise_lane *h, const uint8_t *recs)
@@ -113,7 +165,7 @@ int tx_commit(struct tx *tx)
 	int lane = lane_of_thread() % (int)fs->sb.s_nlanes, ret = 0;
 	uint64_t lo = lane_off(fs, lane);
 	if (tx->nrec == 0) {
-		free(tx);
+		tx_end(tx);
 		return 0;
 	}
 	pthread_mutex_lock(&fs->lane_lock[lane]);
@@ -147,7 +199,7 @@ int tx_commit(struct tx *tx)
 	}
 out:
 	pthread_mutex_unlock(&fs->lane_lock[lane]);
-	free(tx);
+	tx_end(tx);
 	return ret;
 }
 

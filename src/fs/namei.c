@@ -199,8 +199,8 @@ static int create_locked(struct poise_fs *fs, struct inode *dp, const char *name
 		free_ino(fs, ino);
 		return ret;
 	}
-	ip->d.i_uid = getuid();
-	ip->d.i_gid = getgid();
+	ip->d.i_uid = fs->uid;
+	ip->d.i_gid = fs->gid;
 	if (S_ISDIR(mode)) {
 		ip->d.i_nlink = 2;
 		ip->d.i_parent = ip->parent = dp->ino;

@@ -272,6 +272,8 @@ int fs_mount(struct poise_dev *dev, struct poise_fs **out)
 		return poise_err(ENOMEM, "out of memory");
 	fs->dev = dev;
 	fs->base = dev->base;
+	fs->uid = getuid();
+	fs->gid = getgid();
 	if ((ret = read_super(dev, &fs->sb)) < 0) {
 		free(fs);
 		return ret;
