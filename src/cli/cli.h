@@ -5,6 +5,7 @@
 #ifndef POISE_CLI_H
 #define POISE_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -32,6 +33,8 @@ int cli_help(const struct cli_cmd *c);
 /* Is argv[i] "--help" or "-h" for any i? */
 int cli_wants_help(int argc, char **argv);
 void cli_json_str(FILE *f, const char *s);
+/* write(2) until done; 0 or -errno. */
+int cli_write_all(int fd, const void *buf, size_t len);
 
 /* Sub-command tables (cmd_*.c). */
 extern const struct cli_cmd cli_pool_cmds[];

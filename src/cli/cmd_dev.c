@@ -28,20 +28,6 @@ const struct cli_cmd cli_dev_cmds[] = {
 
 #define CHUNK (1u << 20)
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	while (len) {
-		ssize_t k = write(fd, buf, len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		buf = (const char *)buf + k;
-		len -= (size_t)k;
-	}
-	return 0;
-}
-
 static int dev_read(int argc, char **argv)
 {
 	const struct cli_cmd *c = &cli_dev_cmds[0];
@@ -74,7 +60,7 @@ static int dev_read(int argc, char **argv)
 		size_t want = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
 		ssize_t k = poise_dev_read(d, off + done, buf, want);
 		if (k > 0) {
-			int w = write_all(1, buf, (size_t)k);
+			int w = cli_write_all(1, buf, (size_t)k);
 			if (w < 0) {
 				rc = cli_fail(0, "dev read: writing to stdout: %s", strerror(-w));
 				break;

@@ -297,20 +297,6 @@ static int c_stat(int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t k = write(fd, buf, len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		buf += k;
-		len -= (size_t)k;
-	}
-	return 0;
-}
-
 /* Copy pool file `src` to descriptor out.  On a media error the message
  * names the file, file offset and pool sector. */
 static int copy_out(struct poise_pool *p, const char *cmd, const char *src, int out)
@@ -328,7 +314,7 @@ static int copy_out(struct poise_pool *p, const char *cmd, const char *src, int 
 		}
 		if (k == 0)
 			break;
-		int w = write_all(out, buf, (size_t)k);
+		int w = cli_write_all(out, buf, (size_t)k);
 		if (w < 0) {
 			rc = cli_fail(0, "%s: writing: %s", cmd, strerror(-w));
 			break;

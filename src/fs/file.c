@@ -35,6 +35,18 @@ static int media_error(struct inode *ip, uint64_t off, uint64_t pool_off)
 			 (unsigned long long)(pool_off / POISE_SECTOR));
 }
 
+/* The piece of the file at pos that one extent (or hole) covers, at most
+ * `left` bytes: returns its length, *pblk the pool block (0 for a hole).
+ * Caller holds ip->lock. */
+static size_t segment(const struct inode *ip, uint64_t pos, size_t left, uint64_t *pblk)
+{
+	uint64_t run, boff = pos & (POISE_BLOCK - 1);
+	*pblk = imap(ip, pos >> POISE_BLOCK_SHIFT, &run);
+	if (run >= (left + boff + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT)
+		return left;
+	return (size_t)(run * POISE_BLOCK - boff);
+}
+
 ssize_t file_read(struct poise_fs *fs, struct inode *ip, void *buf, size_t len, uint64_t off)
 {
 	pthread_rwlock_rdlock(&ip->lock);
@@ -48,17 +60,14 @@ ssize_t file_read(struct poise_fs *fs, struct inode *ip, void *buf, size_t len, 
 	size_t done = 0;
 	ssize_t ret = 0;
 	while (done < len) {
-		uint64_t pos = off + done, run;
-		uint64_t pblk = imap(ip, pos >> POISE_BLOCK_SHIFT, &run);
-		uint64_t boff = pos & (POISE_BLOCK - 1);
-		uint64_t avail = run > (len >> POISE_BLOCK_SHIFT) + 2 ? len + POISE_BLOCK : run * POISE_BLOCK;
-		size_t n = len - done < avail - boff ? len - done : (size_t)(avail - boff);
+		uint64_t pos = off + done, pblk;
+		size_t n = segment(ip, pos, len - done, &pblk);
 		if (!pblk) {
 			memset((char *)buf + done, 0, n);
 			done += n;
 			continue;
 		}
-		uint64_t poff = pblk * POISE_BLOCK + boff;
+		uint64_t poff = pblk * POISE_BLOCK + (pos & (POISE_BLOCK - 1));
 		ssize_t k = poise_dev_read(fs->dev, poff, (char *)buf + done, n);
 		if (k == (ssize_t)n) {
 			done += n;
@@ -91,12 +100,10 @@ static ssize_t store_mapped(struct poise_fs *fs, struct inode *ip, const void *b
 {
 	size_t done = 0;
 	while (done < len) {
-		uint64_t pos = off + done, run;
-		uint64_t pblk = imap(ip, pos >> POISE_BLOCK_SHIFT, &run);
-		uint64_t boff = pos & (POISE_BLOCK - 1);
-		uint64_t avail = run > (len >> POISE_BLOCK_SHIFT) + 2 ? len + POISE_BLOCK : run * POISE_BLOCK;
-		size_t n = len - done < avail - boff ? len - done : (size_t)(avail - boff);
-		ssize_t k = poise_dev_store(fs->dev, pblk * POISE_BLOCK + boff, (const char *)buf + done, n);
+		uint64_t pos = off + done, pblk;
+		size_t n = segment(ip, pos, len - done, &pblk);
+		ssize_t k = poise_dev_store(fs->dev, pblk * POISE_BLOCK + (pos & (POISE_BLOCK - 1)),
+					    (const char *)buf + done, n);
 		if (k < 0)
 			return done ? (ssize_t)done : k;
 		done += n;
