@@ -93,6 +93,21 @@ int poise_ftruncate(struct poise_pool *pool, int fd, off_t len);
 int poise_fallocate(struct poise_pool *pool, int fd, int mode, off_t off, off_t len);
 int poise_fstat(struct poise_pool *pool, int fd, struct stat *st);
 
+/* Where a file's bytes live: up to max pieces of [off, off+len) that are
+ * mapped (holes are skipped), as pool byte offsets.  Returns the count.
+ * For tools (poison injection by file, scrub reports); the offsets stay
+ * valid until the file changes. */
+struct poise_map_piece {
+	uint64_t file_off, pool_off, length;
+};
+int poise_fiemap(struct poise_pool *pool, const char *path, uint64_t off, uint64_t len,
+		 struct poise_map_piece *out, int max);
+
+/* The pool's known-bad table (512-byte sectors).  inject works on emulated
+ * pools only (-EOPNOTSUPP elsewhere); clear zero-fills the sectors. */
+int poise_badblocks_inject(struct poise_pool *pool, uint64_t sector, uint64_t count);
+int poise_badblocks_clear(struct poise_pool *pool, uint64_t sector, uint64_t count);
+
 /* ---- names ---- */
 int poise_stat(struct poise_pool *pool, const char *path, struct stat *st);
 int poise_lstat(struct poise_pool *pool, const char *path, struct stat *st);

@@ -4,6 +4,10 @@
  */
 #include "cli/cli.h"
 #include "cli/pool_open.h"
+#include "poise.h"
+#include "common/err.h"
+
+#include <errno.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +22,11 @@ const struct cli_cmd cli_badblocks_cmds[] = {
 	 "format of /sys/block/pmemX/badblocks).  --json prints one object with a\n"
 	 "'ranges' array and totals.\n",
 	 bb_list},
-	{"inject", "badblocks inject POOL SECTOR [COUNT]",
+	{"inject", "badblocks inject POOL SECTOR [COUNT] | POOL --file PATH --offset N [--length L]",
 	 "Poison COUNT (default 1) 512-byte sectors from SECTOR of an emulated pool:\n"
-	 "they are recorded, their bytes scrambled, their pages made unreadable.\n",
+	 "they are recorded, their bytes scrambled, their pages made unreadable.\n"
+	 "With --file, poison the sectors that hold bytes [N, N+L) of a file of the\n"
+	 "file system on POOL (L defaults to 1: the sector of byte N).\n",
 	 bb_inject},
 	{"clear", "badblocks clear POOL SECTOR [COUNT]",
 	 "Clear bad sectors in [SECTOR, SECTOR+COUNT): they read as zeros afterwards.\n",
@@ -97,8 +103,63 @@ static int sector_args(const struct cli_cmd *c, int argc, char **argv, const cha
 	return 0;
 }
 
+/* --file PATH --offset N [--length L]: through the file system. */
+static int inject_file(int argc, char **argv)
+{
+	const struct cli_cmd *c = &cli_badblocks_cmds[1];
+	const char *pool = NULL, *file = NULL;
+	uint64_t off = 0, len = 1;
+	int have_off = 0;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--file") && i + 1 < argc)
+			file = argv[++i];
+		else if (!strcmp(argv[i], "--offset") && i + 1 < argc) {
+			if (cli_parse_size(argv[++i], &off) < 0)
+				return cli_usage(c, "badblocks inject: bad offset '%s'", argv[i]);
+			have_off = 1;
+		} else if (!strcmp(argv[i], "--length") && i + 1 < argc) {
+			if (cli_parse_size(argv[++i], &len) < 0 || len == 0)
+				return cli_usage(c, "badblocks inject: bad length '%s'", argv[i]);
+		} else if (argv[i][0] == '-')
+			return cli_usage(c, "badblocks inject: unknown option '%s'", argv[i]);
+		else if (!pool)
+			pool = argv[i];
+		else
+			return cli_usage(c, "badblocks inject: unexpected argument '%s'", argv[i]);
+	}
+	if (!pool || !file || !have_off)
+		return cli_usage(c, "badblocks inject: POOL, --file and --offset are required");
+	struct poise_pool *p;
+	int ret = poise_pool_open(pool, 0, &p);
+	if (ret < 0)
+		return cli_fail(ret, "badblocks inject");
+	struct poise_map_piece m[64];
+	int n = poise_fiemap(p, file, off, len, m, 64);
+	if (n == 0)
+		n = poise_err(EINVAL, "%s: bytes %llu+%llu hold no data (a hole, or past the end)", file,
+			      (unsigned long long)off, (unsigned long long)len);
+	for (int i = 0; n > 0 && i < n; i++) {
+		uint64_t s0 = m[i].pool_off / POISE_SECTOR;
+		uint64_t s1 = (m[i].pool_off + m[i].length + POISE_SECTOR - 1) / POISE_SECTOR;
+		ret = poise_badblocks_inject(p, s0, s1 - s0);
+		if (ret < 0)
+			break;
+		printf("poisoned %s bytes %llu-%llu: pool sectors %llu-%llu\n", file,
+		       (unsigned long long)m[i].file_off,
+		       (unsigned long long)(m[i].file_off + m[i].length - 1), (unsigned long long)s0,
+		       (unsigned long long)(s1 - 1));
+	}
+	poise_pool_close(&p);
+	if (n < 0 || ret < 0)
+		return cli_fail(n < 0 ? n : ret, "badblocks inject");
+	return EXIT_OK;
+}
+
 static int bb_inject(int argc, char **argv)
 {
+	for (int i = 0; i < argc; i++)
+		if (!strcmp(argv[i], "--file"))
+			return inject_file(argc, argv);
 	const char *path;
 	uint64_t s, n;
 	int ret = sector_args(&cli_badblocks_cmds[1], argc, argv, &path, &s, &n);

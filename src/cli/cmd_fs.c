@@ -20,7 +20,7 @@
 
 static int c_mkfs(int, char **), c_info(int, char **), c_fsck(int, char **), c_ls(int, char **),
 	c_stat(int, char **), c_cat(int, char **), c_put(int, char **), c_get(int, char **),
-	c_rm(int, char **), c_mkdir(int, char **), c_mv(int, char **);
+	c_rm(int, char **), c_mkdir(int, char **), c_mv(int, char **), c_write(int, char **);
 
 const struct cli_cmd cli_fs_cmds[] = {
 	{"mkfs", "mkfs [--size SIZE] [--inodes N] [--force] POOL",
@@ -41,6 +41,10 @@ const struct cli_cmd cli_fs_cmds[] = {
 	{"rm", "rm [-r] POOL PATH", "Remove a file, an empty directory, or with -r a tree.\n", c_rm},
 	{"mkdir", "mkdir [-p] POOL PATH", "Make a directory (-p: parents too, no error if it exists).\n", c_mkdir},
 	{"mv", "mv POOL FROM TO", "Rename (atomically replaces TO).\n", c_mv},
+	{"write", "write POOL PATH --offset N",
+	 "Write stdin into the file at offset N (creating it if absent), through the\n"
+	 "same path as any write: bad sectors it covers are cleared, so a damaged\n"
+	 "range can be repaired by hand.\n", c_write},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -577,4 +581,58 @@ static int c_mv(int argc, char **argv)
 	int ret = poise_rename(p, ops[1], ops[2]);
 	poise_pool_close(&p);
 	return ret < 0 ? cli_fail(ret, "mv: %s -> %s", ops[1], ops[2]) : EXIT_OK;
+}
+
+static int c_write(int argc, char **argv)
+{
+	const struct cli_cmd *c = &cli_fs_cmds[11];
+	const char *ops[2] = {NULL, NULL};
+	uint64_t off = 0;
+	int have_off = 0, n = 0;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--offset") && i + 1 < argc) {
+			if (cli_parse_size(argv[++i], &off) < 0)
+				return cli_usage(c, "write: bad offset '%s'", argv[i]);
+			have_off = 1;
+		} else if (argv[i][0] == '-') {
+			return cli_usage(c, "write: unknown option '%s'", argv[i]);
+		} else if (n < 2) {
+			ops[n++] = argv[i];
+		} else {
+			return cli_usage(c, "write: unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (n < 2 || !have_off)
+		return cli_usage(c, "write: POOL, PATH and --offset are required");
+	struct poise_pool *p;
+	if (open_pool("write", ops[0], &p))
+		return EXIT_FAIL;
+	int fd = poise_open(p, ops[1], O_CREAT | O_WRONLY, 0644);
+	if (fd < 0) {
+		poise_pool_close(&p);
+		return cli_fail(fd, "write: %s", ops[1]);
+	}
+	char *buf = malloc(CHUNK);
+	int rc = buf ? EXIT_OK : cli_fail(-ENOMEM, "write");
+	while (buf) {
+		ssize_t k = read(0, buf, CHUNK);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			rc = cli_fail(0, "write: reading stdin: %s", strerror(errno));
+			break;
+		}
+		if (k == 0)
+			break;
+		ssize_t w = poise_pwrite(p, fd, buf, (size_t)k, (off_t)off);
+		if (w < 0) {
+			rc = cli_fail((int)w, "write: %s", ops[1]);
+			break;
+		}
+		off += (uint64_t)k;
+	}
+	free(buf);
+	poise_close(p, fd);
+	poise_pool_close(&p);
+	return rc;
 }

@@ -72,6 +72,7 @@ struct poise_dev {
 	dev_t file_dev;  /* identity of the pool file (one open per process) */
 	ino_t file_ino;
 	int need_msync; /* fsdax mapped without MAP_SYNC: persist also msyncs */
+	int noclear;    /* emulated: POISE_NOCLEAR=1 plays a platform that cannot clear */
 	char *path;
 	char *sidecar;  /* emulated: PATH.badblocks */
 	char notice[256]; /* a warning the caller may print (fallbacks) */

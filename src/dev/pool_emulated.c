@@ -17,6 +17,9 @@
  * Good sectors that share a page with a bad one are read and written with
  * pread/pwrite on the pool file, which shares the page cache with the
  * mapping.
+ * POISE_NOCLEAR=1 makes clearing fail, as on a platform without a
+ * clear-error command (the emulated NVDIMM of pmem-vm, many devdax setups),
+ * so the file system's remapping path is tested.
  * Durability: the mapping is MAP_SHARED, so data survives a process crash;
  * surviving power loss needs a real pmem backend.
  */
@@ -52,6 +55,8 @@ static int emu_open(struct poise_dev *d)
 	d->base = p;
 	/* POISE_PREFAULT=1: fault every page in now (benchmarks; a real pmem
 	 * pool has its pages mapped by 2 MiB faults, not 4 KiB ones) */
+	const char *nc = getenv("POISE_NOCLEAR");
+	d->noclear = nc && *nc == '1';
 	const char *pf = getenv("POISE_PREFAULT");
 	if (pf && *pf == '1')
 		(void)madvise(p, d->size, MADV_POPULATE_WRITE);
@@ -115,6 +120,9 @@ static ssize_t emu_write_slow(struct poise_dev *d, uint64_t off, const void *buf
 
 static int emu_clear(struct poise_dev *d, uint64_t sector, uint64_t count)
 {
+	if (d->noclear)
+		return poise_err(EOPNOTSUPP, "%s: cannot clear sector %llu: this platform cannot clear poison (POISE_NOCLEAR)",
+				 d->path, (unsigned long long)sector);
 	return poise_pwrite_zero(d, sector * POISE_SECTOR, count * POISE_SECTOR);
 }
 

@@ -288,35 +288,120 @@ static int zero_mapped(struct poise_fs *fs, struct inode *ip, uint64_t from, uin
 	return 0;
 }
 
-/* Publish a new extent list and dinode image; on failure undo new runs. */
-static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd,
-		   struct poise_extent *l, uint32_t n, struct newrun *nr, uint32_t nnr,
-		   uint64_t *fr, uint32_t nfr)
+/* Publish a new extent list and dinode image; on failure undo new runs.
+ * q[0..nq): pool blocks to quarantine (they join inode 2's map in the same
+ * transaction; its lock is taken last, after the file's). */
+static int publish_q(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd,
+		     struct poise_extent *l, uint32_t n, struct newrun *nr, uint32_t nnr,
+		     uint64_t *fr, uint32_t nfr, const uint64_t *q, uint32_t nq)
 {
 	struct tx *tx = tx_begin(fs);
-	struct ext_change ch;
+	struct ext_change ch, qch;
+	struct inode *qip = NULL;
+	struct poise_dinode qnd;
+	struct poise_extent *ql = NULL;
+	uint32_t qn = 0, qcap = 0;
 	int ret = tx ? 0 : poise_err(ENOMEM, "out of memory");
 	memset(&ch, 0, sizeof(ch));
+	memset(&qch, 0, sizeof(qch));
 	if (ret == 0)
 		ret = ext_store(tx, fs, ip, nd, l, n, &ch);
 	if (ret == 0)
 		ret = istore(tx, ip, nd);
+	if (ret == 0 && nq) {
+		if ((ret = iget(fs, POISE_QUARANTINE_INO, &qip)) == 0) {
+			pthread_rwlock_wrlock(&qip->lock);
+			ret = copy_list(qip, &ql, &qn, &qcap);
+			for (uint32_t i = 0; ret == 0 && i < nq; i++)
+				ret = ext_insert(&ql, &qn, &qcap, (struct poise_extent){.e_lblk = q[i], .e_pblk = q[i], .e_len = 1});
+			qnd = qip->d;
+			qnd.i_mtime_ns = qnd.i_ctime_ns = now_ns();
+			if (ret == 0)
+				ret = ext_store(tx, fs, qip, &qnd, ql, qn, &qch);
+			if (ret == 0)
+				ret = istore(tx, qip, &qnd);
+		}
+	}
 	if (ret == 0)
 		ret = tx_commit(tx);
 	else if (tx)
 		tx_abort(tx);
 	if (ret < 0) {
 		ext_abort(fs, &ch);
+		ext_abort(fs, &qch);
 		for (uint32_t i = 0; i < nnr; i++)
 			free_blocks(fs, nr[i].blk, nr[i].n);
-		return ret;
+	} else {
+		ext_commit(fs, ip, &ch);
+		ip->d = *nd;
+		__atomic_store_n(&ip->times_dirty, 0, __ATOMIC_RELAXED);
+		for (uint32_t i = 0; i < nfr; i++)
+			free_blocks(fs, fr[2 * i], fr[2 * i + 1]);
+		if (qip) {
+			ext_commit(fs, qip, &qch);
+			qip->d = qnd;
+		}
 	}
-	ext_commit(fs, ip, &ch);
-	ip->d = *nd;
-	__atomic_store_n(&ip->times_dirty, 0, __ATOMIC_RELAXED);
-	for (uint32_t i = 0; i < nfr; i++)
-		free_blocks(fs, fr[2 * i], fr[2 * i + 1]);
-	return 0;
+	if (qip)
+		pthread_rwlock_unlock(&qip->lock);
+	free(ql);
+	return ret;
+}
+
+static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd,
+		   struct poise_extent *l, uint32_t n, struct newrun *nr, uint32_t nnr,
+		   uint64_t *fr, uint32_t nfr)
+{
+	return publish_q(fs, ip, nd, l, n, nr, nnr, fr, nfr, NULL, 0);
+}
+
+/* File block lb lives at pool block old, whose bad sectors the platform
+ * cannot clear.  Give it a fresh block: the good sectors are copied through
+ * the machine-check-safe read, the bad ones become zeros (their bytes were
+ * lost), and the write's data [doff, doff+dlen) is laid over.  The list l
+ * maps lb to the new block; old goes to q (quarantine); the new block to nr
+ * (freed if the transaction fails).  Caller holds ip->lock exclusive. */
+static int remap_block(struct poise_fs *fs, struct inode *ip, struct poise_extent **l, uint32_t *n,
+		       uint32_t *cap, uint64_t lb, uint64_t old, const char *data, uint64_t doff,
+		       uint64_t dlen, struct newrun **nr, uint32_t *nnr, uint64_t **q, uint32_t *nq)
+{
+	(void)ip;
+	uint8_t blk[POISE_BLOCK];
+	for (unsigned s = 0; s < POISE_BLOCK / POISE_SECTOR; s++) {
+		uint64_t so = old * POISE_BLOCK + s * POISE_SECTOR;
+		if (bbt_any(&fs->dev->bb, so / POISE_SECTOR, so / POISE_SECTOR + 1) ||
+		    poise_dev_read(fs->dev, so, blk + s * POISE_SECTOR, POISE_SECTOR) != POISE_SECTOR)
+			memset(blk + s * POISE_SECTOR, 0, POISE_SECTOR);
+	}
+	uint64_t fo = lb * POISE_BLOCK;
+	uint64_t ds = doff > fo ? doff : fo, de = doff + dlen < fo + POISE_BLOCK ? doff + dlen : fo + POISE_BLOCK;
+	if (ds < de)
+		memcpy(blk + (ds - fo), data + (ds - doff), de - ds);
+	uint64_t nb, got, *fr = NULL;
+	uint32_t nfr = 0;
+	int ret = alloc_blocks(fs, old + 1, 1, &nb, &got);
+	if (ret < 0)
+		return ret;
+	struct newrun *x = realloc(*nr, (*nnr + 1) * sizeof(**nr));
+	uint64_t *qq = realloc(*q, (*nq + 1) * sizeof(**q));
+	if (x)
+		*nr = x;
+	if (qq)
+		*q = qq;
+	if (!x || !qq) {
+		free_blocks(fs, nb, 1);
+		return poise_err(ENOMEM, "out of memory");
+	}
+	x[(*nnr)++] = (struct newrun){nb, 1};
+	ssize_t k = poise_dev_store(fs->dev, nb * POISE_BLOCK, blk, POISE_BLOCK);
+	if (k < 0)
+		return (int)k;
+	if ((ret = ext_cut(l, n, cap, lb, lb + 1, &fr, &nfr)) == 0)
+		ret = ext_insert(l, n, cap, (struct poise_extent){.e_lblk = lb, .e_pblk = nb, .e_len = 1});
+	free(fr); /* the old block is quarantined, not freed */
+	if (ret == 0)
+		qq[(*nq)++] = old;
+	return ret;
 }
 
 /* The current dinode image with the DRAM times folded in. */
@@ -340,9 +425,12 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 		if (off + len <= ip->d.i_size && fully_mapped(ip, off, len)) {
 			ssize_t k = store_mapped(fs, ip, buf, len, off);
 			poise_fence();
-			touch_times(ip);
-			pthread_rwlock_unlock(&ip->lock);
-			return k;
+			if (k == (ssize_t)len) {
+				touch_times(ip);
+				pthread_rwlock_unlock(&ip->lock);
+				return k;
+			}
+			/* poison that could not be cleared: the path below remaps */
 		}
 		pthread_rwlock_unlock(&ip->lock);
 	}
@@ -364,15 +452,22 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 		ret = zero_mapped(fs, ip, size, off < ((size | (POISE_BLOCK - 1)) + 1) ? off : (size | (POISE_BLOCK - 1)) + 1);
 	if (ret == 0)
 		ret = fill_holes(fs, ip, &l, &n, &cap, b0, b1, buf, off, len, &nr, &nnr);
-	/* the mapped part of the range is overwritten in place */
+	/* the mapped part of the range is overwritten in place, block by block;
+	 * a block whose poison cannot be cleared moves to a fresh block */
+	uint64_t *q = NULL;
+	uint32_t nq = 0;
 	for (uint64_t pos = off; ret == 0 && pos < off + len;) {
-		uint64_t run, p = imap(ip, pos >> POISE_BLOCK_SHIFT, &run);
-		uint64_t end = ((pos >> POISE_BLOCK_SHIFT) + (run > b1 ? b1 : run)) << POISE_BLOCK_SHIFT;
-		if (end > off + len || end <= pos)
+		uint64_t run, lb = pos >> POISE_BLOCK_SHIFT, p = imap(ip, lb, &run);
+		uint64_t end = (lb + 1) << POISE_BLOCK_SHIFT;
+		if (end > off + len)
 			end = off + len;
 		if (p) {
-			ssize_t k = store_mapped(fs, ip, (const char *)buf + (pos - off), end - pos, pos);
-			if (k < 0)
+			ssize_t k = poise_dev_store(fs->dev, p * POISE_BLOCK + (pos & (POISE_BLOCK - 1)),
+						    (const char *)buf + (pos - off), end - pos);
+			if (k < 0 && bbt_any(&fs->dev->bb, p * (POISE_BLOCK / POISE_SECTOR),
+					     (p + 1) * (POISE_BLOCK / POISE_SECTOR)))
+				ret = remap_block(fs, ip, &l, &n, &cap, lb, p, buf, off, len, &nr, &nnr, &q, &nq);
+			else if (k < 0)
 				ret = (int)k;
 		}
 		pos = end;
@@ -382,13 +477,14 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 		if (off + len > nd.i_size)
 			nd.i_size = off + len;
 		nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
-		ret = publish(fs, ip, &nd, l, n, nr, nnr, NULL, 0); /* fences the data too */
+		ret = publish_q(fs, ip, &nd, l, n, nr, nnr, NULL, 0, q, nq); /* fences the data too */
 	} else {
 		for (uint32_t i = 0; i < nnr; i++)
 			free_blocks(fs, nr[i].blk, nr[i].n);
 	}
 	free(l);
 	free(nr);
+	free(q);
 	pthread_rwlock_unlock(&ip->lock);
 	return ret < 0 ? ret : (ssize_t)len;
 }

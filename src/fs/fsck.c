@@ -9,7 +9,8 @@
  *   use with the right type; every directory is named once and its parent
  *   pointer names its parent; link counts match the names (2 + subdirs for
  *   a directory); every inode in use is reachable from the root;
- *   the free-block count equals the blocks nobody holds.
+ *   the free-block count equals the blocks nobody holds;
+ *   inode 2 (quarantine) is unnamed and maps each block to itself.
  * With POISE_FSCK_REPAIR it rewrites the replica, removes dangling entries,
  * fixes link counts, and names unreachable inodes in /lost+found.
  * Single-threaded: it owns the pool while it runs.
@@ -229,6 +230,14 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 			continue;
 		int dir = S_ISDIR(ip->d.i_mode);
 		uint32_t want = dir ? 2 + subdirs[ino] : refs[ino];
+		if (ino == POISE_QUARANTINE_INO) { /* never named; holds quarantined blocks */
+			if (dir || refs[ino] || ip->d.i_nlink != 1)
+				report(r, "inode", ino, "the quarantine inode is not what the format says");
+			for (uint32_t i = 0; i < ip->next; i++)
+				if (ip->ext[i].e_lblk != ip->ext[i].e_pblk)
+					report(r, "inode", ino, "quarantine extent %u does not map a block to itself", i);
+			continue;
+		}
 		if (ino != POISE_ROOT_INO && refs[ino] == 0) {
 			struct poise_fsck_problem *p = report(r, "orphan", ino, "inode %llu is in use but has no name",
 							      (unsigned long long)ino);

@@ -10,6 +10,10 @@
  *   data_blk .. nblocks-2   data: file blocks, directory blocks, extent blocks
  *   nblocks-1               superblock replica
  *
+ * Inode 2 is never named: its extents (file block = pool block) are the
+ * quarantined blocks, whose bad sectors the platform could not clear; they
+ * are never allocated again.
+ *
  * Free space is not stored: mount derives it from the extent maps of the
  * inodes in use, so allocation needs no logging and a crash can only leave
  * blocks unreferenced (= free).  Field prefixes: s_ super, i_ dinode,
@@ -26,6 +30,7 @@
 #define POISE_BLOCK 4096u
 #define POISE_BLOCK_SHIFT 12
 #define POISE_ROOT_INO 1ULL
+#define POISE_QUARANTINE_INO 2ULL /* holds blocks with bad sectors that cannot be cleared */
 #define POISE_NAME_MAX 255
 #define POISE_NLANES 64
 #define POISE_LANE_BLOCKS 4
@@ -52,7 +57,8 @@ struct poise_super {
 	int64_t s_mkfs_time_ns;
 	uint8_t s_uuid[16];
 	uint64_t s_features;       /* 0 in version 1.0 */
-	uint8_t s_reserved[116];
+	uint64_t s_quarantine_ino; /* POISE_QUARANTINE_INO */
+	uint8_t s_reserved[108];
 	uint32_t s_crc;
 };
 _Static_assert(sizeof(struct poise_super) == 256, "superblock is 256 bytes");

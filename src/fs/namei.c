@@ -1007,6 +1007,42 @@ out:
 	return ret;
 }
 
+int poise_fiemap(struct poise_pool *pool, const char *path, uint64_t off, uint64_t len,
+		 struct poise_map_piece *out, int max)
+{
+	struct inode *ip;
+	int ret = resolve(pool->fs, path, 1, &ip), n = 0;
+	if (ret < 0)
+		return ret;
+	pthread_rwlock_rdlock(&ip->lock);
+	uint64_t end = off + len < off ? ~0ULL : off + len;
+	while (off < end && n < max) {
+		uint64_t run, b = imap(ip, off >> POISE_BLOCK_SHIFT, &run), boff = off & (POISE_BLOCK - 1);
+		uint64_t piece = run >= ((end - off + boff + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT)
+					 ? end - off : run * POISE_BLOCK - boff;
+		if (!b && run > (~0ULL >> 13))
+			break; /* a hole to the end */
+		if (b)
+			out[n++] = (struct poise_map_piece){off, b * POISE_BLOCK + boff, piece};
+		off += piece;
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	return n;
+}
+
+int poise_badblocks_inject(struct poise_pool *pool, uint64_t sector, uint64_t count)
+{
+	return poise_dev_inject(pool->dev, sector, count);
+}
+
+int poise_badblocks_clear(struct poise_pool *pool, uint64_t sector, uint64_t count)
+{
+	if (sector >= pool->dev->size / POISE_SECTOR || count > pool->dev->size / POISE_SECTOR - sector)
+		return poise_err(EINVAL, "sectors %llu+%llu lie beyond the pool", (unsigned long long)sector,
+				 (unsigned long long)count);
+	return poise_dev_clear(pool->dev, sector * POISE_SECTOR, count * POISE_SECTOR);
+}
+
 int poise_statfs(struct poise_pool *pool, struct statvfs *st)
 {
 	struct poise_fs *fs = pool->fs;

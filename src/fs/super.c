@@ -52,6 +52,7 @@ static int super_check(const struct poise_super *s, uint64_t dev_size, const cha
 	    s->s_ninodes == 0 || s->s_itable_blocks * (POISE_BLOCK / POISE_INODE_SIZE) < s->s_ninodes ||
 	    s->s_data_blk != s->s_itable_blk + s->s_itable_blocks || s->s_replica_blk != nb - 1 ||
 	    s->s_data_blk >= s->s_replica_blk || s->s_root_ino != POISE_ROOT_INO ||
+	    s->s_quarantine_ino != POISE_QUARANTINE_INO ||
 	    s->s_features != 0)
 		return poise_err(EUCLEAN, "the %s superblock describes an impossible geometry", where);
 	return 0;
@@ -85,6 +86,7 @@ int fs_mkfs(struct poise_dev *dev, uint64_t ninodes)
 	s.s_data_blk = s.s_itable_blk + s.s_itable_blocks;
 	s.s_replica_blk = nblocks - 1;
 	s.s_root_ino = POISE_ROOT_INO;
+	s.s_quarantine_ino = POISE_QUARANTINE_INO;
 	s.s_mkfs_time_ns = now_ns();
 	if (getrandom(s.s_uuid, sizeof(s.s_uuid), 0) != sizeof(s.s_uuid))
 		for (int i = 0; i < 16; i++) /* no entropy source: the time, spread */
@@ -118,8 +120,15 @@ int fs_mkfs(struct poise_dev *dev, uint64_t ninodes)
 	root.i_atime_ns = root.i_mtime_ns = root.i_ctime_ns = s.s_mkfs_time_ns;
 	root.i_generation = (uint64_t)s.s_mkfs_time_ns;
 	dinode_seal(&root);
+	struct poise_dinode q;
+	memset(&q, 0, sizeof(q));
+	q.i_mode = S_IFREG; /* no permission: nobody opens it, nobody names it */
+	q.i_nlink = 1;
+	q.i_atime_ns = q.i_mtime_ns = q.i_ctime_ns = s.s_mkfs_time_ns;
+	dinode_seal(&q);
 	uint64_t roff = s.s_itable_blk * POISE_BLOCK;
 	if ((k = poise_dev_store(dev, roff, &root, sizeof(root))) < 0 ||
+	    (k = poise_dev_store(dev, roff + POISE_INODE_SIZE, &q, sizeof(q))) < 0 ||
 	    (k = poise_dev_store(dev, s.s_replica_blk * POISE_BLOCK, &s, sizeof(s))) < 0)
 		return (int)k;
 	poise_fence();

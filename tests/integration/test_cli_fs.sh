@@ -61,6 +61,29 @@ $P fsck "$POOL" >"$T/out" 2>&1; rc=$?
 check "fsck finds the damage (exit 1)" test $rc -eq 1
 contains "and names the inode" "$T/out" "inode $ino fails its checksum"
 
+# media errors through the commands
+rm -f "$POOL" "$POOL.badblocks"
+$P mkfs --size 64M "$POOL"
+head -c 20000 /dev/urandom >"$T/data"
+$P put "$POOL" "$T/data" /data
+expect_rc 0 "inject poison by file offset" $P badblocks inject "$POOL" --file /data --offset 5000
+$P cat "$POOL" /data >"$T/out" 2>"$T/err"; rc=$?
+check "cat of a damaged file fails" test $rc -eq 1
+contains "naming file, file offset and pool sector" "$T/err" "/data: inode 3: Input/output error at file offset 4608 (pool sector"
+check "after writing the good bytes before the damage" cmp -n 4608 "$T/out" "$T/data"
+check "exactly those" test "$(stat -c %s "$T/out")" -eq 4608
+expect_rc 1 "get fails the same way" $P get "$POOL" /data "$T/got"
+expect_rc 0 "poise write repairs the sector by hand" sh -c "dd if='$T/data' bs=512 skip=9 count=1 status=none | $P write '$POOL' /data --offset 4608"
+check "the file reads whole again" cmp <($P cat "$POOL" /data) "$T/data"
+check "and the pool has no bad sector left" test -z "$($P badblocks list "$POOL")"
+expect_rc 0 "a platform that cannot clear: inject" $P badblocks inject "$POOL" --file /data --offset 100 --length 2000
+expect_rc 0 "a write still succeeds (remapped)" sh -c "head -c 4096 '$T/data' | POISE_NOCLEAR=1 $P write '$POOL' /data --offset 0"
+check "the file reads whole" cmp <($P cat "$POOL" /data) "$T/data"
+check "the bad sectors stay listed" test "$($P badblocks list "$POOL")" != ""
+expect_rc 0 "fsck is clean (the block is quarantined)" $P fsck "$POOL"
+expect_rc 1 "inject into a hole is refused" $P badblocks inject "$POOL" --file /data --offset 1G
+expect_rc 2 "write without --offset is a usage error" $P write "$POOL" /data
+
 # bad input
 expect_rc 1 "a pool that does not exist" $P ls "$T/none.img"
 head -c 1M /dev/urandom >"$T/junk.img"
@@ -70,7 +93,7 @@ contains "with a clear message" "$T/err" "not a poise file system"
 expect_rc 1 "fsck of a non-poise file exits 1" $P fsck "$T/junk.img"
 expect_rc 2 "usage errors exit 2" $P ls
 expect_rc 2 "unknown options exit 2" $P ls --bogus "$POOL"
-for c in mkfs info fsck ls stat cat put get rm mkdir mv; do
+for c in mkfs info fsck ls stat cat put get rm mkdir mv write; do
 	expect_rc 0 "--help for $c" $P $c --help
 done
 finish

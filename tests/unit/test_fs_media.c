@@ -1,0 +1,297 @@
+/*
+ * test_fs_media.c - media errors at the file-system level (emulated
+ * poison): a read stops at exactly the first bad sector, or fails with -EIO
+ * naming the file offset and pool sector; the good sectors of the same
+ * block, the rest of the file and other files read normally; writes clear
+ * poison at sector granularity (sub-sector, cross-sector, cross-page,
+ * O_DIRECT and buffered alike); truncate, punch, unlink and rename-over
+ * clear what they free; the allocator never hands out a bad block; and on a
+ * platform that cannot clear, a write moves the block to a fresh one and
+ * quarantines the old one, for good.
+ */
+#include "harness.h"
+#include "poise.h"
+#include "fs/fsck.h"
+#include "dev/dev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+
+struct poise_dev *poise_pool_dev(struct poise_pool *p);
+static char img[400];
+#define FSZ (64 * 1024)
+
+static void pattern(char *b, size_t n, uint64_t off, int seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (char)(1 + ((off + i) * 7 + seed * 13 + ((off + i) >> 9)) % 127);
+}
+
+static struct poise_pool *with_file(const char *name, int seed)
+{
+	static int k;
+	struct poise_pool *p;
+	snprintf(img, sizeof(img), "%s/m%d.img", h_tmpdir(), k++);
+	if (poise_mkfs(img, 32 << 20, 0, 0) < 0 || poise_pool_open(img, 0, &p) < 0)
+		return NULL;
+	static char buf[FSZ];
+	pattern(buf, FSZ, 0, seed);
+	int fd = poise_open(p, name, O_CREAT | O_RDWR, 0644);
+	if (fd < 0 || poise_pwrite(p, fd, buf, FSZ, 0) != FSZ)
+		return NULL;
+	poise_close(p, fd);
+	return p;
+}
+
+/* Poison the sectors holding [off, off+len) of path; returns the first pool sector. */
+static uint64_t poison(struct poise_pool *p, const char *path, uint64_t off, uint64_t len)
+{
+	struct poise_map_piece m[8];
+	int n = poise_fiemap(p, path, off, len, m, 8);
+	uint64_t first = 0;
+	for (int i = 0; i < n; i++) {
+		uint64_t s0 = m[i].pool_off / 512, s1 = (m[i].pool_off + m[i].length + 511) / 512;
+		if (!i)
+			first = s0;
+		if (poise_badblocks_inject(p, s0, s1 - s0) < 0)
+			return ~0ULL;
+	}
+	return n > 0 ? first : ~0ULL;
+}
+
+static long bad_sectors(struct poise_pool *p)
+{
+	struct poise_info in;
+	poise_info(p, &in);
+	return (long)in.bad_sectors;
+}
+
+static int clean(void)
+{
+	struct poise_fsck_report r;
+	if (poise_fsck(img, 0, &r) < 0)
+		return 0;
+	for (size_t i = 0; i < r.n; i++)
+		fprintf(stderr, "    fsck: %s: %s\n", r.p[i].kind, r.p[i].detail);
+	int ok = r.mounted && r.n == 0;
+	poise_fsck_free(&r);
+	return ok;
+}
+
+static void t_read_stops_at_each_sector(void)
+{
+	static char buf[FSZ], want[FSZ];
+	pattern(want, FSZ, 0, 1);
+	for (int s = 0; s < 8; s++) { /* every sector of file block 3 */
+		struct poise_pool *p = with_file("/f", 1);
+		CHECK(p);
+		uint64_t off = 3 * 4096 + s * 512;
+		uint64_t sector = poison(p, "/f", off, 1);
+		CHECK(sector != ~0ULL);
+		int fd = poise_open(p, "/f", O_RDONLY, 0);
+		CHECK_EQ(poise_pread(p, fd, buf, FSZ, 0), (long long)off); /* exactly the bytes before */
+		CHECK(!memcmp(buf, want, off));
+		CHECK_EQ(poise_pread(p, fd, buf, 10, (off_t)off + 100), -EIO);
+		char msg[128];
+		snprintf(msg, sizeof(msg), "file offset %llu (pool sector %llu)", (unsigned long long)off + 100,
+			 (unsigned long long)sector);
+		CHECK_STR_HAS(poise_errmsg(), msg);
+		for (int o = 0; o < 8; o++) { /* the block's other sectors read normally */
+			if (o == s)
+				continue;
+			CHECK_EQ(poise_pread(p, fd, buf, 512, 3 * 4096 + o * 512), 512);
+			CHECK(!memcmp(buf, want + 3 * 4096 + o * 512, 512));
+		}
+		CHECK_EQ(poise_pread(p, fd, buf, FSZ, (off_t)off + 512), (long long)(FSZ - off - 512));
+		CHECK(!memcmp(buf, want + off + 512, FSZ - off - 512));
+		poise_close(p, fd);
+		poise_pool_close(&p);
+	}
+}
+
+static void t_other_files_and_holes(void)
+{
+	struct poise_pool *p = with_file("/f", 1);
+	CHECK(p);
+	static char buf[FSZ], want[FSZ];
+	int g = poise_open(p, "/g", O_CREAT | O_RDWR, 0644);
+	pattern(want, FSZ, 0, 2);
+	CHECK_EQ(poise_pwrite(p, g, want, FSZ, 0), FSZ);
+	CHECK_EQ(poise_pwrite(p, g, "x", 1, 10 << 20), 1); /* a 10 MiB hole */
+	CHECK(poison(p, "/f", 0, FSZ) != ~0ULL); /* all of /f */
+	/* poison free space too: a hole never reads the media */
+	CHECK_EQ(poise_badblocks_inject(p, 30000, 64), 0);
+	CHECK_EQ(poise_pread(p, g, buf, FSZ, 0), FSZ);
+	CHECK(!memcmp(buf, want, FSZ));
+	CHECK_EQ(poise_pread(p, g, buf, FSZ, 5 << 20), FSZ);
+	for (int i = 0; i < FSZ; i++)
+		CHECK_EQ(buf[i], 0);
+	int f = poise_open(p, "/f", O_RDONLY, 0);
+	CHECK_EQ(poise_pread(p, f, buf, 100, 0), -EIO);
+	poise_close(p, f);
+	poise_close(p, g);
+	poise_pool_close(&p);
+}
+
+static void t_writes_clear_at_sector_granularity(void)
+{
+	static char buf[FSZ], want[FSZ];
+	for (int odirect = 0; odirect < 2; odirect++) {
+		struct poise_pool *p = with_file("/f", 3);
+		CHECK(p);
+		pattern(want, FSZ, 0, 3);
+		int fd = poise_open(p, "/f", O_RDWR | (odirect ? O_DIRECT : 0), 0);
+		/* sub-sector: 1 byte into bad sector (block 2, sector 5) */
+		uint64_t a = 2 * 4096 + 5 * 512;
+		poison(p, "/f", a, 1);
+		CHECK_EQ(poise_pwrite(p, fd, "Q", 1, (off_t)a + 7), 1);
+		memset(want + a, 0, 512);
+		want[a + 7] = 'Q';
+		/* cross-sector: the end of one bad sector and the start of the next */
+		uint64_t b = 5 * 4096 + 2 * 512;
+		poison(p, "/f", b, 1024);
+		CHECK_EQ(poise_pwrite(p, fd, "crossing", 8, (off_t)b + 508), 8);
+		memset(want + b, 0, 1024);
+		memcpy(want + b + 508, "crossing", 8);
+		/* cross-page: the last sector of block 8 and the first of block 9 */
+		uint64_t c = 9 * 4096 - 512;
+		poison(p, "/f", c, 1024);
+		char big[3000];
+		memset(big, 'P', sizeof(big));
+		CHECK_EQ(poise_pwrite(p, fd, big, sizeof(big), (off_t)c - 1000), (long)sizeof(big));
+		memset(want + c, 0, 1024);
+		memcpy(want + c - 1000, big, sizeof(big));
+		CHECK_EQ(bad_sectors(p), 0); /* every write cleared what it covered */
+		CHECK_EQ(poise_pread(p, fd, buf, FSZ, 0), FSZ);
+		CHECK(!memcmp(buf, want, FSZ));
+		poise_close(p, fd);
+		poise_pool_close(&p);
+		CHECK(clean());
+	}
+}
+
+static void t_freeing_clears(void)
+{
+	struct poise_pool *p = with_file("/f", 4);
+	CHECK(p);
+	int fd = poise_open(p, "/g", O_CREAT | O_RDWR, 0644);
+	static char buf[FSZ];
+	CHECK_EQ(poise_pwrite(p, fd, buf, FSZ, 0), FSZ);
+	poise_close(p, fd);
+	poison(p, "/f", 40000, 1);
+	CHECK_EQ(bad_sectors(p), 1);
+	fd = poise_open(p, "/f", O_RDWR, 0);
+	CHECK_EQ(poise_ftruncate(p, fd, 8192), 0); /* truncate frees and clears */
+	CHECK_EQ(bad_sectors(p), 0);
+	poise_close(p, fd);
+	poison(p, "/g", 3 * 4096, 4096);
+	fd = poise_open(p, "/g", O_RDWR, 0);
+	CHECK_EQ(poise_fallocate(p, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 2 * 4096, 3 * 4096), 0);
+	CHECK_EQ(bad_sectors(p), 0); /* punch */
+	poise_close(p, fd);
+	poison(p, "/g", 0, 1);
+	CHECK_EQ(poise_rename(p, "/f", "/g"), 0); /* rename over /g frees it */
+	CHECK_EQ(bad_sectors(p), 0);
+	poison(p, "/g", 100, 1);
+	CHECK_EQ(poise_unlink(p, "/g"), 0);
+	CHECK_EQ(bad_sectors(p), 0);
+	poise_pool_close(&p);
+	CHECK(clean());
+}
+
+static void t_allocator_clears_before_use(void)
+{
+	struct poise_pool *p = with_file("/f", 5);
+	CHECK(p);
+	struct statvfs sv;
+	poise_statfs(p, &sv);
+	/* poison a spread of free blocks, then fill the pool */
+	struct poise_info in;
+	poise_info(p, &in);
+	uint64_t total = in.pool_bytes / 512;
+	for (uint64_t s = total / 4; s < total * 3 / 4; s += 211)
+		poise_badblocks_inject(p, s, 1);
+	CHECK(bad_sectors(p) > 100);
+	int fd = poise_open(p, "/fill", O_CREAT | O_RDWR, 0644);
+	static char buf[1 << 20], back[1 << 20];
+	off_t off = 0;
+	for (;;) {
+		pattern(buf, sizeof(buf), (uint64_t)off, 6);
+		ssize_t k = poise_pwrite(p, fd, buf, sizeof(buf), off);
+		if (k < 0) {
+			CHECK_EQ(k, -ENOSPC);
+			break;
+		}
+		off += k;
+	}
+	for (off_t o = 0; o < off; o += sizeof(buf)) {
+		pattern(buf, sizeof(buf), (uint64_t)o, 6);
+		CHECK_EQ(poise_pread(p, fd, back, sizeof(back), o), (long)sizeof(back));
+		CHECK(!memcmp(buf, back, sizeof(buf)));
+	}
+	poise_close(p, fd);
+	poise_pool_close(&p);
+	CHECK(clean());
+}
+
+static void t_noclear_remaps_and_quarantines(void)
+{
+	struct poise_pool *p = with_file("/f", 7);
+	CHECK(p);
+	poise_pool_dev(p)->noclear = 1; /* a platform that cannot clear */
+	static char want[FSZ], buf[FSZ];
+	pattern(want, FSZ, 0, 7);
+	uint64_t off = 6 * 4096 + 3 * 512;
+	uint64_t sector = poison(p, "/f", off, 1);
+	struct poise_map_piece before;
+	CHECK_EQ(poise_fiemap(p, "/f", 6 * 4096, 1, &before, 1), 1);
+	int fd = poise_open(p, "/f", O_RDWR | O_DIRECT, 0);
+	CHECK_EQ(poise_pwrite(p, fd, "R", 1, (off_t)off + 1), 1); /* succeeds anyway */
+	memset(want + off, 0, 512);
+	want[off + 1] = 'R';
+	CHECK_EQ(poise_pread(p, fd, buf, FSZ, 0), FSZ); /* reads back whole */
+	CHECK(!memcmp(buf, want, FSZ));
+	CHECK_EQ(bad_sectors(p), 1); /* the entry stays: the sector is still bad */
+	struct poise_map_piece after;
+	CHECK_EQ(poise_fiemap(p, "/f", 6 * 4096, 1, &after, 1), 1);
+	CHECK(after.pool_off != before.pool_off); /* moved to a fresh block */
+	CHECK_EQ(before.pool_off / 512 + 3, sector);
+	/* an in-place overwrite of the whole block, too */
+	poison(p, "/f", 0, 4096);
+	memset(buf, 'W', 4096);
+	CHECK_EQ(poise_pwrite(p, fd, buf, 4096, 0), 4096);
+	memset(want, 'W', 4096);
+	CHECK_EQ(poise_pread(p, fd, buf, FSZ, 0), FSZ);
+	CHECK(!memcmp(buf, want, FSZ));
+	poise_close(p, fd);
+	poise_pool_close(&p);
+	CHECK(clean()); /* the quarantine inode holds the old blocks */
+	/* for good: after a remount, filling the pool never reuses them */
+	setenv("POISE_NOCLEAR", "1", 1);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	fd = poise_open(p, "/fill", O_CREAT | O_RDWR, 0644);
+	off_t o = 0;
+	while (poise_pwrite(p, fd, buf, 4096, o) == 4096)
+		o += 4096;
+	CHECK_EQ(poise_pread(p, fd, buf, 4096, 0), 4096);
+	poise_close(p, fd);
+	unsetenv("POISE_NOCLEAR");
+	poise_pool_close(&p);
+	CHECK(clean()); /* no block owned twice, quarantine intact */
+}
+
+int main(void)
+{
+	RUN(t_read_stops_at_each_sector);
+	RUN(t_other_files_and_holes);
+	RUN(t_writes_clear_at_sector_granularity);
+	RUN(t_freeing_clears);
+	RUN(t_allocator_clears_before_use);
+	RUN(t_noclear_remaps_and_quarantines);
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
+	if (system(cmd) != 0)
+		return 2;
+	DONE();
+}
