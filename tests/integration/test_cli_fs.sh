@@ -81,6 +81,16 @@ expect_rc 0 "a write still succeeds (remapped)" sh -c "head -c 4096 '$T/data' | 
 check "the file reads whole" cmp <($P cat "$POOL" /data) "$T/data"
 check "the bad sectors stay listed" test "$($P badblocks list "$POOL")" != ""
 expect_rc 0 "fsck is clean (the block is quarantined)" $P fsck "$POOL"
+$P badblocks inject "$POOL" --file /data --offset 12000 >/dev/null
+$P scrub "$POOL" >"$T/scrub"; rc=$?
+check "scrub exits 1 when a file is damaged" test $rc -eq 1
+contains "scrub names the file and its bytes" "$T/scrub" "file /data, bytes 11776-12287"
+$P scrub --json "$POOL" >"$T/scrub.json"
+contains "scrub --json has the range" "$T/scrub.json" '"owner":"file","what":"file","path":"/data"'
+contains "scrub --json has totals" "$T/scrub.json" '"totals":{"ranges":'
+if command -v python3 >/dev/null; then check "scrub json parses" python3 -m json.tool "$T/scrub.json"; fi
+head -c 20000 "$T/data" | $P write "$POOL" /data --offset 0
+expect_rc 0 "scrub exits 0 once the file is rewritten" $P scrub "$POOL"
 expect_rc 1 "inject into a hole is refused" $P badblocks inject "$POOL" --file /data --offset 1G
 expect_rc 2 "write without --offset is a usage error" $P write "$POOL" /data
 
@@ -93,7 +103,7 @@ contains "with a clear message" "$T/err" "not a poise file system"
 expect_rc 1 "fsck of a non-poise file exits 1" $P fsck "$T/junk.img"
 expect_rc 2 "usage errors exit 2" $P ls
 expect_rc 2 "unknown options exit 2" $P ls --bogus "$POOL"
-for c in mkfs info fsck ls stat cat put get rm mkdir mv write; do
+for c in mkfs info fsck ls stat cat put get rm mkdir mv write scrub; do
 	expect_rc 0 "--help for $c" $P $c --help
 done
 finish

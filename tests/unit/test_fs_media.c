@@ -13,6 +13,7 @@
 #include "poise.h"
 #include "fs/fsck.h"
 #include "dev/dev.h"
+#include "fs/scrub.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -281,6 +282,53 @@ static void t_noclear_remaps_and_quarantines(void)
 	CHECK(clean()); /* no block owned twice, quarantine intact */
 }
 
+static void t_scrub_names_owners(void)
+{
+	struct poise_pool *p = with_file("/f", 8);
+	CHECK(p);
+	CHECK_EQ(poise_mkdir(p, "/dir", 0755), 0);
+	int fd = poise_open(p, "/dir/g", O_CREAT | O_RDWR, 0644);
+	static char buf[FSZ];
+	CHECK_EQ(poise_pwrite(p, fd, buf, 20000, 0), 20000);
+	poise_close(p, fd);
+	uint64_t fs_ = poison(p, "/f", 3 * 4096 + 1024, 600);   /* 2 sectors of /f */
+	uint64_t gs = poison(p, "/dir/g", 16384, 1);           /* 1 sector of /dir/g */
+	CHECK_EQ(poise_badblocks_inject(p, 0, 1), 0);          /* the superblock */
+	CHECK_EQ(poise_badblocks_inject(p, 9, 1), 0);          /* log lane 0 */
+	CHECK_EQ(poise_badblocks_inject(p, 60000, 2), 0);      /* free space */
+	poise_pool_close(&p);
+	struct poise_scrub_report r;
+	CHECK_EQ(poise_scrub(img, &r), 0);
+	int seen_f = 0, seen_g = 0, seen_sb = 0, seen_log = 0, seen_free = 0;
+	for (size_t i = 0; i < r.n; i++) {
+		struct poise_scrub_range *x = &r.r[i];
+		if (x->sector == fs_) {
+			CHECK(!strcmp(x->owner, "file") && !strcmp(x->path, "/f"));
+			CHECK_EQ(x->file_offset, 3 * 4096 + 1024);
+			CHECK_EQ(x->length, 1024);
+			seen_f = 1;
+		} else if (x->sector == gs) {
+			CHECK(!strcmp(x->owner, "file") && !strcmp(x->path, "/dir/g"));
+			CHECK_EQ(x->file_offset, 16384);
+			seen_g = 1;
+		} else if (x->sector == 0) {
+			CHECK(!strcmp(x->owner, "metadata") && !strcmp(x->what, "superblock") && x->repaired);
+			seen_sb = 1;
+		} else if (x->sector == 9) {
+			CHECK(!strcmp(x->owner, "metadata") && !strncmp(x->what, "log lane", 8) && x->repaired);
+			seen_log = 1;
+		} else if (x->sector == 60000) {
+			CHECK(!strcmp(x->owner, "free"));
+			CHECK_EQ(x->count, 2);
+			seen_free = 1;
+		}
+	}
+	CHECK(seen_f && seen_g && seen_sb && seen_log && seen_free);
+	CHECK_EQ(r.found_new, 0);
+	poise_scrub_free(&r);
+	CHECK(clean());
+}
+
 int main(void)
 {
 	RUN(t_read_stops_at_each_sector);
@@ -289,6 +337,7 @@ int main(void)
 	RUN(t_freeing_clears);
 	RUN(t_allocator_clears_before_use);
 	RUN(t_noclear_remaps_and_quarantines);
+	RUN(t_scrub_names_owners);
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
 	if (system(cmd) != 0)

@@ -1,0 +1,258 @@
+/*
+ * scrub.c - read every block of the pool (used and free) through the
+ * machine-check-safe copy, merge what it finds with the known-bad table
+ * (a fault the table did not list is added to it by the device layer), and
+ * report each bad range with its owner:
+ *   file        a file's or symlink's data: path, file offset, length;
+ *   metadata    superblock (and replica), log lane, inode-table sectors,
+ *               directory block, extent block; the superblock is rewritten
+ *               from its replica (a write clears the poison);
+ *   quarantined blocks inode 2 already holds;
+ *   free        nobody's bytes (the allocator clears them before reuse).
+ * Single-threaded; it owns the pool while it runs.
+ */
+#include "fs/scrub.h"
+#include "fs/fs.h"
+#include "poise.h"
+#include "common/err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct poise_pool;
+struct poise_fs *poise_pool_fs(struct poise_pool *p);
+
+/* Who owns a data block: an inode, and its file block (or a kind). */
+struct owner {
+	uint64_t ino;
+	uint64_t lblk;
+	uint8_t kind; /* 0 none, 1 data, 2 extent block */
+};
+
+struct names {
+	uint64_t *parent; /* per inode: the directory naming it (first name) */
+	char **name;
+};
+
+static void path_of(struct names *nm, uint64_t ino, char *out, size_t len)
+{
+	char tmp[1024] = "";
+	int depth = 0;
+	if (ino == POISE_ROOT_INO) {
+		snprintf(out, len, "/");
+		return;
+	}
+	while (ino != POISE_ROOT_INO && nm->name[ino] && depth++ < 256) {
+		char part[1024];
+		snprintf(part, sizeof(part), "/%s%s", nm->name[ino], tmp);
+		snprintf(tmp, sizeof(tmp), "%s", part);
+		ino = nm->parent[ino];
+	}
+	snprintf(out, len, "%s", ino == POISE_ROOT_INO ? tmp : "(unnamed)");
+}
+
+static struct poise_scrub_range *add(struct poise_scrub_report *rep)
+{
+	if (rep->n == rep->cap) {
+		size_t cap = rep->cap ? rep->cap * 2 : 16;
+		struct poise_scrub_range *r = realloc(rep->r, cap * sizeof(*r));
+		if (!r)
+			return NULL;
+		rep->r = r;
+		rep->cap = cap;
+	}
+	struct poise_scrub_range *x = &rep->r[rep->n++];
+	memset(x, 0, sizeof(*x));
+	return x;
+}
+
+void poise_scrub_free(struct poise_scrub_report *rep)
+{
+	free(rep->r);
+	memset(rep, 0, sizeof(*rep));
+}
+
+/* Fill x for the bad sectors [s, e) of block blk; repair (rewrite or
+ * clear) what can be when `fix`. */
+static void classify(struct poise_fs *fs, const struct owner *own, struct names *nm,
+		     const uint16_t *types, struct poise_scrub_range *x, uint64_t blk, uint64_t s,
+		     uint64_t e, int fix)
+{
+	struct poise_dev *dev = fs->dev;
+	uint64_t spb = POISE_BLOCK / POISE_SECTOR;
+	x->sector = s;
+	x->count = e - s;
+	if (blk == 0 || blk == fs->sb.s_replica_blk) {
+		snprintf(x->owner, sizeof(x->owner), "metadata");
+		snprintf(x->what, sizeof(x->what), blk ? "superblock replica" : "superblock");
+		/* rewrite the damaged copy from the other (the write clears) */
+		const struct poise_super *sb = &fs->sb;
+		if (!fix)
+			x->repaired = 1; /* mount rewrote it from the other copy */
+		else if (s * POISE_SECTOR < blk * POISE_BLOCK + sizeof(*sb) &&
+		    poise_dev_write(dev, blk * POISE_BLOCK, sb, sizeof(*sb)) == sizeof(*sb))
+			x->repaired = poise_dev_clear(dev, s * POISE_SECTOR, (e - s) * POISE_SECTOR) == 0;
+		else if (s * POISE_SECTOR >= blk * POISE_BLOCK + sizeof(*sb))
+			x->repaired = poise_dev_clear(dev, s * POISE_SECTOR, (e - s) * POISE_SECTOR) == 0;
+	} else if (blk < fs->sb.s_itable_blk) {
+		snprintf(x->owner, sizeof(x->owner), "metadata");
+		snprintf(x->what, sizeof(x->what), "log lane %llu",
+			 (unsigned long long)((blk - fs->sb.s_log_blk) / fs->sb.s_lane_blocks));
+		/* lanes are empty after mount: clearing loses nothing */
+		x->repaired = !fix || poise_dev_clear(dev, s * POISE_SECTOR, (e - s) * POISE_SECTOR) == 0;
+	} else if (blk < fs->data_blk) {
+		uint64_t first = (s * POISE_SECTOR - fs->sb.s_itable_blk * POISE_BLOCK) / POISE_INODE_SIZE + 1;
+		uint64_t last = ((e * POISE_SECTOR - fs->sb.s_itable_blk * POISE_BLOCK) - 1) / POISE_INODE_SIZE + 1;
+		snprintf(x->owner, sizeof(x->owner), "metadata");
+		snprintf(x->what, sizeof(x->what), "inodes %llu-%llu", (unsigned long long)first,
+			 (unsigned long long)last);
+	} else if (own[blk].kind == 0) {
+		snprintf(x->owner, sizeof(x->owner), "free");
+	} else {
+		uint64_t ino = own[blk].ino;
+		x->ino = ino;
+		path_of(nm, ino, x->path, sizeof(x->path));
+		if (ino == POISE_QUARANTINE_INO) {
+			snprintf(x->owner, sizeof(x->owner), "quarantined");
+			x->path[0] = 0;
+		} else if (own[blk].kind == 2) {
+			snprintf(x->owner, sizeof(x->owner), "metadata");
+			snprintf(x->what, sizeof(x->what), "extent block %llu",
+		 (unsigned long long)own[blk].lblk);
+		} else if (S_ISDIR(types[ino])) {
+			snprintf(x->owner, sizeof(x->owner), "metadata");
+			snprintf(x->what, sizeof(x->what), "directory block %llu",
+		 (unsigned long long)own[blk].lblk);
+		} else {
+			snprintf(x->owner, sizeof(x->owner), "file");
+			snprintf(x->what, sizeof(x->what), S_ISLNK(types[ino]) ? "symlink" : "file");
+			x->file_offset = own[blk].lblk * POISE_BLOCK + (s % spb) * POISE_SECTOR;
+			x->length = (e - s) * POISE_SECTOR;
+		}
+	}
+}
+
+int poise_scrub(const char *path, struct poise_scrub_report *rep)
+{
+	struct poise_pool *pool;
+	struct poise_dev *pre;
+	struct poise_bb_range *premount = NULL;
+	long npre = 0;
+	memset(rep, 0, sizeof(*rep));
+	/* what was bad before mount (mount repairs the superblock and the log) */
+	if (poise_dev_open(path, &pre) == 0) {
+		npre = poise_dev_badblocks(pre, &premount);
+		poise_dev_close(&pre);
+	}
+	int ret = poise_pool_open(path, 0, &pool);
+	if (ret < 0) {
+		free(npre > 0 ? premount : NULL);
+		return ret;
+	}
+	struct poise_fs *fs = poise_pool_fs(pool);
+	struct poise_dev *dev = fs->dev;
+	uint64_t N = fs->sb.s_ninodes, spb = POISE_BLOCK / POISE_SECTOR;
+	uint64_t known = 0; /* listed before the mount */
+	for (long i = 0; i < npre; i++)
+		known += premount[i].count;
+
+	/* 1. read everything */
+	uint8_t *buf = malloc(POISE_BLOCK);
+	for (uint64_t b = 0; buf && b < fs->nblocks; b++) {
+		(void)poise_dev_read(dev, b * POISE_BLOCK, buf, POISE_BLOCK);
+		rep->blocks_scanned++;
+	}
+	free(buf);
+
+	/* 2. owners of data blocks, and names */
+	struct owner *own = calloc(fs->nblocks, sizeof(*own));
+	struct names nm = {calloc(N + 1, 8), calloc(N + 1, sizeof(char *))};
+	uint16_t *types = calloc(N + 1, sizeof(uint16_t));
+	if (!own || !nm.parent || !nm.name || !types) {
+		ret = poise_err(ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint64_t ino = 1; ino <= N; ino++) {
+		struct inode *ip;
+		if (iget(fs, ino, &ip) < 0)
+			continue;
+		types[ino] = ip->type;
+		for (uint32_t i = 0; i < ip->next; i++)
+			for (uint32_t k = 0; k < ip->ext[i].e_len; k++)
+				own[ip->ext[i].e_pblk + k] = (struct owner){ino, ip->ext[i].e_lblk + k, 1};
+		for (uint32_t c = 0; c < ip->nchain; c++)
+			own[ip->chain[c]] = (struct owner){ino, c, 2};
+		if (S_ISDIR(ip->type) && ip->dir) {
+			struct poise_dirent_snap *e;
+			size_t n;
+			if (dir_snapshot(ip, &e, &n) == 0) {
+				for (size_t j = 0; j < n; j++)
+					if (e[j].ino <= N && !nm.name[e[j].ino]) {
+						nm.name[e[j].ino] = strdup(e[j].name);
+						nm.parent[e[j].ino] = ino;
+					}
+				free(e);
+			}
+		}
+	}
+
+	/* 3. every bad range, block by block, with its owner; first those the
+	 * mount already repaired (bad before it, good now) */
+	uint64_t mount_repaired = 0;
+	/* sectors mount already repaired: bad before, good now */
+	for (long i = 0; i < npre; i++)
+		for (uint64_t q = premount[i].sector; q < premount[i].sector + premount[i].count;) {
+			uint64_t blk = q / spb, e = (blk + 1) * spb;
+			if (e > premount[i].sector + premount[i].count)
+				e = premount[i].sector + premount[i].count;
+			if (!bbt_any(&dev->bb, q, e)) {
+				struct poise_scrub_range *x = add(rep);
+				if (x) {
+					classify(fs, own, &nm, types, x, blk, q, e, 0);
+					x->sector = q;
+					x->count = e - q;
+					rep->sectors_bad += e - q;
+					mount_repaired += e - q;
+				}
+			}
+			q = e;
+		}
+
+	struct poise_bb_range *bad;
+	long nbad = poise_dev_badblocks(dev, &bad);
+	uint64_t now_bad = 0;
+	for (long i = 0; i < nbad; i++) {
+		rep->sectors_bad += bad[i].count;
+		now_bad += bad[i].count;
+		for (uint64_t s = bad[i].sector; s < bad[i].sector + bad[i].count;) {
+			uint64_t blk = s / spb, e = (blk + 1) * spb;
+			if (e > bad[i].sector + bad[i].count)
+				e = bad[i].sector + bad[i].count;
+			struct poise_scrub_range *x = add(rep);
+			if (!x) {
+				ret = poise_err(ENOMEM, "out of memory");
+				free(bad);
+				goto out;
+			}
+			classify(fs, own, &nm, types, x, blk, s, e, 1);
+			s = e;
+		}
+	}
+	free(nbad > 0 ? bad : NULL);
+	/* the scan only adds: what is bad now and was not listed before */
+	rep->found_new = now_bad + mount_repaired > known ? now_bad + mount_repaired - known : 0;
+	ret = 0;
+out:
+	free(npre > 0 ? premount : NULL);
+	for (uint64_t i = 0; nm.name && i <= N; i++)
+		free(nm.name[i]);
+	free(nm.name);
+	free(nm.parent);
+	free(own);
+	free(types);
+	poise_pool_close(&pool);
+	return ret;
+}
