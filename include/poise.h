@@ -103,6 +103,22 @@ struct poise_map_piece {
 int poise_fiemap(struct poise_pool *pool, const char *path, uint64_t off, uint64_t len,
 		 struct poise_map_piece *out, int max);
 
+/* Direct map: *addr points at file bytes [off, off+len) in the pool, for
+ * applications that do their own loads and stores (the pointer stays valid
+ * while the file keeps those blocks: until a truncate, punch or unlink).
+ * The range must be written already (no holes) and lie in one extent;
+ * otherwise -ENXIO (a hole) or -EINVAL (split: map it piece by piece).
+ * Stores through the pointer are not flushed for you: call
+ * poise_map_persist() before relying on them.  Touching poisoned bytes
+ * through the pointer raises SIGBUS (si_code BUS_MCEERR_AR) in the
+ * application, as a load from a real DAX mapping does; emulated poison
+ * does the same.  poise_map_read() copies from such a pointer with the
+ * machine-check-safe copy instead: the bytes before the first bad sector,
+ * or -EIO when it starts on one. */
+int poise_map(struct poise_pool *pool, int fd, uint64_t off, uint64_t len, void **addr);
+ssize_t poise_map_read(struct poise_pool *pool, void *dst, const void *src, size_t len);
+void poise_map_persist(struct poise_pool *pool, const void *addr, size_t len);
+
 /* The pool's known-bad table (512-byte sectors).  inject works on emulated
  * pools only (-EOPNOTSUPP elsewhere); clear zero-fills the sectors. */
 int poise_badblocks_inject(struct poise_pool *pool, uint64_t sector, uint64_t count);

@@ -9,7 +9,10 @@
  * It then resumes the routine at poise_mc_fixup with the fault offset.
  * Everything else (a wild pointer, a fault in ordinary code, a fault on the
  * user's own buffer) is passed to the handler that was installed before us,
- * or re-raised with the default action: a real crash stays a crash.
+ * or re-raised with the default action: a real crash stays a crash.  One
+ * translation: a SIGSEGV on a protected (emulated-poison) page of a pool,
+ * outside a guarded copy, is delivered as the SIGBUS BUS_MCEERR_AR real
+ * poison raises, so applications with a direct map see real semantics.
  *
  * Invariants: the registry is an array of (base, len) pairs written under
  * reg_lock and read lock-free by the handler (atomic loads; a slot's base is
@@ -75,6 +78,24 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 		return; /* asynchronous report; the access will fault (AR) */
 	if (rip < (uintptr_t)poise_mc_text_begin || rip >= (uintptr_t)poise_mc_text_end ||
 	    !in_pool(addr)) {
+		if (sig == SIGSEGV && si->si_code == SEGV_ACCERR && in_pool(addr)) {
+			/* a load or store on emulated poison outside a guarded
+			 * copy (a direct map): what real poison does, SIGBUS
+			 * with BUS_MCEERR_AR for the page */
+			siginfo_t bus = *si;
+			bus.si_signo = SIGBUS;
+			bus.si_code = BUS_MCEERR_AR;
+			bus.si_addr_lsb = 12;
+			chain(SIGBUS, &bus, ucv);
+			if (old_bus.sa_handler == SIG_DFL && !(old_bus.sa_flags & SA_SIGINFO)) {
+				sigset_t m;
+				sigemptyset(&m);
+				sigaddset(&m, SIGBUS);
+				sigprocmask(SIG_UNBLOCK, &m, NULL);
+				raise(SIGBUS); /* default action: the process dies of SIGBUS */
+			}
+			return;
+		}
 		chain(sig, si, ucv);
 		return;
 	}

@@ -1030,6 +1030,42 @@ int poise_fiemap(struct poise_pool *pool, const char *path, uint64_t off, uint64
 	return n;
 }
 
+int poise_map(struct poise_pool *pool, int fd, uint64_t off, uint64_t len, void **addr)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	if (!f)
+		return poise_err(EBADF, "bad descriptor");
+	if (len == 0 || off + len < off)
+		return poise_err(EINVAL, "poise_map: empty or wrapping range");
+	struct inode *ip = f->ip;
+	int ret = 0;
+	pthread_rwlock_rdlock(&ip->lock);
+	uint64_t run, boff = off & (POISE_BLOCK - 1);
+	uint64_t b = imap(ip, off >> POISE_BLOCK_SHIFT, &run);
+	if (!b)
+		ret = poise_err(ENXIO, "poise_map: file offset %llu is a hole", (unsigned long long)off);
+	else if (run * POISE_BLOCK - boff < len)
+		ret = poise_err(EINVAL, "poise_map: [%llu, +%llu) spans more than one extent",
+				(unsigned long long)off, (unsigned long long)len);
+	else
+		*addr = pool->dev->base + b * POISE_BLOCK + boff;
+	pthread_rwlock_unlock(&ip->lock);
+	return ret;
+}
+
+ssize_t poise_map_read(struct poise_pool *pool, void *dst, const void *src, size_t len)
+{
+	const uint8_t *s = src;
+	if (s < pool->dev->base || s + len > pool->dev->base + pool->dev->size || s + len < s)
+		return poise_err(EINVAL, "poise_map_read: the source is not inside the pool");
+	return poise_dev_read(pool->dev, (uint64_t)(s - pool->dev->base), dst, len);
+}
+
+void poise_map_persist(struct poise_pool *pool, const void *addr, size_t len)
+{
+	poise_dev_persist(pool->dev, addr, len);
+}
+
 int poise_badblocks_inject(struct poise_pool *pool, uint64_t sector, uint64_t count)
 {
 	return poise_dev_inject(pool->dev, sector, count);

@@ -40,15 +40,20 @@ struct names {
 static void path_of(struct names *nm, uint64_t ino, char *out, size_t len)
 {
 	char tmp[1024] = "";
+	size_t tl = 0;
 	int depth = 0;
 	if (ino == POISE_ROOT_INO) {
 		snprintf(out, len, "/");
 		return;
 	}
 	while (ino != POISE_ROOT_INO && nm->name[ino] && depth++ < 256) {
-		char part[1024];
-		snprintf(part, sizeof(part), "/%s%s", nm->name[ino], tmp);
-		snprintf(tmp, sizeof(tmp), "%s", part);
+		size_t nl = strlen(nm->name[ino]);
+		if (tl + nl + 2 > sizeof(tmp))
+			break; /* too deep to print: keep the tail */
+		memmove(tmp + nl + 1, tmp, tl + 1);
+		tmp[0] = '/';
+		memcpy(tmp + 1, nm->name[ino], nl);
+		tl += nl + 1;
 		ino = nm->parent[ino];
 	}
 	snprintf(out, len, "%s", ino == POISE_ROOT_INO ? tmp : "(unnamed)");

@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 struct poise_dev *poise_pool_dev(struct poise_pool *p);
 static char img[400];
@@ -329,6 +331,52 @@ static void t_scrub_names_owners(void)
 	CHECK(clean());
 }
 
+static struct poise_pool *mp;
+static void *maddr;
+static void touch_mapped(void)
+{
+	fprintf(stderr, "    (expected) a load through poise_map on poison:\n");
+	volatile char c = *(volatile char *)maddr;
+	(void)c;
+}
+
+static void t_direct_map(void)
+{
+	struct poise_pool *p = with_file("/f", 9);
+	CHECK(p);
+	static char want[FSZ], buf[FSZ];
+	pattern(want, FSZ, 0, 9);
+	int fd = poise_open(p, "/f", O_RDWR, 0);
+	void *a;
+	CHECK_EQ(poise_map(p, fd, 4096, 8192, &a), 0);
+	CHECK(!memcmp(a, want + 4096, 8192)); /* plain loads */
+	memcpy(a, "direct", 6);                /* plain stores */
+	poise_map_persist(p, a, 6);
+	CHECK_EQ(poise_pread(p, fd, buf, 6, 4096), 6);
+	CHECK(!memcmp(buf, "direct", 6));
+	CHECK_EQ(poise_map(p, fd, 0, FSZ + 4096, &a), -EINVAL);
+	poise_pwrite(p, fd, "x", 1, 1 << 20); /* a hole before it */
+	CHECK_EQ(poise_map(p, fd, 512 << 10, 10, &a), -ENXIO);
+	/* poison: poise_map_read stops short, a plain load gets SIGBUS */
+	CHECK_EQ(poise_map(p, fd, 0, 3 * 4096, &a), 0);
+	poison(p, "/f", 2 * 4096 + 512, 1);
+	CHECK_EQ(poise_map_read(p, buf, a, 3 * 4096), 2 * 4096 + 512);
+	CHECK_EQ(poise_map_read(p, buf, (char *)a + 2 * 4096 + 600, 10), -EIO);
+	mp = p;
+	maddr = (char *)a + 2 * 4096 + 600;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		touch_mapped();
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK((WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS) || (H_SANITIZED && WIFEXITED(st) && WEXITSTATUS(st)));
+	poise_close(p, fd);
+	poise_pool_close(&p);
+}
+
 int main(void)
 {
 	RUN(t_read_stops_at_each_sector);
@@ -338,6 +386,7 @@ int main(void)
 	RUN(t_allocator_clears_before_use);
 	RUN(t_noclear_remaps_and_quarantines);
 	RUN(t_scrub_names_owners);
+	RUN(t_direct_map);
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
 	if (system(cmd) != 0)
