@@ -223,14 +223,15 @@ static int fill_holes(struct poise_fs *fs, struct inode *ip, struct poise_extent
 {
 	static const uint8_t zero[POISE_BLOCK];
 	uint64_t b = b0;
+	(void)ip;
 	while (b < b1) {
-		uint64_t run, p = imap(ip, b, &run);
+		uint64_t run, p = lmap(*l, *n, b, &run);
 		if (p) {
 			b += run;
 			continue;
 		}
 		uint64_t want = run < b1 - b ? run : b1 - b, goal = 0, r2;
-		if (b > 0 && (goal = imap(ip, b - 1, &r2)))
+		if (b > 0 && (goal = lmap(*l, *n, b - 1, &r2)))
 			goal++;
 		uint64_t blk, got;
 		int ret = alloc_blocks(fs, goal, want, &blk, &got);
@@ -270,20 +271,36 @@ static int fill_holes(struct poise_fs *fs, struct inode *ip, struct poise_extent
 	return 0;
 }
 
-/* Zero [from, to) of the file where it is mapped, in place (no fence). */
-static int zero_mapped(struct poise_fs *fs, struct inode *ip, uint64_t from, uint64_t to)
+struct remap;
+static int remap_block(struct poise_fs *fs, struct poise_extent **l, uint32_t *n, uint32_t *cap,
+		       uint64_t lb, uint64_t old, const char *data, uint64_t doff, uint64_t dlen,
+		       struct newrun **nr, uint32_t *nnr, uint64_t **q, uint32_t *nq);
+
+/* Zero [from, to) of the file where it is mapped, in place (no fence).  A
+ * block whose poison cannot be cleared is remapped (list l, new runs nr,
+ * quarantine q: see remap_block). */
+static int zero_mapped(struct poise_fs *fs, struct inode *ip, uint64_t from, uint64_t to,
+		       struct poise_extent **l, uint32_t *n, uint32_t *cap, struct newrun **nr,
+		       uint32_t *nnr, uint64_t **q, uint32_t *nq)
 {
 	static const uint8_t zero[POISE_BLOCK];
+	(void)ip;
 	while (from < to) {
-		uint64_t run, p = imap(ip, from >> POISE_BLOCK_SHIFT, &run);
+		uint64_t run, lb = from >> POISE_BLOCK_SHIFT, p = lmap(*l, *n, lb, &run);
 		uint64_t boff = from & (POISE_BLOCK - 1);
-		uint64_t n = POISE_BLOCK - boff < to - from ? POISE_BLOCK - boff : to - from;
+		uint64_t len = POISE_BLOCK - boff < to - from ? POISE_BLOCK - boff : to - from;
 		if (p) {
-			ssize_t k = poise_dev_store(fs->dev, p * POISE_BLOCK + boff, zero, n);
-			if (k < 0)
+			ssize_t k = poise_dev_store(fs->dev, p * POISE_BLOCK + boff, zero, len);
+			if (k < 0 && bbt_any(&fs->dev->bb, p * (POISE_BLOCK / POISE_SECTOR),
+					     (p + 1) * (POISE_BLOCK / POISE_SECTOR))) {
+				int ret = remap_block(fs, l, n, cap, lb, p, NULL, from, len, nr, nnr, q, nq);
+				if (ret < 0)
+					return ret;
+			} else if (k < 0) {
 				return (int)k;
+			}
 		}
-		from += n;
+		from += len;
 	}
 	return 0;
 }
@@ -291,7 +308,7 @@ static int zero_mapped(struct poise_fs *fs, struct inode *ip, uint64_t from, uin
 /* Publish a new extent list and dinode image; on failure undo new runs.
  * q[0..nq): pool blocks to quarantine (they join inode 2's map in the same
  * transaction; its lock is taken last, after the file's). */
-static int publish_q(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd,
+static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd,
 		     struct poise_extent *l, uint32_t n, struct newrun *nr, uint32_t nnr,
 		     uint64_t *fr, uint32_t nfr, const uint64_t *q, uint32_t nq)
 {
@@ -348,24 +365,17 @@ static int publish_q(struct poise_fs *fs, struct inode *ip, struct poise_dinode 
 	return ret;
 }
 
-static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd,
-		   struct poise_extent *l, uint32_t n, struct newrun *nr, uint32_t nnr,
-		   uint64_t *fr, uint32_t nfr)
-{
-	return publish_q(fs, ip, nd, l, n, nr, nnr, fr, nfr, NULL, 0);
-}
-
 /* File block lb lives at pool block old, whose bad sectors the platform
  * cannot clear.  Give it a fresh block: the good sectors are copied through
  * the machine-check-safe read, the bad ones become zeros (their bytes were
  * lost), and the write's data [doff, doff+dlen) is laid over.  The list l
  * maps lb to the new block; old goes to q (quarantine); the new block to nr
- * (freed if the transaction fails).  Caller holds ip->lock exclusive. */
-static int remap_block(struct poise_fs *fs, struct inode *ip, struct poise_extent **l, uint32_t *n,
-		       uint32_t *cap, uint64_t lb, uint64_t old, const char *data, uint64_t doff,
-		       uint64_t dlen, struct newrun **nr, uint32_t *nnr, uint64_t **q, uint32_t *nq)
+ * (freed if the transaction fails).  data NULL lays zeros over instead.
+ * Caller holds ip->lock exclusive. */
+static int remap_block(struct poise_fs *fs, struct poise_extent **l, uint32_t *n, uint32_t *cap,
+		       uint64_t lb, uint64_t old, const char *data, uint64_t doff, uint64_t dlen,
+		       struct newrun **nr, uint32_t *nnr, uint64_t **q, uint32_t *nq)
 {
-	(void)ip;
 	uint8_t blk[POISE_BLOCK];
 	for (unsigned s = 0; s < POISE_BLOCK / POISE_SECTOR; s++) {
 		uint64_t so = old * POISE_BLOCK + s * POISE_SECTOR;
@@ -375,8 +385,10 @@ static int remap_block(struct poise_fs *fs, struct inode *ip, struct poise_exten
 	}
 	uint64_t fo = lb * POISE_BLOCK;
 	uint64_t ds = doff > fo ? doff : fo, de = doff + dlen < fo + POISE_BLOCK ? doff + dlen : fo + POISE_BLOCK;
-	if (ds < de)
+	if (ds < de && data)
 		memcpy(blk + (ds - fo), data + (ds - doff), de - ds);
+	else if (ds < de)
+		memset(blk + (ds - fo), 0, de - ds); /* data NULL: zeros */
 	uint64_t nb, got, *fr = NULL;
 	uint32_t nfr = 0;
 	int ret = alloc_blocks(fs, old + 1, 1, &nb, &got);
@@ -443,21 +455,20 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 		return poise_err(EFBIG, "write past the largest file size");
 	}
 	struct poise_extent *l;
-	uint32_t n, cap, nnr = 0;
+	uint32_t n, cap, nnr = 0, nq = 0;
 	struct newrun *nr = NULL;
+	uint64_t *q = NULL;
 	int ret = copy_list(ip, &l, &n, &cap);
 	uint64_t b0 = off >> POISE_BLOCK_SHIFT, b1 = (off + len + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT;
 	/* the gap between the old EOF and the write, inside the old last block */
 	if (ret == 0 && off > size && (size & (POISE_BLOCK - 1)))
-		ret = zero_mapped(fs, ip, size, off < ((size | (POISE_BLOCK - 1)) + 1) ? off : (size | (POISE_BLOCK - 1)) + 1);
-	if (ret == 0)
-		ret = fill_holes(fs, ip, &l, &n, &cap, b0, b1, buf, off, len, &nr, &nnr);
-	/* the mapped part of the range is overwritten in place, block by block;
-	 * a block whose poison cannot be cleared moves to a fresh block */
-	uint64_t *q = NULL;
-	uint32_t nq = 0;
+		ret = zero_mapped(fs, ip, size, off < ((size | (POISE_BLOCK - 1)) + 1) ? off : (size | (POISE_BLOCK - 1)) + 1,
+				  &l, &n, &cap, &nr, &nnr, &q, &nq);
+	/* the mapped part of the range is overwritten in place, block by block
+	 * (looked up in the list: the gap zeroing may have moved a block); a
+	 * block whose poison cannot be cleared moves to a fresh block */
 	for (uint64_t pos = off; ret == 0 && pos < off + len;) {
-		uint64_t run, lb = pos >> POISE_BLOCK_SHIFT, p = imap(ip, lb, &run);
+		uint64_t run, lb = pos >> POISE_BLOCK_SHIFT, p = lmap(l, n, lb, &run);
 		uint64_t end = (lb + 1) << POISE_BLOCK_SHIFT;
 		if (end > off + len)
 			end = off + len;
@@ -466,18 +477,21 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 						    (const char *)buf + (pos - off), end - pos);
 			if (k < 0 && bbt_any(&fs->dev->bb, p * (POISE_BLOCK / POISE_SECTOR),
 					     (p + 1) * (POISE_BLOCK / POISE_SECTOR)))
-				ret = remap_block(fs, ip, &l, &n, &cap, lb, p, buf, off, len, &nr, &nnr, &q, &nq);
+				ret = remap_block(fs, &l, &n, &cap, lb, p, buf, off, len, &nr, &nnr, &q, &nq);
 			else if (k < 0)
 				ret = (int)k;
 		}
 		pos = end;
 	}
+	/* then the holes get fresh blocks holding the data */
+	if (ret == 0)
+		ret = fill_holes(fs, ip, &l, &n, &cap, b0, b1, buf, off, len, &nr, &nnr);
 	if (ret == 0) {
 		struct poise_dinode nd = image(ip);
 		if (off + len > nd.i_size)
 			nd.i_size = off + len;
 		nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
-		ret = publish_q(fs, ip, &nd, l, n, nr, nnr, NULL, 0, q, nq); /* fences the data too */
+		ret = publish(fs, ip, &nd, l, n, nr, nnr, NULL, 0, q, nq); /* fences the data too */
 	} else {
 		for (uint32_t i = 0; i < nnr; i++)
 			free_blocks(fs, nr[i].blk, nr[i].n);
@@ -496,21 +510,28 @@ int file_truncate(struct poise_fs *fs, struct inode *ip, uint64_t size)
 	pthread_rwlock_wrlock(&ip->lock);
 	uint64_t old = ip->d.i_size;
 	struct poise_extent *l;
-	uint32_t n, cap, nfr = 0;
-	uint64_t *fr = NULL;
+	uint32_t n, cap, nfr = 0, nnr = 0, nq = 0;
+	uint64_t *fr = NULL, *q = NULL;
+	struct newrun *nr = NULL;
 	int ret = copy_list(ip, &l, &n, &cap);
 	if (ret == 0 && size < old)
 		ret = ext_cut(&l, &n, &cap, (size + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, ~0ULL >> 13, &fr, &nfr);
 	if (ret == 0 && size > old && (old & (POISE_BLOCK - 1)))
-		ret = zero_mapped(fs, ip, old, size < (old | (POISE_BLOCK - 1)) + 1 ? size : (old | (POISE_BLOCK - 1)) + 1);
+		ret = zero_mapped(fs, ip, old, size < (old | (POISE_BLOCK - 1)) + 1 ? size : (old | (POISE_BLOCK - 1)) + 1,
+				  &l, &n, &cap, &nr, &nnr, &q, &nq);
 	if (ret == 0) {
 		struct poise_dinode nd = image(ip);
 		nd.i_size = size;
 		nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
-		ret = publish(fs, ip, &nd, l, n, NULL, 0, fr, nfr);
+		ret = publish(fs, ip, &nd, l, n, nr, nnr, fr, nfr, q, nq);
+	} else {
+		for (uint32_t i = 0; i < nnr; i++)
+			free_blocks(fs, nr[i].blk, nr[i].n);
 	}
 	free(l);
 	free(fr);
+	free(nr);
+	free(q);
 	pthread_rwlock_unlock(&ip->lock);
 	return ret;
 }
@@ -525,24 +546,25 @@ int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off
 		return poise_err(EOPNOTSUPP, "fallocate mode 0x%x is not supported", mode);
 	pthread_rwlock_wrlock(&ip->lock);
 	struct poise_extent *l;
-	uint32_t n, cap, nnr = 0, nfr = 0;
+	uint32_t n, cap, nnr = 0, nfr = 0, nq = 0;
 	struct newrun *nr = NULL;
-	uint64_t *fr = NULL, end = off + len;
+	uint64_t *fr = NULL, *q = NULL, end = off + len;
 	int ret = copy_list(ip, &l, &n, &cap);
 	struct poise_dinode nd = image(ip);
 	if (ret == 0 && punch) {
 		uint64_t b0 = (off + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, b1 = end >> POISE_BLOCK_SHIFT;
 		/* partial blocks at the edges: zeros in place */
 		uint64_t head_end = b0 << POISE_BLOCK_SHIFT < end ? b0 << POISE_BLOCK_SHIFT : end;
-		ret = zero_mapped(fs, ip, off, head_end);
+		ret = zero_mapped(fs, ip, off, head_end, &l, &n, &cap, &nr, &nnr, &q, &nq);
 		uint64_t tail = b1 << POISE_BLOCK_SHIFT > head_end ? b1 << POISE_BLOCK_SHIFT : head_end;
 		if (ret == 0 && end > tail)
-			ret = zero_mapped(fs, ip, tail, end);
+			ret = zero_mapped(fs, ip, tail, end, &l, &n, &cap, &nr, &nnr, &q, &nq);
 		if (ret == 0 && b1 > b0)
 			ret = ext_cut(&l, &n, &cap, b0, b1, &fr, &nfr);
 	} else if (ret == 0) {
 		if (end > nd.i_size && !(mode & FALLOC_FL_KEEP_SIZE) && (nd.i_size & (POISE_BLOCK - 1)))
-			ret = zero_mapped(fs, ip, nd.i_size, (nd.i_size | (POISE_BLOCK - 1)) + 1);
+			ret = zero_mapped(fs, ip, nd.i_size, (nd.i_size | (POISE_BLOCK - 1)) + 1, &l, &n, &cap,
+					  &nr, &nnr, &q, &nq);
 		if (ret == 0)
 			ret = fill_holes(fs, ip, &l, &n, &cap, off >> POISE_BLOCK_SHIFT,
 					 (end + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, NULL, 0, 0, &nr, &nnr);
@@ -553,7 +575,7 @@ int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off
 		nd.i_ctime_ns = now_ns();
 		if (punch)
 			nd.i_mtime_ns = nd.i_ctime_ns;
-		ret = publish(fs, ip, &nd, l, n, nr, nnr, fr, nfr);
+		ret = publish(fs, ip, &nd, l, n, nr, nnr, fr, nfr, q, nq);
 	} else {
 		for (uint32_t i = 0; i < nnr; i++)
 			free_blocks(fs, nr[i].blk, nr[i].n);
@@ -563,6 +585,7 @@ int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off
 	free(l);
 	free(fr);
 	free(nr);
+	free(q);
 	pthread_rwlock_unlock(&ip->lock);
 	return ret;
 }

@@ -161,6 +161,8 @@ void ext_abort(struct poise_fs *fs, struct ext_change *ch);
 /* Block lookup: pool block of file block lblk, or 0 (hole); *run = blocks
  * contiguous from there (for a hole: blocks to the next extent, or ~0). */
 uint64_t imap(const struct inode *ip, uint64_t lblk, uint64_t *run);
+/* The same on a list being built (sorted extents). */
+uint64_t lmap(const struct poise_extent *ext, uint32_t n, uint64_t lblk, uint64_t *run);
 void iput_dead(struct poise_fs *fs, struct inode *ip);
 void icache_fini(struct poise_fs *fs);
 int64_t now_ns(void);

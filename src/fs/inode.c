@@ -262,27 +262,32 @@ int istore(struct tx *tx, struct inode *ip, struct poise_dinode *nd)
 	return tx_write(tx, ino_off(tx_fs(tx), ip->ino), nd, sizeof(*nd));
 }
 
-uint64_t imap(const struct inode *ip, uint64_t lblk, uint64_t *run)
+uint64_t lmap(const struct poise_extent *ext, uint32_t n, uint64_t lblk, uint64_t *run)
 {
-	uint32_t lo = 0, hi = ip->next;
+	uint32_t lo = 0, hi = n;
 	while (lo < hi) { /* first extent ending after lblk */
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (ip->ext[mid].e_lblk + ip->ext[mid].e_len <= lblk)
+		if (ext[mid].e_lblk + ext[mid].e_len <= lblk)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo == ip->next) {
+	if (lo == n) {
 		*run = ~0ULL - lblk;
 		return 0;
 	}
-	const struct poise_extent *e = &ip->ext[lo];
+	const struct poise_extent *e = &ext[lo];
 	if (e->e_lblk > lblk) {
 		*run = e->e_lblk - lblk;
 		return 0;
 	}
 	*run = e->e_lblk + e->e_len - lblk;
 	return e->e_pblk + (lblk - e->e_lblk);
+}
+
+uint64_t imap(const struct inode *ip, uint64_t lblk, uint64_t *run)
+{
+	return lmap(ip->ext, ip->next, lblk, run);
 }
 
 static uint64_t chain_slot_off(const uint64_t *chain, uint32_t i)

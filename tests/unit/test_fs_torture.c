@@ -1,0 +1,260 @@
+/*
+ * test_fs_torture.c - poison torture with a shadow model.  Random writes,
+ * reads, truncates (both ways), injections of poison into file data, and
+ * remounts run on a pool; a shadow keeps each file's bytes and which of its
+ * sectors are lost.  Every read must return exactly the shadow's bytes, or
+ * stop exactly before the first lost sector in its range (-EIO when it
+ * starts on one).  Anything else is a silent corruption; the count is
+ * printed and must be zero, and fsck must be clean at the end.
+ * Phase 1 runs on a platform that clears poison (a write clears exactly the
+ * sectors it touches, zero-filling them); phase 2 on one that cannot (a
+ * write onto a lost sector moves the whole block: every lost sector of that
+ * block then reads as zeros).  POISE_TORTURE_OPS and POISE_TORTURE_SEED set
+ * the operation count and the seed.
+ */
+#include "harness.h"
+#include "poise.h"
+#include "fs/fsck.h"
+#include "dev/dev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+
+struct poise_dev *poise_pool_dev(struct poise_pool *p);
+
+#define NF 8
+#define MAXSZ (192 * 1024)
+#define NSEC (MAXSZ / 512 + 8)
+static struct {
+	char data[MAXSZ + 4096];
+	uint8_t lost[NSEC];
+	uint64_t size;
+} sh[NF];
+static struct poise_pool *pool;
+static char img[400];
+static unsigned seed = 99;
+static long ops, corrupt, unexpected, reads_checked, short_or_eio, injections;
+static int noclear;
+
+static unsigned rnd(unsigned n)
+{
+	return (unsigned)(rand_r(&seed) % n);
+}
+
+static void name(int f, char *out)
+{
+	sprintf(out, "/t%d", f);
+}
+
+/* What a write (or a zero-fill) of [a, b) does to lost sectors: on a
+ * platform that clears, the lost sectors it touches become zeros; on one
+ * that cannot, each block whose part of [a, b) touches a lost sector moves
+ * to a fresh block, where all that block's lost sectors read as zeros. */
+static void clear_model(int f, uint64_t a, uint64_t b)
+{
+	for (uint64_t blk = a / 4096; blk * 4096 < b; blk++) {
+		uint64_t lo = blk * 4096 > a ? blk * 4096 : a, hi = (blk + 1) * 4096 < b ? (blk + 1) * 4096 : b;
+		uint64_t s0 = lo / 512, s1 = (hi + 511) / 512;
+		int touched = 0;
+		for (uint64_t s = s0; s < s1 && s < NSEC; s++)
+			touched |= sh[f].lost[s];
+		if (!touched)
+			continue;
+		if (noclear) {
+			s0 = blk * 8;
+			s1 = blk * 8 + 8;
+		}
+		for (uint64_t s = s0; s < s1 && s < NSEC; s++)
+			if (sh[f].lost[s]) {
+				sh[f].lost[s] = 0;
+				memset(sh[f].data + s * 512, 0, 512);
+			}
+	}
+}
+
+static void op_write(void)
+{
+	int f = (int)rnd(NF);
+	char n[16];
+	static char buf[64 * 1024];
+	name(f, n);
+	uint64_t off = rnd(MAXSZ - 1000), len = 1 + rnd(rnd(4) ? 3000 : 60000);
+	if (off + len > MAXSZ)
+		len = MAXSZ - off;
+	for (uint64_t i = 0; i < len; i++)
+		buf[i] = (char)(1 + rnd(255));
+	int fd = poise_open(pool, n, O_WRONLY, 0);
+	ssize_t k = poise_pwrite(pool, fd, buf, len, (off_t)off);
+	poise_close(pool, fd);
+	if (k != (ssize_t)len) {
+		fprintf(stderr, "    op %ld: write %s %llu+%llu: %zd (%s)\n", ops, n, (unsigned long long)off,
+			(unsigned long long)len, k, poise_errmsg());
+		unexpected++;
+		return;
+	}
+	if (off > sh[f].size) /* the gap in the old last block is zeroed */
+		clear_model(f, sh[f].size, off < (sh[f].size | 4095) + 1 ? off : (sh[f].size | 4095) + 1);
+	clear_model(f, off, off + len);
+	memcpy(sh[f].data + off, buf, len);
+	if (off > sh[f].size)
+		memset(sh[f].data + sh[f].size, 0, off - sh[f].size);
+	if (off + len > sh[f].size)
+		sh[f].size = off + len;
+}
+
+static void op_truncate(void)
+{
+	int f = (int)rnd(NF);
+	char n[16];
+	name(f, n);
+	uint64_t size = rnd(MAXSZ);
+	int fd = poise_open(pool, n, O_WRONLY, 0);
+	int r = poise_ftruncate(pool, fd, (off_t)size);
+	poise_close(pool, fd);
+	if (r < 0) {
+		fprintf(stderr, "    op %ld: truncate %s: %d (%s)\n", ops, n, r, poise_errmsg());
+		unexpected++;
+		return;
+	}
+	if (size > sh[f].size) {
+		uint64_t old = sh[f].size;
+		clear_model(f, old, size < (old | 4095) + 1 ? size : (old | 4095) + 1);
+		memset(sh[f].data + old, 0, size - old);
+	} else {
+		/* blocks wholly past the end are freed (and cleared) */
+		for (uint64_t s = (size + 4095) / 4096 * 8; s < NSEC; s++)
+			sh[f].lost[s] = 0;
+	}
+	sh[f].size = size;
+}
+
+static void op_inject(void)
+{
+	int f = (int)rnd(NF);
+	char n[16];
+	name(f, n);
+	if (sh[f].size == 0)
+		return;
+	uint64_t off = rnd((unsigned)sh[f].size), len = 1 + rnd(1500);
+	struct poise_map_piece m[8];
+	int k = poise_fiemap(pool, n, off, len, m, 8);
+	for (int i = 0; i < k; i++) {
+		uint64_t s0 = m[i].pool_off / 512, s1 = (m[i].pool_off + m[i].length + 511) / 512;
+		if (poise_badblocks_inject(pool, s0, s1 - s0) < 0) {
+			unexpected++;
+			return;
+		}
+		for (uint64_t fs_ = m[i].file_off / 512; fs_ < (m[i].file_off + m[i].length + 511) / 512; fs_++)
+			sh[f].lost[fs_] = 1;
+	}
+	injections++;
+}
+
+static void op_read(void)
+{
+	int f = (int)rnd(NF);
+	char n[16];
+	static char buf[MAXSZ];
+	name(f, n);
+	uint64_t off = rnd(MAXSZ), len = 1 + rnd(rnd(3) ? 5000 : MAXSZ);
+	int fd = poise_open(pool, n, O_RDONLY, 0);
+	ssize_t k = poise_pread(pool, fd, buf, len, (off_t)off);
+	poise_close(pool, fd);
+	/* expected */
+	uint64_t end = off + len < sh[f].size ? off + len : sh[f].size;
+	ssize_t want = off >= sh[f].size ? 0 : (ssize_t)(end - off);
+	if (want > 0)
+		for (uint64_t s = off / 512; s * 512 < end; s++)
+			if (sh[f].lost[s]) {
+				want = s * 512 <= off ? -EIO : (ssize_t)(s * 512 - off);
+				break;
+			}
+	reads_checked++;
+	if (k != want) {
+		fprintf(stderr, "    op %ld: read %s %llu+%llu returned %zd, expected %zd\n", ops, n,
+			(unsigned long long)off, (unsigned long long)len, k, want);
+		corrupt++;
+		return;
+	}
+	if (k < (ssize_t)(end > off ? end - off : 0))
+		short_or_eio++;
+	if (k > 0 && memcmp(buf, sh[f].data + off, (size_t)k)) {
+		fprintf(stderr, "    op %ld: read %s %llu+%zd: WRONG BYTES\n", ops, n, (unsigned long long)off, k);
+		corrupt++;
+	}
+}
+
+static int remount(void)
+{
+	poise_pool_close(&pool);
+	if (poise_pool_open(img, 0, &pool) < 0)
+		return -1;
+	poise_pool_dev(pool)->noclear = noclear;
+	return 0;
+}
+
+static void run_phase(long n)
+{
+	for (long i = 0; i < n && !corrupt; i++, ops++) {
+		unsigned r = rnd(100);
+		if (r < 35)
+			op_write();
+		else if (r < 70)
+			op_read();
+		else if (r < 80)
+			op_truncate();
+		else if (r < 98)
+			op_inject();
+		else if (remount() < 0)
+			unexpected++;
+	}
+}
+
+static void t_torture(void)
+{
+	long total = getenv("POISE_TORTURE_OPS") ? atol(getenv("POISE_TORTURE_OPS")) : (H_SANITIZED ? 10000 : 60000);
+	if (getenv("POISE_TORTURE_SEED"))
+		seed = (unsigned)atoi(getenv("POISE_TORTURE_SEED"));
+	fprintf(stderr, "    %ld operations, seed %u\n", total, seed);
+	snprintf(img, sizeof(img), "%s/torture.img", h_tmpdir());
+	CHECK_EQ(poise_mkfs(img, 64 << 20, 0, 0), 0);
+	CHECK_EQ(poise_pool_open(img, 0, &pool), 0);
+	for (int f = 0; f < NF; f++) {
+		char n[16];
+		name(f, n);
+		int fd = poise_open(pool, n, O_CREAT | O_WRONLY, 0644);
+		CHECK(fd >= 0);
+		poise_close(pool, fd);
+	}
+	noclear = 0;
+	run_phase(total / 2);
+	noclear = 1;
+	poise_pool_dev(pool)->noclear = 1;
+	run_phase(total - total / 2);
+	/* a last full read of everything */
+	for (int f = 0; f < NF && !corrupt; f++)
+		for (int k = 0; k < 20; k++)
+			op_read();
+	poise_pool_close(&pool);
+	fprintf(stderr, "    %ld operations: %ld injections, %ld reads checked (%ld short or -EIO as expected), "
+		"%ld silent corruptions, %ld unexpected errors\n", ops, injections, reads_checked, short_or_eio,
+		corrupt, unexpected);
+	CHECK_EQ(corrupt, 0);
+	CHECK_EQ(unexpected, 0);
+	struct poise_fsck_report r;
+	CHECK_EQ(poise_fsck(img, 0, &r), 0);
+	for (size_t i = 0; i < r.n; i++)
+		fprintf(stderr, "    fsck: %s: %s\n", r.p[i].kind, r.p[i].detail);
+	CHECK(r.mounted && r.n == 0);
+	poise_fsck_free(&r);
+}
+
+int main(void)
+{
+	RUN(t_torture);
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
+	if (system(cmd) != 0)
+		return 2;
+	DONE();
+}
