@@ -50,7 +50,10 @@ int poise_mkfs(const char *path, uint64_t size, uint64_t ninodes, unsigned flags
 /* Open (mount) a pool: replays the log, derives free space.  Errors:
  * -ENOENT, -EBUSY ("pool in use by pid N"), -EUCLEAN (not a poise file
  * system, or corrupt: the message says what), -EIO. */
-#define POISE_ODIRECT_BLOCK 2u /* O_DIRECT opens use the block path (later) */
+/* odirect=block: O_DIRECT opens move data through the kernel (pread/pwrite
+ * on a loop device over the pool, or the pool file opened O_DIRECT): the
+ * 2016 patch's design, kept for comparison.  Default: odirect=dax. */
+#define POISE_ODIRECT_BLOCK 2u
 int poise_pool_open(const char *path, unsigned flags, struct poise_pool **pool);
 /* Close a pool: persists pending times, releases it.  Sets *pool = NULL. */
 int poise_pool_close(struct poise_pool **pool);
@@ -77,6 +80,10 @@ int poise_info(struct poise_pool *pool, struct poise_info *info);
  * -ENAMETOOLONG, -ELOOP, -EMFILE, -ENOSPC.  The library runs as the pool's
  * owner: mode bits are stored, and enforced by the FUSE mount. */
 int poise_open(struct poise_pool *pool, const char *path, int flags, mode_t mode);
+/* With O_DIRECT: this descriptor takes the block path (odirect=block per
+ * open).  Reads and in-place overwrites go through the kernel; writes that
+ * allocate still fill their new blocks on the DAX path. */
+#define POISE_O_BLOCK 0x40000000
 int poise_close(struct poise_pool *pool, int fd);
 /* Read/write at an offset; writes on an O_APPEND descriptor go to the end.
  * Reads past EOF return 0; holes read zeros.  A read that reaches a bad

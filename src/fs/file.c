@@ -20,6 +20,7 @@
  */
 #include "fs/fs.h"
 #include "dev/persist.h"
+#include "dev/block.h"
 #include "common/err.h"
 
 #include <errno.h>
@@ -47,7 +48,8 @@ static size_t segment(const struct inode *ip, uint64_t pos, size_t left, uint64_
 	return (size_t)(run * POISE_BLOCK - boff);
 }
 
-ssize_t file_read(struct poise_fs *fs, struct inode *ip, void *buf, size_t len, uint64_t off)
+ssize_t file_read(struct poise_fs *fs, struct inode *ip, void *buf, size_t len, uint64_t off,
+		  struct poise_block *bp)
 {
 	pthread_rwlock_rdlock(&ip->lock);
 	uint64_t size = ip->d.i_size;
@@ -68,7 +70,8 @@ ssize_t file_read(struct poise_fs *fs, struct inode *ip, void *buf, size_t len, 
 			continue;
 		}
 		uint64_t poff = pblk * POISE_BLOCK + (pos & (POISE_BLOCK - 1));
-		ssize_t k = poise_dev_read(fs->dev, poff, (char *)buf + done, n);
+		ssize_t k = bp ? poise_block_read(bp, poff, (char *)buf + done, n)
+			       : poise_dev_read(fs->dev, poff, (char *)buf + done, n);
 		if (k == (ssize_t)n) {
 			done += n;
 			continue;
@@ -94,16 +97,18 @@ static int fully_mapped(const struct inode *ip, uint64_t off, uint64_t len)
 	return 1;
 }
 
-/* Store buf at file range [off, off+len), all of it mapped; no fence. */
+/* Store buf at file range [off, off+len), all of it mapped; no fence.
+ * bp: through the kernel instead. */
 static ssize_t store_mapped(struct poise_fs *fs, struct inode *ip, const void *buf, size_t len,
-			    uint64_t off)
+			    uint64_t off, struct poise_block *bp)
 {
 	size_t done = 0;
 	while (done < len) {
 		uint64_t pos = off + done, pblk;
 		size_t n = segment(ip, pos, len - done, &pblk);
-		ssize_t k = poise_dev_store(fs->dev, pblk * POISE_BLOCK + (pos & (POISE_BLOCK - 1)),
-					    (const char *)buf + done, n);
+		uint64_t po = pblk * POISE_BLOCK + (pos & (POISE_BLOCK - 1));
+		ssize_t k = bp ? poise_block_write(bp, po, (const char *)buf + done, n)
+			       : poise_dev_store(fs->dev, po, (const char *)buf + done, n);
 		if (k < 0)
 			return done ? (ssize_t)done : k;
 		done += n;
@@ -426,7 +431,7 @@ static struct poise_dinode image(struct inode *ip)
 }
 
 ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_t len,
-		   uint64_t off, int append)
+		   uint64_t off, int append, struct poise_block *bp)
 {
 	if (len == 0)
 		return 0;
@@ -435,7 +440,7 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 			return poise_err(EFBIG, "write past the largest file size");
 		pthread_rwlock_rdlock(&ip->lock);
 		if (off + len <= ip->d.i_size && fully_mapped(ip, off, len)) {
-			ssize_t k = store_mapped(fs, ip, buf, len, off);
+			ssize_t k = store_mapped(fs, ip, buf, len, off, bp);
 			poise_fence();
 			if (k == (ssize_t)len) {
 				touch_times(ip);

@@ -60,7 +60,7 @@ struct tx;
 struct file {
 	struct inode *ip; /* NULL: slot free.  Written under fd_lock. */
 	int flags;        /* O_ACCMODE | O_APPEND ... */
-	int odirect;
+	int blockpath;    /* O_DIRECT on the block path (odirect=block) */
 };
 
 struct poise_fs {
@@ -94,7 +94,8 @@ struct poise_fs {
 	pthread_mutex_t rename_lock;
 	pthread_mutex_t fd_lock;
 	struct file *files;
-	int odirect_block;
+	int odirect_block;       /* pool option: O_DIRECT opens take the block path */
+	struct poise_block *blk; /* opened at the first block-path open (fd_lock) */
 };
 
 /* ---- log.c ---- */
@@ -194,9 +195,12 @@ int dir_snapshot(struct inode *dp, struct poise_dirent_snap **out, size_t *n);
 void dir_free(struct dir *d);
 
 /* ---- file.c ---- */
-ssize_t file_read(struct poise_fs *fs, struct inode *ip, void *buf, size_t len, uint64_t off);
+struct poise_block;
+/* bp: the block path, or NULL for DAX. */
+ssize_t file_read(struct poise_fs *fs, struct inode *ip, void *buf, size_t len, uint64_t off,
+		  struct poise_block *bp);
 ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_t len,
-		   uint64_t off, int append);
+		   uint64_t off, int append, struct poise_block *bp);
 int file_truncate(struct poise_fs *fs, struct inode *ip, uint64_t size);
 int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off, uint64_t len);
 /* Free every block of an inode being deleted (after its tx committed). */

@@ -13,6 +13,7 @@
  */
 #include "poise.h"
 #include "fs/fs.h"
+#include "dev/block.h"
 #include "common/err.h"
 
 #include <dirent.h>
@@ -43,7 +44,7 @@ static uint8_t dtype(uint16_t mode)
 
 static int read_link(struct poise_fs *fs, struct inode *ip, char *buf, size_t len)
 {
-	ssize_t k = file_read(fs, ip, buf, len - 1, 0);
+	ssize_t k = file_read(fs, ip, buf, len - 1, 0, NULL);
 	if (k < 0)
 		return (int)k;
 	buf[k] = 0;
@@ -322,6 +323,11 @@ int poise_pool_close(struct poise_pool **pp)
 	struct poise_pool *p = *pp;
 	if (!p)
 		return 0;
+	if (p->fs->blk) {
+		poise_block_close(p->fs->blk);
+		free(p->fs->blk);
+		p->fs->blk = NULL;
+	}
 	fs_unmount(p->fs);
 	poise_dev_close(&p->dev);
 	free(p);
@@ -381,11 +387,23 @@ static struct file *fd_get(struct poise_fs *fs, int fd)
 
 static int fd_new(struct poise_fs *fs, struct inode *ip, int flags)
 {
+	int blockpath = (flags & O_DIRECT) && (fs->odirect_block || (flags & POISE_O_BLOCK));
 	pthread_mutex_lock(&fs->fd_lock);
+	if (blockpath && !fs->blk) {
+		struct poise_block *b = calloc(1, sizeof(*b));
+		int ret = b ? poise_block_open(fs->dev, b) : poise_err(ENOMEM, "out of memory");
+		if (ret < 0) {
+			free(b);
+			pthread_mutex_unlock(&fs->fd_lock);
+			return ret;
+		}
+		fs->blk = b;
+	}
 	for (int i = 0; i < POISE_MAX_FILES; i++) {
 		if (fs->files[i].ip)
 			continue;
 		fs->files[i].flags = flags;
+		fs->files[i].blockpath = blockpath;
 		__atomic_store_n(&fs->files[i].ip, ip, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&fs->fd_lock);
 		return i;
@@ -508,7 +526,7 @@ ssize_t poise_pread(struct poise_pool *pool, int fd, void *buf, size_t len, off_
 		return ret;
 	if (off < 0)
 		return poise_err(EINVAL, "negative offset");
-	return file_read(pool->fs, f->ip, buf, len, (uint64_t)off);
+	return file_read(pool->fs, f->ip, buf, len, (uint64_t)off, f->blockpath ? pool->fs->blk : NULL);
 }
 
 ssize_t poise_pwrite(struct poise_pool *pool, int fd, const void *buf, size_t len, off_t off)
@@ -519,7 +537,8 @@ ssize_t poise_pwrite(struct poise_pool *pool, int fd, const void *buf, size_t le
 		return ret;
 	if (off < 0)
 		return poise_err(EINVAL, "negative offset");
-	return file_write(pool->fs, f->ip, buf, len, (uint64_t)off, !!(f->flags & O_APPEND));
+	return file_write(pool->fs, f->ip, buf, len, (uint64_t)off, !!(f->flags & O_APPEND),
+			  f->blockpath ? pool->fs->blk : NULL);
 }
 
 static ssize_t gather(const struct iovec *iov, int n, char **buf)
@@ -693,7 +712,7 @@ ssize_t poise_readlink(struct poise_pool *pool, const char *path, char *buf, siz
 		return ret;
 	if (!S_ISLNK(ip->type))
 		return poise_err(EINVAL, "%s is not a symbolic link", path);
-	return file_read(pool->fs, ip, buf, len, 0);
+	return file_read(pool->fs, ip, buf, len, 0, NULL);
 }
 
 int poise_chmod(struct poise_pool *pool, const char *path, mode_t mode)
