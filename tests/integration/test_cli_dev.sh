@@ -70,12 +70,18 @@ contains "and says what is expected" "$T/err" "expected clwb, clflushopt, clflus
 expect_rc 0 "POISE_FLUSH=clflush works" env POISE_FLUSH=clflush $P dev read "$POOL" 0 1
 
 # a pool held by another process
-(sleep 3 | $P dev write "$POOL" 0) &
-sleep 0.5
-holder=$(pgrep -f "dev write $POOL 0" | head -1)
+mkfifo "$T/fifo"
+$P dev write "$POOL" 0 <"$T/fifo" &
+holder=$!
+exec 9>"$T/fifo" # the writer holds the pool until this closes
+for _ in $(seq 100); do # until it has the pool (no fixed sleep)
+	$P badblocks list "$POOL" 2>"$T/err" >/dev/null && { sleep 0.1; continue; }
+	break
+done
 $P badblocks list "$POOL" 2>"$T/err"; rc=$?
 check "a held pool is refused" test $rc -eq 1
 contains "naming the owner's pid" "$T/err" "pool in use by pid $holder"
+exec 9>&-
 wait
 
 for c in "" "pool create" "badblocks list" "badblocks inject" "badblocks clear" "dev read" "dev write"; do

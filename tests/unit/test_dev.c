@@ -451,7 +451,9 @@ static void t_readers_race_injector(void)
 	for (int i = 0; i < 2; i++)
 		pthread_create(&t[i], NULL, reader, &r);
 	unsigned seed = 42;
-	for (int i = 0; i < 400; i++) {
+	/* at least 400 rounds, and on until the readers have seen an injection
+	 * (a loaded machine may starve them for a while) */
+	for (int i = 0; i < 400 || (__atomic_load_n(&r.short_reads, __ATOMIC_RELAXED) == 0 && i < 400000); i++) {
 		uint64_t s = (uint64_t)(rand_r(&seed) % 512), c = 1 + (uint64_t)(rand_r(&seed) % 9);
 		if (poise_dev_inject(r.d, s, c) == 0)
 			r.injections++;

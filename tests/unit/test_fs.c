@@ -314,19 +314,27 @@ static void t_owned_once(void)
 	CHECK(p);
 	CHECK_EQ(poise_pool_open(path, 0, &q), -EBUSY);
 	poise_pool_close(&p);
+	int ready[2];
+	CHECK_EQ(pipe(ready), 0);
 	fflush(NULL);
 	pid_t pid = fork();
-	if (pid == 0) {
-		poise_pool_open(path, 0, &q);
-		sleep(2);
+	if (pid == 0) { /* hold the pool; say so; wait to be killed */
+		char c = poise_pool_open(path, 0, &q) == 0 ? 'y' : 'n';
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		pause();
 		_exit(0);
 	}
-	usleep(300000);
+	char c = 0;
+	CHECK_EQ(read(ready[0], &c, 1), 1);
+	CHECK_EQ(c, 'y');
 	int ret = poise_pool_open(path, 0, &q);
 	char want[64];
 	snprintf(want, sizeof(want), "pool in use by pid %d", (int)pid);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
 	CHECK_EQ(ret, -EBUSY);
 	CHECK_STR_HAS(poise_errmsg(), want);
 }
