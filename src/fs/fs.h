@@ -129,6 +129,14 @@ static inline uint64_t ino_off(const struct poise_fs *fs, uint64_t ino)
 {
 	return fs->sb.s_itable_blk * POISE_BLOCK + (ino - 1) * POISE_INODE_SIZE;
 }
+static inline uint64_t ino_roff(const struct poise_fs *fs, uint64_t ino)
+{
+	return fs->sb.s_itable_replica_blk * POISE_BLOCK + (ino - 1) * POISE_INODE_SIZE;
+}
+/* Read dinode ino into d: the primary copy, else the replica (which then
+ * rewrites the primary: the write clears its poison).  0, -EIO when both
+ * copies are unreadable, -EUCLEAN when neither passes its checksum. */
+int dinode_read(struct poise_fs *fs, uint64_t ino, struct poise_dinode *d);
 static inline uint8_t *blk_ptr(const struct poise_fs *fs, uint64_t blk)
 {
 	return fs->base + blk * POISE_BLOCK;

@@ -2,7 +2,8 @@
  * fsck.c - the checker.  It recovers like a mount (log replay, orphan
  * reclaim), then checks every invariant of the format on the mounted state:
  *   superblock == replica; no committed record left in the log;
- *   every dinode in use passes its checksum and has a known type;
+ *   every dinode in use passes its checksum, equals its replica, and has a
+ *   known type;
  *   extents and chains are valid (iget), no block is claimed twice, and
  *   i_blocks matches what the inode holds;
  *   directories: size = blocks, entries pass checksums, point at inodes in
@@ -114,16 +115,12 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 	/* pass 1: every inode, its blocks */
 	for (uint64_t ino = 1; ino <= N; ino++) {
 		struct poise_dinode d;
-		if (poise_dev_read(fs->dev, ino_off(fs, ino), &d, sizeof(d)) != sizeof(d)) {
-			report(r, "inode", ino, "inode %llu is unreadable (media error)", (unsigned long long)ino);
+		if (dinode_read(fs, ino, &d) < 0) { /* both copies lost */
+			report(r, "inode", ino, "%s", poise_errmsg());
 			continue;
 		}
 		if (d.i_mode == 0 && d.i_crc == 0)
 			continue;
-		if (dinode_check(&d) < 0) {
-			report(r, "inode", ino, "inode %llu fails its checksum", (unsigned long long)ino);
-			continue;
-		}
 		if (d.i_mode == 0)
 			continue;
 		if (!S_ISREG(d.i_mode) && !S_ISDIR(d.i_mode) && !S_ISLNK(d.i_mode)) {
@@ -136,6 +133,14 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 			continue;
 		}
 		ips[ino] = ip;
+		struct poise_dinode rd;
+		if (poise_dev_read(fs->dev, ino_roff(fs, ino), &rd, sizeof(rd)) != sizeof(rd) ||
+		    memcmp(&rd, &d, sizeof(d))) {
+			struct poise_fsck_problem *p = report(r, "inode", ino, "inode %llu: the replica differs from the primary",
+							      (unsigned long long)ino);
+			if (p && repair)
+				p->repaired = poise_dev_write(fs->dev, ino_roff(fs, ino), &d, sizeof(d)) == sizeof(d);
+		}
 		r->inodes_used++;
 		if (S_ISDIR(d.i_mode))
 			r->dirs++;

@@ -121,6 +121,37 @@ static int load_extents(struct poise_fs *fs, struct inode *ip)
 	return 0;
 }
 
+int dinode_read(struct poise_fs *fs, uint64_t ino, struct poise_dinode *d)
+{
+	int p_io = poise_dev_read(fs->dev, ino_off(fs, ino), d, sizeof(*d)) != sizeof(*d);
+	int never = !p_io && d->i_mode == 0 && d->i_crc == 0;
+	if (!p_io && (never || dinode_check(d) == 0)) {
+		if (!never)
+			return 0;
+		/* all zeros: never used, or a replica-only update? ask the replica */
+	}
+	struct poise_dinode r;
+	int r_io = poise_dev_read(fs->dev, ino_roff(fs, ino), &r, sizeof(r)) != sizeof(r);
+	if (!r_io && r.i_mode == 0 && r.i_crc == 0) {
+		if (never) {
+			*d = r;
+			return 0;
+		}
+	} else if (!r_io && dinode_check(&r) == 0) {
+		*d = r;
+		/* rewrite the damaged primary from the replica; the write clears
+		 * poison under it (errors: the replica keeps serving) */
+		(void)poise_dev_write(fs->dev, ino_off(fs, ino), &r, sizeof(r));
+		return 0;
+	}
+	if (never)
+		return 0;
+	if (p_io && r_io)
+		return poise_err(EIO, "inode %llu: both copies are unreadable (media error)",
+				 (unsigned long long)ino);
+	return poise_err(EUCLEAN, "inode %llu: no copy passes its checksum", (unsigned long long)ino);
+}
+
 static struct inode *ialloc_mem(uint64_t ino)
 {
 	struct inode *ip = calloc(1, sizeof(*ip));
@@ -163,14 +194,8 @@ int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp)
 		ret = poise_err(ENOMEM, "out of memory");
 		goto out;
 	}
-	if (poise_dev_read(fs->dev, ino_off(fs, ino), &ip->d, sizeof(ip->d)) != sizeof(ip->d)) {
-		ret = poise_err(EIO, "inode %llu is unreadable (media error)", (unsigned long long)ino);
+	if ((ret = dinode_read(fs, ino, &ip->d)) < 0)
 		goto fail;
-	}
-	if (dinode_check(&ip->d) < 0) {
-		ret = poise_err(EUCLEAN, "inode %llu fails its checksum", (unsigned long long)ino);
-		goto fail;
-	}
 	if (ip->d.i_mode == 0) {
 		ret = -ENOENT;
 		goto fail;
@@ -258,8 +283,10 @@ void icache_fini(struct poise_fs *fs)
 
 int istore(struct tx *tx, struct inode *ip, struct poise_dinode *nd)
 {
+	struct poise_fs *fs = tx_fs(tx);
 	dinode_seal(nd);
-	return tx_write(tx, ino_off(tx_fs(tx), ip->ino), nd, sizeof(*nd));
+	int ret = tx_write(tx, ino_off(fs, ip->ino), nd, sizeof(*nd));
+	return ret ? ret : tx_write(tx, ino_roff(fs, ip->ino), nd, sizeof(*nd)); /* both copies, atomically */
 }
 
 uint64_t lmap(const struct poise_extent *ext, uint32_t n, uint64_t lblk, uint64_t *run)

@@ -7,7 +7,8 @@
  *   block 0                 superblock (struct poise_super)
  *   log_blk ..              nlanes redo-log lanes of lane_blocks each
  *   itable_blk ..           inode table: ninodes x 256-byte poise_dinode
- *   data_blk .. nblocks-2   data: file blocks, directory blocks, extent blocks
+ *   data_blk ..             data: file blocks, directory blocks, extent blocks
+ *   itable_replica_blk ..   inode table replica (every inode update writes both)
  *   nblocks-1               superblock replica
  *
  * Inode 2 is never named: its extents (file block = pool block) are the
@@ -50,7 +51,7 @@ struct poise_super {
 	uint64_t s_itable_blk;
 	uint64_t s_itable_blocks;
 	uint64_t s_ninodes;        /* inode numbers 1..s_ninodes */
-	uint64_t s_itable_replica_blk; /* 0: none yet (reserved for replicas) */
+	uint64_t s_itable_replica_blk; /* the inode table's replica: nblocks-1-itable_blocks */
 	uint64_t s_data_blk;
 	uint64_t s_replica_blk;    /* the superblock replica: s_nblocks - 1 */
 	uint64_t s_root_ino;

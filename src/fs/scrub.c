@@ -4,9 +4,10 @@
  * (a fault the table did not list is added to it by the device layer), and
  * report each bad range with its owner:
  *   file        a file's or symlink's data: path, file offset, length;
- *   metadata    superblock (and replica), log lane, inode-table sectors,
- *               directory block, extent block; the superblock is rewritten
- *               from its replica (a write clears the poison);
+ *   metadata    superblock (and replica), log lane, inode-table sectors
+ *               (either copy), directory block, extent block; superblock
+ *               and inode sectors are rewritten from their other copy (a
+ *               write clears the poison);
  *   quarantined blocks inode 2 already holds;
  *   free        nobody's bytes (the allocator clears them before reuse).
  * Single-threaded; it owns the pool while it runs.
@@ -108,12 +109,26 @@ static void classify(struct poise_fs *fs, const struct owner *own, struct names 
 			 (unsigned long long)((blk - fs->sb.s_log_blk) / fs->sb.s_lane_blocks));
 		/* lanes are empty after mount: clearing loses nothing */
 		x->repaired = !fix || poise_dev_clear(dev, s * POISE_SECTOR, (e - s) * POISE_SECTOR) == 0;
-	} else if (blk < fs->data_blk) {
-		uint64_t first = (s * POISE_SECTOR - fs->sb.s_itable_blk * POISE_BLOCK) / POISE_INODE_SIZE + 1;
-		uint64_t last = ((e * POISE_SECTOR - fs->sb.s_itable_blk * POISE_BLOCK) - 1) / POISE_INODE_SIZE + 1;
+	} else if (blk < fs->data_blk ||
+		   (blk >= fs->sb.s_itable_replica_blk && blk < fs->sb.s_replica_blk)) {
+		int rep = blk >= fs->sb.s_itable_replica_blk;
+		uint64_t base = (rep ? fs->sb.s_itable_replica_blk : fs->sb.s_itable_blk) * POISE_BLOCK;
+		uint64_t other = (rep ? fs->sb.s_itable_blk : fs->sb.s_itable_replica_blk) * POISE_BLOCK;
+		uint64_t first = (s * POISE_SECTOR - base) / POISE_INODE_SIZE + 1;
+		uint64_t last = ((e * POISE_SECTOR - base) - 1) / POISE_INODE_SIZE + 1;
 		snprintf(x->owner, sizeof(x->owner), "metadata");
-		snprintf(x->what, sizeof(x->what), "inodes %llu-%llu", (unsigned long long)first,
-			 (unsigned long long)last);
+		snprintf(x->what, sizeof(x->what), "%s %llu-%llu", rep ? "inode replicas" : "inodes",
+			 (unsigned long long)first, (unsigned long long)last);
+		/* rewrite these sectors from the other copy (the write clears) */
+		uint8_t sec[POISE_SECTOR];
+		x->repaired = !fix;
+		for (uint64_t q = s; fix && q < e; q++) {
+			uint64_t o = q * POISE_SECTOR - base;
+			if (poise_dev_read(dev, other + o, sec, sizeof(sec)) != sizeof(sec) ||
+			    poise_dev_write(dev, q * POISE_SECTOR, sec, sizeof(sec)) != sizeof(sec))
+				break;
+			x->repaired = q + 1 == e;
+		}
 	} else if (own[blk].kind == 0) {
 		snprintf(x->owner, sizeof(x->owner), "free");
 	} else {

@@ -10,7 +10,7 @@
 struct poise_scrub_range {
 	uint64_t sector, count;   /* 512-byte sectors, inside one block */
 	char owner[16];           /* "file", "metadata", "free", "quarantined" */
-	char what[48];            /* file: "file"/"symlink"; metadata: the structure */
+	char what[64];            /* file: "file"/"symlink"; metadata: the structure */
 	char path[1024];          /* the owner's path ("" when none) */
 	uint64_t ino;
 	uint64_t file_offset, length; /* file: the bytes of the file it covers */

@@ -10,9 +10,11 @@
  * mount: validate the superblock (magic, checksum, version, geometry) and
  * refuse with -EUCLEAN and a message otherwise, never writing; replay the
  * log; scan the inode table to derive the free inodes and the free blocks
- * (every block an extent map or extent chain holds is in use); reclaim
- * orphans (inodes with no link left, from unlinks of open files before a
- * crash).  The scan reads 256 bytes per inode and the chains of fragmented
+ * (every block an extent map or extent chain holds is in use; an inode
+ * whose primary copy is unreadable or corrupt is read from the replica and
+ * its primary rewritten); rewrite known-bad sectors of the replica from the
+ * primary; reclaim orphans (inodes with no link left, from unlinks of open
+ * files before a crash).  The scan reads 256 bytes per inode and the chains of fragmented
  * files only; a 16 GiB pool has 262,144 inodes (64 MiB).
  */
 #include "fs/fs.h"
@@ -51,7 +53,8 @@ static int super_check(const struct poise_super *s, uint64_t dev_size, const cha
 	    s->s_itable_blk != s->s_log_blk + (uint64_t)s->s_nlanes * s->s_lane_blocks ||
 	    s->s_ninodes == 0 || s->s_itable_blocks * (POISE_BLOCK / POISE_INODE_SIZE) < s->s_ninodes ||
 	    s->s_data_blk != s->s_itable_blk + s->s_itable_blocks || s->s_replica_blk != nb - 1 ||
-	    s->s_data_blk >= s->s_replica_blk || s->s_root_ino != POISE_ROOT_INO ||
+	    s->s_itable_replica_blk != nb - 1 - s->s_itable_blocks ||
+	    s->s_data_blk >= s->s_itable_replica_blk || s->s_root_ino != POISE_ROOT_INO ||
 	    s->s_quarantine_ino != POISE_QUARANTINE_INO ||
 	    s->s_features != 0)
 		return poise_err(EUCLEAN, "the %s superblock describes an impossible geometry", where);
@@ -85,13 +88,14 @@ int fs_mkfs(struct poise_dev *dev, uint64_t ninodes)
 	s.s_ninodes = ninodes;
 	s.s_data_blk = s.s_itable_blk + s.s_itable_blocks;
 	s.s_replica_blk = nblocks - 1;
+	s.s_itable_replica_blk = nblocks - 1 - s.s_itable_blocks;
 	s.s_root_ino = POISE_ROOT_INO;
 	s.s_quarantine_ino = POISE_QUARANTINE_INO;
 	s.s_mkfs_time_ns = now_ns();
 	if (getrandom(s.s_uuid, sizeof(s.s_uuid), 0) != sizeof(s.s_uuid))
 		for (int i = 0; i < 16; i++) /* no entropy source: the time, spread */
 			s.s_uuid[i] = (uint8_t)((uint64_t)s.s_mkfs_time_ns >> ((i * 5) % 60));
-	if (s.s_data_blk + 16 > s.s_replica_blk)
+	if (s.s_replica_blk < 1 + s.s_itable_blocks || s.s_data_blk + 16 > s.s_itable_replica_blk)
 		return poise_err(ENOSPC, "%s: a pool of %llu bytes is too small for a file system "
 				 "(%llu inodes need at least %llu bytes)", dev->path,
 				 (unsigned long long)dev->size, (unsigned long long)ninodes,
@@ -105,6 +109,10 @@ int fs_mkfs(struct poise_dev *dev, uint64_t ninodes)
 	ssize_t k = poise_dev_write(dev, 0, zero, POISE_BLOCK);
 	for (uint64_t b = 1; k >= 0 && b < s.s_data_blk; b += 256) {
 		uint64_t n = s.s_data_blk - b < 256 ? s.s_data_blk - b : 256;
+		k = poise_dev_store(dev, b * POISE_BLOCK, zero, n * POISE_BLOCK);
+	}
+	for (uint64_t b = s.s_itable_replica_blk; k >= 0 && b < s.s_replica_blk; b += 256) {
+		uint64_t n = s.s_replica_blk - b < 256 ? s.s_replica_blk - b : 256;
 		k = poise_dev_store(dev, b * POISE_BLOCK, zero, n * POISE_BLOCK);
 	}
 	free(zero);
@@ -126,9 +134,11 @@ int fs_mkfs(struct poise_dev *dev, uint64_t ninodes)
 	q.i_nlink = 1;
 	q.i_atime_ns = q.i_mtime_ns = q.i_ctime_ns = s.s_mkfs_time_ns;
 	dinode_seal(&q);
-	uint64_t roff = s.s_itable_blk * POISE_BLOCK;
+	uint64_t roff = s.s_itable_blk * POISE_BLOCK, rroff = s.s_itable_replica_blk * POISE_BLOCK;
 	if ((k = poise_dev_store(dev, roff, &root, sizeof(root))) < 0 ||
 	    (k = poise_dev_store(dev, roff + POISE_INODE_SIZE, &q, sizeof(q))) < 0 ||
+	    (k = poise_dev_store(dev, rroff, &root, sizeof(root))) < 0 ||
+	    (k = poise_dev_store(dev, rroff + POISE_INODE_SIZE, &q, sizeof(q))) < 0 ||
 	    (k = poise_dev_store(dev, s.s_replica_blk * POISE_BLOCK, &s, sizeof(s))) < 0)
 		return (int)k;
 	poise_fence();
@@ -215,17 +225,18 @@ static int scan_inodes(struct poise_fs *fs, uint64_t **orphans, size_t *norphans
 			uint64_t ino = b * ipb + i + 1;
 			if (ino > fs->sb.s_ninodes)
 				break;
-			if (k < (ssize_t)((i + 1) * POISE_INODE_SIZE)) {
-				ino_mark_used(fs, ino); /* unreadable: never reuse it */
-				continue;
+			struct poise_dinode *d = (struct poise_dinode *)(buf + i * POISE_INODE_SIZE), rd;
+			int primary_ok = k >= (ssize_t)((i + 1) * POISE_INODE_SIZE) &&
+					 (dinode_check(d) == 0 || (d->i_mode == 0 && d->i_crc == 0));
+			if (!primary_ok) { /* the replica, which repairs the primary */
+				if (dinode_read(fs, ino, &rd) < 0) {
+					ino_mark_used(fs, ino); /* both lost: never reuse it; fsck reports it */
+					continue;
+				}
+				d = &rd;
 			}
-			struct poise_dinode *d = (struct poise_dinode *)(buf + i * POISE_INODE_SIZE);
 			if (d->i_mode == 0 && d->i_crc == 0)
 				continue; /* never used */
-			if (dinode_check(d) < 0) {
-				ino_mark_used(fs, ino); /* corrupt: fsck reports it */
-				continue;
-			}
 			if (d->i_mode == 0)
 				continue;
 			ino_mark_used(fs, ino);
@@ -244,6 +255,25 @@ static int scan_inodes(struct poise_fs *fs, uint64_t **orphans, size_t *norphans
 		}
 	}
 	return 0;
+}
+
+/* Known-bad sectors of the inode-table replica (nobody reads it while the
+ * primary is good, so nothing else would notice): rewrite them from the
+ * primary; the write clears the poison. */
+static void heal_replica(struct poise_fs *fs)
+{
+	struct poise_bb_range *bad;
+	long n = poise_dev_badblocks(fs->dev, &bad);
+	uint64_t lo = fs->sb.s_itable_replica_blk * (POISE_BLOCK / POISE_SECTOR);
+	uint64_t hi = fs->sb.s_replica_blk * (POISE_BLOCK / POISE_SECTOR);
+	uint64_t delta = (fs->sb.s_itable_replica_blk - fs->sb.s_itable_blk) * POISE_BLOCK;
+	uint8_t sec[POISE_SECTOR];
+	for (long i = 0; i < n; i++)
+		for (uint64_t s = bad[i].sector; s < bad[i].sector + bad[i].count; s++)
+			if (s >= lo && s < hi &&
+			    poise_dev_read(fs->dev, s * POISE_SECTOR - delta, sec, sizeof(sec)) == sizeof(sec))
+				(void)poise_dev_write(fs->dev, s * POISE_SECTOR, sec, sizeof(sec));
+	free(n > 0 ? bad : NULL);
 }
 
 /* An orphan: no name left.  Free it and its blocks. */
@@ -289,7 +319,7 @@ int fs_mount(struct poise_dev *dev, struct poise_fs **out)
 	}
 	fs->nblocks = fs->sb.s_nblocks;
 	fs->data_blk = fs->sb.s_data_blk;
-	fs->data_end = fs->sb.s_replica_blk;
+	fs->data_end = fs->sb.s_itable_replica_blk;
 	for (int i = 0; i < POISE_NLANES; i++)
 		pthread_mutex_init(&fs->lane_lock[i], NULL);
 	pthread_mutex_init(&fs->icache_lock, NULL);
@@ -316,6 +346,7 @@ int fs_mount(struct poise_dev *dev, struct poise_fs **out)
 				ret < 0 ? ": " : "", ret < 0 ? poise_errmsg() : "");
 		goto fail;
 	}
+	heal_replica(fs);
 	for (size_t i = 0; i < norphans; i++)
 		(void)reclaim(fs, orphans[i]);
 	free(orphans);

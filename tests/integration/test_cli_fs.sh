@@ -51,15 +51,23 @@ blocks=$(sed 's/.*"blocks":\([0-9]*\).*/\1/' "$T/info")
 contains "and every block is free but the root's directory block" "$T/info" "\"blocks_free\":$((blocks - 1)),"
 expect_rc 0 "fsck still clean" $P fsck "$POOL"
 
-# damage: a dinode's checksum, found by fsck (exit 1) and reported by name
+# damage: a dinode's checksum.  One copy: served and repaired from the
+# replica.  Both copies: fsck finds it (exit 1) and names the inode.
 printf hi >"$T/small"
 $P put "$POOL" "$T/small" /victim
 ino=$($P stat --json "$POOL" /victim | sed 's/.*"ino":\([0-9]*\).*/\1/')
 itable=$(( (1 + $($P info --json "$POOL" | sed 's/.*"log_lanes":\([0-9]*\).*/\1/') * 4) * 4096 ))
+inodes=$($P info --json "$POOL" | sed 's/.*"inodes":\([0-9]*\).*/\1/')
+replica=$(( $(stat -c %s "$POOL") - 4096 - inodes * 256 ))
 printf '\x55' | dd of="$POOL" bs=1 seek=$((itable + (ino - 1) * 256 + 30)) conv=notrunc status=none
+check "one damaged copy: the file still reads" cmp <($P cat "$POOL" /victim) "$T/small"
+expect_rc 0 "and fsck is clean (repaired from the replica)" $P fsck "$POOL"
+printf '\x55' | dd of="$POOL" bs=1 seek=$((itable + (ino - 1) * 256 + 30)) conv=notrunc status=none
+printf '\x55' | dd of="$POOL" bs=1 seek=$((replica + (ino - 1) * 256 + 30)) conv=notrunc status=none
 $P fsck "$POOL" >"$T/out" 2>&1; rc=$?
-check "fsck finds the damage (exit 1)" test $rc -eq 1
-contains "and names the inode" "$T/out" "inode $ino fails its checksum"
+check "both copies damaged: fsck finds it (exit 1)" test $rc -eq 1
+contains "and names the inode" "$T/out" "inode $ino: no copy passes its checksum"
+expect_rc 0 "the rest of the pool still works" $P ls "$POOL" /
 
 # media errors through the commands
 rm -f "$POOL" "$POOL.badblocks"

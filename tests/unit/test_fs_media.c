@@ -370,6 +370,51 @@ static void t_block_path(void)
 	CHECK(clean());
 }
 
+static void t_inode_replica(void)
+{
+	struct poise_pool *p = with_file("/f", 11);
+	CHECK(p);
+	/* two inodes share a 512-byte sector: keep /g out of /f's sector */
+	poise_close(p, poise_open(p, "/pad1", O_CREAT | O_WRONLY, 0644));
+	poise_close(p, poise_open(p, "/pad2", O_CREAT | O_WRONLY, 0644));
+	int fd = poise_open(p, "/g", O_CREAT | O_WRONLY, 0644);
+	CHECK_EQ(poise_pwrite(p, fd, "other", 5, 0), 5);
+	poise_close(p, fd);
+	struct stat st;
+	CHECK_EQ(poise_stat(p, "/f", &st), 0);
+	struct poise_fs *fs = poise_pool_fs(p);
+	uint64_t prim = ino_off(fs, st.st_ino) / 512, rep = ino_roff(fs, st.st_ino) / 512;
+	poise_pool_close(&p);
+	/* the primary copy poisoned: served from the replica, and repaired */
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK_EQ(poise_badblocks_inject(p, prim, 1), 0);
+	poise_pool_close(&p);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	static char want[FSZ], buf[FSZ];
+	pattern(want, FSZ, 0, 11);
+	fd = poise_open(p, "/f", O_RDONLY, 0);
+	CHECK(fd >= 0);
+	CHECK_EQ(poise_pread(p, fd, buf, FSZ, 0), FSZ);
+	CHECK(!memcmp(buf, want, FSZ));
+	poise_close(p, fd);
+	CHECK_EQ(bad_sectors(p), 0); /* the rewrite cleared the poison */
+	poise_pool_close(&p);
+	CHECK(clean());
+	/* both copies poisoned: only that file fails; the pool and /g work */
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK_EQ(poise_badblocks_inject(p, prim, 1), 0);
+	CHECK_EQ(poise_badblocks_inject(p, rep, 1), 0);
+	poise_pool_close(&p);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0); /* still mounts */
+	CHECK_EQ(poise_stat(p, "/f", &st), -EIO);
+	CHECK_STR_HAS(poise_errmsg(), "both copies are unreadable");
+	fd = poise_open(p, "/g", O_RDONLY, 0);
+	CHECK_EQ(poise_pread(p, fd, buf, 5, 0), 5);
+	CHECK(!memcmp(buf, "other", 5));
+	poise_close(p, fd);
+	poise_pool_close(&p);
+}
+
 static struct poise_pool *mp;
 static void *maddr;
 static void touch_mapped(void)
@@ -427,6 +472,7 @@ int main(void)
 	RUN(t_scrub_names_owners);
 	RUN(t_direct_map);
 	RUN(t_block_path);
+	RUN(t_inode_replica);
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
 	if (system(cmd) != 0)

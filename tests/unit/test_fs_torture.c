@@ -1,7 +1,7 @@
 /*
  * test_fs_torture.c - poison torture with a shadow model.  Random writes,
- * reads, truncates (both ways), injections of poison into file data, and
- * remounts run on a pool; a shadow keeps each file's bytes and which of its
+ * reads, truncates (both ways), injections of poison into file data and
+ * into one copy of a file's inode, and remounts run on a pool; a shadow keeps each file's bytes and which of its
  * sectors are lost.  Every read must return exactly the shadow's bytes, or
  * stop exactly before the first lost sector in its range (-EIO when it
  * starts on one).  Anything else is a silent corruption; the count is
@@ -16,11 +16,13 @@
 #include "poise.h"
 #include "fs/fsck.h"
 #include "dev/dev.h"
+#include "fs/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
 
 struct poise_dev *poise_pool_dev(struct poise_pool *p);
+struct poise_fs *poise_pool_fs(struct poise_pool *p);
 
 #define NF 8
 #define MAXSZ (192 * 1024)
@@ -33,7 +35,8 @@ static struct {
 static struct poise_pool *pool;
 static char img[400];
 static unsigned seed = 99;
-static long ops, corrupt, unexpected, reads_checked, short_or_eio, injections;
+static long ops, corrupt, unexpected, reads_checked, short_or_eio, injections, meta_injections;
+static int remount(void);
 static int noclear;
 
 static unsigned rnd(unsigned n)
@@ -128,6 +131,27 @@ static void op_truncate(void)
 	sh[f].size = size;
 }
 
+/* Poison one copy of a file's inode (the other copy serves, and the
+ * primary is rewritten): the files must read exactly as before. */
+static void op_inject_inode(void)
+{
+	int f = (int)rnd(NF);
+	char n[16];
+	struct stat st;
+	name(f, n);
+	if (poise_stat(pool, n, &st) < 0) {
+		unexpected++;
+		return;
+	}
+	struct poise_fs *fs = poise_pool_fs(pool);
+	uint64_t off = rnd(2) ? ino_off(fs, st.st_ino) : ino_roff(fs, st.st_ino);
+	if (poise_badblocks_inject(pool, off / 512, 1) < 0)
+		unexpected++;
+	meta_injections++;
+	if (remount() < 0) /* the in-memory inode is cached: read it from media again */
+		unexpected++;
+}
+
 static void op_inject(void)
 {
 	int f = (int)rnd(NF);
@@ -203,8 +227,10 @@ static void run_phase(long n)
 			op_read();
 		else if (r < 80)
 			op_truncate();
-		else if (r < 98)
+		else if (r < 96)
 			op_inject();
+		else if (r < 98)
+			op_inject_inode();
 		else if (remount() < 0)
 			unexpected++;
 	}
@@ -236,6 +262,7 @@ static void t_torture(void)
 		for (int k = 0; k < 20; k++)
 			op_read();
 	poise_pool_close(&pool);
+	fprintf(stderr, "    %ld inode-copy injections\n", meta_injections);
 	fprintf(stderr, "    %ld operations: %ld injections, %ld reads checked (%ld short or -EIO as expected), "
 		"%ld silent corruptions, %ld unexpected errors\n", ops, injections, reads_checked, short_or_eio,
 		corrupt, unexpected);
