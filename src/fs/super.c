@@ -1,21 +1,25 @@
 /*
  * super.c - making, mounting and unmounting a file system.
  *
- * mkfs zeroes the log and the inode table, writes the root directory, the
- * superblock replica, and last the primary superblock: a pool whose mkfs
+ * mkfs zeroes the log and both inode tables, writes the root directory and
+ * the quarantine inode (2) into both, the superblock replica, and last the
+ * primary superblock: a pool whose mkfs
  * died half-way has no valid primary superblock (its replica is only
  * consulted when the primary is unreadable or corrupt *and* the replica
  * describes this pool).
  *
  * mount: validate the superblock (magic, checksum, version, geometry) and
- * refuse with -EUCLEAN and a message otherwise, never writing; replay the
+ * refuse with -EUCLEAN and a message otherwise, never writing (the one
+ * exception: a damaged primary superblock is rewritten from a valid
+ * replica); replay the
  * log; scan the inode table to derive the free inodes and the free blocks
  * (every block an extent map or extent chain holds is in use; an inode
  * whose primary copy is unreadable or corrupt is read from the replica and
  * its primary rewritten); rewrite known-bad sectors of the replica from the
  * primary; reclaim orphans (inodes with no link left, from unlinks of open
- * files before a crash).  The scan reads 256 bytes per inode and the chains of fragmented
- * files only; a 16 GiB pool has 262,144 inodes (64 MiB).
+ * files before a crash).  The scan reads 256 bytes per inode (the primary
+ * table) and the chains of fragmented files only; a 16 GiB pool has
+ * 1,048,576 inodes (256 MiB).
  */
 #include "fs/fs.h"
 #include "dev/persist.h"
