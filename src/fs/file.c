@@ -216,39 +216,54 @@ static int copy_list(const struct inode *ip, struct poise_extent **l, uint32_t *
 	return 0;
 }
 
-/* Allocate and publish-ready fill every hole of file blocks [b0, b1):
- * fill(dst_pool_off, file_off, n) writes the content of new blocks.  New
- * runs go into the list and into *nr (to free on failure). */
+/* Give every hole of file blocks [b0, b1) a fresh block holding its
+ * content: data where [doff, doff+dlen) covers it, zeros elsewhere (data
+ * NULL: all zeros).  The new runs go into c. */
 struct newrun {
 	uint64_t blk, n;
 };
-static int fill_holes(struct poise_fs *fs, struct inode *ip, struct poise_extent **l, uint32_t *n,
-		      uint32_t *cap, uint64_t b0, uint64_t b1, const char *data, uint64_t doff,
-		      uint64_t dlen, struct newrun **nr, uint32_t *nnr)
+
+/* A pending change of one inode's data, built under its exclusive lock and
+ * published by one transaction (publish) or dropped (drop):
+ *   l[0..n)    the new extent list (a copy of the inode's, then edited);
+ *   nr[0..nnr) blocks taken for it (given back if it is dropped);
+ *   fr[0..nfr) runs (blk, count) it releases (freed after the commit);
+ *   q[0..nq)   blocks to quarantine (uncleared poison, moved away from). */
+struct fchange {
+	struct poise_extent *l;
+	uint32_t n, cap;
+	struct newrun *nr;
+	uint32_t nnr;
+	uint64_t *fr;
+	uint32_t nfr;
+	uint64_t *q;
+	uint32_t nq;
+};
+static int fill_holes(struct poise_fs *fs, struct fchange *c, uint64_t b0, uint64_t b1,
+		      const char *data, uint64_t doff, uint64_t dlen)
 {
 	static const uint8_t zero[POISE_BLOCK];
 	uint64_t b = b0;
-	(void)ip;
 	while (b < b1) {
-		uint64_t run, p = lmap(*l, *n, b, &run);
+		uint64_t run, p = lmap(c->l, c->n, b, &run);
 		if (p) {
 			b += run;
 			continue;
 		}
 		uint64_t want = run < b1 - b ? run : b1 - b, goal = 0, r2;
-		if (b > 0 && (goal = lmap(*l, *n, b - 1, &r2)))
+		if (b > 0 && (goal = lmap(c->l, c->n, b - 1, &r2)))
 			goal++;
 		uint64_t blk, got;
 		int ret = alloc_blocks(fs, goal, want, &blk, &got);
 		if (ret < 0)
 			return ret;
-		struct newrun *x = realloc(*nr, (*nnr + 1) * sizeof(**nr));
+		struct newrun *x = realloc(c->nr, (c->nnr + 1) * sizeof(*x));
 		if (!x) {
 			free_blocks(fs, blk, got);
 			return poise_err(ENOMEM, "out of memory");
 		}
-		*nr = x;
-		x[(*nnr)++] = (struct newrun){blk, got};
+		c->nr = x;
+		x[c->nnr++] = (struct newrun){blk, got};
 		/* content: data where the write covers, zeros elsewhere */
 		for (uint64_t i = 0; i < got; i++) {
 			uint64_t fo = (b + i) * POISE_BLOCK, po = (blk + i) * POISE_BLOCK;
@@ -268,7 +283,7 @@ static int fill_holes(struct poise_fs *fs, struct inode *ip, struct poise_extent
 			if (k < 0)
 				return (int)k;
 		}
-		ret = ext_insert(l, n, cap, (struct poise_extent){.e_lblk = b, .e_pblk = blk, .e_len = (uint32_t)got});
+		ret = ext_insert(&c->l, &c->n, &c->cap, (struct poise_extent){.e_lblk = b, .e_pblk = blk, .e_len = (uint32_t)got});
 		if (ret < 0)
 			return ret;
 		b += got;
@@ -276,29 +291,24 @@ static int fill_holes(struct poise_fs *fs, struct inode *ip, struct poise_extent
 	return 0;
 }
 
-struct remap;
-static int remap_block(struct poise_fs *fs, struct poise_extent **l, uint32_t *n, uint32_t *cap,
-		       uint64_t lb, uint64_t old, const char *data, uint64_t doff, uint64_t dlen,
-		       struct newrun **nr, uint32_t *nnr, uint64_t **q, uint32_t *nq);
+static int remap_block(struct poise_fs *fs, struct fchange *c, uint64_t lb, uint64_t old,
+		       const char *data, uint64_t doff, uint64_t dlen);
 
 /* Zero [from, to) of the file where it is mapped, in place (no fence).  A
  * block whose poison cannot be cleared is remapped (list l, new runs nr,
  * quarantine q: see remap_block). */
-static int zero_mapped(struct poise_fs *fs, struct inode *ip, uint64_t from, uint64_t to,
-		       struct poise_extent **l, uint32_t *n, uint32_t *cap, struct newrun **nr,
-		       uint32_t *nnr, uint64_t **q, uint32_t *nq)
+static int zero_mapped(struct poise_fs *fs, struct fchange *c, uint64_t from, uint64_t to)
 {
 	static const uint8_t zero[POISE_BLOCK];
-	(void)ip;
 	while (from < to) {
-		uint64_t run, lb = from >> POISE_BLOCK_SHIFT, p = lmap(*l, *n, lb, &run);
+		uint64_t run, lb = from >> POISE_BLOCK_SHIFT, p = lmap(c->l, c->n, lb, &run);
 		uint64_t boff = from & (POISE_BLOCK - 1);
 		uint64_t len = POISE_BLOCK - boff < to - from ? POISE_BLOCK - boff : to - from;
 		if (p) {
 			ssize_t k = poise_dev_store(fs->dev, p * POISE_BLOCK + boff, zero, len);
 			if (k < 0 && bbt_any(&fs->dev->bb, p * (POISE_BLOCK / POISE_SECTOR),
 					     (p + 1) * (POISE_BLOCK / POISE_SECTOR))) {
-				int ret = remap_block(fs, l, n, cap, lb, p, NULL, from, len, nr, nnr, q, nq);
+				int ret = remap_block(fs, c, lb, p, NULL, from, len);
 				if (ret < 0)
 					return ret;
 			} else if (k < 0) {
@@ -310,13 +320,16 @@ static int zero_mapped(struct poise_fs *fs, struct inode *ip, uint64_t from, uin
 	return 0;
 }
 
-/* Publish a new extent list and dinode image; on failure undo new runs.
- * q[0..nq): pool blocks to quarantine (they join inode 2's map in the same
- * transaction; its lock is taken last, after the file's). */
-static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd,
-		     struct poise_extent *l, uint32_t n, struct newrun *nr, uint32_t nnr,
-		     uint64_t *fr, uint32_t nfr, const uint64_t *q, uint32_t nq)
+/* Publish change c with the dinode image nd in one transaction: c's
+ * quarantined blocks join inode 2's map in it too (its lock is taken last,
+ * after the file's).  On failure the change is dropped.  c is freed. */
+static void drop(struct poise_fs *fs, struct fchange *c);
+
+static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd, struct fchange *c)
 {
+	struct poise_extent *l = c->l;
+	uint32_t n = c->n, nq = c->nq;
+	const uint64_t *q = c->q;
 	struct tx *tx = tx_begin(fs);
 	struct ext_change ch, qch;
 	struct inode *qip = NULL;
@@ -351,14 +364,13 @@ static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *n
 	if (ret < 0) {
 		ext_abort(fs, &ch);
 		ext_abort(fs, &qch);
-		for (uint32_t i = 0; i < nnr; i++)
-			free_blocks(fs, nr[i].blk, nr[i].n);
+		drop(fs, c);
 	} else {
 		ext_commit(fs, ip, &ch);
 		ip->d = *nd;
 		__atomic_store_n(&ip->times_dirty, 0, __ATOMIC_RELAXED);
-		for (uint32_t i = 0; i < nfr; i++)
-			free_blocks(fs, fr[2 * i], fr[2 * i + 1]);
+		for (uint32_t i = 0; i < c->nfr; i++)
+			free_blocks(fs, c->fr[2 * i], c->fr[2 * i + 1]);
 		if (qip) {
 			ext_commit(fs, qip, &qch);
 			qip->d = qnd;
@@ -367,19 +379,47 @@ static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *n
 	if (qip)
 		pthread_rwlock_unlock(&qip->lock);
 	free(ql);
+	free(c->l);
+	free(c->nr);
+	free(c->fr);
+	free(c->q);
+	memset(c, 0, sizeof(*c));
 	return ret;
+}
+
+/* Abandon a change: give back the blocks it took, forget the rest. */
+static void drop(struct poise_fs *fs, struct fchange *c)
+{
+	for (uint32_t i = 0; i < c->nnr; i++)
+		free_blocks(fs, c->nr[i].blk, c->nr[i].n);
+	c->nnr = 0;
+}
+
+static void change_free(struct fchange *c)
+{
+	free(c->l);
+	free(c->nr);
+	free(c->fr);
+	free(c->q);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Start a change from ip's current extent list. */
+static int change_begin(const struct inode *ip, struct fchange *c)
+{
+	memset(c, 0, sizeof(*c));
+	return copy_list(ip, &c->l, &c->n, &c->cap);
 }
 
 /* File block lb lives at pool block old, whose bad sectors the platform
  * cannot clear.  Give it a fresh block: the good sectors are copied through
  * the machine-check-safe read, the bad ones become zeros (their bytes were
- * lost), and the write's data [doff, doff+dlen) is laid over.  The list l
- * maps lb to the new block; old goes to q (quarantine); the new block to nr
- * (freed if the transaction fails).  data NULL lays zeros over instead.
+ * lost), and the write's data [doff, doff+dlen) is laid over.  c's list
+ * maps lb to the new block; old goes to c's quarantine; the new block to its
+ * new runs (given back if the change is dropped).  data NULL lays zeros.
  * Caller holds ip->lock exclusive. */
-static int remap_block(struct poise_fs *fs, struct poise_extent **l, uint32_t *n, uint32_t *cap,
-		       uint64_t lb, uint64_t old, const char *data, uint64_t doff, uint64_t dlen,
-		       struct newrun **nr, uint32_t *nnr, uint64_t **q, uint32_t *nq)
+static int remap_block(struct poise_fs *fs, struct fchange *c, uint64_t lb, uint64_t old,
+		       const char *data, uint64_t doff, uint64_t dlen)
 {
 	uint8_t blk[POISE_BLOCK];
 	for (unsigned s = 0; s < POISE_BLOCK / POISE_SECTOR; s++) {
@@ -399,25 +439,25 @@ static int remap_block(struct poise_fs *fs, struct poise_extent **l, uint32_t *n
 	int ret = alloc_blocks(fs, old + 1, 1, &nb, &got);
 	if (ret < 0)
 		return ret;
-	struct newrun *x = realloc(*nr, (*nnr + 1) * sizeof(**nr));
-	uint64_t *qq = realloc(*q, (*nq + 1) * sizeof(**q));
+	struct newrun *x = realloc(c->nr, (c->nnr + 1) * sizeof(*x));
+	uint64_t *qq = realloc(c->q, (c->nq + 1) * sizeof(*qq));
 	if (x)
-		*nr = x;
+		c->nr = x;
 	if (qq)
-		*q = qq;
+		c->q = qq;
 	if (!x || !qq) {
 		free_blocks(fs, nb, 1);
 		return poise_err(ENOMEM, "out of memory");
 	}
-	x[(*nnr)++] = (struct newrun){nb, 1};
+	x[c->nnr++] = (struct newrun){nb, 1};
 	ssize_t k = poise_dev_store(fs->dev, nb * POISE_BLOCK, blk, POISE_BLOCK);
 	if (k < 0)
 		return (int)k;
-	if ((ret = ext_cut(l, n, cap, lb, lb + 1, &fr, &nfr)) == 0)
-		ret = ext_insert(l, n, cap, (struct poise_extent){.e_lblk = lb, .e_pblk = nb, .e_len = 1});
+	if ((ret = ext_cut(&c->l, &c->n, &c->cap, lb, lb + 1, &fr, &nfr)) == 0)
+		ret = ext_insert(&c->l, &c->n, &c->cap, (struct poise_extent){.e_lblk = lb, .e_pblk = nb, .e_len = 1});
 	free(fr); /* the old block is quarantined, not freed */
 	if (ret == 0)
-		qq[(*nq)++] = old;
+		qq[c->nq++] = old;
 	return ret;
 }
 
@@ -459,21 +499,17 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 		pthread_rwlock_unlock(&ip->lock);
 		return poise_err(EFBIG, "write past the largest file size");
 	}
-	struct poise_extent *l;
-	uint32_t n, cap, nnr = 0, nq = 0;
-	struct newrun *nr = NULL;
-	uint64_t *q = NULL;
-	int ret = copy_list(ip, &l, &n, &cap);
+	struct fchange c;
+	int ret = change_begin(ip, &c);
 	uint64_t b0 = off >> POISE_BLOCK_SHIFT, b1 = (off + len + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT;
 	/* the gap between the old EOF and the write, inside the old last block */
 	if (ret == 0 && off > size && (size & (POISE_BLOCK - 1)))
-		ret = zero_mapped(fs, ip, size, off < ((size | (POISE_BLOCK - 1)) + 1) ? off : (size | (POISE_BLOCK - 1)) + 1,
-				  &l, &n, &cap, &nr, &nnr, &q, &nq);
+		ret = zero_mapped(fs, &c, size, off < ((size | (POISE_BLOCK - 1)) + 1) ? off : (size | (POISE_BLOCK - 1)) + 1);
 	/* the mapped part of the range is overwritten in place, block by block
-	 * (looked up in the list: the gap zeroing may have moved a block); a
-	 * block whose poison cannot be cleared moves to a fresh block */
+	 * (looked up in the change's list: the gap zeroing may have moved a
+	 * block); a block whose poison cannot be cleared moves to a fresh one */
 	for (uint64_t pos = off; ret == 0 && pos < off + len;) {
-		uint64_t run, lb = pos >> POISE_BLOCK_SHIFT, p = lmap(l, n, lb, &run);
+		uint64_t run, lb = pos >> POISE_BLOCK_SHIFT, p = lmap(c.l, c.n, lb, &run);
 		uint64_t end = (lb + 1) << POISE_BLOCK_SHIFT;
 		if (end > off + len)
 			end = off + len;
@@ -482,7 +518,7 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 						    (const char *)buf + (pos - off), end - pos);
 			if (k < 0 && bbt_any(&fs->dev->bb, p * (POISE_BLOCK / POISE_SECTOR),
 					     (p + 1) * (POISE_BLOCK / POISE_SECTOR)))
-				ret = remap_block(fs, &l, &n, &cap, lb, p, buf, off, len, &nr, &nnr, &q, &nq);
+				ret = remap_block(fs, &c, lb, p, buf, off, len);
 			else if (k < 0)
 				ret = (int)k;
 		}
@@ -490,20 +526,17 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 	}
 	/* then the holes get fresh blocks holding the data */
 	if (ret == 0)
-		ret = fill_holes(fs, ip, &l, &n, &cap, b0, b1, buf, off, len, &nr, &nnr);
+		ret = fill_holes(fs, &c, b0, b1, buf, off, len);
 	if (ret == 0) {
 		struct poise_dinode nd = image(ip);
 		if (off + len > nd.i_size)
 			nd.i_size = off + len;
 		nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
-		ret = publish(fs, ip, &nd, l, n, nr, nnr, NULL, 0, q, nq); /* fences the data too */
+		ret = publish(fs, ip, &nd, &c); /* fences the data too */
 	} else {
-		for (uint32_t i = 0; i < nnr; i++)
-			free_blocks(fs, nr[i].blk, nr[i].n);
+		drop(fs, &c);
+		change_free(&c);
 	}
-	free(l);
-	free(nr);
-	free(q);
 	pthread_rwlock_unlock(&ip->lock);
 	return ret < 0 ? ret : (ssize_t)len;
 }
@@ -514,29 +547,22 @@ int file_truncate(struct poise_fs *fs, struct inode *ip, uint64_t size)
 		return poise_err(EFBIG, "size %llu is past the largest file size", (unsigned long long)size);
 	pthread_rwlock_wrlock(&ip->lock);
 	uint64_t old = ip->d.i_size;
-	struct poise_extent *l;
-	uint32_t n, cap, nfr = 0, nnr = 0, nq = 0;
-	uint64_t *fr = NULL, *q = NULL;
-	struct newrun *nr = NULL;
-	int ret = copy_list(ip, &l, &n, &cap);
+	struct fchange c;
+	int ret = change_begin(ip, &c);
 	if (ret == 0 && size < old)
-		ret = ext_cut(&l, &n, &cap, (size + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, ~0ULL >> 13, &fr, &nfr);
+		ret = ext_cut(&c.l, &c.n, &c.cap, (size + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, ~0ULL >> 13,
+			      &c.fr, &c.nfr);
 	if (ret == 0 && size > old && (old & (POISE_BLOCK - 1)))
-		ret = zero_mapped(fs, ip, old, size < (old | (POISE_BLOCK - 1)) + 1 ? size : (old | (POISE_BLOCK - 1)) + 1,
-				  &l, &n, &cap, &nr, &nnr, &q, &nq);
+		ret = zero_mapped(fs, &c, old, size < (old | (POISE_BLOCK - 1)) + 1 ? size : (old | (POISE_BLOCK - 1)) + 1);
 	if (ret == 0) {
 		struct poise_dinode nd = image(ip);
 		nd.i_size = size;
 		nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
-		ret = publish(fs, ip, &nd, l, n, nr, nnr, fr, nfr, q, nq);
+		ret = publish(fs, ip, &nd, &c);
 	} else {
-		for (uint32_t i = 0; i < nnr; i++)
-			free_blocks(fs, nr[i].blk, nr[i].n);
+		drop(fs, &c);
+		change_free(&c);
 	}
-	free(l);
-	free(fr);
-	free(nr);
-	free(q);
 	pthread_rwlock_unlock(&ip->lock);
 	return ret;
 }
@@ -550,29 +576,26 @@ int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off
 	if (!punch && mode != 0 && mode != FALLOC_FL_KEEP_SIZE)
 		return poise_err(EOPNOTSUPP, "fallocate mode 0x%x is not supported", mode);
 	pthread_rwlock_wrlock(&ip->lock);
-	struct poise_extent *l;
-	uint32_t n, cap, nnr = 0, nfr = 0, nq = 0;
-	struct newrun *nr = NULL;
-	uint64_t *fr = NULL, *q = NULL, end = off + len;
-	int ret = copy_list(ip, &l, &n, &cap);
+	struct fchange c;
+	uint64_t end = off + len;
+	int ret = change_begin(ip, &c);
 	struct poise_dinode nd = image(ip);
 	if (ret == 0 && punch) {
 		uint64_t b0 = (off + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, b1 = end >> POISE_BLOCK_SHIFT;
 		/* partial blocks at the edges: zeros in place */
 		uint64_t head_end = b0 << POISE_BLOCK_SHIFT < end ? b0 << POISE_BLOCK_SHIFT : end;
-		ret = zero_mapped(fs, ip, off, head_end, &l, &n, &cap, &nr, &nnr, &q, &nq);
+		ret = zero_mapped(fs, &c, off, head_end);
 		uint64_t tail = b1 << POISE_BLOCK_SHIFT > head_end ? b1 << POISE_BLOCK_SHIFT : head_end;
 		if (ret == 0 && end > tail)
-			ret = zero_mapped(fs, ip, tail, end, &l, &n, &cap, &nr, &nnr, &q, &nq);
+			ret = zero_mapped(fs, &c, tail, end);
 		if (ret == 0 && b1 > b0)
-			ret = ext_cut(&l, &n, &cap, b0, b1, &fr, &nfr);
+			ret = ext_cut(&c.l, &c.n, &c.cap, b0, b1, &c.fr, &c.nfr);
 	} else if (ret == 0) {
 		if (end > nd.i_size && !(mode & FALLOC_FL_KEEP_SIZE) && (nd.i_size & (POISE_BLOCK - 1)))
-			ret = zero_mapped(fs, ip, nd.i_size, (nd.i_size | (POISE_BLOCK - 1)) + 1, &l, &n, &cap,
-					  &nr, &nnr, &q, &nq);
+			ret = zero_mapped(fs, &c, nd.i_size, (nd.i_size | (POISE_BLOCK - 1)) + 1);
 		if (ret == 0)
-			ret = fill_holes(fs, ip, &l, &n, &cap, off >> POISE_BLOCK_SHIFT,
-					 (end + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, NULL, 0, 0, &nr, &nnr);
+			ret = fill_holes(fs, &c, off >> POISE_BLOCK_SHIFT,
+					 (end + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, NULL, 0, 0);
 		if (!(mode & FALLOC_FL_KEEP_SIZE) && end > nd.i_size)
 			nd.i_size = end;
 	}
@@ -580,17 +603,13 @@ int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off
 		nd.i_ctime_ns = now_ns();
 		if (punch)
 			nd.i_mtime_ns = nd.i_ctime_ns;
-		ret = publish(fs, ip, &nd, l, n, nr, nnr, fr, nfr, q, nq);
+		ret = publish(fs, ip, &nd, &c);
 	} else {
-		for (uint32_t i = 0; i < nnr; i++)
-			free_blocks(fs, nr[i].blk, nr[i].n);
+		drop(fs, &c);
+		change_free(&c);
 	}
 	if (ret == 0)
 		poise_fence(); /* the in-place zeros of a punch */
-	free(l);
-	free(fr);
-	free(nr);
-	free(q);
 	pthread_rwlock_unlock(&ip->lock);
 	return ret;
 }
