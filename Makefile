@@ -37,7 +37,7 @@ $(BUILD)/libpoise.so: $(LIB_OBJ)
 $(BUILD)/poise: $(CLI_OBJ) $(BUILD)/libpoise.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/libpoise.a
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h tests/unit/fs_check.h $(BUILD)/libpoise.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libpoise.a -o $@ $(LDLIBS)
 tests: all $(UNIT)

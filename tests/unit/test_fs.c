@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "poise.h"
 #include "fs/fsck.h"
+#include "fs_check.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,17 +35,6 @@ static struct poise_pool *fresh(uint64_t size)
 	return fresh_n(size, 0);
 }
 
-static int fsck_clean(const char *img)
-{
-	struct poise_fsck_report r;
-	if (poise_fsck(img, 0, &r) < 0)
-		return 0;
-	for (size_t i = 0; i < r.n; i++)
-		fprintf(stderr, "    fsck: %s: %s\n", r.p[i].kind, r.p[i].detail);
-	int ok = r.mounted && r.n == 0;
-	poise_fsck_free(&r);
-	return ok;
-}
 
 static void t_open_flags(void)
 {
@@ -79,7 +69,7 @@ static void t_open_flags(void)
 	CHECK_EQ(poise_open(p, "/f", O_RDONLY | O_DIRECTORY, 0), -ENOTDIR);
 	CHECK_EQ(poise_open(p, "/f/x", O_RDONLY, 0), -ENOTDIR);
 	poise_pool_close(&p);
-	CHECK(fsck_clean(path));
+	CHECK(h_fsck_clean(path));
 }
 
 static void t_holes_and_sparse(void)
@@ -114,7 +104,7 @@ static void t_holes_and_sparse(void)
 	CHECK_EQ(poise_fallocate(p, fd, 0x40, 0, 10), -EOPNOTSUPP);
 	poise_close(p, fd);
 	poise_pool_close(&p);
-	CHECK(fsck_clean(path));
+	CHECK(h_fsck_clean(path));
 }
 
 static void t_unlink_open_file(void)
@@ -138,7 +128,7 @@ static void t_unlink_open_file(void)
 	CHECK_EQ(after.f_bfree, before.f_bfree + 1); /* freed at the last close */
 	CHECK_EQ(after.f_ffree, before.f_ffree + 1);
 	poise_pool_close(&p);
-	CHECK(fsck_clean(path));
+	CHECK(h_fsck_clean(path));
 }
 
 static void t_orphan_reclaimed_at_mount(void)
@@ -164,7 +154,7 @@ static void t_orphan_reclaimed_at_mount(void)
 	poise_statfs(p, &sv);
 	CHECK_EQ(sv.f_ffree, sv.f_files - 2); /* only the root and the quarantine inode */
 	poise_pool_close(&p);
-	CHECK(fsck_clean(path));
+	CHECK(h_fsck_clean(path));
 }
 
 static void t_links_and_symlinks(void)
@@ -200,7 +190,7 @@ static void t_links_and_symlinks(void)
 	CHECK_EQ(poise_stat(p, "/d/sub/../f", &st), 0); /* dot-dot */
 	CHECK_EQ(poise_open(p, "/l", O_RDONLY | O_NOFOLLOW, 0), -ELOOP);
 	poise_pool_close(&p);
-	CHECK(fsck_clean(path));
+	CHECK(h_fsck_clean(path));
 }
 
 static void t_names_and_rename(void)
@@ -230,7 +220,7 @@ static void t_names_and_rename(void)
 	CHECK_EQ(poise_mkdir(p, "/a", 0755), -EEXIST);
 	CHECK_EQ(poise_rename(p, "/a/file", "/a/file"), 0);
 	poise_pool_close(&p);
-	CHECK(fsck_clean(path));
+	CHECK(h_fsck_clean(path));
 }
 
 static void t_full_pool_stays_consistent(void)
@@ -266,7 +256,7 @@ static void t_full_pool_stays_consistent(void)
 	CHECK_EQ(poise_pwrite(p, fd, buf, sizeof(buf), 0), sizeof(buf)); /* space came back */
 	poise_close(p, fd);
 	poise_pool_close(&p);
-	CHECK(fsck_clean(path));
+	CHECK(h_fsck_clean(path));
 }
 
 static void t_refuses_non_poise_and_corrupt(void)
@@ -300,7 +290,7 @@ static void t_refuses_non_poise_and_corrupt(void)
 	CHECK_EQ(pwrite(fd, &good, 1, (8 << 20) - 4096 + 40), 1);
 	CHECK_EQ(poise_pool_open(path, 0, &q), 0);
 	poise_pool_close(&q);
-	CHECK(fsck_clean(path));
+	CHECK(h_fsck_clean(path));
 	free(snap);
 	free(now);
 	close(fd);
@@ -376,7 +366,7 @@ static void t_big_directory(void)
 	poise_closedir(&d);
 	CHECK_EQ(cnt, N);
 	poise_pool_close(&p);
-	CHECK(fsck_clean(path));
+	CHECK(h_fsck_clean(path));
 }
 
 int main(void)

@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "poise.h"
 #include "fs/fsck.h"
+#include "fs_check.h"
 #include "dev/dev.h"
 #include "fs/scrub.h"
 #include "fs/fs.h"
@@ -73,17 +74,6 @@ static long bad_sectors(struct poise_pool *p)
 	return (long)in.bad_sectors;
 }
 
-static int clean(void)
-{
-	struct poise_fsck_report r;
-	if (poise_fsck(img, 0, &r) < 0)
-		return 0;
-	for (size_t i = 0; i < r.n; i++)
-		fprintf(stderr, "    fsck: %s: %s\n", r.p[i].kind, r.p[i].detail);
-	int ok = r.mounted && r.n == 0;
-	poise_fsck_free(&r);
-	return ok;
-}
 
 static void t_read_stops_at_each_sector(void)
 {
@@ -173,7 +163,7 @@ static void t_writes_clear_at_sector_granularity(void)
 		CHECK(!memcmp(buf, want, FSZ));
 		poise_close(p, fd);
 		poise_pool_close(&p);
-		CHECK(clean());
+		CHECK(h_fsck_clean(img));
 	}
 }
 
@@ -203,7 +193,7 @@ static void t_freeing_clears(void)
 	CHECK_EQ(poise_unlink(p, "/g"), 0);
 	CHECK_EQ(bad_sectors(p), 0);
 	poise_pool_close(&p);
-	CHECK(clean());
+	CHECK(h_fsck_clean(img));
 }
 
 static void t_allocator_clears_before_use(void)
@@ -238,7 +228,7 @@ static void t_allocator_clears_before_use(void)
 	}
 	poise_close(p, fd);
 	poise_pool_close(&p);
-	CHECK(clean());
+	CHECK(h_fsck_clean(img));
 }
 
 static void t_noclear_remaps_and_quarantines(void)
@@ -272,7 +262,7 @@ static void t_noclear_remaps_and_quarantines(void)
 	CHECK(!memcmp(buf, want, FSZ));
 	poise_close(p, fd);
 	poise_pool_close(&p);
-	CHECK(clean()); /* the quarantine inode holds the old blocks */
+	CHECK(h_fsck_clean(img)); /* the quarantine inode holds the old blocks */
 	/* for good: after a remount, filling the pool never reuses them */
 	setenv("POISE_NOCLEAR", "1", 1);
 	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
@@ -284,7 +274,7 @@ static void t_noclear_remaps_and_quarantines(void)
 	poise_close(p, fd);
 	unsetenv("POISE_NOCLEAR");
 	poise_pool_close(&p);
-	CHECK(clean()); /* no block owned twice, quarantine intact */
+	CHECK(h_fsck_clean(img)); /* no block owned twice, quarantine intact */
 }
 
 static void t_scrub_names_owners(void)
@@ -331,7 +321,7 @@ static void t_scrub_names_owners(void)
 	CHECK(seen_f && seen_g && seen_sb && seen_log && seen_free);
 	CHECK_EQ(r.found_new, 0);
 	poise_scrub_free(&r);
-	CHECK(clean());
+	CHECK(h_fsck_clean(img));
 }
 
 static void t_block_path(void)
@@ -367,7 +357,7 @@ static void t_block_path(void)
 	poise_close(p, dfd);
 	poise_close(p, fd);
 	poise_pool_close(&p);
-	CHECK(clean());
+	CHECK(h_fsck_clean(img));
 }
 
 static void t_inode_replica(void)
@@ -399,7 +389,7 @@ static void t_inode_replica(void)
 	poise_close(p, fd);
 	CHECK_EQ(bad_sectors(p), 0); /* the rewrite cleared the poison */
 	poise_pool_close(&p);
-	CHECK(clean());
+	CHECK(h_fsck_clean(img));
 	/* both copies poisoned: only that file fails; the pool and /g work */
 	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
 	CHECK_EQ(poise_badblocks_inject(p, prim, 1), 0);
