@@ -137,18 +137,22 @@ int alloc_blocks(struct poise_fs *fs, uint64_t goal, uint64_t want, uint64_t *bl
 		for (unsigned i = 0; i < fs->nshards; i++)
 			if (goal >= fs->shards[i].lo && goal < fs->shards[i].hi)
 				first = i;
-	for (unsigned k = 0; k < fs->nshards; k++) {
+	for (unsigned k = 0; k < fs->nshards;) {
 		struct alloc_shard *s = &fs->shards[(first + k) % fs->nshards];
 		pthread_mutex_lock(&s->lock);
 		int ret = shard_alloc(fs, s, k == 0 ? goal : 0, want, blk, got);
 		pthread_mutex_unlock(&s->lock);
-		if (ret < 0)
+		if (ret < 0) {
+			k++;
 			continue;
+		}
 		__atomic_sub_fetch(&fs->nfree, *got, __ATOMIC_RELAXED);
-		/* never hand out a known-bad block without clearing it */
+		/* never hand out a known-bad block without clearing it; one that
+		 * cannot be cleared stays taken (quarantined in DRAM) and the
+		 * search goes on in the same shard */
 		if (bbt_maybe(&fs->dev->bb, *blk * POISE_BLOCK, *got * POISE_BLOCK) &&
 		    poise_dev_clear(fs->dev, *blk * POISE_BLOCK, *got * POISE_BLOCK) < 0)
-			return alloc_blocks(fs, goal, want, blk, got); /* quarantined: try again */
+			continue;
 		return 0;
 	}
 	return poise_err(ENOSPC, "the pool is full (no free block)");

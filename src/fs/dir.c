@@ -402,14 +402,13 @@ int dir_retarget(struct tx *tx, struct poise_fs *fs, struct inode *dp, const cha
 	struct dentry **p = find(dp->dir, name, len, hash_name(name, len));
 	if (!p)
 		return -ENOENT;
-	struct dentry tmp = **p, *e = *p;
+	struct dentry *e = *p;
 	struct dentry *img = malloc(sizeof(*img) + e->len + 1);
 	if (!img)
 		return poise_err(ENOMEM, "out of memory");
 	memcpy(img, e, sizeof(*e) + e->len + 1);
 	img->ino = ino;
 	img->type = type;
-	(void)tmp;
 	int ret = write_entry(tx, dp, img);
 	free(img);
 	return ret < 0 ? ret : pend_push(dp->dir, 2, e, ino, type);
