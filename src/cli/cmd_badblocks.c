@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "cli/pool_open.h"
 #include "poise.h"
+#include "fs/scrub.h"
 #include "common/err.h"
 
 #include <errno.h>
@@ -22,11 +23,14 @@ const struct cli_cmd cli_badblocks_cmds[] = {
 	 "format of /sys/block/pmemX/badblocks).  --json prints one object with a\n"
 	 "'ranges' array and totals.\n",
 	 bb_list},
-	{"inject", "badblocks inject POOL SECTOR [COUNT] | POOL --file PATH --offset N [--length L]",
+	{"inject", "badblocks inject POOL SECTOR [COUNT] | POOL --file PATH --offset N [--length L] | POOL --metadata KIND",
 	 "Poison COUNT (default 1) 512-byte sectors from SECTOR of an emulated pool:\n"
 	 "they are recorded, their bytes scrambled, their pages made unreadable.\n"
 	 "With --file, poison the sectors that hold bytes [N, N+L) of a file of the\n"
-	 "file system on POOL (L defaults to 1: the sector of byte N).\n",
+	 "file system on POOL (L defaults to 1: the sector of byte N).\n"
+	 "With --metadata KIND, poison the first sector of one copy of a metadata\n"
+	 "structure: superblock, inodes (the root inode), dir (the root directory's\n"
+	 "first block), extents (the first extent block of any file), log.\n",
 	 bb_inject},
 	{"clear", "badblocks clear POOL SECTOR [COUNT]",
 	 "Clear bad sectors in [SECTOR, SECTOR+COUNT): they read as zeros afterwards.\n",
@@ -155,11 +159,46 @@ static int inject_file(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* --metadata KIND */
+static int inject_metadata(int argc, char **argv)
+{
+	const struct cli_cmd *c = &cli_badblocks_cmds[1];
+	const char *pool = NULL, *kind = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--metadata") && i + 1 < argc)
+			kind = argv[++i];
+		else if (argv[i][0] == '-')
+			return cli_usage(c, "badblocks inject: unknown option '%s'", argv[i]);
+		else if (!pool)
+			pool = argv[i];
+		else
+			return cli_usage(c, "badblocks inject: unexpected argument '%s'", argv[i]);
+	}
+	if (!pool || !kind)
+		return cli_usage(c, "badblocks inject: POOL and --metadata KIND are required");
+	struct poise_pool *p;
+	int ret = poise_pool_open(pool, 0, &p);
+	if (ret < 0)
+		return cli_fail(ret, "badblocks inject");
+	uint64_t s;
+	ret = poise_metadata_sector(p, kind, &s);
+	if (ret == 0)
+		ret = poise_badblocks_inject(p, s, 1);
+	poise_pool_close(&p);
+	if (ret < 0)
+		return cli_fail(ret, "badblocks inject");
+	printf("poisoned %s: pool sector %llu\n", kind, (unsigned long long)s);
+	return EXIT_OK;
+}
+
 static int bb_inject(int argc, char **argv)
 {
-	for (int i = 0; i < argc; i++)
+	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--file"))
 			return inject_file(argc, argv);
+		if (!strcmp(argv[i], "--metadata"))
+			return inject_metadata(argc, argv);
+	}
 	const char *path;
 	uint64_t s, n;
 	int ret = sector_args(&cli_badblocks_cmds[1], argc, argv, &path, &s, &n);

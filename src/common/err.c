@@ -1,6 +1,7 @@
 /*
  * err.c - the thread's last detailed error message (see err.h).
- * Invariant: the buffer always holds a NUL-terminated string.
+ * Invariant: the buffer always holds a NUL-terminated string; a message may
+ * quote the previous one.
  */
 #include "common/err.h"
 
@@ -10,9 +11,13 @@
 
 static __thread char msg[512];
 
+/* Format first, then copy: callers may pass poise_errmsg() itself as an
+ * argument ("...: %s", poise_errmsg()) to wrap the detail they got. */
 static void vset(const char *fmt, va_list ap)
 {
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	char tmp[sizeof(msg)];
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	memcpy(msg, tmp, sizeof(msg));
 }
 
 int poise_err(int err, const char *fmt, ...)

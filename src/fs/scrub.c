@@ -276,3 +276,36 @@ out:
 	poise_pool_close(&pool);
 	return ret;
 }
+
+int poise_metadata_sector(struct poise_pool *pool, const char *kind, uint64_t *sector)
+{
+	struct poise_fs *fs = poise_pool_fs(pool);
+	const uint64_t spb = POISE_BLOCK / POISE_SECTOR;
+	struct inode *ip;
+	uint64_t run;
+	if (!strcmp(kind, "superblock")) {
+		*sector = 0;
+	} else if (!strcmp(kind, "inodes")) {
+		*sector = ino_off(fs, POISE_ROOT_INO) / POISE_SECTOR;
+	} else if (!strcmp(kind, "log")) {
+		*sector = fs->sb.s_log_blk * spb;
+	} else if (!strcmp(kind, "dir")) {
+		if (iget(fs, POISE_ROOT_INO, &ip) < 0)
+			return -EIO;
+		uint64_t b = imap(ip, 0, &run);
+		if (!b)
+			return poise_err(ENOENT, "the root directory has no block yet (it is empty)");
+		*sector = b * spb;
+	} else if (!strcmp(kind, "extents")) {
+		for (uint64_t ino = 1; ino <= fs->sb.s_ninodes; ino++)
+			if (iget(fs, ino, &ip) == 0 && ip->nchain) {
+				*sector = ip->chain[0] * spb;
+				return 0;
+			}
+		return poise_err(ENOENT, "no file has more than %d extents, so there is no extent block",
+				 POISE_INLINE_EXTENTS);
+	} else {
+		return poise_err(EINVAL, "unknown metadata kind '%s' (superblock, inodes, dir, extents, log)", kind);
+	}
+	return 0;
+}

@@ -29,4 +29,12 @@ struct poise_scrub_report {
 int poise_scrub(const char *path, struct poise_scrub_report *rep);
 void poise_scrub_free(struct poise_scrub_report *rep);
 
+struct poise_pool;
+/* The first sector of one copy of a metadata structure of an open pool, for
+ * injection: "superblock" (the primary), "inodes" (the root inode's primary
+ * sector), "dir" (the root directory's first block), "extents" (the first
+ * extent block of any file), "log" (lane 0's header).  -ENOENT when the
+ * pool has no such structure yet, -EINVAL for another kind. */
+int poise_metadata_sector(struct poise_pool *pool, const char *kind, uint64_t *sector);
+
 #endif

@@ -99,6 +99,20 @@ contains "scrub --json has totals" "$T/scrub.json" '"totals":{"ranges":'
 if command -v python3 >/dev/null; then check "scrub json parses" python3 -m json.tool "$T/scrub.json"; fi
 head -c 20000 "$T/data" | $P write "$POOL" /data --offset 0
 expect_rc 0 "scrub exits 0 once the file is rewritten" $P scrub "$POOL"
+# metadata poison: one copy of the superblock, the root inode, a log lane
+before=$($P badblocks list "$POOL")
+for k in superblock inodes log; do
+	expect_rc 0 "inject --metadata $k" $P badblocks inject "$POOL" --metadata $k
+done
+check "the pool mounts and the file reads whole" cmp <($P cat "$POOL" /data) "$T/data"
+check "mount repaired all three" test "$($P badblocks list "$POOL")" = "$before"
+expect_rc 0 "fsck clean after metadata poison" $P fsck "$POOL"
+expect_rc 1 "inject --metadata of an unknown kind" $P badblocks inject "$POOL" --metadata bogus
+# the root directory's block has no replica yet: the mount refuses, cleanly
+expect_rc 0 "inject --metadata dir" $P badblocks inject "$POOL" --metadata dir
+$P ls "$POOL" / 2>"$T/err"; rc=$?
+check "a poisoned root directory block: refused, no crash (exit 1)" test $rc -eq 1
+contains "with a message naming it" "$T/err" "directory 1: block 0 is unreadable (media error)"
 expect_rc 1 "inject into a hole is refused" $P badblocks inject "$POOL" --file /data --offset 1G
 expect_rc 2 "write without --offset is a usage error" $P write "$POOL" /data
 
