@@ -4,6 +4,11 @@
  * its directory index in DRAM), so a lookup costs O(1) at 100,000 entries.
  * The index is built when the directory inode is loaded.
  *
+ * Replicas: the directory's logical block b is file block 2b, and its copy
+ * file block 2b+1; every entry change is logged into both.  Loading reads
+ * the primary and, when it is unreadable or holds an entry that fails its
+ * checksum, the replica too, keeps the better copy and rewrites the other
+ * (a write clears poison).  Both lost: the directory fails, nothing else.
  * A removed entry's slots are all zeroed, so every slot is either free
  * (d_ino == 0) or the header or continuation of a live entry.
  * A change is logged into the caller's transaction and remembered as
@@ -156,28 +161,79 @@ static int slots_grow(struct dir *d, uint32_t nblocks)
 	return 0;
 }
 
+/* Pool block of copy `rep` (0 primary, 1 replica) of logical block b. */
+static uint64_t dblk(const struct inode *dp, uint32_t b, int rep)
+{
+	uint64_t run;
+	return imap(dp, 2 * (uint64_t)b + (uint64_t)rep, &run);
+}
+
+/* Entries of a directory block that fail their checks (an unreadable block
+ * counts as all of them). */
+static unsigned count_bad(const struct poise_fs *fs, const uint8_t *buf)
+{
+	unsigned bad = 0;
+	for (unsigned s = 0; s < POISE_DSLOTS_PER_BLOCK;) {
+		const struct poise_dirent *h = (const struct poise_dirent *)(buf + s * POISE_DSLOT);
+		if (!h->d_ino) {
+			s++;
+			continue;
+		}
+		unsigned len = h->d_name_len;
+		if (len == 0 || h->d_nslots != POISE_DIRENT_SLOTS(len) ||
+		    s + h->d_nslots > POISE_DSLOTS_PER_BLOCK || h->d_ino > fs->sb.s_ninodes ||
+		    memchr(h->d_name, '/', len) || memchr(h->d_name, 0, len) ||
+		    dirent_crc(h, h->d_name) != h->d_crc) {
+			bad++;
+			s++;
+			continue;
+		}
+		s += h->d_nslots;
+	}
+	return bad;
+}
+
+/* Read logical block b into buf from the better copy; rewrite the worse
+ * one from it.  0, or -EIO when neither copy can be read. */
+static int read_dblock(struct poise_fs *fs, const struct inode *dp, uint32_t b, uint8_t *buf)
+{
+	uint64_t p = dblk(dp, b, 0), r = dblk(dp, b, 1);
+	if (!p || !r)
+		return poise_err(EUCLEAN, "directory %llu: block %u is a hole", (unsigned long long)dp->ino, b);
+	int pok = poise_dev_read(fs->dev, p * POISE_BLOCK, buf, POISE_BLOCK) == POISE_BLOCK;
+	if (pok && count_bad(fs, buf) == 0)
+		return 0;
+	uint8_t *rb = malloc(POISE_BLOCK);
+	if (!rb)
+		return poise_err(ENOMEM, "out of memory");
+	int rok = poise_dev_read(fs->dev, r * POISE_BLOCK, rb, POISE_BLOCK) == POISE_BLOCK;
+	int ret = 0;
+	if (rok && (!pok || count_bad(fs, rb) < count_bad(fs, buf))) {
+		memcpy(buf, rb, POISE_BLOCK);
+		(void)poise_dev_write(fs->dev, p * POISE_BLOCK, buf, POISE_BLOCK); /* heal the primary */
+	} else if (!pok && !rok) {
+		ret = poise_err(EIO, "directory %llu: block %u is unreadable in both copies (media error)",
+				(unsigned long long)dp->ino, b);
+	} else if (pok && !rok) {
+		(void)poise_dev_write(fs->dev, r * POISE_BLOCK, buf, POISE_BLOCK); /* heal the replica */
+	}
+	free(rb);
+	return ret;
+}
+
 int dir_load(struct poise_fs *fs, struct inode *dp)
 {
 	struct dir *d = calloc(1, sizeof(*d));
 	uint8_t *buf = malloc(POISE_BLOCK);
-	uint32_t nblocks = (uint32_t)(dp->d.i_size / POISE_BLOCK);
+	uint32_t nblocks = (uint32_t)(dp->d.i_size / (2 * POISE_BLOCK));
 	int ret = 0;
 	if (!d || !buf || slots_grow(d, nblocks) < 0) {
 		ret = poise_err(ENOMEM, "out of memory");
 		goto out;
 	}
 	for (uint32_t b = 0; b < nblocks; b++) {
-		uint64_t run, pblk = imap(dp, b, &run);
-		if (!pblk) {
-			ret = poise_err(EUCLEAN, "directory %llu: block %u is a hole",
-					(unsigned long long)dp->ino, b);
+		if ((ret = read_dblock(fs, dp, b, buf)) < 0)
 			goto out;
-		}
-		if (poise_dev_read(fs->dev, pblk * POISE_BLOCK, buf, POISE_BLOCK) != POISE_BLOCK) {
-			ret = poise_err(EIO, "directory %llu: block %u is unreadable (media error)",
-					(unsigned long long)dp->ino, b);
-			goto out;
-		}
 		for (unsigned s = 0; s < POISE_DSLOTS_PER_BLOCK;) {
 			struct poise_dirent *h = (struct poise_dirent *)(buf + s * POISE_DSLOT);
 			if (!h->d_ino) {
@@ -283,40 +339,48 @@ static int free_run(struct dir *d, unsigned n, uint32_t *blk, unsigned *slot)
 	return 0;
 }
 
-/* Add one zeroed block to the directory, in a transaction of its own. */
+/* Add one zeroed logical block (two copies) to the directory, in a
+ * transaction of its own. */
 static int dir_grow(struct poise_fs *fs, struct inode *dp)
 {
-	uint64_t pblk, got, run;
+	static const uint8_t zero[POISE_BLOCK];
 	uint32_t b = dp->dir->nblocks;
-	uint64_t prev = b ? imap(dp, b - 1, &run) : 0;
-	int ret = alloc_blocks(fs, prev ? prev + 1 : 0, 1, &pblk, &got);
+	uint64_t prev = b ? dblk(dp, b - 1, 1) : 0, pb[2], got;
+	int ret = alloc_blocks(fs, prev ? prev + 1 : 0, 1, &pb[0], &got);
 	if (ret < 0)
 		return ret;
-	static const uint8_t zero[POISE_BLOCK];
-	ssize_t k = poise_dev_store(fs->dev, pblk * POISE_BLOCK, zero, POISE_BLOCK);
-	if (k < 0) {
-		free_blocks(fs, pblk, 1);
-		return (int)k;
+	if ((ret = alloc_blocks(fs, pb[0] + 1, 1, &pb[1], &got)) < 0) {
+		free_blocks(fs, pb[0], 1);
+		return ret;
 	}
-	struct poise_extent *ne = malloc((dp->next + 1) * sizeof(*ne));
+	struct poise_extent *ne = malloc((dp->next + 2) * sizeof(*ne));
 	struct tx *tx = tx_begin(fs);
-	if (!ne || !tx || slots_grow(dp->dir, b + 1) < 0) {
+	if (!ne || !tx || slots_grow(dp->dir, b + 1) < 0)
+		ret = poise_err(ENOMEM, "out of memory");
+	for (int i = 0; ret == 0 && i < 2; i++)
+		if (poise_dev_store(fs->dev, pb[i] * POISE_BLOCK, zero, POISE_BLOCK) < 0)
+			ret = poise_err(EIO, "directory %llu: cannot zero a new block", (unsigned long long)dp->ino);
+	if (ret < 0) {
 		free(ne);
 		if (tx)
 			tx_abort(tx);
-		free_blocks(fs, pblk, 1);
-		return poise_err(ENOMEM, "out of memory");
+		free_blocks(fs, pb[0], 1);
+		free_blocks(fs, pb[1], 1);
+		return ret;
 	}
 	dp->dir->nblocks = b; /* the slot map grows for real at commit */
 	memcpy(ne, dp->ext, dp->next * sizeof(*ne));
 	uint32_t n = dp->next;
-	if (n && ne[n - 1].e_pblk + ne[n - 1].e_len == pblk && ne[n - 1].e_lblk + ne[n - 1].e_len == b)
-		ne[n - 1].e_len++;
-	else
-		ne[n++] = (struct poise_extent){.e_lblk = b, .e_pblk = pblk, .e_len = 1};
+	for (int i = 0; i < 2; i++) {
+		uint64_t lb = 2 * (uint64_t)b + (uint64_t)i;
+		if (n && ne[n - 1].e_pblk + ne[n - 1].e_len == pb[i] && ne[n - 1].e_lblk + ne[n - 1].e_len == lb)
+			ne[n - 1].e_len++;
+		else
+			ne[n++] = (struct poise_extent){.e_lblk = lb, .e_pblk = pb[i], .e_len = 1};
+	}
 	struct poise_dinode nd = dp->d;
 	struct ext_change ch;
-	nd.i_size = (uint64_t)(b + 1) * POISE_BLOCK;
+	nd.i_size = (uint64_t)(b + 1) * 2 * POISE_BLOCK;
 	nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
 	ret = ext_store(tx, fs, dp, &nd, ne, n, &ch);
 	free(ne);
@@ -328,7 +392,8 @@ static int dir_grow(struct poise_fs *fs, struct inode *dp)
 		tx_abort(tx);
 	if (ret < 0) {
 		ext_abort(fs, &ch);
-		free_blocks(fs, pblk, 1);
+		free_blocks(fs, pb[0], 1);
+		free_blocks(fs, pb[1], 1);
 		return ret;
 	}
 	ext_commit(fs, dp, &ch);
@@ -341,8 +406,8 @@ static int write_entry(struct tx *tx, struct inode *dp, const struct dentry *e)
 {
 	uint8_t buf[16 + POISE_NAME_MAX];
 	struct poise_dirent *h = (struct poise_dirent *)buf;
-	uint64_t run, pblk = imap(dp, e->blk, &run);
-	if (!pblk)
+	uint64_t pblk = dblk(dp, e->blk, 0), rblk = dblk(dp, e->blk, 1);
+	if (!pblk || !rblk)
 		return poise_err(EUCLEAN, "directory %llu: block %u is a hole",
 				 (unsigned long long)dp->ino, e->blk);
 	memset(h, 0, sizeof(*h));
@@ -352,7 +417,8 @@ static int write_entry(struct tx *tx, struct inode *dp, const struct dentry *e)
 	h->d_nslots = e->nslots;
 	memcpy(h->d_name, e->name, e->len);
 	h->d_crc = dirent_crc(h, e->name);
-	return tx_write(tx, pblk * POISE_BLOCK + (uint64_t)e->slot * POISE_DSLOT, buf, 16u + e->len);
+	int ret = tx_write(tx, pblk * POISE_BLOCK + (uint64_t)e->slot * POISE_DSLOT, buf, 16u + e->len);
+	return ret ? ret : tx_write(tx, rblk * POISE_BLOCK + (uint64_t)e->slot * POISE_DSLOT, buf, 16u + e->len);
 }
 
 int dir_add(struct tx *tx, struct poise_fs *fs, struct inode *dp, const char *name, size_t len,
@@ -389,9 +455,10 @@ int dir_remove(struct tx *tx, struct poise_fs *fs, struct inode *dp, const char 
 	/* zero every slot the entry held: stale name bytes in a continuation
 	 * slot must never read as an entry header later */
 	static const uint8_t zero[POISE_DSLOT * POISE_DIRENT_SLOTS(POISE_NAME_MAX)];
-	uint64_t run, pblk = imap(dp, e->blk, &run);
-	int ret = tx_write(tx, pblk * POISE_BLOCK + (uint64_t)e->slot * POISE_DSLOT, zero,
-			   (uint32_t)e->nslots * POISE_DSLOT);
+	uint64_t off = (uint64_t)e->slot * POISE_DSLOT;
+	int ret = tx_write(tx, dblk(dp, e->blk, 0) * POISE_BLOCK + off, zero, (uint32_t)e->nslots * POISE_DSLOT);
+	if (ret == 0) /* and its copy */
+		ret = tx_write(tx, dblk(dp, e->blk, 1) * POISE_BLOCK + off, zero, (uint32_t)e->nslots * POISE_DSLOT);
 	return ret < 0 ? ret : pend_push(dp->dir, 1, e, 0, 0);
 }
 

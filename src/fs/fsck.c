@@ -177,9 +177,22 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 				p->repaired = tx_one(fs, ip, &nd) == 0;
 			}
 		}
-		if (S_ISDIR(d.i_mode) && ip->d.i_size % POISE_BLOCK)
-			report(r, "inode", ino, "directory %llu has size %llu, not a whole number of blocks",
+		if (S_ISDIR(d.i_mode) && ip->d.i_size % (2 * POISE_BLOCK))
+			report(r, "inode", ino, "directory %llu has size %llu, not a whole number of block pairs",
 			       (unsigned long long)ino, (unsigned long long)ip->d.i_size);
+		/* a directory's blocks come in pairs: block 2b and its copy 2b+1 */
+		for (uint64_t b = 0; S_ISDIR(d.i_mode) && b < ip->d.i_size / (2 * POISE_BLOCK); b++) {
+			static uint8_t pa[POISE_BLOCK], pr[POISE_BLOCK];
+			uint64_t run, p0 = imap(ip, 2 * b, &run), p1 = imap(ip, 2 * b + 1, &run);
+			if (!p0 || !p1 || poise_dev_read(fs->dev, p0 * POISE_BLOCK, pa, POISE_BLOCK) != POISE_BLOCK ||
+			    poise_dev_read(fs->dev, p1 * POISE_BLOCK, pr, POISE_BLOCK) != POISE_BLOCK ||
+			    memcmp(pa, pr, POISE_BLOCK)) {
+				struct poise_fsck_problem *p = report(r, "dirent", ino, "directory %llu: block %llu and its replica differ",
+								      (unsigned long long)ino, (unsigned long long)b);
+				if (p && repair && p0 && p1 && poise_dev_read(fs->dev, p0 * POISE_BLOCK, pa, POISE_BLOCK) == POISE_BLOCK)
+					p->repaired = poise_dev_write(fs->dev, p1 * POISE_BLOCK, pa, POISE_BLOCK) == POISE_BLOCK;
+			}
+		}
 		if (S_ISLNK(d.i_mode) && (ip->d.i_size == 0 || ip->d.i_size >= POISE_BLOCK))
 			report(r, "inode", ino, "symlink %llu has length %llu", (unsigned long long)ino,
 			       (unsigned long long)ip->d.i_size);

@@ -405,6 +405,43 @@ static void t_inode_replica(void)
 	poise_pool_close(&p);
 }
 
+static void t_dir_replica(void)
+{
+	struct poise_pool *p = with_file("/other", 12);
+	CHECK(p);
+	CHECK_EQ(poise_mkdir(p, "/d", 0755), 0);
+	char n[32];
+	for (int i = 0; i < 10; i++) {
+		snprintf(n, sizeof(n), "/d/f%d", i);
+		poise_close(p, poise_open(p, n, O_CREAT | O_WRONLY, 0644));
+	}
+	struct stat st;
+	CHECK_EQ(poise_stat(p, "/d", &st), 0);
+	struct inode *dp;
+	CHECK_EQ(iget(poise_pool_fs(p), st.st_ino, &dp), 0);
+	uint64_t run, prim = imap(dp, 0, &run) * 8, rep = imap(dp, 1, &run) * 8;
+	CHECK(prim && rep && prim != rep);
+	/* the primary block poisoned: the replica serves and heals it */
+	CHECK_EQ(poise_badblocks_inject(p, prim, 8), 0);
+	poise_pool_close(&p);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK_EQ(poise_stat(p, "/d/f7", &st), 0);
+	CHECK_EQ(bad_sectors(p), 0);
+	poise_pool_close(&p);
+	CHECK(h_fsck_clean(img));
+	/* both copies: only /d fails; the pool and /other work */
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK_EQ(poise_badblocks_inject(p, prim + 1, 1), 0);
+	CHECK_EQ(poise_badblocks_inject(p, rep + 1, 1), 0);
+	poise_pool_close(&p);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK_EQ(poise_stat(p, "/d/f7", &st), -EIO);
+	CHECK_STR_HAS(poise_errmsg(), "unreadable in both copies");
+	CHECK_EQ(poise_stat(p, "/other", &st), 0);
+	CHECK_EQ(poise_mkdir(p, "/fine", 0755), 0);
+	poise_pool_close(&p);
+}
+
 static struct poise_pool *mp;
 static void *maddr;
 static void touch_mapped(void)
@@ -463,6 +500,7 @@ int main(void)
 	RUN(t_direct_map);
 	RUN(t_block_path);
 	RUN(t_inode_replica);
+	RUN(t_dir_replica);
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
 	if (system(cmd) != 0)
