@@ -201,8 +201,14 @@ static int read_dblock(struct poise_fs *fs, const struct inode *dp, uint32_t b, 
 	if (!p || !r)
 		return poise_err(EUCLEAN, "directory %llu: block %u is a hole", (unsigned long long)dp->ino, b);
 	int pok = poise_dev_read(fs->dev, p * POISE_BLOCK, buf, POISE_BLOCK) == POISE_BLOCK;
-	if (pok && count_bad(fs, buf) == 0)
+	if (pok && count_bad(fs, buf) == 0) {
+		/* a copy nobody reads while the primary is good: heal known poison
+		 * in it now, or a later hit on the primary would lose both */
+		if (bbt_maybe(&fs->dev->bb, r * POISE_BLOCK, POISE_BLOCK) &&
+		    bbt_any(&fs->dev->bb, r * (POISE_BLOCK / POISE_SECTOR), (r + 1) * (POISE_BLOCK / POISE_SECTOR)))
+			(void)poise_dev_write(fs->dev, r * POISE_BLOCK, buf, POISE_BLOCK);
 		return 0;
+	}
 	uint8_t *rb = malloc(POISE_BLOCK);
 	if (!rb)
 		return poise_err(ENOMEM, "out of memory");

@@ -1,7 +1,8 @@
 /*
  * test_fs_torture.c - poison torture with a shadow model.  Random writes,
  * reads, truncates (both ways), injections of poison into file data and
- * into one copy of a file's inode, and remounts run on a pool; a shadow keeps each file's bytes and which of its
+ * into one copy of a file's inode or of the directory block naming the
+ * files, and remounts run on a pool; a shadow keeps each file's bytes and which of its
  * sectors are lost.  Every read must return exactly the shadow's bytes, or
  * stop exactly before the first lost sector in its range (-EIO when it
  * starts on one).  Anything else is a silent corruption; the count is
@@ -153,6 +154,24 @@ static void op_inject_inode(void)
 		unexpected++;
 }
 
+/* Poison one copy of the root directory's block (where the files are
+ * named): the other copy serves, the names must all resolve. */
+static void op_inject_dir(void)
+{
+	struct inode *root;
+	struct poise_fs *fs = poise_pool_fs(pool);
+	if (iget(fs, POISE_ROOT_INO, &root) < 0) {
+		unexpected++;
+		return;
+	}
+	uint64_t run, b = imap(root, rnd(2), &run);
+	if (!b || poise_badblocks_inject(pool, b * 8 + rnd(8), 1) < 0)
+		unexpected++;
+	meta_injections++;
+	if (remount() < 0)
+		unexpected++;
+}
+
 static void op_inject(void)
 {
 	int f = (int)rnd(NF);
@@ -212,8 +231,11 @@ static void op_read(void)
 static int remount(void)
 {
 	poise_pool_close(&pool);
-	if (poise_pool_open(img, 0, &pool) < 0)
+	if (poise_pool_open(img, 0, &pool) < 0) {
+		fprintf(stderr, "    op %ld: remount failed: %s\n", ops, poise_errmsg());
+		corrupt++; /* stops the run: nothing below works without the pool */
 		return -1;
+	}
 	poise_pool_dev(pool)->noclear = noclear;
 	return 0;
 }
@@ -228,10 +250,12 @@ static void run_phase(long n)
 			op_read();
 		else if (r < 80)
 			op_truncate();
-		else if (r < 96)
+		else if (r < 95)
 			op_inject();
-		else if (r < 98)
+		else if (r < 97)
 			op_inject_inode();
+		else if (r < 98)
+			op_inject_dir();
 		else if (remount() < 0)
 			unexpected++;
 	}
@@ -258,12 +282,16 @@ static void t_torture(void)
 	noclear = 1;
 	poise_pool_dev(pool)->noclear = 1;
 	run_phase(total - total / 2);
+	if (!pool) {
+		CHECK(pool != NULL);
+		return;
+	}
 	/* a last full read of everything */
 	for (int f = 0; f < NF && !corrupt; f++)
 		for (int k = 0; k < 20; k++)
 			op_read();
 	poise_pool_close(&pool);
-	fprintf(stderr, "    %ld inode-copy injections\n", meta_injections);
+	fprintf(stderr, "    %ld metadata-copy injections (inodes, directory blocks)\n", meta_injections);
 	fprintf(stderr, "    %ld operations: %ld injections, %ld reads checked (%ld short or -EIO as expected), "
 		"%ld silent corruptions, %ld unexpected errors\n", ops, injections, reads_checked, short_or_eio,
 		corrupt, unexpected);
