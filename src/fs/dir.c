@@ -168,8 +168,19 @@ static uint64_t dblk(const struct inode *dp, uint32_t b, int rep)
 	return imap(dp, 2 * (uint64_t)b + (uint64_t)rep, &run);
 }
 
-/* Entries of a directory block that fail their checks (an unreadable block
- * counts as all of them). */
+/* Does the in-use slot s (header h) hold a valid entry: a sane length and
+ * slot count inside the block, an inode number in range, no '/' or NUL in
+ * the name, and a matching checksum? */
+static int entry_ok(const struct poise_fs *fs, const struct poise_dirent *h, unsigned s)
+{
+	unsigned len = h->d_name_len;
+	return len != 0 && h->d_nslots == POISE_DIRENT_SLOTS(len) &&
+	       s + h->d_nslots <= POISE_DSLOTS_PER_BLOCK && h->d_ino <= fs->sb.s_ninodes &&
+	       !memchr(h->d_name, '/', len) && !memchr(h->d_name, 0, len) &&
+	       dirent_crc(h, h->d_name) == h->d_crc;
+}
+
+/* Entries of a directory block that fail their checks. */
 static unsigned count_bad(const struct poise_fs *fs, const uint8_t *buf)
 {
 	unsigned bad = 0;
@@ -179,11 +190,7 @@ static unsigned count_bad(const struct poise_fs *fs, const uint8_t *buf)
 			s++;
 			continue;
 		}
-		unsigned len = h->d_name_len;
-		if (len == 0 || h->d_nslots != POISE_DIRENT_SLOTS(len) ||
-		    s + h->d_nslots > POISE_DSLOTS_PER_BLOCK || h->d_ino > fs->sb.s_ninodes ||
-		    memchr(h->d_name, '/', len) || memchr(h->d_name, 0, len) ||
-		    dirent_crc(h, h->d_name) != h->d_crc) {
+		if (!entry_ok(fs, h, s)) {
 			bad++;
 			s++;
 			continue;
@@ -247,10 +254,7 @@ int dir_load(struct poise_fs *fs, struct inode *dp)
 				continue;
 			}
 			unsigned len = h->d_name_len;
-			if (len == 0 || h->d_nslots != POISE_DIRENT_SLOTS(len) ||
-			    s + h->d_nslots > POISE_DSLOTS_PER_BLOCK || h->d_ino > fs->sb.s_ninodes ||
-			    memchr(h->d_name, '/', len) || memchr(h->d_name, 0, len) ||
-			    dirent_crc(h, h->d_name) != h->d_crc) {
+			if (!entry_ok(fs, h, s)) {
 				d->corrupt++;
 				s++;
 				continue;
