@@ -180,8 +180,8 @@ static int entry_ok(const struct poise_fs *fs, const struct poise_dirent *h, uns
 	       dirent_crc(h, h->d_name) == h->d_crc;
 }
 
-/* Entries of a directory block that fail their checks. */
-static unsigned count_bad(const struct poise_fs *fs, const uint8_t *buf)
+/* Entries of a directory block that fail their checks (replica score). */
+static unsigned count_bad(const struct poise_fs *fs, const uint8_t *buf, const void *ctx)
 {
 	unsigned bad = 0;
 	for (unsigned s = 0; s < POISE_DSLOTS_PER_BLOCK;) {
@@ -200,38 +200,18 @@ static unsigned count_bad(const struct poise_fs *fs, const uint8_t *buf)
 	return bad;
 }
 
-/* Read logical block b into buf from the better copy; rewrite the worse
- * one from it.  0, or -EIO when neither copy can be read. */
+/* Read logical block b into buf from the better copy (replica.c rewrites
+ * the worse).  0, or -EIO when neither copy can be read. */
 static int read_dblock(struct poise_fs *fs, const struct inode *dp, uint32_t b, uint8_t *buf)
 {
 	uint64_t p = dblk(dp, b, 0), r = dblk(dp, b, 1);
 	if (!p || !r)
 		return poise_err(EUCLEAN, "directory %llu: block %u is a hole", (unsigned long long)dp->ino, b);
-	int pok = poise_dev_read(fs->dev, p * POISE_BLOCK, buf, POISE_BLOCK) == POISE_BLOCK;
-	if (pok && count_bad(fs, buf) == 0) {
-		/* a copy nobody reads while the primary is good: heal known poison
-		 * in it now, or a later hit on the primary would lose both */
-		if (bbt_maybe(&fs->dev->bb, r * POISE_BLOCK, POISE_BLOCK) &&
-		    bbt_any(&fs->dev->bb, r * (POISE_BLOCK / POISE_SECTOR), (r + 1) * (POISE_BLOCK / POISE_SECTOR)))
-			(void)poise_dev_write(fs->dev, r * POISE_BLOCK, buf, POISE_BLOCK);
-		return 0;
-	}
-	uint8_t *rb = malloc(POISE_BLOCK);
-	if (!rb)
-		return poise_err(ENOMEM, "out of memory");
-	int rok = poise_dev_read(fs->dev, r * POISE_BLOCK, rb, POISE_BLOCK) == POISE_BLOCK;
-	int ret = 0;
-	if (rok && (!pok || count_bad(fs, rb) < count_bad(fs, buf))) {
-		memcpy(buf, rb, POISE_BLOCK);
-		(void)poise_dev_write(fs->dev, p * POISE_BLOCK, buf, POISE_BLOCK); /* heal the primary */
-	} else if (!pok && !rok) {
-		ret = poise_err(EIO, "directory %llu: block %u is unreadable in both copies (media error)",
-				(unsigned long long)dp->ino, b);
-	} else if (pok && !rok) {
-		(void)poise_dev_write(fs->dev, r * POISE_BLOCK, buf, POISE_BLOCK); /* heal the replica */
-	}
-	free(rb);
-	return ret;
+	int ret = replica_read(fs, p, r, buf, count_bad, NULL);
+	if (ret == -EIO)
+		return poise_err(EIO, "directory %llu: block %u is unreadable in both copies (media error)",
+				 (unsigned long long)dp->ino, b);
+	return ret < 0 ? ret : 0;
 }
 
 int dir_load(struct poise_fs *fs, struct inode *dp)

@@ -44,8 +44,9 @@ struct inode {
 	struct poise_dinode d;     /* mirror of the dinode as last committed */
 	struct poise_extent *ext;  /* all extents, sorted by e_lblk */
 	uint32_t next;
-	uint64_t *chain;           /* extent blocks holding ext[5..], in order */
-	uint32_t nchain;
+	uint64_t *chain;           /* extent blocks holding ext[5..], in order:
+				    * primary, replica, primary, replica, ... */
+	uint32_t nchain;           /* blocks in chain (2 per link) */
 	struct dir *dir;           /* directories: the DRAM index */
 	int nopen;                 /* open descriptors */
 	int dead;                  /* freed on media; the number may be reused */
@@ -144,6 +145,10 @@ static inline uint8_t *blk_ptr(const struct poise_fs *fs, uint64_t blk)
 void dinode_seal(struct poise_dinode *d);
 int dinode_check(const struct poise_dinode *d);
 void extent_seal(struct poise_extent *e);
+/* Read the extent block pair (p, r) of inode ino holding count extents
+ * into buf, from the better copy (healing the other).  0, -EIO when both
+ * copies are unreadable, -EUCLEAN when neither checks out. */
+int extblk_read(struct poise_fs *fs, uint64_t ino, uint64_t p, uint64_t r, uint32_t count, uint8_t *buf);
 /* Get the in-memory inode (loading it); -ENOENT for a free inode, -EUCLEAN
  * for a corrupt one. */
 int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp);
@@ -175,6 +180,17 @@ uint64_t lmap(const struct poise_extent *ext, uint32_t n, uint64_t lblk, uint64_
 void iput_dead(struct poise_fs *fs, struct inode *ip);
 void icache_fini(struct poise_fs *fs);
 int64_t now_ns(void);
+
+/* ---- replica.c ---- */
+/* Defects of one copy of a replicated block (0 = sound). */
+typedef unsigned (*replica_score_fn)(const struct poise_fs *fs, const uint8_t *buf, const void *ctx);
+/* Read the pair (p, r) into buf from the better copy, rewriting the worse
+ * (and a sound-looking replica the bad-block table lists).  Returns the
+ * defect count of the copy in buf, or -EIO when neither can be read. */
+int replica_read(struct poise_fs *fs, uint64_t p, uint64_t r, uint8_t *buf, replica_score_fn score,
+		 const void *ctx);
+/* The bad-block table lists a sector of pool block blk. */
+int blk_known_bad(const struct poise_fs *fs, uint64_t blk);
 
 /* ---- dir.c ---- */
 int dir_load(struct poise_fs *fs, struct inode *dp);

@@ -7,7 +7,8 @@
  * unmount, so a racing holder of the pointer never touches freed memory.
  *
  * Extent maps: ext[0..5) inline in the dinode, ext[5..] in a chain of
- * extent blocks.  A change that rewrites one record (an append growing the
+ * extent blocks, each stored twice (ip->chain lists primary, replica,
+ * primary, replica, ...; replica.c reads the better copy and heals).  A change that rewrites one record (an append growing the
  * last extent) logs that record in place; any other change to the overflow
  * writes a fresh chain (not logged: new blocks, persisted before commit)
  * and the transaction swaps the head pointer, so it is atomic and the log
@@ -61,8 +62,47 @@ static void extblk_seal(struct poise_extblk *x)
 	x->x_crc = poise_crc32c(0, x, sizeof(*x));
 }
 
+struct extblk_want {
+	uint64_t ino;
+	uint32_t count;
+};
+
+/* Defects of one copy of an extent block (replica score): a bad header
+ * counts more than all its extents. */
+static unsigned extblk_score(const struct poise_fs *fs, const uint8_t *buf, const void *ctx)
+{
+	const struct extblk_want *w = ctx;
+	const struct poise_extblk *x = (const struct poise_extblk *)buf;
+	struct poise_extblk h = *x;
+	h.x_crc = 0;
+	if (x->x_magic != POISE_EXTBLK_MAGIC || poise_crc32c(0, &h, sizeof(h)) != x->x_crc ||
+	    x->x_owner != w->ino || x->x_count != w->count)
+		return 1 + (unsigned)POISE_EXTS_PER_BLOCK;
+	unsigned bad = 0;
+	for (uint32_t i = 0; i < x->x_count; i++)
+		bad += !extent_ok(fs, &x->x_ext[i]);
+	return bad;
+}
+
+int extblk_read(struct poise_fs *fs, uint64_t ino, uint64_t p, uint64_t r, uint32_t count, uint8_t *buf)
+{
+	if (p < fs->data_blk || p >= fs->data_end || r < fs->data_blk || r >= fs->data_end || p == r)
+		return poise_err(EUCLEAN, "inode %llu: extent block %llu (replica %llu) out of range",
+				 (unsigned long long)ino, (unsigned long long)p, (unsigned long long)r);
+	struct extblk_want w = {ino, count};
+	int ret = replica_read(fs, p, r, buf, extblk_score, &w);
+	if (ret == -EIO)
+		return poise_err(EIO, "inode %llu: extent block %llu is unreadable in both copies (media error)",
+				 (unsigned long long)ino, (unsigned long long)p);
+	if (ret > 0)
+		return poise_err(EUCLEAN, "inode %llu: extent block %llu is corrupt in both copies",
+				 (unsigned long long)ino, (unsigned long long)p);
+	return ret;
+}
+
 /* Load the extent list of dinode d into ip.  -EUCLEAN with a message when
- * anything is inconsistent. */
+ * anything is inconsistent, -EIO when both copies of an extent block are
+ * unreadable. */
 static int load_extents(struct poise_fs *fs, struct inode *ip)
 {
 	const struct poise_dinode *d = &ip->d;
@@ -72,45 +112,36 @@ static int load_extents(struct poise_fs *fs, struct inode *ip)
 		return poise_err(EUCLEAN, "inode %llu: %u extents is impossible",
 				 (unsigned long long)ip->ino, n);
 	ip->ext = calloc(n ? n : 1, sizeof(*ip->ext));
-	uint32_t nchain = n > POISE_INLINE_EXTENTS
+	uint32_t nlinks = n > POISE_INLINE_EXTENTS
 				  ? (uint32_t)((n - POISE_INLINE_EXTENTS + POISE_EXTS_PER_BLOCK - 1) / POISE_EXTS_PER_BLOCK)
 				  : 0;
-	ip->chain = calloc(nchain ? nchain : 1, sizeof(uint64_t));
+	ip->chain = calloc(nlinks ? 2 * nlinks : 1, sizeof(uint64_t));
 	if (!ip->ext || !ip->chain)
 		return poise_err(ENOMEM, "out of memory");
 	for (uint32_t i = 0; i < n && i < POISE_INLINE_EXTENTS; i++)
 		ip->ext[i] = d->i_ext[i];
-	uint64_t blk = d->i_ext_blk;
+	uint64_t blk = d->i_ext_blk, rblk = d->i_ext_rblk;
 	uint32_t at = POISE_INLINE_EXTENTS;
 	uint8_t *buf = NULL;
-	for (uint32_t c = 0; c < nchain; c++) {
-		if (blk < fs->data_blk || blk >= fs->data_end)
-			return poise_err(EUCLEAN, "inode %llu: extent block %llu out of range",
-					 (unsigned long long)ip->ino, (unsigned long long)blk);
+	for (uint32_t c = 0; c < nlinks; c++) {
 		if (!buf && !(buf = malloc(POISE_BLOCK)))
 			return poise_err(ENOMEM, "out of memory");
-		if (poise_dev_read(fs->dev, blk * POISE_BLOCK, buf, POISE_BLOCK) != POISE_BLOCK) {
+		uint32_t want = n - at < POISE_EXTS_PER_BLOCK ? n - at : (uint32_t)POISE_EXTS_PER_BLOCK;
+		int ret = extblk_read(fs, ip->ino, blk, rblk, want, buf);
+		if (ret < 0) {
 			free(buf);
-			return poise_err(EIO, "inode %llu: extent block %llu is unreadable (media error)",
-					 (unsigned long long)ip->ino, (unsigned long long)blk);
+			return ret;
 		}
 		struct poise_extblk *x = (struct poise_extblk *)buf;
-		struct poise_extblk h = *x;
-		h.x_crc = 0;
-		uint32_t want = n - at < POISE_EXTS_PER_BLOCK ? n - at : (uint32_t)POISE_EXTS_PER_BLOCK;
-		if (x->x_magic != POISE_EXTBLK_MAGIC || poise_crc32c(0, &h, sizeof(h)) != x->x_crc ||
-		    x->x_owner != ip->ino || x->x_count != want) {
-			free(buf);
-			return poise_err(EUCLEAN, "inode %llu: extent block %llu is corrupt",
-					 (unsigned long long)ip->ino, (unsigned long long)blk);
-		}
 		memcpy(&ip->ext[at], x->x_ext, want * sizeof(struct poise_extent));
-		ip->chain[c] = blk;
+		ip->chain[2 * c] = blk;
+		ip->chain[2 * c + 1] = rblk;
 		at += want;
 		blk = x->x_next;
+		rblk = x->x_rnext;
 	}
 	free(buf);
-	ip->nchain = nchain;
+	ip->nchain = 2 * nlinks;
 	ip->next = n;
 	for (uint32_t i = 0; i < n; i++) {
 		if (!extent_ok(fs, &ip->ext[i]) ||
@@ -317,10 +348,11 @@ uint64_t imap(const struct inode *ip, uint64_t lblk, uint64_t *run)
 	return lmap(ip->ext, ip->next, lblk, run);
 }
 
-static uint64_t chain_slot_off(const uint64_t *chain, uint32_t i)
+/* Pool offset of overflow extent i in copy rep (0 primary, 1 replica). */
+static uint64_t chain_slot_off(const uint64_t *chain, uint32_t i, int rep)
 {
 	uint32_t j = i - POISE_INLINE_EXTENTS;
-	return chain[j / POISE_EXTS_PER_BLOCK] * POISE_BLOCK + sizeof(struct poise_extblk) +
+	return chain[2 * (j / POISE_EXTS_PER_BLOCK) + rep] * POISE_BLOCK + sizeof(struct poise_extblk) +
 	       (uint64_t)(j % POISE_EXTS_PER_BLOCK) * sizeof(struct poise_extent);
 }
 
@@ -344,12 +376,14 @@ int ext_store(struct tx *tx, struct poise_fs *fs, struct inode *ip, struct poise
 	for (uint32_t i = 0; i < n && i < POISE_INLINE_EXTENTS; i++)
 		nd->i_ext[i] = ch->ext[i];
 	if (n <= POISE_INLINE_EXTENTS) {
-		nd->i_ext_blk = 0;
+		nd->i_ext_blk = nd->i_ext_rblk = 0;
 		ch->fresh = ip->nchain > 0;
 		return 0;
 	}
-	nd->i_blocks += (n - POISE_INLINE_EXTENTS + POISE_EXTS_PER_BLOCK - 1) / POISE_EXTS_PER_BLOCK;
-	/* overflow: same length, at most one record differs -> in place */
+	uint32_t nlinks = (uint32_t)((n - POISE_INLINE_EXTENTS + POISE_EXTS_PER_BLOCK - 1) / POISE_EXTS_PER_BLOCK);
+	nd->i_blocks += 2 * nlinks; /* each link: a primary and a replica */
+	/* overflow: same length, at most one record differs -> in place, in
+	 * both copies */
 	if (n == ip->next) {
 		uint32_t diff = 0, at = 0;
 		for (uint32_t i = POISE_INLINE_EXTENTS; i < n; i++)
@@ -364,16 +398,15 @@ int ext_store(struct tx *tx, struct poise_fs *fs, struct inode *ip, struct poise
 			memcpy(ch->chain, ip->chain, ip->nchain * sizeof(uint64_t));
 			ch->nchain = ip->nchain;
 			nd->i_ext_blk = ip->d.i_ext_blk;
-			if (diff)
-				return tx_write(tx, chain_slot_off(ip->chain, at), &ch->ext[at],
-						sizeof(*ne));
-			return 0;
+			nd->i_ext_rblk = ip->d.i_ext_rblk;
+			int ret = 0;
+			for (int rep = 0; diff && rep < 2 && ret == 0; rep++)
+				ret = tx_write(tx, chain_slot_off(ip->chain, at, rep), &ch->ext[at], sizeof(*ne));
+			return ret;
 		}
 	}
-	/* a fresh chain */
-	uint32_t over = n - POISE_INLINE_EXTENTS;
-	uint32_t nchain = (uint32_t)((over + POISE_EXTS_PER_BLOCK - 1) / POISE_EXTS_PER_BLOCK);
-	ch->chain = calloc(nchain, sizeof(uint64_t));
+	/* a fresh chain: two blocks per link */
+	ch->chain = calloc(2 * nlinks, sizeof(uint64_t));
 	uint8_t *buf = calloc(1, POISE_BLOCK);
 	if (!ch->chain || !buf) {
 		free(buf);
@@ -381,29 +414,33 @@ int ext_store(struct tx *tx, struct poise_fs *fs, struct inode *ip, struct poise
 	}
 	ch->fresh = 1;
 	int ret = 0;
-	for (uint32_t c = 0; c < nchain && ret == 0; c++) {
+	for (uint32_t c = 0; c < 2 * nlinks && ret == 0; c++) {
 		uint64_t got;
 		ret = alloc_blocks(fs, ip->next ? ip->ext[0].e_pblk : 0, 1, &ch->chain[c], &got);
 		if (ret == 0)
 			ch->nchain++;
 	}
-	for (uint32_t c = 0; c < nchain && ret == 0; c++) {
+	for (uint32_t c = 0; c < nlinks && ret == 0; c++) {
 		struct poise_extblk *x = (struct poise_extblk *)buf;
 		memset(buf, 0, POISE_BLOCK);
 		uint32_t first = POISE_INLINE_EXTENTS + c * (uint32_t)POISE_EXTS_PER_BLOCK;
 		uint32_t cnt = n - first < POISE_EXTS_PER_BLOCK ? n - first : (uint32_t)POISE_EXTS_PER_BLOCK;
 		x->x_magic = POISE_EXTBLK_MAGIC;
 		x->x_count = cnt;
-		x->x_next = c + 1 < nchain ? ch->chain[c + 1] : 0;
+		x->x_next = c + 1 < nlinks ? ch->chain[2 * c + 2] : 0;
+		x->x_rnext = c + 1 < nlinks ? ch->chain[2 * c + 3] : 0;
 		x->x_owner = ip->ino;
 		memcpy(x->x_ext, &ch->ext[first], cnt * sizeof(*ne));
 		extblk_seal(x);
-		ssize_t k = poise_dev_store(fs->dev, ch->chain[c] * POISE_BLOCK, buf, POISE_BLOCK);
-		if (k < 0)
-			ret = (int)k;
+		for (int rep = 0; rep < 2 && ret == 0; rep++) {
+			ssize_t k = poise_dev_store(fs->dev, ch->chain[2 * c + rep] * POISE_BLOCK, buf, POISE_BLOCK);
+			if (k < 0)
+				ret = (int)k;
+		}
 	}
 	free(buf);
 	nd->i_ext_blk = ch->nchain ? ch->chain[0] : 0;
+	nd->i_ext_rblk = ch->nchain > 1 ? ch->chain[1] : 0;
 	/* the new chain is made durable by the commit's first fence */
 	return ret;
 }

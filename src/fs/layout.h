@@ -6,6 +6,7 @@
  *
  *   block 0                 superblock (struct poise_super)
  *   log_blk ..              nlanes redo-log lanes of lane_blocks each
+ *   log_replica_blk ..      the same lanes again (every commit writes both)
  *   itable_blk ..           inode table: ninodes x 256-byte poise_dinode
  *   data_blk ..             data: file blocks, directory blocks, extent blocks
  *   itable_replica_blk ..   inode table replica (every inode update writes both)
@@ -59,7 +60,8 @@ struct poise_super {
 	uint8_t s_uuid[16];
 	uint64_t s_features;       /* 0 in version 1.0 */
 	uint64_t s_quarantine_ino; /* POISE_QUARANTINE_INO */
-	uint8_t s_reserved[108];
+	uint64_t s_log_replica_blk; /* the lanes' replicas: s_log_blk + nlanes * lane_blocks */
+	uint8_t s_reserved[100];
 	uint32_t s_crc;
 };
 _Static_assert(sizeof(struct poise_super) == 256, "superblock is 256 bytes");
@@ -91,13 +93,15 @@ struct poise_dinode {
 	uint64_t i_ext_blk; /* first extent block, 0 if none */
 	uint64_t i_blocks;  /* blocks held: data, directory and extent blocks */
 	uint64_t i_parent;  /* directories: the parent's inode number */
-	uint64_t i_reserved;
+	uint64_t i_ext_rblk; /* the first extent block's replica, 0 if none */
 	struct poise_extent i_ext[POISE_INLINE_EXTENTS];
 };
 _Static_assert(sizeof(struct poise_dinode) == POISE_INODE_SIZE, "inode is 256 bytes");
 
 /* Extent block: a header, then extents.  x_crc covers the 64-byte header
- * with x_crc = 0; every extent carries its own e_crc. */
+ * with x_crc = 0; every extent carries its own e_crc.  Every extent block
+ * is stored twice (a primary and a replica block with the same bytes), so
+ * the chain links carry both: i_ext_blk/i_ext_rblk, x_next/x_rnext. */
 #define POISE_EXTBLK_MAGIC 0x5458454553494f50ULL /* "POISEEXT" */
 struct poise_extblk {
 	uint64_t x_magic;
@@ -105,7 +109,8 @@ struct poise_extblk {
 	uint32_t x_count;
 	uint64_t x_next;  /* next extent block, 0 at the end */
 	uint64_t x_owner; /* inode number */
-	uint64_t x_reserved[4];
+	uint64_t x_rnext; /* the next block's replica */
+	uint64_t x_reserved[3];
 	struct poise_extent x_ext[];
 };
 #define POISE_EXTS_PER_BLOCK ((POISE_BLOCK - 64) / sizeof(struct poise_extent))

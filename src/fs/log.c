@@ -3,17 +3,26 @@
  * atomic across a crash.
  *
  * A transaction stages records (pool offset, bytes) in DRAM.  tx_commit():
- *   1. copies the records into a lane after its header; fence;
+ *   1. copies the records into a lane after its header, in both copies of
+ *      the lane (primary and replica); fence;
  *   2. writes the lane header (magic, global sequence number, crc over header
- *      and records); fence                          <- the commit point
+ *      and records) into both; fence                <- the commit point
  *   3. applies every record to its place; fence;
- *   4. retires the lane (magic = 0); fence.
- * Mount replays the lanes whose header is committed and whose crc matches,
- * in sequence order; a lane without a valid header is ignored (the
- * transaction never happened).  Records are physical, so replay is
- * idempotent.  Invariant: a transaction holds the locks of every structure
- * it writes until tx_commit() returns, so at most one unretired record can
- * touch given bytes at a crash.
+ *   4. retires the lane (magic = 0) in both; fence.
+ * Mount replays the lanes whose header is committed and whose crc matches
+ * in either copy (the primary first), in sequence order; a lane without a
+ * valid header in either copy is ignored (the transaction never happened).
+ * Records are physical, so replay is idempotent.  Invariant: a transaction
+ * holds the locks of every structure it writes until tx_commit() returns,
+ * so at most one unretired record can touch given bytes at a crash.
+ *
+ * Media errors: a lane copy whose poison cannot be cleared is skipped (the
+ * other copy carries the transaction); a lane unusable in both copies is
+ * skipped for the next one.  Every logged record is one copy of a
+ * replicated structure (inode, directory entry, extent), so a record whose
+ * target still holds poison the platform cannot clear is skipped at apply:
+ * that copy reads as bad and its twin, written by the same record set,
+ * serves.
  *
  * Lanes: POISE_NLANES, one per thread slot (threads are spread round-robin
  * on first use); each has a mutex held from step 1 to 4.
@@ -79,9 +88,17 @@ static int lane_of_thread(void)
 	return mine;
 }
 
-static uint64_t lane_off(struct poise_fs *fs, int lane)
+static uint64_t lane_off(struct poise_fs *fs, int lane, int rep)
 {
-	return (fs->sb.s_log_blk + (uint64_t)lane * fs->sb.s_lane_blocks) * POISE_BLOCK;
+	return ((rep ? fs->sb.s_log_replica_blk : fs->sb.s_log_blk) + (uint64_t)lane * fs->sb.s_lane_blocks) *
+	       POISE_BLOCK;
+}
+
+/* A store failed and [off, off+len) still holds listed poison: the
+ * platform could not clear it, so this copy is lost (and reads as bad). */
+static int unclearable(struct poise_fs *fs, uint64_t off, uint64_t len)
+{
+	return bbt_any(&fs->dev->bb, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
 }
 
 struct poise_fs *tx_fs(struct tx *tx)
@@ -152,52 +169,72 @@ static int apply(struct poise_fs *fs, const uint8_t *recs, uint32_t bytes)
 		    r.r_len > fs->dev->size - r.r_off)
 			return poise_err(EUCLEAN, "log record at lane byte %u is out of bounds", at);
 		ssize_t k = poise_dev_store(fs->dev, r.r_off, recs + at + sizeof(r), r.r_len);
-		if (k < 0)
-			return (int)k;
+		if (k < 0 && !unclearable(fs, r.r_off, r.r_len))
+			return (int)k; /* else: this copy is lost, its twin serves */
 		at += (uint32_t)sizeof(r) + ((r.r_len + 7) & ~7u);
 	}
 	return 0;
 }
 
+/* Steps 1-2 on lane `lane` (its mutex held): records and header into
+ * every copy that takes them.  0 when at least one copy holds the
+ * committed transaction, -EIO when neither copy can. */
+static int lane_write(struct poise_fs *fs, int lane, struct tx *tx, struct poise_lane *h)
+{
+	int live[2];
+	for (int rep = 0; rep < 2; rep++) {
+		uint64_t lo = lane_off(fs, lane, rep);
+		live[rep] = poise_dev_store(fs->dev, lo + sizeof(*h), tx->buf, tx->used) >= 0;
+	}
+	if (!live[0] && !live[1])
+		return -EIO;
+	poise_fence();
+	int any = 0;
+	for (int rep = 0; rep < 2; rep++)
+		if (live[rep])
+			any |= poise_dev_store(fs->dev, lane_off(fs, lane, rep), h, sizeof(*h)) >= 0;
+	return any ? 0 : -EIO;
+}
+
 int tx_commit(struct tx *tx)
 {
 	struct poise_fs *fs = tx->fs;
-	int lane = lane_of_thread() % (int)fs->sb.s_nlanes, ret = 0;
-	uint64_t lo = lane_off(fs, lane);
+	int nl = (int)fs->sb.s_nlanes, first = lane_of_thread() % nl, lane = -1, ret = -EIO;
 	if (tx->nrec == 0) {
 		tx_end(tx);
 		return 0;
 	}
-	pthread_mutex_lock(&fs->lane_lock[lane]);
 	struct poise_lane h = {
 		.l_magic = POISE_LOG_COMMITTED,
-		.l_seq = __atomic_add_fetch(&fs->seq, 1, __ATOMIC_RELAXED),
 		.l_nrec = tx->nrec,
 		.l_bytes = tx->used,
 	};
-	h.l_crc = lane_crc(&h, tx->buf);
-	ssize_t k = poise_dev_store(fs->dev, lo + sizeof(h), tx->buf, tx->used);
-	if (k < 0) {
-		ret = (int)k;
-		goto out;
+	for (int t = 0; t < nl && ret < 0; t++) {
+		lane = (first + t) % nl;
+		pthread_mutex_lock(&fs->lane_lock[lane]);
+		h.l_seq = __atomic_add_fetch(&fs->seq, 1, __ATOMIC_RELAXED);
+		h.l_crc = lane_crc(&h, tx->buf);
+		ret = lane_write(fs, lane, tx, &h);
+		if (ret < 0)
+			pthread_mutex_unlock(&fs->lane_lock[lane]); /* poisoned in both copies: the next lane */
 	}
-	poise_fence();
-	k = poise_dev_store(fs->dev, lo, &h, sizeof(h));
-	if (k < 0) {
-		ret = (int)k;
-		goto out;
+	if (ret < 0) {
+		tx_end(tx);
+		return poise_err(EIO, "no log lane can be written (media errors in both copies of every lane)");
 	}
 	poise_fence(); /* the commit point: from here the update survives a crash */
 	ret = apply(fs, tx->buf, tx->used);
 	poise_fence();
 	if (ret == 0) {
 		uint64_t zero = 0;
-		k = poise_dev_store(fs->dev, lo, &zero, sizeof(zero)); /* retire */
+		for (int rep = 0; rep < 2; rep++) {
+			uint64_t lo = lane_off(fs, lane, rep);
+			ssize_t k = poise_dev_store(fs->dev, lo, &zero, sizeof(zero)); /* retire */
+			if (k < 0 && !unclearable(fs, lo, sizeof(zero)))
+				ret = (int)k;
+		}
 		poise_fence();
-		if (k < 0)
-			ret = (int)k;
 	}
-out:
 	pthread_mutex_unlock(&fs->lane_lock[lane]);
 	tx_end(tx);
 	return ret;
@@ -214,10 +251,10 @@ static int by_seq(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Read lane i's header and records if committed and intact: 1, else 0. */
-static int lane_read(struct poise_fs *fs, int i, struct poise_lane *h, uint8_t *recs)
+/* Read copy rep of lane i: header and records if committed and intact. */
+static int lane_copy_read(struct poise_fs *fs, int i, int rep, struct poise_lane *h, uint8_t *recs)
 {
-	uint64_t lo = lane_off(fs, i);
+	uint64_t lo = lane_off(fs, i, rep);
 	if (poise_dev_read(fs->dev, lo, h, sizeof(*h)) != sizeof(*h))
 		return 0;
 	if (h->l_magic != POISE_LOG_COMMITTED || h->l_bytes > LANE_BYTES)
@@ -225,6 +262,13 @@ static int lane_read(struct poise_fs *fs, int i, struct poise_lane *h, uint8_t *
 	if (poise_dev_read(fs->dev, lo + sizeof(*h), recs, h->l_bytes) != (ssize_t)h->l_bytes)
 		return 0;
 	return lane_crc(h, recs) == h->l_crc;
+}
+
+/* Lane i's committed transaction from either copy (both hold the same one
+ * when both are intact): 1, else 0. */
+static int lane_read(struct poise_fs *fs, int i, struct poise_lane *h, uint8_t *recs)
+{
+	return lane_copy_read(fs, i, 0, h, recs) || lane_copy_read(fs, i, 1, h, recs);
 }
 
 int log_pending(struct poise_fs *fs)
@@ -266,10 +310,10 @@ int log_replay(struct poise_fs *fs, int *replayed)
 	}
 	/* retire every lane (committed ones are applied, the rest never
 	 * happened) */
-	for (int i = 0; ret == 0 && i < (int)fs->sb.s_nlanes; i++) {
-		uint64_t zero = 0;
-		ssize_t k = poise_dev_store(fs->dev, lane_off(fs, i), &zero, sizeof(zero));
-		if (k < 0)
+	for (int i = 0; ret == 0 && i < 2 * (int)fs->sb.s_nlanes; i++) {
+		uint64_t zero = 0, lo = lane_off(fs, i / 2, i % 2);
+		ssize_t k = poise_dev_store(fs->dev, lo, &zero, sizeof(zero));
+		if (k < 0 && !unclearable(fs, lo, sizeof(zero)))
 			ret = (int)k;
 	}
 	poise_fence();

@@ -5,9 +5,10 @@
  * report each bad range with its owner:
  *   file        a file's or symlink's data: path, file offset, length;
  *   metadata    superblock (and replica), log lane, inode-table sectors
- *               (either copy), directory block, extent block; superblock
- *               and inode sectors are rewritten from their other copy (a
- *               write clears the poison);
+ *               (either copy), directory block, extent block (either
+ *               copy); each is rewritten from its other copy (a write
+ *               clears the poison), log lanes are cleared (empty after
+ *               mount);
  *   quarantined blocks inode 2 already holds;
  *   free        nobody's bytes (the allocator clears them before reuse).
  * Single-threaded; it owns the pool while it runs.
@@ -31,6 +32,7 @@ struct owner {
 	uint64_t ino;
 	uint64_t lblk;
 	uint8_t kind; /* 0 none, 1 data, 2 extent block */
+	uint64_t twin; /* replicated metadata: the other copy's pool block */
 };
 
 struct names {
@@ -81,6 +83,17 @@ void poise_scrub_free(struct poise_scrub_report *rep)
 	memset(rep, 0, sizeof(*rep));
 }
 
+/* Rewrite block blk from its twin (a replicated pair holds the same bytes
+ * after every committed transaction); the write clears blk's poison. */
+static int heal_from_twin(struct poise_fs *fs, uint64_t blk, uint64_t twin)
+{
+	uint8_t *b = malloc(POISE_BLOCK);
+	int ok = b && twin && poise_dev_read(fs->dev, twin * POISE_BLOCK, b, POISE_BLOCK) == POISE_BLOCK &&
+		 poise_dev_write(fs->dev, blk * POISE_BLOCK, b, POISE_BLOCK) == POISE_BLOCK;
+	free(b);
+	return ok;
+}
+
 /* Fill x for the bad sectors [s, e) of block blk; repair (rewrite or
  * clear) what can be when `fix`. */
 static void classify(struct poise_fs *fs, const struct owner *own, struct names *nm,
@@ -105,8 +118,9 @@ static void classify(struct poise_fs *fs, const struct owner *own, struct names 
 			x->repaired = poise_dev_clear(dev, s * POISE_SECTOR, (e - s) * POISE_SECTOR) == 0;
 	} else if (blk < fs->sb.s_itable_blk) {
 		snprintf(x->owner, sizeof(x->owner), "metadata");
-		snprintf(x->what, sizeof(x->what), "log lane %llu",
-			 (unsigned long long)((blk - fs->sb.s_log_blk) / fs->sb.s_lane_blocks));
+		uint64_t lane = (blk - fs->sb.s_log_blk) / fs->sb.s_lane_blocks;
+		snprintf(x->what, sizeof(x->what), "log lane %llu%s",
+			 (unsigned long long)(lane % fs->sb.s_nlanes), lane >= fs->sb.s_nlanes ? " (replica)" : "");
 		/* lanes are empty after mount: clearing loses nothing */
 		x->repaired = !fix || poise_dev_clear(dev, s * POISE_SECTOR, (e - s) * POISE_SECTOR) == 0;
 	} else if (blk < fs->data_blk ||
@@ -140,12 +154,14 @@ static void classify(struct poise_fs *fs, const struct owner *own, struct names 
 			x->path[0] = 0;
 		} else if (own[blk].kind == 2) {
 			snprintf(x->owner, sizeof(x->owner), "metadata");
-			snprintf(x->what, sizeof(x->what), "extent block %llu",
-		 (unsigned long long)own[blk].lblk);
+			snprintf(x->what, sizeof(x->what), "extent block %llu%s",
+				 (unsigned long long)own[blk].lblk / 2, own[blk].lblk % 2 ? " (replica)" : "");
+			x->repaired = !fix || heal_from_twin(fs, blk, own[blk].twin);
 		} else if (S_ISDIR(types[ino])) {
 			snprintf(x->owner, sizeof(x->owner), "metadata");
-			snprintf(x->what, sizeof(x->what), "directory block %llu",
-		 (unsigned long long)own[blk].lblk);
+			snprintf(x->what, sizeof(x->what), "directory block %llu%s",
+				 (unsigned long long)own[blk].lblk / 2, own[blk].lblk % 2 ? " (replica)" : "");
+			x->repaired = !fix || heal_from_twin(fs, blk, own[blk].twin);
 		} else {
 			snprintf(x->owner, sizeof(x->owner), "file");
 			snprintf(x->what, sizeof(x->what), S_ISLNK(types[ino]) ? "symlink" : "file");
@@ -200,11 +216,14 @@ int poise_scrub(const char *path, struct poise_scrub_report *rep)
 		if (iget(fs, ino, &ip) < 0)
 			continue;
 		types[ino] = ip->type;
+		int dir = S_ISDIR(ip->type);
 		for (uint32_t i = 0; i < ip->next; i++)
-			for (uint32_t k = 0; k < ip->ext[i].e_len; k++)
-				own[ip->ext[i].e_pblk + k] = (struct owner){ino, ip->ext[i].e_lblk + k, 1};
+			for (uint32_t k = 0; k < ip->ext[i].e_len; k++) {
+				uint64_t lb = ip->ext[i].e_lblk + k, run;
+				own[ip->ext[i].e_pblk + k] = (struct owner){ino, lb, 1, dir ? imap(ip, lb ^ 1, &run) : 0};
+			}
 		for (uint32_t c = 0; c < ip->nchain; c++)
-			own[ip->chain[c]] = (struct owner){ino, c, 2};
+			own[ip->chain[c]] = (struct owner){ino, c, 2, ip->chain[c ^ 1]};
 		if (S_ISDIR(ip->type) && ip->dir) {
 			struct poise_dirent_snap *e;
 			size_t n;

@@ -54,7 +54,8 @@ static int super_check(const struct poise_super *s, uint64_t dev_size, const cha
 	if (s->s_block_size != POISE_BLOCK || s->s_pool_size != nb * POISE_BLOCK ||
 	    s->s_pool_size > dev_size || s->s_log_blk != 1 || s->s_nlanes == 0 ||
 	    s->s_nlanes > POISE_NLANES || s->s_lane_blocks != POISE_LANE_BLOCKS ||
-	    s->s_itable_blk != s->s_log_blk + (uint64_t)s->s_nlanes * s->s_lane_blocks ||
+	    s->s_log_replica_blk != s->s_log_blk + (uint64_t)s->s_nlanes * s->s_lane_blocks ||
+	    s->s_itable_blk != s->s_log_replica_blk + (uint64_t)s->s_nlanes * s->s_lane_blocks ||
 	    s->s_ninodes == 0 || s->s_itable_blocks * (POISE_BLOCK / POISE_INODE_SIZE) < s->s_ninodes ||
 	    s->s_data_blk != s->s_itable_blk + s->s_itable_blocks || s->s_replica_blk != nb - 1 ||
 	    s->s_itable_replica_blk != nb - 1 - s->s_itable_blocks ||
@@ -87,7 +88,8 @@ int fs_mkfs(struct poise_dev *dev, uint64_t ninodes)
 	s.s_log_blk = 1;
 	s.s_nlanes = nlanes;
 	s.s_lane_blocks = POISE_LANE_BLOCKS;
-	s.s_itable_blk = 1 + (uint64_t)nlanes * POISE_LANE_BLOCKS;
+	s.s_log_replica_blk = 1 + (uint64_t)nlanes * POISE_LANE_BLOCKS;
+	s.s_itable_blk = 1 + 2 * (uint64_t)nlanes * POISE_LANE_BLOCKS;
 	s.s_itable_blocks = ninodes / ipb;
 	s.s_ninodes = ninodes;
 	s.s_data_blk = s.s_itable_blk + s.s_itable_blocks;
@@ -192,18 +194,16 @@ static int scan_blocks(struct poise_fs *fs, uint64_t ino, const struct poise_din
 			return -EUCLEAN;
 		alloc_mark_used(fs, e->e_pblk, e->e_len);
 	}
-	uint64_t blk = d->i_ext_blk;
+	uint64_t blk = d->i_ext_blk, rblk = d->i_ext_rblk;
 	uint8_t buf[POISE_BLOCK];
 	while (at < n) {
-		if (blk < fs->data_blk || blk >= fs->data_end)
-			return -EUCLEAN;
-		if (poise_dev_read(fs->dev, blk * POISE_BLOCK, buf, POISE_BLOCK) != POISE_BLOCK)
-			return -EIO;
-		struct poise_extblk *x = (struct poise_extblk *)buf;
-		if (x->x_magic != POISE_EXTBLK_MAGIC || x->x_owner != ino || x->x_count == 0 ||
-		    x->x_count > POISE_EXTS_PER_BLOCK)
-			return -EUCLEAN;
+		uint32_t want = n - at < POISE_EXTS_PER_BLOCK ? n - at : (uint32_t)POISE_EXTS_PER_BLOCK;
+		int ret = extblk_read(fs, ino, blk, rblk, want, buf);
+		if (ret < 0)
+			return ret;
+		const struct poise_extblk *x = (const struct poise_extblk *)buf;
 		alloc_mark_used(fs, blk, 1);
+		alloc_mark_used(fs, rblk, 1);
 		for (uint32_t i = 0; i < x->x_count && at < n; i++, at++) {
 			const struct poise_extent *e = &x->x_ext[i];
 			if (e->e_pblk < fs->data_blk || e->e_pblk + e->e_len > fs->data_end || !e->e_len)
@@ -211,6 +211,7 @@ static int scan_blocks(struct poise_fs *fs, uint64_t ino, const struct poise_din
 			alloc_mark_used(fs, e->e_pblk, e->e_len);
 		}
 		blk = x->x_next;
+		rblk = x->x_rnext;
 	}
 	return 0;
 }

@@ -56,7 +56,7 @@ expect_rc 0 "fsck still clean" $P fsck "$POOL"
 printf hi >"$T/small"
 $P put "$POOL" "$T/small" /victim
 ino=$($P stat --json "$POOL" /victim | sed 's/.*"ino":\([0-9]*\).*/\1/')
-itable=$(( (1 + $($P info --json "$POOL" | sed 's/.*"log_lanes":\([0-9]*\).*/\1/') * 4) * 4096 ))
+itable=$(( (1 + 2 * $($P info --json "$POOL" | sed 's/.*"log_lanes":\([0-9]*\).*/\1/') * 4) * 4096 )) # two copies of the lanes
 inodes=$($P info --json "$POOL" | sed 's/.*"inodes":\([0-9]*\).*/\1/')
 replica=$(( $(stat -c %s "$POOL") - 4096 - inodes * 256 ))
 printf '\x55' | dd of="$POOL" bs=1 seek=$((itable + (ino - 1) * 256 + 30)) conv=notrunc status=none

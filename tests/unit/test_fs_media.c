@@ -17,6 +17,8 @@
 #include "fs/scrub.h"
 #include "fs/fs.h"
 #include "dev/block.h"
+#include "dev/persist.h"
+#include "fs/layout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -442,6 +444,217 @@ static void t_dir_replica(void)
 	poise_pool_close(&p);
 }
 
+/* A file whose extents spill into an extent chain: every other block. */
+static void make_frag(struct poise_pool *p, const char *path, int nblk)
+{
+	char b[4096];
+	int fd = poise_open(p, path, O_CREAT | O_WRONLY, 0644);
+	for (int i = 0; i < nblk; i += 2) {
+		pattern(b, sizeof(b), (uint64_t)i * 4096, 21);
+		poise_pwrite(p, fd, b, sizeof(b), (off_t)i * 4096);
+	}
+	poise_close(p, fd);
+}
+
+static int frag_intact(struct poise_pool *p, const char *path, int nblk)
+{
+	char b[4096], w[4096];
+	int fd = poise_open(p, path, O_RDONLY, 0), ok = fd >= 0;
+	struct stat st;
+	ok = ok && poise_fstat(p, fd, &st) == 0 && st.st_size >= (nblk - 1) * 4096;
+	for (int i = 0; ok && i < nblk && i * 4096 < st.st_size; i++) {
+		if (i % 2)
+			memset(w, 0, sizeof(w));
+		else
+			pattern(w, sizeof(w), (uint64_t)i * 4096, 21);
+		ok = poise_pread(p, fd, b, sizeof(b), (off_t)i * 4096) == (ssize_t)sizeof(b) && !memcmp(b, w, sizeof(b));
+	}
+	poise_close(p, fd);
+	return ok;
+}
+
+static void t_extent_replica(void)
+{
+	struct poise_pool *p = with_file("/other", 13);
+	CHECK(p);
+	make_frag(p, "/frag", 80);
+	struct stat st;
+	struct inode *ip;
+	CHECK_EQ(poise_stat(p, "/frag", &st), 0);
+	CHECK_EQ(iget(poise_pool_fs(p), st.st_ino, &ip), 0);
+	CHECK_EQ(ip->nchain, 2); /* one link: a primary and its replica */
+	uint64_t chain[2] = {ip->chain[0], ip->chain[1]};
+	CHECK(chain[0] != chain[1]);
+	poise_pool_close(&p);
+	CHECK(h_fsck_clean(img));
+	/* each copy poisoned in turn: the other serves, the bad one is rewritten */
+	for (int rep = 0; rep < 2; rep++) {
+		CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+		CHECK_EQ(poise_badblocks_inject(p, chain[rep] * 8 + 3, 1), 0);
+		poise_pool_close(&p);
+		CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+		CHECK(frag_intact(p, "/frag", 80));
+		CHECK_EQ(bad_sectors(p), 0);
+		poise_pool_close(&p);
+		CHECK(h_fsck_clean(img));
+	}
+	/* a platform that cannot clear: the primary stays bad; changes to the
+	 * map (in place: an append growing the last extent; and a fresh
+	 * chain: a hole filled) still succeed, served by the replica */
+	setenv("POISE_NOCLEAR", "1", 1);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK_EQ(poise_badblocks_inject(p, chain[0] * 8 + 1, 1), 0);
+	poise_pool_close(&p);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK(frag_intact(p, "/frag", 80));
+	CHECK_EQ(bad_sectors(p), 1);
+	char b[4096];
+	pattern(b, sizeof(b), 79 * 4096, 21);
+	int fd = poise_open(p, "/frag", O_WRONLY, 0);
+	memset(b, 0, sizeof(b));
+	CHECK_EQ(poise_pwrite(p, fd, b, 4096, 79 * 4096), 4096); /* zeros: as frag_intact expects */
+	poise_close(p, fd);
+	poise_pool_close(&p);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK(frag_intact(p, "/frag", 80));
+	fd = poise_open(p, "/frag", O_WRONLY, 0);
+	CHECK_EQ(poise_pwrite(p, fd, b, 4096, 41 * 4096), 4096); /* fills a hole: a new chain */
+	poise_close(p, fd);
+	poise_pool_close(&p);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK(frag_intact(p, "/frag", 80));
+	poise_pool_close(&p);
+	unsetenv("POISE_NOCLEAR");
+	CHECK(h_fsck_clean(img));
+	/* both copies: only that file fails; the pool and /other work */
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK_EQ(poise_stat(p, "/frag", &st), 0);
+	CHECK_EQ(iget(poise_pool_fs(p), st.st_ino, &ip), 0);
+	CHECK(ip->nchain == 2);
+	CHECK_EQ(poise_badblocks_inject(p, ip->chain[0] * 8, 1), 0);
+	CHECK_EQ(poise_badblocks_inject(p, ip->chain[1] * 8, 1), 0);
+	poise_pool_close(&p);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK_EQ(poise_open(p, "/frag", O_RDONLY, 0), -EIO);
+	CHECK_STR_HAS(poise_errmsg(), "unreadable in both copies");
+	static char want[FSZ], buf[FSZ];
+	pattern(want, FSZ, 0, 13);
+	fd = poise_open(p, "/other", O_RDONLY, 0);
+	CHECK_EQ(poise_pread(p, fd, buf, FSZ, 0), FSZ);
+	CHECK(!memcmp(buf, want, FSZ));
+	poise_close(p, fd);
+	CHECK_EQ(poise_mkdir(p, "/fine", 0755), 0);
+	poise_pool_close(&p);
+}
+
+/* Lane header of lane i, copy rep, read from a closed pool image. */
+static int lane_committed(struct poise_dev *d, const struct poise_super *sb, uint32_t i, int rep)
+{
+	struct poise_lane h;
+	uint64_t blk = (rep ? sb->s_log_replica_blk : sb->s_log_blk) + (uint64_t)i * sb->s_lane_blocks;
+	return poise_dev_read(d, blk * POISE_BLOCK, &h, sizeof(h)) == sizeof(h) && h.l_magic == POISE_LOG_COMMITTED;
+}
+
+/* Crash a child at successive fences of one mkdir until the image holds a
+ * committed, unapplied transaction; returns its lane (or -1). */
+static int committed_image(struct poise_super *sb)
+{
+	for (long n = 1; n < 50; n++) {
+		unlink(img);
+		char side[450];
+		snprintf(side, sizeof(side), "%s.badblocks", img);
+		unlink(side);
+		if (poise_mkfs(img, 8 << 20, 0, 0) < 0)
+			return -1;
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct poise_pool *p;
+			if (poise_pool_open(img, 0, &p) < 0 || poise_mkdir(p, "/pre", 0755) < 0)
+				_exit(3); /* the root has its block: the mkdir below is one transaction */
+			poise_fence_crash_at = poise_fence_count() + n;
+			poise_mkdir(p, "/made", 0755);
+			_exit(0);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		struct poise_dev *d;
+		if (poise_dev_open(img, &d) < 0)
+			return -1;
+		poise_dev_read(d, 0, sb, sizeof(*sb));
+		int found = -1;
+		for (uint32_t i = 0; i < sb->s_nlanes && found < 0; i++)
+			if (lane_committed(d, sb, i, 0) && lane_committed(d, sb, i, 1))
+				found = (int)i;
+		poise_dev_close(&d);
+		if (found >= 0)
+			return found;
+	}
+	return -1;
+}
+
+static void t_log_replica(void)
+{
+	static int k;
+	snprintf(img, sizeof(img), "%s/log%d.img", h_tmpdir(), k++);
+	struct poise_super sb;
+	struct poise_pool *p;
+	struct stat st;
+	/* a committed transaction waiting in a lane whose primary is poisoned:
+	 * replay takes it from the replica; then each other case */
+	for (int c = 0; c < 3; c++) {
+		int lane = committed_image(&sb);
+		CHECK(lane >= 0);
+		if (lane < 0)
+			return;
+		struct poise_dev *d;
+		CHECK_EQ(poise_dev_open(img, &d), 0);
+		uint64_t prim = (sb.s_log_blk + (uint64_t)lane * sb.s_lane_blocks) * 8;
+		uint64_t rep = (sb.s_log_replica_blk + (uint64_t)lane * sb.s_lane_blocks) * 8;
+		if (c != 1)
+			CHECK_EQ(poise_dev_inject(d, prim, 1), 0);
+		if (c != 0)
+			CHECK_EQ(poise_dev_inject(d, rep + 1, 1), 0); /* the records */
+		poise_dev_close(&d);
+		CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+		/* one copy left: the mkdir is there; none: it never happened */
+		CHECK_EQ(poise_stat(p, "/made", &st), c == 2 ? -ENOENT : 0);
+		CHECK_EQ(poise_mkdir(p, "/after", 0755), 0);
+		poise_pool_close(&p);
+		CHECK(h_fsck_clean(img));
+	}
+	/* a platform that cannot clear: every primary lane poisoned, the
+	 * replicas carry the transactions; then every replica too: a
+	 * transaction fails cleanly, with nothing applied */
+	setenv("POISE_NOCLEAR", "1", 1);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	for (uint32_t i = 0; i < sb.s_nlanes; i++)
+		CHECK_EQ(poise_badblocks_inject(p, (sb.s_log_blk + (uint64_t)i * sb.s_lane_blocks) * 8, 1), 0);
+	CHECK_EQ(poise_mkdir(p, "/nc", 0755), 0);
+	int fd = poise_open(p, "/nc/f", O_CREAT | O_WRONLY, 0644);
+	CHECK(fd >= 0);
+	CHECK_EQ(poise_pwrite(p, fd, "abc", 3, 0), 3);
+	poise_close(p, fd);
+	poise_pool_close(&p);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK_EQ(poise_stat(p, "/nc/f", &st), 0);
+	CHECK_EQ(st.st_size, 3);
+	CHECK_EQ(bad_sectors(p), (long)sb.s_nlanes);
+	for (uint32_t i = 0; i < sb.s_nlanes; i++)
+		CHECK_EQ(poise_badblocks_inject(p, (sb.s_log_replica_blk + (uint64_t)i * sb.s_lane_blocks) * 8, 1), 0);
+	CHECK_EQ(poise_mkdir(p, "/nolane", 0755), -EIO);
+	CHECK_STR_HAS(poise_errmsg(), "no log lane");
+	CHECK_EQ(poise_stat(p, "/nolane", &st), -ENOENT);
+	poise_pool_close(&p);
+	unsetenv("POISE_NOCLEAR");
+	/* a platform that clears: mount's retire clears the lane headers */
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	CHECK_EQ(bad_sectors(p), 0);
+	CHECK_EQ(poise_stat(p, "/nc/f", &st), 0);
+	poise_pool_close(&p);
+	CHECK(h_fsck_clean(img));
+}
+
 static struct poise_pool *mp;
 static void *maddr;
 static void touch_mapped(void)
@@ -498,6 +711,8 @@ int main(void)
 	RUN(t_noclear_remaps_and_quarantines);
 	RUN(t_scrub_names_owners);
 	RUN(t_direct_map);
+	RUN(t_extent_replica);
+	RUN(t_log_replica);
 	RUN(t_block_path);
 	RUN(t_inode_replica);
 	RUN(t_dir_replica);

@@ -1,8 +1,10 @@
 /*
  * test_fs_torture.c - poison torture with a shadow model.  Random writes,
  * reads, truncates (both ways), injections of poison into file data and
- * into one copy of a file's inode or of the directory block naming the
- * files, and remounts run on a pool; a shadow keeps each file's bytes and which of its
+ * into one copy of a file's inode, of the directory block naming the
+ * files, of an extent block or of a log lane, scrubs (held against the
+ * shadow: scrub must name exactly the lost sectors of each file) and
+ * remounts run on a pool; a shadow keeps each file's bytes and which of its
  * sectors are lost.  Every read must return exactly the shadow's bytes, or
  * stop exactly before the first lost sector in its range (-EIO when it
  * starts on one).  Anything else is a silent corruption; the count is
@@ -19,6 +21,7 @@
 #include "fs_check.h"
 #include "dev/dev.h"
 #include "fs/fs.h"
+#include "fs/scrub.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +41,7 @@ static struct poise_pool *pool;
 static char img[400];
 static unsigned seed = 99;
 static long ops, corrupt, unexpected, reads_checked, short_or_eio, injections, meta_injections;
+static long scrubs, scrub_ranges, ext_injections, log_injections;
 static int remount(void);
 static int noclear;
 
@@ -133,6 +137,16 @@ static void op_truncate(void)
 	sh[f].size = size;
 }
 
+/* Is any sector of [off, off+len) listed bad?  Metadata injections poison
+ * one copy at a time: never the twin of a copy that is still bad (on a
+ * platform that cannot clear, that is two independent failures of one
+ * object, which no replica survives). */
+static int listed_bad(uint64_t off, uint64_t len)
+{
+	struct poise_dev *d = poise_pool_dev(pool);
+	return bbt_any(&d->bb, off / 512, (off + len + 511) / 512);
+}
+
 /* Poison one copy of a file's inode (the other copy serves, and the
  * primary is rewritten): the files must read exactly as before. */
 static void op_inject_inode(void)
@@ -146,7 +160,10 @@ static void op_inject_inode(void)
 		return;
 	}
 	struct poise_fs *fs = poise_pool_fs(pool);
-	uint64_t off = rnd(2) ? ino_off(fs, st.st_ino) : ino_roff(fs, st.st_ino);
+	int rep = (int)rnd(2);
+	uint64_t off = rep ? ino_roff(fs, st.st_ino) : ino_off(fs, st.st_ino);
+	if (listed_bad(rep ? ino_off(fs, st.st_ino) : ino_roff(fs, st.st_ino), POISE_INODE_SIZE))
+		return;
 	if (poise_badblocks_inject(pool, off / 512, 1) < 0)
 		unexpected++;
 	meta_injections++;
@@ -164,10 +181,96 @@ static void op_inject_dir(void)
 		unexpected++;
 		return;
 	}
-	uint64_t run, b = imap(root, rnd(2), &run);
+	uint64_t run, fb = rnd(2), b = imap(root, fb, &run), twin = imap(root, fb ^ 1, &run);
+	if (b && twin && listed_bad(twin * 4096, 4096))
+		return;
 	if (!b || poise_badblocks_inject(pool, b * 8 + rnd(8), 1) < 0)
 		unexpected++;
 	meta_injections++;
+	if (remount() < 0)
+		unexpected++;
+}
+
+/* Poison one copy of an extent block of a fragmented file. */
+static void op_inject_extents(void)
+{
+	struct poise_fs *fs = poise_pool_fs(pool);
+	for (int t = 0; t < NF; t++) {
+		char n[16];
+		struct stat st;
+		struct inode *ip;
+		name((int)rnd(NF), n);
+		if (poise_stat(pool, n, &st) < 0 || iget(fs, st.st_ino, &ip) < 0) {
+			unexpected++;
+			return;
+		}
+		if (!ip->nchain)
+			continue;
+		uint32_t c = (uint32_t)rnd(ip->nchain);
+		if (listed_bad(ip->chain[c ^ 1] * 4096, 4096))
+			return;
+		if (poise_badblocks_inject(pool, ip->chain[c] * 8 + rnd(8), 1) < 0)
+			unexpected++;
+		meta_injections++;
+		ext_injections++;
+		if (remount() < 0)
+			unexpected++;
+		return;
+	}
+}
+
+/* Poison a sector of one copy of a log lane (either copy may go bad: a
+ * lane bad in both is skipped for another). */
+static void op_inject_log(void)
+{
+	struct poise_fs *fs = poise_pool_fs(pool);
+	uint64_t lanes = 2ULL * fs->sb.s_nlanes * fs->sb.s_lane_blocks * 8;
+	if (poise_badblocks_inject(pool, fs->sb.s_log_blk * 8 + rnd((unsigned)lanes), 1) < 0)
+		unexpected++;
+	meta_injections++;
+	log_injections++;
+}
+
+/* Close the pool, scrub it, and hold the report against the shadow: every
+ * range it gives to a file is a sector the shadow has lost, and every lost
+ * sector inside a file's blocks is reported.  Then reopen. */
+static void op_scrub(void)
+{
+	struct poise_scrub_report rep;
+	poise_pool_close(&pool);
+	int r = poise_scrub(img, &rep);
+	scrubs++;
+	if (r < 0) {
+		fprintf(stderr, "    op %ld: scrub failed: %s\n", ops, poise_errmsg());
+		unexpected++;
+	}
+	static uint8_t seen[NF][NSEC];
+	memset(seen, 0, sizeof(seen));
+	for (size_t i = 0; r == 0 && i < rep.n; i++) {
+		const struct poise_scrub_range *x = &rep.r[i];
+		scrub_ranges++;
+		if (strcmp(x->owner, "file"))
+			continue;
+		int f = x->path[0] == '/' && x->path[1] == 't' ? atoi(x->path + 2) : -1;
+		for (uint64_t q = x->file_offset / 512; f >= 0 && f < NF && q < (x->file_offset + x->length) / 512; q++) {
+			if (q >= NSEC || !sh[f].lost[q]) {
+				fprintf(stderr, "    op %ld: scrub names %s sector %llu, which the shadow has not lost\n", ops,
+					x->path, (unsigned long long)q);
+				corrupt++;
+			} else {
+				seen[f][q] = 1;
+			}
+		}
+	}
+	for (int f = 0; r == 0 && f < NF; f++)
+		for (uint64_t q = 0; q < (sh[f].size + 4095) / 4096 * 8 && q < NSEC; q++)
+			if (sh[f].lost[q] && !seen[f][q]) {
+				fprintf(stderr, "    op %ld: scrub missed lost sector %llu of /t%d\n", ops, (unsigned long long)q, f);
+				corrupt++;
+			}
+	if (r == 0)
+		poise_scrub_free(&rep);
+	pool = NULL;
 	if (remount() < 0)
 		unexpected++;
 }
@@ -231,6 +334,11 @@ static void op_read(void)
 static int remount(void)
 {
 	poise_pool_close(&pool);
+	/* the platform's nature holds for the mount's own repairs too */
+	if (noclear)
+		setenv("POISE_NOCLEAR", "1", 1);
+	else
+		unsetenv("POISE_NOCLEAR");
 	if (poise_pool_open(img, 0, &pool) < 0) {
 		fprintf(stderr, "    op %ld: remount failed: %s\n", ops, poise_errmsg());
 		corrupt++; /* stops the run: nothing below works without the pool */
@@ -256,6 +364,10 @@ static void run_phase(long n)
 			op_inject_inode();
 		else if (r < 98)
 			op_inject_dir();
+		else if (r < 99)
+			rnd(2) ? op_inject_extents() : op_inject_log();
+		else if (rnd(10) == 0)
+			op_scrub();
 		else if (remount() < 0)
 			unexpected++;
 	}
@@ -282,6 +394,7 @@ static void t_torture(void)
 	noclear = 1;
 	poise_pool_dev(pool)->noclear = 1;
 	run_phase(total - total / 2);
+	unsetenv("POISE_NOCLEAR");
 	if (!pool) {
 		CHECK(pool != NULL);
 		return;
@@ -291,7 +404,9 @@ static void t_torture(void)
 		for (int k = 0; k < 20; k++)
 			op_read();
 	poise_pool_close(&pool);
-	fprintf(stderr, "    %ld metadata-copy injections (inodes, directory blocks)\n", meta_injections);
+	fprintf(stderr, "    %ld metadata-copy injections (%ld extent blocks, %ld log lanes, the rest inodes and directory blocks)\n",
+		meta_injections, ext_injections, log_injections);
+	fprintf(stderr, "    %ld scrubs checked against the shadow (%ld bad ranges reported)\n", scrubs, scrub_ranges);
 	fprintf(stderr, "    %ld operations: %ld injections, %ld reads checked (%ld short or -EIO as expected), "
 		"%ld silent corruptions, %ld unexpected errors\n", ops, injections, reads_checked, short_or_eio,
 		corrupt, unexpected);
