@@ -3,6 +3,8 @@
  * measured in one run (issue 4's targets):
  *   - 4 KiB random read through poise_pread vs memcpy from the same pool
  *     blocks (1 thread), interleaved, median of 7;
+ *   - the same reads on a file with one bad sector vs a clean file, and
+ *     reads of the good sectors beside it (issue 5);
  *   - 4 KiB in-place overwrite latency (poise_pwrite), mean and percentiles;
  *   - 4 KiB append + fsync, operations per second on one thread;
  *   - create+close and unlink: poise vs the same calls on tmpfs (/dev/shm);
@@ -104,6 +106,54 @@ int main(int argc, char **argv)
 	qsort(tp, 7, 8, cmp_d);
 	row("4 KiB random read, 1 thread (ops/s)", 1 / tp[3], "ops/s", "memcpy from the same blocks", 1 / tr[3],
 	    ">= 0.85", "randread_4k_vs_memcpy");
+	/* 1b. the error path: a second file like /data with one bad sector in
+	 * its middle; the same random reads on both (those that reach the
+	 * sector stop short, as they must), and 512-byte reads of the seven
+	 * good sectors beside it against the same sectors of the clean file */
+	int bfd = poise_open(p, "/bad", O_CREAT | O_RDWR, 0644);
+	for (size_t off = 0; off < FILE_SZ; off += 1 << 20)
+		poise_pwrite(p, bfd, buf, 1 << 20, (off_t)off);
+	const uint64_t BAD = FILE_SZ / 2 + 3 * 512;
+	struct poise_map_piece mp;
+	if (poise_fiemap(p, "/bad", BAD, 512, &mp, 1) != 1 || poise_badblocks_inject(p, mp.pool_off / 512, 1) < 0) {
+		fprintf(stderr, "bench_fs: cannot poison /bad: %s\n", poise_errmsg());
+		return 1;
+	}
+	double tc[7], tb[7], nc[7], nb[7];
+	const int NN = 200000;
+	for (int r = 0; r < 7; r++) {
+		double t0 = now();
+		for (size_t i = 0; i < N; i++)
+			poise_pread(p, fd, buf, 4096, (off_t)offs[i]);
+		double t1 = now();
+		for (size_t i = 0; i < N; i++)
+			poise_pread(p, bfd, buf, 4096, (off_t)offs[i]);
+		double t2 = now();
+		for (int i = 0; i < NN; i++) {
+			uint64_t sec = (uint64_t)(i % 7), o = BAD - 3 * 512 + (sec < 3 ? sec : sec + 1) * 512;
+			poise_pread(p, fd, buf, 512, (off_t)o);
+		}
+		double t3 = now();
+		for (int i = 0; i < NN; i++) {
+			uint64_t sec = (uint64_t)(i % 7), o = BAD - 3 * 512 + (sec < 3 ? sec : sec + 1) * 512;
+			poise_pread(p, bfd, buf, 512, (off_t)o);
+		}
+		double t4 = now();
+		tc[r] = (t1 - t0) / N;
+		tb[r] = (t2 - t1) / N;
+		nc[r] = (t3 - t2) / NN;
+		nb[r] = (t4 - t3) / NN;
+	}
+	qsort(tc, 7, 8, cmp_d);
+	qsort(tb, 7, 8, cmp_d);
+	qsort(nc, 7, 8, cmp_d);
+	qsort(nb, 7, 8, cmp_d);
+	row("4 KiB random read, file with one bad sector (ops/s)", 1 / tb[3], "ops/s", "the same reads, clean file",
+	    1 / tc[3], "~1.0", "randread_4k_one_bad_vs_clean");
+	row("512 B reads of the 7 good sectors beside the bad one (ops/s)", 1 / nb[3], "ops/s",
+	    "the same sectors, clean file", 1 / nc[3], "", "read_beside_bad_vs_clean");
+	poise_close(p, bfd);
+	poise_unlink(p, "/bad");
 	/* 2. overwrite latency */
 	static double lat[200000];
 	for (size_t i = 0; i < N; i++) {

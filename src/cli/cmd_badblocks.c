@@ -30,7 +30,8 @@ const struct cli_cmd cli_badblocks_cmds[] = {
 	 "file system on POOL (L defaults to 1: the sector of byte N).\n"
 	 "With --metadata KIND, poison the first sector of one copy of a metadata\n"
 	 "structure: superblock, inodes (the root inode), dir (the root directory's\n"
-	 "first block), extents (the first extent block of any file), log.\n",
+	 "first block), extents (the first extent block of any file), log; KIND may\n"
+	 "be a comma list (one open: a later open's mount would repair the first).\n",
 	 bb_inject},
 	{"clear", "badblocks clear POOL SECTOR [COUNT]",
 	 "Clear bad sectors in [SECTOR, SECTOR+COUNT): they read as zeros afterwards.\n",
@@ -180,14 +181,25 @@ static int inject_metadata(int argc, char **argv)
 	int ret = poise_pool_open(pool, 0, &p);
 	if (ret < 0)
 		return cli_fail(ret, "badblocks inject");
-	uint64_t s;
-	ret = poise_metadata_sector(p, kind, &s);
-	if (ret == 0)
-		ret = poise_badblocks_inject(p, s, 1);
+	/* a comma list: all in one open (a mount repairs what an earlier
+	 * command poisoned) */
+	char *list = strdup(kind), *save = NULL;
+	if (!list) {
+		poise_pool_close(&p);
+		return cli_fail(-ENOMEM, "badblocks inject");
+	}
+	for (char *k = strtok_r(list, ",", &save); k && ret == 0; k = strtok_r(NULL, ",", &save)) {
+		uint64_t s;
+		ret = poise_metadata_sector(p, k, &s);
+		if (ret == 0)
+			ret = poise_badblocks_inject(p, s, 1);
+		if (ret == 0)
+			printf("poisoned %s: pool sector %llu\n", k, (unsigned long long)s);
+	}
+	free(list);
 	poise_pool_close(&p);
 	if (ret < 0)
 		return cli_fail(ret, "badblocks inject");
-	printf("poisoned %s: pool sector %llu\n", kind, (unsigned long long)s);
 	return EXIT_OK;
 }
 

@@ -125,6 +125,7 @@ ssize_t poise_block_read(struct poise_block *b, uint64_t off, void *buf, size_t 
 ssize_t poise_block_write(struct poise_block *b, uint64_t off, const void *buf, size_t len)
 {
 	int ret;
+	__atomic_add_fetch(&b->writes, 1, __ATOMIC_RELAXED);
 	if (bbt_maybe(&b->dev->bb, off, len) && (ret = poise_dev_clear(b->dev, off, len)) < 0)
 		return ret;
 	return rw(b, 1, off, (void *)buf, len);

@@ -11,6 +11,7 @@ struct poise_block {
 	int fd;        /* pread/pwrite here */
 	int odirect;   /* fd is O_DIRECT */
 	char name[64]; /* /dev/loopN or the pool path */
+	uint64_t writes; /* calls of poise_block_write (atomic): tests prove the path */
 };
 
 int poise_block_open(struct poise_dev *d, struct poise_block *b);

@@ -73,6 +73,9 @@ struct poise_dev {
 	ino_t file_ino;
 	int need_msync; /* fsdax mapped without MAP_SYNC: persist also msyncs */
 	int noclear;    /* emulated: POISE_NOCLEAR=1 plays a platform that cannot clear */
+	int page_lost;  /* a page with a listed bad sector is unreachable through the
+			 * mapping (emulated: protected; fsdax: the kernel refuses it):
+			 * its good sectors go straight to read_slow, no fault first */
 	char *path;
 	char *sidecar;  /* emulated: PATH.badblocks */
 	char notice[256]; /* a warning the caller may print (fallbacks) */

@@ -283,6 +283,11 @@ static ssize_t read_careful(struct poise_dev *d, uint64_t off, uint8_t *buf, siz
 			done += (size_t)k;
 			continue;
 		}
+		uint64_t pg = cur & ~(uint64_t)(POISE_PAGE - 1);
+		if (d->page_lost && bbt_any(&d->bb, pg / POISE_SECTOR, (pg + POISE_PAGE) / POISE_SECTOR)) {
+			slow_until = pg + POISE_PAGE; /* the mapping would only fault */
+			continue;
+		}
 		uint64_t fault;
 		size_t k = poise_mc_copy(buf + done, d->base + cur, end - cur, 0, &fault);
 		done += k;

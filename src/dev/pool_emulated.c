@@ -57,6 +57,7 @@ static int emu_open(struct poise_dev *d)
 	 * pool has its pages mapped by 2 MiB faults, not 4 KiB ones) */
 	const char *nc = getenv("POISE_NOCLEAR");
 	d->noclear = nc && *nc == '1';
+	d->page_lost = 1;
 	const char *pf = getenv("POISE_PREFAULT");
 	if (pf && *pf == '1')
 		(void)madvise(p, d->size, MADV_POPULATE_WRITE);

@@ -43,6 +43,7 @@
 
 static int fsdax_open(struct poise_dev *d)
 {
+	d->page_lost = 1;
 	struct stat st;
 	if (fstat(d->fd, &st) < 0)
 		return poise_errno(errno, "%s", d->path);

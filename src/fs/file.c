@@ -238,7 +238,16 @@ struct fchange {
 	uint32_t nfr;
 	uint64_t *q;
 	uint32_t nq;
+	struct poise_block *bp; /* the data goes through the kernel (block path), or NULL */
 };
+
+/* Store file data at pool offset po (no fence): on the DAX path, or through
+ * the kernel on the block path. */
+static ssize_t data_store(struct poise_fs *fs, const struct fchange *c, uint64_t po, const void *b, size_t n)
+{
+	return c->bp ? poise_block_write(c->bp, po, b, n) : poise_dev_store(fs->dev, po, b, n);
+}
+
 static int fill_holes(struct poise_fs *fs, struct fchange *c, uint64_t b0, uint64_t b1,
 		      const char *data, uint64_t doff, uint64_t dlen)
 {
@@ -270,7 +279,13 @@ static int fill_holes(struct poise_fs *fs, struct fchange *c, uint64_t b0, uint6
 			uint64_t ds = doff > fo ? doff : fo;
 			uint64_t de = doff + dlen < fo + POISE_BLOCK ? doff + dlen : fo + POISE_BLOCK;
 			ssize_t k = 0;
-			if (!data || ds >= de) {
+			if (c->bp && data && ds < de) {
+				/* the block path: one whole-block write through the kernel */
+				uint8_t whole[POISE_BLOCK];
+				memset(whole, 0, sizeof(whole));
+				memcpy(whole + (ds - fo), data + (ds - doff), de - ds);
+				k = data_store(fs, c, po, whole, POISE_BLOCK);
+			} else if (!data || ds >= de) {
 				k = poise_dev_store(fs->dev, po, zero, POISE_BLOCK);
 			} else {
 				if (ds > fo)
@@ -501,6 +516,7 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 	}
 	struct fchange c;
 	int ret = change_begin(ip, &c);
+	c.bp = bp; /* the data's path; zero-fills and remaps stay on DAX */
 	uint64_t b0 = off >> POISE_BLOCK_SHIFT, b1 = (off + len + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT;
 	/* the gap between the old EOF and the write, inside the old last block */
 	if (ret == 0 && off > size && (size & (POISE_BLOCK - 1)))
@@ -514,8 +530,8 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 		if (end > off + len)
 			end = off + len;
 		if (p) {
-			ssize_t k = poise_dev_store(fs->dev, p * POISE_BLOCK + (pos & (POISE_BLOCK - 1)),
-						    (const char *)buf + (pos - off), end - pos);
+			ssize_t k = data_store(fs, &c, p * POISE_BLOCK + (pos & (POISE_BLOCK - 1)),
+					       (const char *)buf + (pos - off), end - pos);
 			if (k < 0 && bbt_any(&fs->dev->bb, p * (POISE_BLOCK / POISE_SECTOR),
 					     (p + 1) * (POISE_BLOCK / POISE_SECTOR)))
 				ret = remap_block(fs, &c, lb, p, buf, off, len);

@@ -216,6 +216,20 @@ static int scan_blocks(struct poise_fs *fs, uint64_t ino, const struct poise_din
 	return 0;
 }
 
+/* Inode i of an inode-table block reads as all zeros (never used) while
+ * the other inode of its 512-byte sector does not: a clearing write of that
+ * other inode zero-filled the sector (its old bytes were poison), so i's
+ * primary is lost, not empty, and the replica must say. */
+static int zeroed_beside(const uint8_t *buf, uint64_t i)
+{
+	static const uint8_t zero[POISE_INODE_SIZE];
+	uint64_t per = POISE_SECTOR / POISE_INODE_SIZE, first = i - i % per;
+	for (uint64_t j = first; j < first + per; j++)
+		if (j != i && memcmp(buf + j * POISE_INODE_SIZE, zero, POISE_INODE_SIZE))
+			return 1;
+	return 0;
+}
+
 static int scan_inodes(struct poise_fs *fs, uint64_t **orphans, size_t *norphans)
 {
 	uint8_t buf[POISE_BLOCK];
@@ -232,7 +246,8 @@ static int scan_inodes(struct poise_fs *fs, uint64_t **orphans, size_t *norphans
 				break;
 			struct poise_dinode *d = (struct poise_dinode *)(buf + i * POISE_INODE_SIZE), rd;
 			int primary_ok = k >= (ssize_t)((i + 1) * POISE_INODE_SIZE) &&
-					 (dinode_check(d) == 0 || (d->i_mode == 0 && d->i_crc == 0));
+					 (dinode_check(d) == 0 || (d->i_mode == 0 && d->i_crc == 0 &&
+								   !zeroed_beside(buf, i)));
 			if (!primary_ok) { /* the replica, which repairs the primary */
 				if (dinode_read(fs, ino, &rd) < 0) {
 					ino_mark_used(fs, ino); /* both lost: never reuse it; fsck reports it */
