@@ -41,5 +41,6 @@ extern const struct cli_cmd cli_pool_cmds[];
 extern const struct cli_cmd cli_badblocks_cmds[];
 extern const struct cli_cmd cli_dev_cmds[];
 extern const struct cli_cmd cli_fs_cmds[];
+extern const struct cli_cmd cli_bench_cmds[];
 
 #endif

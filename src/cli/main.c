@@ -23,11 +23,15 @@ static const struct group groups[] = {
 	{NULL, NULL, NULL},
 };
 
+/* Commands without a group. */
+static const struct cli_cmd *const toplevel[] = {cli_fs_cmds, cli_bench_cmds, NULL};
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: poise COMMAND [ARGS...]   (poise COMMAND --help for details)\n\ncommands:\n");
-	for (const struct cli_cmd *c = cli_fs_cmds; c->name; c++)
-		fprintf(f, "  poise %s\n", c->usage);
+	for (const struct cli_cmd *const *t = toplevel; *t; t++)
+		for (const struct cli_cmd *c = *t; c->name; c++)
+			fprintf(f, "  poise %s\n", c->usage);
 	for (const struct group *g = groups; g->name; g++)
 		for (const struct cli_cmd *c = g->cmds; c->name; c++)
 			fprintf(f, "  poise %s\n", c->usage);
@@ -51,13 +55,14 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OK;
 	}
-	for (const struct cli_cmd *c = cli_fs_cmds; c->name; c++) {
-		if (strcmp(argv[1], c->name))
-			continue;
-		if (cli_wants_help(argc - 2, argv + 2))
-			return cli_help(c);
-		return c->run(argc - 2, argv + 2);
-	}
+	for (const struct cli_cmd *const *t = toplevel; *t; t++)
+		for (const struct cli_cmd *c = *t; c->name; c++) {
+			if (strcmp(argv[1], c->name))
+				continue;
+			if (cli_wants_help(argc - 2, argv + 2))
+				return cli_help(c);
+			return c->run(argc - 2, argv + 2);
+		}
 	for (const struct group *g = groups; g->name; g++) {
 		if (strcmp(argv[1], g->name))
 			continue;
