@@ -63,7 +63,9 @@ test: deps
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps bench-bin
+bench:
+	@scripts/install-deps bench
+	@$(MAKE) --no-print-directory bench-bin
 	@bench/run.sh
 
 clean:

@@ -23,6 +23,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -151,6 +152,40 @@ ssize_t poise_readlink(struct poise_pool *pool, const char *path, char *buf, siz
 int poise_chmod(struct poise_pool *pool, const char *path, mode_t mode);
 int poise_statfs(struct poise_pool *pool, struct statvfs *st);
 
+/* ---- the *at calls: paths relative to an inode ----
+ * As POSIX's *at calls with an inode number (st_ino; POISE_ROOT for the
+ * root) in place of a directory descriptor.  An absolute path starts at
+ * the root; an empty path names the inode `at` itself (AT_EMPTY_PATH), so
+ * poise_fstatat(pool, ino, "", &st, 0) stats inode ino.  flags take
+ * AT_SYMLINK_NOFOLLOW (AT_SYMLINK_FOLLOW for linkat, AT_REMOVEDIR for
+ * unlinkat) as POSIX does.  The FUSE mount and the shim work this way. */
+#define POISE_ROOT 1ULL
+int poise_openat(struct poise_pool *pool, uint64_t at, const char *path, int flags, mode_t mode);
+int poise_fstatat(struct poise_pool *pool, uint64_t at, const char *path, struct stat *st, int flags);
+int poise_mkdirat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode);
+int poise_unlinkat(struct poise_pool *pool, uint64_t at, const char *path, int flags);
+/* flags: 0, RENAME_NOREPLACE (-EEXIST when the target exists) or
+ * RENAME_EXCHANGE (both must exist; they swap, atomically). */
+int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uint64_t tat, const char *to,
+		    unsigned flags);
+int poise_linkat(struct poise_pool *pool, uint64_t fat, const char *from, uint64_t tat, const char *to, int flags);
+int poise_symlinkat(struct poise_pool *pool, const char *target, uint64_t at, const char *path);
+ssize_t poise_readlinkat(struct poise_pool *pool, uint64_t at, const char *path, char *buf, size_t len);
+int poise_fchmodat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode, int flags);
+/* uid or gid (uid_t)-1 / (gid_t)-1: unchanged.  The library does not check
+ * who may do this: the FUSE mount lets the kernel check (default_permissions). */
+int poise_fchownat(struct poise_pool *pool, uint64_t at, const char *path, uid_t uid, gid_t gid, int flags);
+/* ts[0] atime, ts[1] mtime; UTIME_NOW and UTIME_OMIT as utimensat(2); NULL: now. */
+int poise_utimensat(struct poise_pool *pool, uint64_t at, const char *path, const struct timespec ts[2], int flags);
+int poise_truncateat(struct poise_pool *pool, uint64_t at, const char *path, off_t len);
+int poise_opendirat(struct poise_pool *pool, uint64_t at, const char *path, struct poise_dir **dir);
+/* Files, directories and symlinks this thread creates from now on belong to
+ * uid:gid (a FUSE request's caller); (uid_t)-1 returns to the pool opener. */
+void poise_set_thread_owner(uid_t uid, gid_t gid);
+/* SEEK_DATA / SEEK_HOLE (and SEEK_SET/SEEK_END) on an open file: the
+ * offset, or -ENXIO past the end. */
+off_t poise_lseek(struct poise_pool *pool, int fd, off_t off, int whence);
+
 /* ---- directories ---- */
 struct poise_entry {
 	uint64_t ino;
@@ -161,6 +196,9 @@ struct poise_entry {
 int poise_opendir(struct poise_pool *pool, const char *path, struct poise_dir **dir);
 /* 1 and *ent filled, 0 at the end. */
 int poise_readdir(struct poise_dir *dir, struct poise_entry *ent);
+/* The position in the snapshot (an entry index), and back to one. */
+long poise_telldir(struct poise_dir *dir);
+void poise_seekdir(struct poise_dir *dir, long pos);
 void poise_closedir(struct poise_dir **dir);
 
 #ifdef __cplusplus

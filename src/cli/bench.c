@@ -410,14 +410,31 @@ static int poison(struct ctx *x)
 	return r;
 }
 
+/* The sizes a run needs (file, append cap, metadata batch). */
+static void sizes(const struct bench_cfg *c, uint64_t *fsize, uint64_t *append_cap, unsigned *batch)
+{
+	uint64_t want = 4 * c->bs * c->threads;
+	*fsize = is_data(c->w) ? (want < (64u << 20) ? 64u << 20 : want > (1u << 30) ? 1u << 30 : want) : 0;
+	*fsize -= *fsize % c->bs;
+	*append_cap = c->bs * 256 > (4u << 20) ? c->bs * 256 : 4u << 20;
+	*batch = 65536 / c->threads < 16 ? 16 : 65536 / c->threads > 1024 ? 1024 : 65536 / c->threads;
+}
+
+void bench_pool_needs(const struct bench_cfg *c, uint64_t *bytes, uint64_t *inodes)
+{
+	uint64_t fsize, cap;
+	unsigned batch;
+	sizes(c, &fsize, &cap, &batch);
+	*inodes = (uint64_t)c->threads * (batch > STAT_FILES ? batch : STAT_FILES) + 4096;
+	*bytes = fsize + (c->w == W_APPEND ? cap * c->threads : 0) + *inodes * 512 + (64u << 20) +
+		 (c->bad_elsewhere ? (uint64_t)c->bad_elsewhere * 8 * 4096 : 0);
+	*bytes = (*bytes + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
+}
+
 static int setup(struct ctx *x)
 {
 	const struct bench_cfg *c = x->c;
-	uint64_t want = 4 * c->bs * c->threads;
-	x->fsize = is_data(c->w) ? (want < (64u << 20) ? 64u << 20 : want > (1u << 30) ? 1u << 30 : want) : 0;
-	x->fsize -= x->fsize % c->bs;
-	x->append_cap = c->bs * 256 > (4u << 20) ? c->bs * 256 : 4u << 20;
-	x->batch = 65536 / c->threads < 16 ? 16 : 65536 / c->threads > 1024 ? 1024 : 65536 / c->threads;
+	sizes(c, &x->fsize, &x->append_cap, &x->batch);
 	x->pfd = x->kfd = -1;
 	x->skip_blk = ~0ULL;
 	if (c->path == P_TMPFS) {
@@ -443,10 +460,8 @@ static int setup(struct ctx *x)
 	int r;
 	x->odirect = c->odirect || c->path == P_BLOCK;
 	if (!c->pool) {
-		uint64_t inodes = (uint64_t)c->threads * (x->batch > STAT_FILES ? x->batch : STAT_FILES) + 4096;
-		uint64_t size = x->fsize + (c->w == W_APPEND ? x->append_cap * c->threads : 0) + inodes * 512 +
-				(64u << 20);
-		size = (size + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
+		uint64_t inodes, size;
+		bench_pool_needs(c, &size, &inodes);
 		snprintf(x->tmp_pool, sizeof(x->tmp_pool), "/dev/shm/poise-bench-%d.pool", (int)getpid());
 		if ((r = poise_mkfs(x->tmp_pool, size, inodes, 0)) < 0) {
 			x->tmp_pool[0] = 0;

@@ -42,6 +42,8 @@ struct bench_result {
 
 /* Does this workload make sense on this path?  NULL, or why not. */
 const char *bench_unsupported(enum bench_workload w, enum bench_path p);
+/* Bytes and inodes a temporary pool for this point needs. */
+void bench_pool_needs(const struct bench_cfg *c, uint64_t *bytes, uint64_t *inodes);
 /* Run one point.  0, or -errno with the library's message set (setup
  * failed; errors during the run are counted in r->errors). */
 int bench_run(const struct bench_cfg *c, struct bench_result *r);

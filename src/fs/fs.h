@@ -99,6 +99,13 @@ struct poise_fs {
 	struct poise_block *blk; /* opened at the first block-path open (fd_lock) */
 };
 
+/* setattr masks (namei.c) */
+#define POISE_SET_MODE 1u
+#define POISE_SET_UID 2u
+#define POISE_SET_GID 4u
+#define POISE_SET_ATIME 8u
+#define POISE_SET_MTIME 16u
+
 /* ---- log.c ---- */
 struct tx *tx_begin(struct poise_fs *fs);
 struct poise_fs *tx_fs(struct tx *tx);

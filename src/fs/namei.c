@@ -134,21 +134,25 @@ static int walk(struct poise_fs *fs, struct inode *start, const char *path, int 
 	}
 }
 
-static int resolve(struct poise_fs *fs, const char *path, int follow, struct inode **ip)
+/* Resolve path from inode `at` (an absolute path starts at the root; ""
+ * is `at` itself, as with AT_EMPTY_PATH). */
+static int resolve(struct poise_fs *fs, uint64_t at, const char *path, int follow, struct inode **ip)
 {
-	struct inode *root;
-	int ret = iget(fs, POISE_ROOT_INO, &root);
-	return ret < 0 ? ret : walk(fs, root, path, 0, follow, 0, ip, NULL, NULL);
+	struct inode *start;
+	int ret = iget(fs, at, &start);
+	if (ret == 0 && start->dead)
+		ret = poise_err(ENOENT, "inode %llu was removed", (unsigned long long)at);
+	return ret < 0 ? ret : walk(fs, start, path, 0, follow, 0, ip, NULL, NULL);
 }
 
-static int resolve_parent(struct poise_fs *fs, const char *path, struct inode **dp,
+static int resolve_parent(struct poise_fs *fs, uint64_t at, const char *path, struct inode **dp,
 			  const char **name, size_t *len)
 {
-	struct inode *root;
-	int ret = iget(fs, POISE_ROOT_INO, &root);
+	struct inode *start;
+	int ret = iget(fs, at, &start);
 	if (ret < 0)
 		return ret;
-	if ((ret = walk(fs, root, path, 1, 1, 0, dp, name, len)) < 0)
+	if ((ret = walk(fs, start, path, 1, 1, 0, dp, name, len)) < 0)
 		return ret;
 	if (!S_ISDIR((*dp)->type))
 		return poise_err(ENOTDIR, "a path component is not a directory");
@@ -187,6 +191,21 @@ static int log_free_dinode(struct tx *tx, struct inode *ip)
 	return istore(tx, ip, &z);
 }
 
+/* The owner of what this thread creates (poise_set_thread_owner), else the
+ * pool's opener. */
+static __thread struct {
+	int set;
+	uid_t uid;
+	gid_t gid;
+} owner;
+
+void poise_set_thread_owner(uid_t uid, gid_t gid)
+{
+	owner.set = uid != (uid_t)-1;
+	owner.uid = uid;
+	owner.gid = gid;
+}
+
 /* Create name in dp (locked exclusive).  target: symlink text or NULL. */
 static int create_locked(struct poise_fs *fs, struct inode *dp, const char *name, size_t len,
 			 uint16_t mode, const char *target, struct inode **out)
@@ -200,8 +219,8 @@ static int create_locked(struct poise_fs *fs, struct inode *dp, const char *name
 		free_ino(fs, ino);
 		return ret;
 	}
-	ip->d.i_uid = fs->uid;
-	ip->d.i_gid = fs->gid;
+	ip->d.i_uid = owner.set ? owner.uid : fs->uid;
+	ip->d.i_gid = owner.set ? owner.gid : fs->gid;
 	if (S_ISDIR(mode)) {
 		ip->d.i_nlink = 2;
 		ip->d.i_parent = ip->parent = dp->ino;
@@ -412,7 +431,7 @@ static int fd_new(struct poise_fs *fs, struct inode *ip, int flags)
 	return poise_err(EMFILE, "too many open files (%d)", POISE_MAX_FILES);
 }
 
-int poise_open(struct poise_pool *pool, const char *path, int flags, mode_t mode)
+int poise_openat(struct poise_pool *pool, uint64_t at, const char *path, int flags, mode_t mode)
 {
 	struct poise_fs *fs = pool->fs;
 	struct inode *ip = NULL, *dp;
@@ -420,7 +439,7 @@ int poise_open(struct poise_pool *pool, const char *path, int flags, mode_t mode
 	size_t len;
 	int ret, acc = flags & O_ACCMODE;
 	if (flags & O_CREAT) {
-		if ((ret = resolve_parent(fs, path, &dp, &name, &len)) < 0)
+		if ((ret = resolve_parent(fs, at, path, &dp, &name, &len)) < 0)
 			return ret;
 		if (len == 0 || is_dot(name, len)) {
 			if (flags & O_EXCL)
@@ -444,10 +463,10 @@ int poise_open(struct poise_pool *pool, const char *path, int flags, mode_t mode
 				return ret;
 			if (flags & O_EXCL)
 				return poise_err(EEXIST, "%s exists", path);
-			if ((ret = resolve(fs, path, !(flags & O_NOFOLLOW), &ip)) < 0)
+			if ((ret = resolve(fs, at, path, !(flags & O_NOFOLLOW), &ip)) < 0)
 				return ret;
 		}
-	} else if ((ret = resolve(fs, path, !(flags & O_NOFOLLOW), &ip)) < 0) {
+	} else if ((ret = resolve(fs, at, path, !(flags & O_NOFOLLOW), &ip)) < 0) {
 		return ret;
 	}
 	if (S_ISLNK(ip->type))
@@ -477,6 +496,11 @@ int poise_open(struct poise_pool *pool, const char *path, int flags, mode_t mode
 		pthread_rwlock_unlock(&ip->lock);
 	}
 	return fd;
+}
+
+int poise_open(struct poise_pool *pool, const char *path, int flags, mode_t mode)
+{
+	return poise_openat(pool, POISE_ROOT_INO, path, flags, mode);
 }
 
 int poise_close(struct poise_pool *pool, int fd)
@@ -602,6 +626,46 @@ int poise_ftruncate(struct poise_pool *pool, int fd, off_t len)
 	return file_truncate(pool->fs, f->ip, (uint64_t)len);
 }
 
+off_t poise_lseek(struct poise_pool *pool, int fd, off_t off, int whence)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	if (!f)
+		return poise_err(EBADF, "bad descriptor");
+	struct inode *ip = f->ip;
+	pthread_rwlock_rdlock(&ip->lock);
+	uint64_t size = ip->d.i_size, pos = off < 0 ? 0 : (uint64_t)off;
+	off_t ret;
+	if (whence == SEEK_SET) {
+		ret = off < 0 ? poise_err(EINVAL, "negative offset") : off;
+	} else if (whence == SEEK_END) {
+		ret = (off_t)size + off < 0 ? poise_err(EINVAL, "negative offset") : (off_t)size + off;
+	} else if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		ret = poise_err(EINVAL, "whence %d is not supported", whence);
+	} else if (off < 0 || pos >= size) {
+		ret = poise_err(ENXIO, "offset %lld is past the end", (long long)off);
+	} else {
+		/* walk runs of mapped blocks and holes from pos's block */
+		uint64_t b = pos >> POISE_BLOCK_SHIFT, run;
+		for (;;) {
+			int mapped = imap(ip, b, &run) != 0;
+			if (mapped == (whence == SEEK_DATA)) {
+				uint64_t at = b << POISE_BLOCK_SHIFT;
+				at = at < pos ? pos : at;
+				ret = at >= size ? (whence == SEEK_HOLE ? (off_t)size : poise_err(ENXIO, "no data past %lld", (long long)off))
+						 : (off_t)at;
+				break;
+			}
+			if ((b + run) << POISE_BLOCK_SHIFT >= size || run > (size >> POISE_BLOCK_SHIFT) + 1) {
+				ret = whence == SEEK_HOLE ? (off_t)size : poise_err(ENXIO, "no data past %lld", (long long)off);
+				break;
+			}
+			b += run;
+		}
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	return ret;
+}
+
 int poise_fallocate(struct poise_pool *pool, int fd, int mode, off_t off, off_t len)
 {
 	struct file *f = fd_get(pool->fs, fd);
@@ -645,33 +709,34 @@ int poise_fstat(struct poise_pool *pool, int fd, struct stat *st)
 	return 0;
 }
 
-int poise_stat(struct poise_pool *pool, const char *path, struct stat *st)
+int poise_fstatat(struct poise_pool *pool, uint64_t at, const char *path, struct stat *st, int flags)
 {
 	struct inode *ip;
-	int ret = resolve(pool->fs, path, 1, &ip);
+	int ret = resolve(pool->fs, at, path, !(flags & AT_SYMLINK_NOFOLLOW), &ip);
 	if (ret == 0)
 		fill_stat(ip, st);
 	return ret;
+}
+
+int poise_stat(struct poise_pool *pool, const char *path, struct stat *st)
+{
+	return poise_fstatat(pool, POISE_ROOT_INO, path, st, 0);
 }
 
 int poise_lstat(struct poise_pool *pool, const char *path, struct stat *st)
 {
-	struct inode *ip;
-	int ret = resolve(pool->fs, path, 0, &ip);
-	if (ret == 0)
-		fill_stat(ip, st);
-	return ret;
+	return poise_fstatat(pool, POISE_ROOT_INO, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 /* ---- names ---- */
 
-static int mknode(struct poise_pool *pool, const char *path, uint16_t mode, const char *target)
+static int mknode(struct poise_pool *pool, uint64_t at, const char *path, uint16_t mode, const char *target)
 {
 	struct poise_fs *fs = pool->fs;
 	struct inode *dp, *ip;
 	const char *name;
 	size_t len;
-	int ret = resolve_parent(fs, path, &dp, &name, &len);
+	int ret = resolve_parent(fs, at, path, &dp, &name, &len);
 	if (ret < 0)
 		return ret;
 	if ((ret = name_ok(name, len, 1)) < 0)
@@ -689,25 +754,40 @@ static int mknode(struct poise_pool *pool, const char *path, uint16_t mode, cons
 	return ret;
 }
 
+int poise_mkdirat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode)
+{
+	return mknode(pool, at, path, S_IFDIR | (mode & 07777), NULL);
+}
+
 int poise_mkdir(struct poise_pool *pool, const char *path, mode_t mode)
 {
-	return mknode(pool, path, S_IFDIR | (mode & 07777), NULL);
+	return poise_mkdirat(pool, POISE_ROOT_INO, path, mode);
 }
 
 int poise_symlink(struct poise_pool *pool, const char *target, const char *path)
+{
+	return poise_symlinkat(pool, target, POISE_ROOT_INO, path);
+}
+
+int poise_symlinkat(struct poise_pool *pool, const char *target, uint64_t at, const char *path)
 {
 	size_t tl = strlen(target);
 	if (tl == 0)
 		return poise_err(ENOENT, "empty symlink target");
 	if (tl >= POISE_BLOCK)
 		return poise_err(ENAMETOOLONG, "symlink target longer than %u bytes", POISE_BLOCK - 1);
-	return mknode(pool, path, S_IFLNK | 0777, target);
+	return mknode(pool, at, path, S_IFLNK | 0777, target);
 }
 
 ssize_t poise_readlink(struct poise_pool *pool, const char *path, char *buf, size_t len)
 {
+	return poise_readlinkat(pool, POISE_ROOT_INO, path, buf, len);
+}
+
+ssize_t poise_readlinkat(struct poise_pool *pool, uint64_t at, const char *path, char *buf, size_t len)
+{
 	struct inode *ip;
-	int ret = resolve(pool->fs, path, 0, &ip);
+	int ret = resolve(pool->fs, at, path, 0, &ip);
 	if (ret < 0)
 		return ret;
 	if (!S_ISLNK(ip->type))
@@ -715,24 +795,84 @@ ssize_t poise_readlink(struct poise_pool *pool, const char *path, char *buf, siz
 	return file_read(pool->fs, ip, buf, len, 0, NULL);
 }
 
-int poise_chmod(struct poise_pool *pool, const char *path, mode_t mode)
+/* Change the attributes `mask` names (POISE_SET_*) of the inode at path:
+ * one transaction; ctime is set too.  Sizes go through file_truncate. */
+static int setattr_at(struct poise_pool *pool, uint64_t at, const char *path, int follow, unsigned mask,
+		      mode_t mode, uid_t uid, gid_t gid, const struct timespec *ts)
 {
 	struct inode *ip;
-	int ret = resolve(pool->fs, path, 1, &ip);
+	int ret = resolve(pool->fs, at, path, follow, &ip);
 	if (ret < 0)
 		return ret;
 	pthread_rwlock_wrlock(&ip->lock);
+	if (ip->dead) {
+		pthread_rwlock_unlock(&ip->lock);
+		return poise_err(ENOENT, "inode %llu was removed", (unsigned long long)ip->ino);
+	}
 	struct poise_dinode nd = ip->d;
-	nd.i_mode = (uint16_t)((nd.i_mode & S_IFMT) | (mode & 07777));
-	set_times(&nd, 0);
+	int64_t now = now_ns();
+	if (mask & POISE_SET_MODE)
+		nd.i_mode = (uint16_t)((nd.i_mode & S_IFMT) | (mode & 07777));
+	if ((mask & POISE_SET_UID) && uid != (uid_t)-1)
+		nd.i_uid = uid;
+	if ((mask & POISE_SET_GID) && gid != (gid_t)-1)
+		nd.i_gid = gid;
+	for (int k = 0; k < 2; k++) {
+		if (!(mask & (k ? POISE_SET_MTIME : POISE_SET_ATIME)) || ts[k].tv_nsec == UTIME_OMIT)
+			continue;
+		int64_t t = ts[k].tv_nsec == UTIME_NOW ? now : (int64_t)ts[k].tv_sec * 1000000000 + ts[k].tv_nsec;
+		*(k ? &nd.i_mtime_ns : &nd.i_atime_ns) = t;
+	}
+	nd.i_ctime_ns = now;
 	struct tx *tx = tx_begin(pool->fs);
 	ret = tx ? istore(tx, ip, &nd) : poise_err(ENOMEM, "out of memory");
 	if (tx)
 		ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
-	if (ret == 0)
+	if (ret == 0) {
 		ip->d = nd;
+		ip->times_dirty = 0; /* the stored times are these */
+	}
 	pthread_rwlock_unlock(&ip->lock);
 	return ret;
+}
+
+int poise_chmod(struct poise_pool *pool, const char *path, mode_t mode)
+{
+	return setattr_at(pool, POISE_ROOT_INO, path, 1, POISE_SET_MODE, mode, 0, 0, NULL);
+}
+
+int poise_fchmodat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode, int flags)
+{
+	return setattr_at(pool, at, path, !(flags & AT_SYMLINK_NOFOLLOW), POISE_SET_MODE, mode, 0, 0, NULL);
+}
+
+int poise_fchownat(struct poise_pool *pool, uint64_t at, const char *path, uid_t uid, gid_t gid, int flags)
+{
+	return setattr_at(pool, at, path, !(flags & AT_SYMLINK_NOFOLLOW), POISE_SET_UID | POISE_SET_GID, 0, uid,
+			  gid, NULL);
+}
+
+int poise_utimensat(struct poise_pool *pool, uint64_t at, const char *path, const struct timespec ts[2],
+		    int flags)
+{
+	struct timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+	return setattr_at(pool, at, path, !(flags & AT_SYMLINK_NOFOLLOW), POISE_SET_ATIME | POISE_SET_MTIME, 0, 0,
+			  0, ts ? ts : now);
+}
+
+int poise_truncateat(struct poise_pool *pool, uint64_t at, const char *path, off_t len)
+{
+	struct inode *ip;
+	int ret = resolve(pool->fs, at, path, 1, &ip);
+	if (ret < 0)
+		return ret;
+	if (len < 0)
+		return poise_err(EINVAL, "negative length");
+	if (S_ISDIR(ip->type))
+		return poise_err(EISDIR, "a directory cannot be truncated");
+	if (!S_ISREG(ip->type))
+		return poise_err(EINVAL, "not a regular file");
+	return file_truncate(pool->fs, ip, (uint64_t)len);
 }
 
 /* Drop one link of ip (locked exclusive) inside tx: the dinode record. */
@@ -745,13 +885,13 @@ static int drop_link(struct tx *tx, struct inode *ip, struct poise_dinode *nd, i
 	return *freeit ? log_free_dinode(tx, ip) : istore(tx, ip, nd);
 }
 
-static int remove_name(struct poise_pool *pool, const char *path, int want_dir)
+static int remove_name(struct poise_pool *pool, uint64_t at, const char *path, int want_dir)
 {
 	struct poise_fs *fs = pool->fs;
 	struct inode *dp, *ip;
 	const char *name;
 	size_t len;
-	int ret = resolve_parent(fs, path, &dp, &name, &len);
+	int ret = resolve_parent(fs, at, path, &dp, &name, &len);
 	if (ret < 0)
 		return ret;
 	if ((ret = name_ok(name, len, 0)) < 0)
@@ -815,24 +955,34 @@ out:
 
 int poise_unlink(struct poise_pool *pool, const char *path)
 {
-	return remove_name(pool, path, 0);
+	return remove_name(pool, POISE_ROOT_INO, path, 0);
 }
 
 int poise_rmdir(struct poise_pool *pool, const char *path)
 {
-	return remove_name(pool, path, 1);
+	return remove_name(pool, POISE_ROOT_INO, path, 1);
+}
+
+int poise_unlinkat(struct poise_pool *pool, uint64_t at, const char *path, int flags)
+{
+	return remove_name(pool, at, path, !!(flags & AT_REMOVEDIR));
 }
 
 int poise_link(struct poise_pool *pool, const char *from, const char *to)
+{
+	return poise_linkat(pool, POISE_ROOT_INO, from, POISE_ROOT_INO, to, 0);
+}
+
+int poise_linkat(struct poise_pool *pool, uint64_t fat, const char *from, uint64_t tat, const char *to, int flags)
 {
 	struct poise_fs *fs = pool->fs;
 	struct inode *ip, *dp;
 	const char *name;
 	size_t len;
-	int ret = resolve(fs, from, 0, &ip);
+	int ret = resolve(fs, fat, from, !!(flags & AT_SYMLINK_FOLLOW), &ip);
 	if (ret < 0)
 		return ret;
-	if ((ret = resolve_parent(fs, to, &dp, &name, &len)) < 0)
+	if ((ret = resolve_parent(fs, tat, to, &dp, &name, &len)) < 0)
 		return ret;
 	if ((ret = name_ok(name, len, 1)) < 0)
 		return ret;
@@ -899,16 +1049,124 @@ static int is_ancestor(struct poise_fs *fs, uint64_t a, struct inode *d)
 	return 1;
 }
 
+/* RENAME_EXCHANGE: the two names swap the inodes they name, in one
+ * transaction (directories change parent, the parents' link counts
+ * follow). */
+static int exchange(struct poise_fs *fs, struct inode *sdp, const char *sn, size_t sl, struct inode *ddp,
+		    const char *dn, size_t dl)
+{
+	int ret;
+	if ((ret = name_ok(sn, sl, 0)) < 0 || (ret = name_ok(dn, dl, 0)) < 0)
+		return ret;
+	pthread_mutex_lock(&fs->rename_lock);
+	struct inode *first = sdp->ino <= ddp->ino ? sdp : ddp, *second = first == sdp ? ddp : sdp;
+	pthread_rwlock_wrlock(&first->lock);
+	if (second != first)
+		pthread_rwlock_wrlock(&second->lock);
+	uint64_t ai, bi;
+	uint8_t at, bt;
+	struct inode *ap = NULL, *bp = NULL;
+	ret = sdp->dead || ddp->dead ? -ENOENT : dir_lookup(sdp, sn, sl, &ai, &at);
+	if (ret == 0)
+		ret = dir_lookup(ddp, dn, dl, &bi, &bt);
+	if (ret == 0)
+		ret = iget(fs, ai, &ap);
+	if (ret == 0)
+		ret = iget(fs, bi, &bp);
+	if (ret < 0) {
+		ret = ret == -ENOENT ? poise_err(ENOENT, "no such file or directory") : ret;
+		goto out;
+	}
+	if (ai == bi)
+		goto out;
+	int adir = S_ISDIR(ap->type), bdir = S_ISDIR(bp->type);
+	if ((adir && is_ancestor(fs, ai, ddp)) || (bdir && is_ancestor(fs, bi, sdp))) {
+		ret = poise_err(EINVAL, "cannot move a directory into itself");
+		goto out;
+	}
+	struct inode *lo = ai < bi ? ap : bp, *hi = lo == ap ? bp : ap;
+	pthread_rwlock_wrlock(&lo->lock);
+	pthread_rwlock_wrlock(&hi->lock);
+	struct tx *tx = tx_begin(fs);
+	struct poise_dinode and = ap->d, bnd = bp->d, snd = sdp->d, dnd = ddp->d;
+	ret = tx ? dir_retarget(tx, fs, sdp, sn, sl, bi, bt) : poise_err(ENOMEM, "out of memory");
+	if (ret == 0)
+		ret = dir_retarget(tx, fs, ddp, dn, dl, ai, at);
+	set_times(&and, 0);
+	set_times(&bnd, 0);
+	if (sdp != ddp) {
+		if (adir) {
+			and.i_parent = ddp->ino;
+			snd.i_nlink--;
+			dnd.i_nlink++;
+		}
+		if (bdir) {
+			bnd.i_parent = sdp->ino;
+			dnd.i_nlink--;
+			snd.i_nlink++;
+		}
+	}
+	set_times(&snd, 1);
+	set_times(&dnd, 1);
+	if (sdp == ddp)
+		dnd = snd;
+	if (ret == 0)
+		ret = istore(tx, ap, &and);
+	if (ret == 0)
+		ret = istore(tx, bp, &bnd);
+	if (ret == 0)
+		ret = istore(tx, sdp, &snd);
+	if (ret == 0 && sdp != ddp)
+		ret = istore(tx, ddp, &dnd);
+	if (tx)
+		ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
+	if (ret < 0) {
+		dir_abort(sdp);
+		if (sdp != ddp)
+			dir_abort(ddp);
+	} else {
+		dir_commit(sdp);
+		if (sdp != ddp)
+			dir_commit(ddp);
+		ap->d = and;
+		bp->d = bnd;
+		__atomic_store_n(&ap->parent, and.i_parent, __ATOMIC_RELEASE);
+		__atomic_store_n(&bp->parent, bnd.i_parent, __ATOMIC_RELEASE);
+		sdp->d = snd;
+		ddp->d = dnd;
+	}
+	pthread_rwlock_unlock(&hi->lock);
+	pthread_rwlock_unlock(&lo->lock);
+out:
+	if (second != first)
+		pthread_rwlock_unlock(&second->lock);
+	pthread_rwlock_unlock(&first->lock);
+	pthread_mutex_unlock(&fs->rename_lock);
+	return ret;
+}
+
 int poise_rename(struct poise_pool *pool, const char *from, const char *to)
+{
+	return poise_renameat2(pool, POISE_ROOT_INO, from, POISE_ROOT_INO, to, 0);
+}
+
+int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uint64_t tat, const char *to,
+		    unsigned flags)
 {
 	struct poise_fs *fs = pool->fs;
 	struct inode *sdp, *ddp, *sp, *tp = NULL;
 	const char *sn, *dn;
 	size_t sl, dl;
 	int ret;
-	if ((ret = resolve_parent(fs, from, &sdp, &sn, &sl)) < 0 ||
-	    (ret = resolve_parent(fs, to, &ddp, &dn, &dl)) < 0)
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return poise_err(EINVAL, "rename flags 0x%x are not supported", flags);
+	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+		return poise_err(EINVAL, "RENAME_NOREPLACE and RENAME_EXCHANGE together");
+	if ((ret = resolve_parent(fs, fat, from, &sdp, &sn, &sl)) < 0 ||
+	    (ret = resolve_parent(fs, tat, to, &ddp, &dn, &dl)) < 0)
 		return ret;
+	if (flags & RENAME_EXCHANGE)
+		return exchange(fs, sdp, sn, sl, ddp, dn, dl);
 	if ((ret = name_ok(sn, sl, 0)) < 0 || (ret = name_ok(dn, dl, 0)) < 0)
 		return ret;
 	pthread_mutex_lock(&fs->rename_lock);
@@ -934,6 +1192,10 @@ int poise_rename(struct poise_pool *pool, const char *from, const char *to)
 		goto out;
 	}
 	if (dir_lookup(ddp, dn, dl, &tino, &tt) == 0) {
+		if (flags & RENAME_NOREPLACE) {
+			ret = poise_err(EEXIST, "%s exists", to);
+			goto out;
+		}
 		if (tino == sino) { /* the same inode: nothing to do */
 			ret = 0;
 			goto out;
@@ -1030,7 +1292,7 @@ int poise_fiemap(struct poise_pool *pool, const char *path, uint64_t off, uint64
 		 struct poise_map_piece *out, int max)
 {
 	struct inode *ip;
-	int ret = resolve(pool->fs, path, 1, &ip), n = 0;
+	int ret = resolve(pool->fs, POISE_ROOT_INO, path, 1, &ip), n = 0;
 	if (ret < 0)
 		return ret;
 	pthread_rwlock_rdlock(&ip->lock);
@@ -1118,8 +1380,13 @@ int poise_statfs(struct poise_pool *pool, struct statvfs *st)
 
 int poise_opendir(struct poise_pool *pool, const char *path, struct poise_dir **out)
 {
+	return poise_opendirat(pool, POISE_ROOT_INO, path, out);
+}
+
+int poise_opendirat(struct poise_pool *pool, uint64_t at, const char *path, struct poise_dir **out)
+{
 	struct inode *ip;
-	int ret = resolve(pool->fs, path, 1, &ip);
+	int ret = resolve(pool->fs, at, path, 1, &ip);
 	if (ret < 0)
 		return ret;
 	if (!S_ISDIR(ip->type))
@@ -1147,6 +1414,16 @@ int poise_readdir(struct poise_dir *d, struct poise_entry *ent)
 	memcpy(ent->name, d->ents[d->at].name, sizeof(ent->name));
 	d->at++;
 	return 1;
+}
+
+long poise_telldir(struct poise_dir *d)
+{
+	return (long)d->at;
+}
+
+void poise_seekdir(struct poise_dir *d, long pos)
+{
+	d->at = pos < 0 ? 0 : (size_t)pos > d->n ? d->n : (size_t)pos;
 }
 
 void poise_closedir(struct poise_dir **dp)
