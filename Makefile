@@ -15,13 +15,18 @@ LDLIBS := -lpthread
 
 LIB_SRC := $(wildcard src/common/*.c src/dev/*.c src/fs/*.c) $(wildcard src/dev/*.S)
 LIB_OBJ := $(patsubst %,$(BUILD)/obj/%.o,$(basename $(LIB_SRC)))
-CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/cli/*.c))
+CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/cli/*.c src/fuse/*.c))
+FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 UNIT := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCH := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/bench_*.c))
 
 .PHONY: all tests bench-bin deps test demo bench clean
 all: $(BUILD)/poise $(BUILD)/libpoise.so $(BUILD)/libpoise.a
 
+$(BUILD)/obj/src/fuse/%.o: src/fuse/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FUSE_CFLAGS) -MMD -MP -c $< -o $@
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
@@ -35,7 +40,7 @@ $(BUILD)/libpoise.a: $(LIB_OBJ)
 $(BUILD)/libpoise.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise.so $^ -o $@ $(LDLIBS)
 $(BUILD)/poise: $(CLI_OBJ) $(BUILD)/libpoise.a
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(FUSE_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h tests/unit/fs_check.h $(BUILD)/libpoise.a
 	@mkdir -p $(dir $@)

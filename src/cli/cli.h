@@ -42,5 +42,6 @@ extern const struct cli_cmd cli_badblocks_cmds[];
 extern const struct cli_cmd cli_dev_cmds[];
 extern const struct cli_cmd cli_fs_cmds[];
 extern const struct cli_cmd cli_bench_cmds[];
+extern const struct cli_cmd cli_mount_cmds[];
 
 #endif

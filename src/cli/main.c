@@ -24,7 +24,7 @@ static const struct group groups[] = {
 };
 
 /* Commands without a group. */
-static const struct cli_cmd *const toplevel[] = {cli_fs_cmds, cli_bench_cmds, NULL};
+static const struct cli_cmd *const toplevel[] = {cli_fs_cmds, cli_mount_cmds, cli_bench_cmds, NULL};
 
 static void usage(FILE *f)
 {

@@ -1,0 +1,474 @@
+/*
+ * ops.c - FUSE low-level operations on a pool.  Translation only: a FUSE
+ * inode number is the poise inode number (the root is 1 in both), and every
+ * operation is one *at call of the library on (inode, name) or on the
+ * inode itself (empty path).  Open files are poise descriptors in fi->fh;
+ * open directories are snapshots (struct poise_dir) in fi->fh.
+ *
+ * Caching (documented in the README): attributes and entries are cached
+ * `timeout` seconds (1 by default); file data is not cached by the kernel
+ * (direct_io), so every read and write reaches the pool (a media error is
+ * seen at once, and a write returns only when the bytes are on the media:
+ * no writeback cache, so nothing acknowledged can be lost).  Permissions:
+ * the mount always uses default_permissions, so the kernel checks mode
+ * bits, ownership and sticky directories against these attributes; new
+ * inodes belong to the calling process's uid and gid.
+ *
+ * Threads: libfuse's multithreaded loop calls these concurrently; the
+ * library is thread-safe, and nothing here is shared but `struct pfuse`
+ * (read-only after mount).
+ */
+#include "fuse/pfuse.h"
+#include "poise.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PF(req) ((struct pfuse *)fuse_req_userdata(req))
+
+static void reply_entry(fuse_req_t req, const char *path, fuse_ino_t parent)
+{
+	struct pfuse *pf = PF(req);
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof(e));
+	int r = poise_fstatat(pf->pool, parent, path, &e.attr, AT_SYMLINK_NOFOLLOW);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	e.ino = e.attr.st_ino;
+	e.attr_timeout = e.entry_timeout = pf->timeout;
+	fuse_reply_entry(req, &e);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* parallel lookups and readdirs; big requests */
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	conn->max_write = 1 << 20;
+	conn->max_readahead = 1 << 20;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_entry(req, name, parent);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	(void)ino;
+	(void)nlookup;
+	fuse_reply_none(req); /* inodes stay in the library's cache; nothing to drop */
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pfuse *pf = PF(req);
+	struct stat st;
+	(void)fi;
+	int r = poise_fstatat(pf->pool, ino, "", &st, AT_SYMLINK_NOFOLLOW);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, pf->timeout);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set, struct fuse_file_info *fi)
+{
+	struct pfuse *pf = PF(req);
+	int r = 0;
+	if (set & FUSE_SET_ATTR_MODE)
+		r = poise_fchmodat(pf->pool, ino, "", a->st_mode, AT_SYMLINK_NOFOLLOW);
+	if (r == 0 && (set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		r = poise_fchownat(pf->pool, ino, "", (set & FUSE_SET_ATTR_UID) ? a->st_uid : (uid_t)-1,
+				   (set & FUSE_SET_ATTR_GID) ? a->st_gid : (gid_t)-1, AT_SYMLINK_NOFOLLOW);
+	if (r == 0 && (set & FUSE_SET_ATTR_SIZE))
+		r = fi ? poise_ftruncate(pf->pool, (int)fi->fh, a->st_size)
+		       : poise_truncateat(pf->pool, ino, "", a->st_size);
+	if (r == 0 && (set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+		if (set & FUSE_SET_ATTR_ATIME)
+			ts[0] = (set & FUSE_SET_ATTR_ATIME_NOW) ? (struct timespec){0, UTIME_NOW} : a->st_atim;
+		if (set & FUSE_SET_ATTR_MTIME)
+			ts[1] = (set & FUSE_SET_ATTR_MTIME_NOW) ? (struct timespec){0, UTIME_NOW} : a->st_mtim;
+		r = poise_utimensat(pf->pool, ino, "", ts, AT_SYMLINK_NOFOLLOW);
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	op_getattr(req, ino, fi);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[4097];
+	ssize_t n = poise_readlinkat(PF(req)->pool, ino, "", buf, sizeof(buf) - 1);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	buf[n] = 0;
+	fuse_reply_readlink(req, buf);
+}
+
+/* New inodes belong to the caller. */
+static void as_caller(fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	poise_set_thread_owner(c->uid, c->gid);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)rdev;
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EOPNOTSUPP); /* devices, fifos, sockets: not stored */
+		return;
+	}
+	as_caller(req);
+	mode &= ~fuse_req_ctx(req)->umask;
+	int fd = poise_openat(PF(req)->pool, parent, name, O_CREAT | O_EXCL | O_WRONLY, mode);
+	poise_set_thread_owner((uid_t)-1, (gid_t)-1);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	poise_close(PF(req)->pool, fd);
+	reply_entry(req, name, parent);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	as_caller(req);
+	int r = poise_mkdirat(PF(req)->pool, parent, name, mode & ~fuse_req_ctx(req)->umask);
+	poise_set_thread_owner((uid_t)-1, (gid_t)-1);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_entry(req, name, parent);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	as_caller(req);
+	int r = poise_symlinkat(PF(req)->pool, link, parent, name);
+	poise_set_thread_owner((uid_t)-1, (gid_t)-1);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_entry(req, name, parent);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -poise_unlinkat(PF(req)->pool, parent, name, 0));
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -poise_unlinkat(PF(req)->pool, parent, name, AT_REMOVEDIR));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, -poise_renameat2(PF(req)->pool, parent, name, newparent, newname, flags));
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	int r = poise_linkat(PF(req)->pool, ino, "", newparent, newname, 0);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_entry(req, newname, newparent);
+}
+
+/* Flags for the library: the access mode and the flags it knows. */
+static int open_flags(int f)
+{
+	return f & (O_ACCMODE | O_APPEND | O_TRUNC | O_DIRECT | O_NOFOLLOW);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int fd = poise_openat(PF(req)->pool, ino, "", open_flags(fi->flags), 0);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	fi->fh = (uint64_t)fd;
+	fi->direct_io = 1; /* no page cache: every read and write reaches the pool */
+	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller was interrupted */
+		poise_close(PF(req)->pool, fd);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	struct pfuse *pf = PF(req);
+	as_caller(req);
+	int fd = poise_openat(pf->pool, parent, name, open_flags(fi->flags) | O_CREAT | (fi->flags & O_EXCL),
+			      mode & ~fuse_req_ctx(req)->umask);
+	poise_set_thread_owner((uid_t)-1, (gid_t)-1);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof(e));
+	int r = poise_fstatat(pf->pool, parent, name, &e.attr, AT_SYMLINK_NOFOLLOW);
+	if (r < 0) {
+		poise_close(pf->pool, fd);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	e.ino = e.attr.st_ino;
+	e.attr_timeout = e.entry_timeout = pf->timeout;
+	fi->fh = (uint64_t)fd;
+	fi->direct_io = 1;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		poise_close(pf->pool, fd);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t n = poise_pread(PF(req)->pool, (int)fi->fh, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n); /* EIO when the read starts on a bad sector */
+	else
+		fuse_reply_buf(req, buf, (size_t)n); /* short: the bytes before the damage */
+	free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	ssize_t n = poise_pwrite(PF(req)->pool, (int)fi->fh, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0); /* writes are durable when they return */
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, -poise_close(PF(req)->pool, (int)fi->fh));
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	fuse_reply_err(req, -poise_fsync(PF(req)->pool, (int)fi->fh));
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct poise_dir *d;
+	int r = poise_opendirat(PF(req)->pool, ino, "", &d);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		poise_closedir(&d);
+}
+
+/* Offsets: 0 before ".", 1 before "..", 2 + i before snapshot entry i. */
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
+			   int plus)
+{
+	struct pfuse *pf = PF(req);
+	struct poise_dir *d = (struct poise_dir *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (off_t pos = off;; pos++) {
+		struct fuse_entry_param e;
+		struct poise_entry ent;
+		const char *name;
+		memset(&e, 0, sizeof(e));
+		if (pos < 2) {
+			name = pos == 0 ? "." : "..";
+			if (poise_fstatat(pf->pool, ino, pos == 0 ? "" : "..", &e.attr, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+		} else {
+			poise_seekdir(d, pos - 2);
+			if (poise_readdir(d, &ent) != 1)
+				break;
+			name = ent.name;
+			e.attr.st_ino = ent.ino;
+			e.attr.st_mode = (mode_t)(ent.type == DT_DIR ? S_IFDIR : ent.type == DT_LNK ? S_IFLNK : S_IFREG);
+			if (plus && poise_fstatat(pf->pool, ino, name, &e.attr, AT_SYMLINK_NOFOLLOW) < 0)
+				continue; /* removed since the snapshot */
+		}
+		size_t n;
+		if (plus) {
+			e.ino = pos < 2 ? 0 : e.attr.st_ino; /* no lookup for . and .. */
+			e.attr_timeout = e.entry_timeout = pf->timeout;
+			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, pos + 1);
+		} else {
+			n = fuse_add_direntry(req, buf + used, size - used, name, &e.attr, pos + 1);
+		}
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	readdir_common(req, ino, size, off, fi, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	readdir_common(req, ino, size, off, fi, 1);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct poise_dir *d = (struct poise_dir *)(uintptr_t)fi->fh;
+	poise_closedir(&d);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0); /* namespace changes are committed when they return */
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	(void)ino;
+	struct statvfs st;
+	int r = poise_statfs(PF(req)->pool, &st);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_statfs(req, &st);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, -poise_fallocate(PF(req)->pool, (int)fi->fh, mode, off, len));
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	(void)ino;
+	off_t r = poise_lseek(PF(req)->pool, (int)fi->fh, off, whence);
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
+			       fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len,
+			       int flags)
+{
+	(void)ino_in;
+	(void)ino_out;
+	struct pfuse *pf = PF(req);
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	size_t chunk = len < (1u << 20) ? len : 1u << 20, done = 0;
+	char *buf = malloc(chunk ? chunk : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	int err = 0;
+	while (done < len) {
+		size_t want = len - done < chunk ? len - done : chunk;
+		ssize_t n = poise_pread(pf->pool, (int)fi_in->fh, buf, want, off_in + (off_t)done);
+		if (n <= 0) {
+			err = n < 0 ? (int)-n : 0;
+			break;
+		}
+		ssize_t w = poise_pwrite(pf->pool, (int)fi_out->fh, buf, (size_t)n, off_out + (off_t)done);
+		if (w < 0) {
+			err = (int)-w;
+			break;
+		}
+		done += (size_t)w;
+		if ((size_t)n < want)
+			break;
+	}
+	free(buf);
+	if (done == 0 && err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_write(req, done);
+}
+
+const struct fuse_lowlevel_ops pfuse_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.create = op_create,
+	.fallocate = op_fallocate,
+	.lseek = op_lseek,
+	.copy_file_range = op_copy_file_range,
+};

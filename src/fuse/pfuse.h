@@ -1,0 +1,34 @@
+/*
+ * pfuse.h - the FUSE layer (src/fuse/): `poise mount` serves a pool through
+ * libfuse3's low-level API.  It only translates: every file-system decision
+ * is the library's (src/fs/).
+ *
+ *   ops.c    the low-level operations, FUSE inode number = poise inode number
+ *   mount.c  `poise mount` / `poise umount`: options, daemon, session loop
+ *   ctl.c    the control channel: the CLI reaches a mounted pool's daemon
+ *            (badblocks, scrub) through a unix socket
+ */
+#ifndef POISE_PFUSE_H
+#define POISE_PFUSE_H
+
+#define FUSE_USE_VERSION 34
+#include <fuse_lowlevel.h>
+#include <sys/types.h>
+
+struct poise_pool;
+
+struct pfuse {
+	struct poise_pool *pool;
+	const char *pool_path;
+	double timeout; /* attribute and entry cache, seconds */
+	int readonly;
+};
+
+extern const struct fuse_lowlevel_ops pfuse_ops;
+
+/* ctl.c: serve requests for `pf` on the pool's control socket (a thread);
+ * 0 or -errno. */
+int pfuse_ctl_start(struct pfuse *pf);
+void pfuse_ctl_stop(void);
+
+#endif
