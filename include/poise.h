@@ -58,6 +58,12 @@ int poise_mkfs(const char *path, uint64_t size, uint64_t ninodes, unsigned flags
 int poise_pool_open(const char *path, unsigned flags, struct poise_pool **pool);
 /* Close a pool: persists pending times, releases it.  Sets *pool = NULL. */
 int poise_pool_close(struct poise_pool **pool);
+/* Later poise_pool_open()s of this pool in this process return it (their
+ * closes only drop a count) until poise_pool_share(NULL): the FUSE daemon
+ * runs its control channel's commands on the mounted pool this way. */
+void poise_pool_share(struct poise_pool *pool);
+/* Is pool the shared one (a live mount)? */
+int poise_pool_shared(struct poise_pool *pool);
 
 /* Geometry and usage of an open pool. */
 struct poise_info {

@@ -36,6 +36,16 @@ void cli_json_str(FILE *f, const char *s);
 /* write(2) until done; 0 or -errno. */
 int cli_write_all(int fd, const void *buf, size_t len);
 
+/* Run a command line (argv[0] is "poise"); the exit status (main.c). */
+int cli_run(int argc, char **argv);
+/* Commands the control channel of a mounted pool accepts (remote.c). */
+int cli_remote_allowed(int argc, char **argv);
+/* When argv is such a command on a pool a running `poise mount` holds,
+ * send it there, relay its output, set *rc and return 1; else 0. */
+int cli_remote(int argc, char **argv, int *rc);
+/* The control socket's (abstract) address for the pool file at path. */
+int cli_ctl_addr(const char *path, char *name, size_t len);
+
 /* Sub-command tables (cmd_*.c). */
 extern const struct cli_cmd cli_pool_cmds[];
 extern const struct cli_cmd cli_badblocks_cmds[];

@@ -44,9 +44,8 @@ static void group_usage(FILE *f, const struct group *g)
 		fprintf(f, "  poise %s\n", c->usage);
 }
 
-int main(int argc, char **argv)
+int cli_run(int argc, char **argv)
 {
-	signal(SIGPIPE, SIG_IGN); /* a closed pipe is an error we report */
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -84,4 +83,13 @@ int main(int argc, char **argv)
 	fprintf(stderr, "poise: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN); /* a closed pipe is an error we report */
+	int rc;
+	if (cli_remote(argc, argv, &rc)) /* a mounted pool: its daemon runs it */
+		return rc;
+	return cli_run(argc, argv);
 }

@@ -90,6 +90,10 @@ int poise_dev_create(const char *path, uint64_t size);
 /* Open a pool; the backend follows from the path.  *out is set on success. */
 int poise_dev_open(const char *path, struct poise_dev **out);
 void poise_dev_close(struct poise_dev **d);
+/* Later opens of d's pool in this process return d itself (counted; their
+ * closes only drop the count) until poise_dev_share(NULL).  The FUSE
+ * daemon shares its pool with the commands its control channel runs. */
+void poise_dev_share(struct poise_dev *d);
 
 /* Read: len, a short count ending before the first bad byte, or -EIO when
  * off itself is in a bad sector (message names the sector); -EINVAL when

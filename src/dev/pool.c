@@ -135,6 +135,19 @@ int poise_dev_table_load(struct poise_dev *d, const struct poise_bb_range *r, si
 	return 0;
 }
 
+/* A device shared with this process's own later opens (poise_dev_share):
+ * they get it back instead of a refusal.  Guarded by open_lock. */
+static struct poise_dev *shared_dev;
+static int shared_refs;
+
+void poise_dev_share(struct poise_dev *d)
+{
+	pthread_mutex_lock(&open_lock);
+	shared_dev = d;
+	shared_refs = 0;
+	pthread_mutex_unlock(&open_lock);
+}
+
 int poise_dev_open(const char *path, struct poise_dev **out)
 {
 	struct statx stx;
@@ -146,6 +159,15 @@ int poise_dev_open(const char *path, struct poise_dev **out)
 		return ret;
 	if (statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &stx) < 0)
 		return poise_errno(errno, "%s", path);
+	pthread_mutex_lock(&open_lock);
+	if (shared_dev && shared_dev->file_dev == makedev(stx.stx_dev_major, stx.stx_dev_minor) &&
+	    shared_dev->file_ino == stx.stx_ino) {
+		shared_refs++;
+		*out = shared_dev;
+		pthread_mutex_unlock(&open_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&open_lock);
 	struct poise_dev *d = calloc(1, sizeof(*d));
 	if (!d || !(d->path = strdup(path))) {
 		free(d);
@@ -215,6 +237,14 @@ void poise_dev_close(struct poise_dev **dp)
 	struct poise_dev *d = *dp;
 	if (!d)
 		return;
+	pthread_mutex_lock(&open_lock);
+	if (d == shared_dev && shared_refs > 0) { /* a shared open: only the count drops */
+		shared_refs--;
+		pthread_mutex_unlock(&open_lock);
+		*dp = NULL;
+		return;
+	}
+	pthread_mutex_unlock(&open_lock);
 	poise_mc_unregister(d->base);
 	d->ops->close(d);
 	bbt_fini(&d->bb);

@@ -316,11 +316,41 @@ int poise_mkfs(const char *path, uint64_t size, uint64_t ninodes, unsigned flags
 	return ret;
 }
 
+/* A pool shared with this process's own later opens (poise_pool_share). */
+static struct poise_pool *shared_pool;
+static int shared_refs;
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void poise_pool_share(struct poise_pool *p)
+{
+	pthread_mutex_lock(&shared_lock);
+	shared_pool = p;
+	shared_refs = 0;
+	pthread_mutex_unlock(&shared_lock);
+	poise_dev_share(p ? p->dev : NULL);
+}
+
+int poise_pool_shared(struct poise_pool *p)
+{
+	return p && p == shared_pool;
+}
+
 int poise_pool_open(const char *path, unsigned flags, struct poise_pool **out)
 {
-	struct poise_pool *p = calloc(1, sizeof(*p));
+	struct poise_pool *p;
+	struct stat st;
 	int ret;
 	*out = NULL;
+	pthread_mutex_lock(&shared_lock);
+	if (shared_pool && stat(path, &st) == 0 && st.st_dev == shared_pool->dev->file_dev &&
+	    st.st_ino == shared_pool->dev->file_ino) {
+		shared_refs++;
+		*out = shared_pool;
+		pthread_mutex_unlock(&shared_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&shared_lock);
+	p = calloc(1, sizeof(*p));
 	if (!p)
 		return poise_err(ENOMEM, "out of memory");
 	if ((ret = poise_dev_open(path, &p->dev)) < 0) {
@@ -342,6 +372,14 @@ int poise_pool_close(struct poise_pool **pp)
 	struct poise_pool *p = *pp;
 	if (!p)
 		return 0;
+	pthread_mutex_lock(&shared_lock);
+	if (p == shared_pool && shared_refs > 0) {
+		shared_refs--;
+		pthread_mutex_unlock(&shared_lock);
+		*pp = NULL;
+		return 0;
+	}
+	pthread_mutex_unlock(&shared_lock);
 	if (p->fs->blk) {
 		poise_block_close(p->fs->blk);
 		free(p->fs->blk);

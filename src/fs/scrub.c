@@ -11,7 +11,8 @@
  *               mount);
  *   quarantined blocks inode 2 already holds;
  *   free        nobody's bytes (the allocator clears them before reuse).
- * Single-threaded; it owns the pool while it runs.
+ * Offline it owns the pool; on a mounted pool (shared by the FUSE daemon)
+ * it reads under each inode's lock and repairs nothing (report only).
  */
 #include "fs/scrub.h"
 #include "fs/fs.h"
@@ -190,6 +191,10 @@ int poise_scrub(const char *path, struct poise_scrub_report *rep)
 	}
 	struct poise_fs *fs = poise_pool_fs(pool);
 	struct poise_dev *dev = fs->dev;
+	/* a mounted pool (the FUSE daemon's control channel): report only;
+	 * its repairs happen as the file system reads the objects, or at the
+	 * next mount, so no rewrite here races a transaction */
+	int live = poise_pool_shared(pool);
 	uint64_t N = fs->sb.s_ninodes, spb = POISE_BLOCK / POISE_SECTOR;
 	uint64_t known = 0; /* listed before the mount */
 	for (long i = 0; i < npre; i++)
@@ -217,6 +222,7 @@ int poise_scrub(const char *path, struct poise_scrub_report *rep)
 			continue;
 		types[ino] = ip->type;
 		int dir = S_ISDIR(ip->type);
+		pthread_rwlock_rdlock(&ip->lock);
 		for (uint32_t i = 0; i < ip->next; i++)
 			for (uint32_t k = 0; k < ip->ext[i].e_len; k++) {
 				uint64_t lb = ip->ext[i].e_lblk + k, run;
@@ -236,6 +242,7 @@ int poise_scrub(const char *path, struct poise_scrub_report *rep)
 				free(e);
 			}
 		}
+		pthread_rwlock_unlock(&ip->lock);
 	}
 
 	/* 3. every bad range, block by block, with its owner; first those the
@@ -276,7 +283,7 @@ int poise_scrub(const char *path, struct poise_scrub_report *rep)
 				free(bad);
 				goto out;
 			}
-			classify(fs, own, &nm, types, x, blk, s, e, 1);
+			classify(fs, own, &nm, types, x, blk, s, e, !live);
 			s = e;
 		}
 	}
