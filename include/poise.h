@@ -192,6 +192,18 @@ void poise_set_thread_owner(uid_t uid, gid_t gid);
  * offset, or -ENXIO past the end. */
 off_t poise_lseek(struct poise_pool *pool, int fd, off_t off, int whence);
 
+/* Extended attributes (user.*, trusted.*, security.*; up to one 4 KiB block
+ * per inode), with Linux's semantics: size 0 returns the length needed;
+ * -ERANGE when the buffer is too small, -ENODATA when absent, -ENOSPC when
+ * the inode's block is full, -EOPNOTSUPP for other namespaces; flags
+ * XATTR_CREATE / XATTR_REPLACE.  A symlink's own attributes (no follow). */
+ssize_t poise_getxattrat(struct poise_pool *pool, uint64_t at, const char *path, const char *name, void *value,
+			 size_t size);
+ssize_t poise_listxattrat(struct poise_pool *pool, uint64_t at, const char *path, char *list, size_t size);
+int poise_setxattrat(struct poise_pool *pool, uint64_t at, const char *path, const char *name, const void *value,
+		     size_t size, int flags);
+int poise_removexattrat(struct poise_pool *pool, uint64_t at, const char *path, const char *name);
+
 /* ---- directories ---- */
 struct poise_entry {
 	uint64_t ino;

@@ -199,6 +199,15 @@ int replica_read(struct poise_fs *fs, uint64_t p, uint64_t r, uint8_t *buf, repl
 /* The bad-block table lists a sector of pool block blk. */
 int blk_known_bad(const struct poise_fs *fs, uint64_t blk);
 
+/* ---- xattr.c ---- */
+/* Linux's semantics: size 0 asks for the length; -ERANGE when too small,
+ * -ENODATA when absent; flags XATTR_CREATE / XATTR_REPLACE. */
+int xattr_name_ok(const char *name);
+ssize_t xattr_get(struct poise_fs *fs, struct inode *ip, const char *name, void *value, size_t size);
+ssize_t xattr_list(struct poise_fs *fs, struct inode *ip, char *list, size_t size);
+int xattr_set(struct poise_fs *fs, struct inode *ip, const char *name, const void *value, size_t size, int flags);
+int xattr_remove(struct poise_fs *fs, struct inode *ip, const char *name);
+
 /* ---- dir.c ---- */
 int dir_load(struct poise_fs *fs, struct inode *dp);
 /* Lookup under dp->lock (shared is enough): 0 and *ino, *type; or -ENOENT. */

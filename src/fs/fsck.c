@@ -149,13 +149,24 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 		else
 			r->symlinks++;
 		uint64_t held = ip->nchain;
-		for (uint32_t c = 0; c < ip->nchain; c++) {
-			if (owner[ip->chain[c]])
+		uint64_t meta[2] = {ip->d.i_xattr_blk, ip->d.i_xattr_rblk}; /* the attribute pair */
+		for (uint32_t c = 0; c < ip->nchain + 2; c++) {
+			uint64_t b = c < ip->nchain ? ip->chain[c] : meta[c - ip->nchain];
+			if (c >= ip->nchain && !b)
+				continue;
+			if (c >= ip->nchain && (b < fs->data_blk || b >= fs->data_end)) {
+				report(r, "xattr", ino, "inode %llu: attribute block %llu out of range", (unsigned long long)ino,
+				       (unsigned long long)b);
+				continue;
+			}
+			held += c >= ip->nchain;
+			if (owner[b])
 				report(r, "blocks", ino, "block %llu is claimed by inodes %llu and %llu",
-				       (unsigned long long)ip->chain[c], (unsigned long long)owner[ip->chain[c]],
-				       (unsigned long long)ino);
-			owner[ip->chain[c]] = ino;
+				       (unsigned long long)b, (unsigned long long)owner[b], (unsigned long long)ino);
+			owner[b] = ino;
 		}
+		if (ip->d.i_xattr_blk && xattr_list(fs, ip, NULL, 0) < 0)
+			report(r, "xattr", ino, "%s", poise_errmsg());
 		for (uint32_t i = 0; i < ip->next; i++) {
 			held += ip->ext[i].e_len;
 			for (uint64_t b = ip->ext[i].e_pblk; b < ip->ext[i].e_pblk + ip->ext[i].e_len; b++) {

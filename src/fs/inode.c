@@ -369,7 +369,8 @@ int ext_store(struct tx *tx, struct poise_fs *fs, struct inode *ip, struct poise
 	}
 	ch->n = n;
 	nd->i_nextents = n;
-	nd->i_blocks = 0; /* what the inode holds: its extents, plus chain blocks below */
+	nd->i_blocks = nd->i_xattr_blk ? 2 : 0; /* what the inode holds: its attribute pair, its
+						   * extents, plus chain blocks below */
 	for (uint32_t i = 0; i < n; i++)
 		nd->i_blocks += ne[i].e_len;
 	memset(nd->i_ext, 0, sizeof(nd->i_ext));

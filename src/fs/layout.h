@@ -38,7 +38,7 @@
 #define POISE_LANE_BLOCKS 4
 #define POISE_INODE_SIZE 256
 #define POISE_INODE_RATIO (16 * 1024) /* default: one inode per 16 KiB, as ext4 */
-#define POISE_INLINE_EXTENTS 5
+#define POISE_INLINE_EXTENTS 4
 
 /* Superblock: block 0 and the last block.  s_crc covers bytes [0, 252). */
 struct poise_super {
@@ -79,7 +79,7 @@ struct poise_extent {
 _Static_assert(sizeof(struct poise_extent) == 32, "extent is 32 bytes");
 
 /* Inode: i_mode == 0 means free.  i_crc covers the 256 bytes with i_crc = 0.
- * Extents [0, 5) are inline; the rest live in a chain of extent blocks. */
+ * Extents [0, 4) are inline; the rest live in a chain of extent blocks. */
 struct poise_dinode {
 	uint32_t i_crc;
 	uint16_t i_mode;   /* S_IFREG/S_IFDIR/S_IFLNK | permissions */
@@ -94,6 +94,9 @@ struct poise_dinode {
 	uint64_t i_blocks;  /* blocks held: data, directory and extent blocks */
 	uint64_t i_parent;  /* directories: the parent's inode number */
 	uint64_t i_ext_rblk; /* the first extent block's replica, 0 if none */
+	uint64_t i_xattr_blk;  /* extended attributes: a block, 0 if none */
+	uint64_t i_xattr_rblk; /* ... and its replica */
+	uint64_t i_reserved[2];
 	struct poise_extent i_ext[POISE_INLINE_EXTENTS];
 };
 _Static_assert(sizeof(struct poise_dinode) == POISE_INODE_SIZE, "inode is 256 bytes");
@@ -115,6 +118,23 @@ struct poise_extblk {
 };
 #define POISE_EXTS_PER_BLOCK ((POISE_BLOCK - 64) / sizeof(struct poise_extent))
 _Static_assert(sizeof(struct poise_extblk) == 64, "extent block header is 64 bytes");
+
+/* Extended attributes: one block (and its replica) per inode that has any.
+ * A 64-byte header, then entries packed from byte 64: u8 name length, u8
+ * 0, u16 value length, the name (no NUL), the value, padded to 4 bytes.
+ * x_crc covers the whole block with x_crc = 0.  A change writes a fresh
+ * pair (not logged) and the inode's transaction switches to it. */
+#define POISE_XATTR_MAGIC 0x5441584553494f50ULL /* "POISEXAT" */
+struct poise_xattr_hdr {
+	uint64_t a_magic;
+	uint32_t a_crc;
+	uint32_t a_count;
+	uint32_t a_bytes; /* bytes of entries after the header */
+	uint32_t a_pad;
+	uint64_t a_owner; /* inode number */
+	uint64_t a_reserved[4];
+};
+_Static_assert(sizeof(struct poise_xattr_hdr) == 64, "xattr header is 64 bytes");
 
 /* Directory blocks: 64 slots of 64 bytes.  An entry takes d_nslots
  * consecutive slots of one block: the 16-byte header, then the name (no

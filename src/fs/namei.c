@@ -177,6 +177,10 @@ static void set_times(struct poise_dinode *d, int m)
 static void release_inode(struct poise_fs *fs, struct inode *ip)
 {
 	file_free_all(fs, ip->ext, ip->next, ip->chain, ip->nchain);
+	if (ip->d.i_xattr_blk) {
+		free_blocks(fs, ip->d.i_xattr_blk, 1);
+		free_blocks(fs, ip->d.i_xattr_rblk, 1);
+	}
 	ip->next = 0;
 	ip->nchain = 0;
 	iput_dead(fs, ip);
@@ -662,6 +666,38 @@ int poise_ftruncate(struct poise_pool *pool, int fd, off_t len)
 	if (len < 0)
 		return poise_err(EINVAL, "negative length");
 	return file_truncate(pool->fs, f->ip, (uint64_t)len);
+}
+
+/* ---- extended attributes ---- */
+
+ssize_t poise_getxattrat(struct poise_pool *pool, uint64_t at, const char *path, const char *name, void *value,
+			 size_t size)
+{
+	struct inode *ip;
+	int ret = resolve(pool->fs, at, path, 0, &ip);
+	return ret < 0 ? ret : xattr_get(pool->fs, ip, name, value, size);
+}
+
+ssize_t poise_listxattrat(struct poise_pool *pool, uint64_t at, const char *path, char *list, size_t size)
+{
+	struct inode *ip;
+	int ret = resolve(pool->fs, at, path, 0, &ip);
+	return ret < 0 ? ret : xattr_list(pool->fs, ip, list, size);
+}
+
+int poise_setxattrat(struct poise_pool *pool, uint64_t at, const char *path, const char *name, const void *value,
+		     size_t size, int flags)
+{
+	struct inode *ip;
+	int ret = resolve(pool->fs, at, path, 0, &ip);
+	return ret < 0 ? ret : xattr_set(pool->fs, ip, name, value, size, flags);
+}
+
+int poise_removexattrat(struct poise_pool *pool, uint64_t at, const char *path, const char *name)
+{
+	struct inode *ip;
+	int ret = resolve(pool->fs, at, path, 0, &ip);
+	return ret < 0 ? ret : xattr_remove(pool->fs, ip, name);
 }
 
 off_t poise_lseek(struct poise_pool *pool, int fd, off_t off, int whence)

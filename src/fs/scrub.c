@@ -32,7 +32,7 @@ struct poise_fs *poise_pool_fs(struct poise_pool *p);
 struct owner {
 	uint64_t ino;
 	uint64_t lblk;
-	uint8_t kind; /* 0 none, 1 data, 2 extent block */
+	uint8_t kind; /* 0 none, 1 data, 2 extent block, 3 attribute block */
 	uint64_t twin; /* replicated metadata: the other copy's pool block */
 };
 
@@ -158,6 +158,10 @@ static void classify(struct poise_fs *fs, const struct owner *own, struct names 
 			snprintf(x->what, sizeof(x->what), "extent block %llu%s",
 				 (unsigned long long)own[blk].lblk / 2, own[blk].lblk % 2 ? " (replica)" : "");
 			x->repaired = !fix || heal_from_twin(fs, blk, own[blk].twin);
+		} else if (own[blk].kind == 3) {
+			snprintf(x->owner, sizeof(x->owner), "metadata");
+			snprintf(x->what, sizeof(x->what), "attribute block%s", own[blk].lblk ? " (replica)" : "");
+			x->repaired = !fix || heal_from_twin(fs, blk, own[blk].twin);
 		} else if (S_ISDIR(types[ino])) {
 			snprintf(x->owner, sizeof(x->owner), "metadata");
 			snprintf(x->what, sizeof(x->what), "directory block %llu%s",
@@ -230,6 +234,10 @@ int poise_scrub(const char *path, struct poise_scrub_report *rep)
 			}
 		for (uint32_t c = 0; c < ip->nchain; c++)
 			own[ip->chain[c]] = (struct owner){ino, c, 2, ip->chain[c ^ 1]};
+		if (ip->d.i_xattr_blk && ip->d.i_xattr_blk < fs->nblocks && ip->d.i_xattr_rblk < fs->nblocks) {
+			own[ip->d.i_xattr_blk] = (struct owner){ino, 0, 3, ip->d.i_xattr_rblk};
+			own[ip->d.i_xattr_rblk] = (struct owner){ino, 1, 3, ip->d.i_xattr_blk};
+		}
 		if (S_ISDIR(ip->type) && ip->dir) {
 			struct poise_dirent_snap *e;
 			size_t n;

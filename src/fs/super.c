@@ -194,6 +194,13 @@ static int scan_blocks(struct poise_fs *fs, uint64_t ino, const struct poise_din
 			return -EUCLEAN;
 		alloc_mark_used(fs, e->e_pblk, e->e_len);
 	}
+	if (d->i_xattr_blk) {
+		if (d->i_xattr_blk < fs->data_blk || d->i_xattr_blk >= fs->data_end || d->i_xattr_rblk < fs->data_blk ||
+		    d->i_xattr_rblk >= fs->data_end)
+			return -EUCLEAN;
+		alloc_mark_used(fs, d->i_xattr_blk, 1);
+		alloc_mark_used(fs, d->i_xattr_rblk, 1);
+	}
 	uint64_t blk = d->i_ext_blk, rblk = d->i_ext_rblk;
 	uint8_t buf[POISE_BLOCK];
 	while (at < n) {
@@ -317,6 +324,10 @@ static int reclaim(struct poise_fs *fs, uint64_t ino)
 		free_blocks(fs, ip->ext[i].e_pblk, ip->ext[i].e_len);
 	for (uint32_t c = 0; c < ip->nchain; c++)
 		free_blocks(fs, ip->chain[c], 1);
+	if (ip->d.i_xattr_blk) {
+		free_blocks(fs, ip->d.i_xattr_blk, 1);
+		free_blocks(fs, ip->d.i_xattr_rblk, 1);
+	}
 	iput_dead(fs, ip);
 	free_ino(fs, ino);
 	return 0;

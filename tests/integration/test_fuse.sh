@@ -72,6 +72,22 @@ tar -C /usr/include -cf - sound | tar -C "$M/tar" -xf -
 check "tar: identical bytes" diff -r /usr/include/sound "$M/tar/sound"
 check "tar: identical metadata" cmp <(meta /usr/include/sound) <(meta "$M/tar/sound")
 
+# extended attributes: set, read, list, remove through the mount; kept by cp -a and tar --xattrs
+mkdir "$T/xsrc" "$M/xtar"
+echo data >"$T/xsrc/f"
+setfattr -n user.color -v blue "$T/xsrc/f"
+setfattr -n user.size -v large "$T/xsrc"
+cp -a "$T/xsrc" "$M/xcp"
+check "cp -a keeps user.* attributes" test "$(getfattr -n user.color --only-values "$M/xcp/f" 2>/dev/null)" = blue
+check "on directories too" test "$(getfattr -n user.size --only-values "$M/xcp" 2>/dev/null)" = large
+tar --xattrs -C "$T" -cf - xsrc | tar --xattrs --xattrs-include='user.*' -C "$M/xtar" -xf -
+check "tar --xattrs keeps them" test "$(getfattr -n user.color --only-values "$M/xtar/xsrc/f" 2>/dev/null)" = blue
+setfattr -n user.second -v 2 "$M/xcp/f"
+check "listxattr names both" test "$(getfattr -d -m 'user\.' "$M/xcp/f" 2>/dev/null | grep -c '^user\.')" = 2
+setfattr -x user.color "$M/xcp/f"
+expect_rc 1 "a removed attribute is gone" getfattr -n user.color "$M/xcp/f"
+expect_rc 1 "a non-owner cannot set one" $NOBODY setfattr -n user.x -v 1 "$M/xcp/f"
+
 (cd "$M" && git init -q repo && cd repo && cp "$SRC"/*.h . && git add . &&
 	git -c user.email=t@poise -c user.name=poise commit -qm first && echo change >>fs.h &&
 	git -c user.email=t@poise -c user.name=poise commit -qam second) >"$T/git" 2>&1

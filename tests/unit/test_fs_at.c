@@ -7,6 +7,9 @@
 #include "harness.h"
 #include "poise.h"
 #include "fs_check.h"
+#include "fs/fs.h"
+
+#include <sys/xattr.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -212,12 +215,75 @@ static void t_seek_data_hole(void)
 	poise_pool_close(&p);
 }
 
+struct poise_fs *poise_pool_fs(struct poise_pool *p);
+
+static void t_xattrs(void)
+{
+	struct poise_pool *p = fresh();
+	CHECK(p);
+	poise_close(p, poise_open(p, "/f", O_CREAT | O_WRONLY, 0644));
+	uint64_t f = ino_of(p, "/f");
+	struct statvfs v0, v1;
+	CHECK_EQ(poise_statfs(p, &v0), 0);
+	CHECK_EQ(poise_setxattrat(p, f, "", "user.a", "alpha", 5, 0), 0);
+	CHECK_EQ(poise_setxattrat(p, POISE_ROOT, "/f", "user.b", "", 0, 0), 0); /* empty values count */
+	CHECK_EQ(poise_setxattrat(p, f, "", "user.a", "x", 1, XATTR_CREATE), -EEXIST);
+	CHECK_EQ(poise_setxattrat(p, f, "", "user.c", "x", 1, XATTR_REPLACE), -ENODATA);
+	CHECK_EQ(poise_setxattrat(p, f, "", "system.posix_acl_access", "x", 1, 0), -EOPNOTSUPP);
+	char buf[64];
+	CHECK_EQ(poise_getxattrat(p, f, "", "user.a", NULL, 0), 5);
+	CHECK_EQ(poise_getxattrat(p, f, "", "user.a", buf, 2), -ERANGE);
+	CHECK_EQ(poise_getxattrat(p, f, "", "user.a", buf, sizeof(buf)), 5);
+	CHECK(!memcmp(buf, "alpha", 5));
+	CHECK_EQ(poise_getxattrat(p, f, "", "user.nope", buf, sizeof(buf)), -ENODATA);
+	CHECK_EQ(poise_listxattrat(p, f, "", NULL, 0), 14);
+	CHECK_EQ(poise_listxattrat(p, f, "", buf, sizeof(buf)), 14);
+	CHECK(!memcmp(buf, "user.a\0user.b\0", 14));
+	CHECK_EQ(poise_setxattrat(p, f, "", "user.a", "beta", 4, XATTR_REPLACE), 0);
+	CHECK_EQ(poise_statfs(p, &v1), 0);
+	CHECK_EQ(v0.f_bfree - v1.f_bfree, 2); /* one block and its replica */
+	/* a block fills up: -ENOSPC, and what was there stays */
+	static char big[3000];
+	memset(big, 'v', sizeof(big));
+	CHECK_EQ(poise_setxattrat(p, f, "", "user.big", big, sizeof(big), 0), 0);
+	CHECK_EQ(poise_setxattrat(p, f, "", "user.big2", big, sizeof(big), 0), -ENOSPC);
+	CHECK_EQ(poise_getxattrat(p, f, "", "user.big", NULL, 0), 3000);
+	poise_pool_close(&p);
+	CHECK(h_fsck_clean(img));
+	/* after a remount; and with the primary copy poisoned */
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	struct stat st;
+	CHECK_EQ(poise_stat(p, "/f", &st), 0);
+	struct inode *ip;
+	CHECK_EQ(iget(poise_pool_fs(p), st.st_ino, &ip), 0);
+	CHECK_EQ(poise_badblocks_inject(p, ip->d.i_xattr_blk * 8 + 1, 1), 0);
+	CHECK_EQ(poise_getxattrat(p, f, "", "user.a", buf, sizeof(buf)), 4);
+	CHECK(!memcmp(buf, "beta", 4));
+	struct poise_info in;
+	poise_info(p, &in);
+	CHECK_EQ(in.bad_sectors, 0); /* the damaged copy was rewritten */
+	CHECK_EQ(poise_removexattrat(p, f, "", "user.big"), 0);
+	CHECK_EQ(poise_removexattrat(p, f, "", "user.big"), -ENODATA);
+	CHECK_EQ(poise_removexattrat(p, f, "", "user.a"), 0);
+	CHECK_EQ(poise_removexattrat(p, f, "", "user.b"), 0);
+	CHECK_EQ(poise_listxattrat(p, f, "", NULL, 0), 0);
+	CHECK_EQ(poise_statfs(p, &v1), 0);
+	CHECK_EQ(v1.f_bfree, v0.f_bfree); /* the last removal gives the pair back */
+	CHECK_EQ(poise_setxattrat(p, f, "", "user.again", "1", 1, 0), 0);
+	CHECK_EQ(poise_unlink(p, "/f"), 0); /* unlink frees it too */
+	CHECK_EQ(poise_statfs(p, &v1), 0);
+	CHECK_EQ(v1.f_bfree, v0.f_bfree);
+	poise_pool_close(&p);
+	CHECK(h_fsck_clean(img));
+}
+
 int main(void)
 {
 	RUN(t_relative);
 	RUN(t_rename_flags);
 	RUN(t_owner_and_times);
 	RUN(t_seek_data_hole);
+	RUN(t_xattrs);
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
 	if (system(cmd) != 0)
