@@ -48,9 +48,9 @@ run() {
 	for rep in $(seq 1 "$REPS"); do run1 "$sec" "$var" "$rep" "$@"; done
 }
 
-echo "matrix: O_DIRECT 4 KiB random read and write, dax/block/tmpfs, 1-1000 threads..." >&2
+echo "matrix: O_DIRECT 4 KiB random read and write, dax/block/tmpfs/fuse, 1-1000 threads..." >&2
 for t in ${THREADS//,/ }; do
-	run odirect - randread,randwrite --path dax,block,tmpfs --odirect --threads "$t"
+	run odirect - randread,randwrite --path dax,block,tmpfs,fuse --odirect --threads "$t"
 done
 echo "matrix: the read path against its limits (raw, mcsafe, dax, tmpfs)..." >&2
 run limits - randread --path raw,mcsafe,dax,tmpfs --bs 64,4K,2M
@@ -60,8 +60,8 @@ for rep in $(seq 1 "$REPS"); do # the variants interleaved too
 	run1 errors bad512 "$rep" randread --path mcsafe,dax --bs 4K --bad-elsewhere 512
 	run1 errors badinfile "$rep" randread --path mcsafe,dax --bs 4K --bad-in-file
 done
-echo "matrix: every workload, 1 and 2 threads, dax against tmpfs..." >&2
-run workloads - seqread,seqwrite,randread,randwrite,append,mixed,create,stat,unlink --path dax,tmpfs --threads $WTHREADS
+echo "matrix: every workload, dax against tmpfs and fuse..." >&2
+run workloads - seqread,seqwrite,randread,randwrite,append,mixed,create,stat,unlink --path dax,tmpfs,fuse --threads $WTHREADS
 
 # medians: key = section, variant, workload, bs, threads, path; the run with
 # the median ops_per_s gives its percentiles too
@@ -106,16 +106,16 @@ END {
 	for (wi = 1; wi <= 2; wi++) {
 		w = wi == 1 ? "randread" : "randwrite"
 		dat = R "/odirect-" w ".dat"
-		print "# threads dax block tmpfs dax_p50 dax_p99 dax_p999 block_p50 block_p99 block_p999 tmpfs_p50 tmpfs_p99 tmpfs_p999" > dat
+		print "# threads dax block tmpfs dax_p50 dax_p99 dax_p999 block_p50 block_p99 block_p999 tmpfs_p50 tmpfs_p99 tmpfs_p999 fuse fuse_p99" > dat
 		printf "\n### O_DIRECT 4 KiB %s (ops/s, median of the repetitions)\n\n", (w == "randread" ? "random read" : "random write") > out
-		print "| threads | dax | block | tmpfs | dax/block | dax/tmpfs | dax p99 ns | block p99 ns | tmpfs p99 ns |" > out
-		print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|" > out
+		print "| threads | dax | block | tmpfs | fuse | dax/block | dax/tmpfs | dax/fuse | dax p99 ns | block p99 ns | tmpfs p99 ns | fuse p99 ns |" > out
+		print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" > out
 		peak = 0
 		for (i = 1; i <= nt; i++) { x = ops["odirect", "-", w, 4096, th[i], "dax"]; if (x > peak) peak = x }
 		for (i = 1; i <= nt; i++) {
-			t = th[i]; d = ops["odirect", "-", w, 4096, t, "dax"]; b = ops["odirect", "-", w, 4096, t, "block"]; m = ops["odirect", "-", w, 4096, t, "tmpfs"]
-			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t, f(d), f(b), f(m), r(d, b), r(d, m), p99["odirect", "-", w, 4096, t, "dax"], p99["odirect", "-", w, 4096, t, "block"], p99["odirect", "-", w, 4096, t, "tmpfs"] > out
-			print t, d, b, m, p50["odirect", "-", w, 4096, t, "dax"], p99["odirect", "-", w, 4096, t, "dax"], p999["odirect", "-", w, 4096, t, "dax"], p50["odirect", "-", w, 4096, t, "block"], p99["odirect", "-", w, 4096, t, "block"], p999["odirect", "-", w, 4096, t, "block"], p50["odirect", "-", w, 4096, t, "tmpfs"], p99["odirect", "-", w, 4096, t, "tmpfs"], p999["odirect", "-", w, 4096, t, "tmpfs"] > dat
+			t = th[i]; d = ops["odirect", "-", w, 4096, t, "dax"]; b = ops["odirect", "-", w, 4096, t, "block"]; m = ops["odirect", "-", w, 4096, t, "tmpfs"]; u = ops["odirect", "-", w, 4096, t, "fuse"]
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t, f(d), f(b), f(m), f(u), r(d, b), r(d, m), r(d, u), p99["odirect", "-", w, 4096, t, "dax"], p99["odirect", "-", w, 4096, t, "block"], p99["odirect", "-", w, 4096, t, "tmpfs"], p99["odirect", "-", w, 4096, t, "fuse"] > out
+			print t, d, b, m, p50["odirect", "-", w, 4096, t, "dax"], p99["odirect", "-", w, 4096, t, "dax"], p999["odirect", "-", w, 4096, t, "dax"], p50["odirect", "-", w, 4096, t, "block"], p99["odirect", "-", w, 4096, t, "block"], p999["odirect", "-", w, 4096, t, "block"], p50["odirect", "-", w, 4096, t, "tmpfs"], p99["odirect", "-", w, 4096, t, "tmpfs"], p999["odirect", "-", w, 4096, t, "tmpfs"], u, p99["odirect", "-", w, 4096, t, "fuse"] > dat
 		}
 		last = ops["odirect", "-", w, 4096, 1000, "dax"]
 		printf "\ndax at 1000 threads: %s of its own peak (%s ops/s); target >= 0.80.\n", r(last, peak), f(peak) > out
@@ -144,14 +144,15 @@ END {
 	}
 	printf "\nTarget: mcsafe overhead over raw <= 5%% with 512 ranges.\n" > out
 	close(dat)
-	printf "\n### Every workload, dax against tmpfs (4 KiB, ops/s)\n\n" > out
-	print "| workload | threads | dax | tmpfs | dax/tmpfs | dax p50 ns | dax p99 ns | tmpfs p50 ns | tmpfs p99 ns |" > out
-	print "|---|---:|---:|---:|---:|---:|---:|---:|---:|" > out
+	printf "\n### Every workload, dax against tmpfs and the FUSE mount (4 KiB, ops/s)\n\n" > out
+	print "| workload | threads | dax | tmpfs | fuse | dax/tmpfs | dax/fuse | dax p50 ns | dax p99 ns | tmpfs p50 ns | fuse p50 ns |" > out
+	print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" > out
 	split("seqread seqwrite randread randwrite append mixed create stat unlink", wl, " ")
 	for (i = 1; i <= 9; i++) for (t = 1; t <= 2; t++) {
 		w = wl[i]
-		if (!(("workloads", "-", w, 4096, t, "dax") in ops)) continue; d = ops["workloads", "-", w, 4096, t, "dax"]; m = ops["workloads", "-", w, 4096, t, "tmpfs"]
-		printf "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", w, t, f(d), f(m), r(d, m), p50["workloads", "-", w, 4096, t, "dax"], p99["workloads", "-", w, 4096, t, "dax"], p50["workloads", "-", w, 4096, t, "tmpfs"], p99["workloads", "-", w, 4096, t, "tmpfs"] > out
+		if (!(("workloads", "-", w, 4096, t, "dax") in ops)) continue
+		d = ops["workloads", "-", w, 4096, t, "dax"]; m = ops["workloads", "-", w, 4096, t, "tmpfs"]; u = ops["workloads", "-", w, 4096, t, "fuse"]
+		printf "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w, t, f(d), f(m), f(u), r(d, m), r(d, u), p50["workloads", "-", w, 4096, t, "dax"], p99["workloads", "-", w, 4096, t, "dax"], p50["workloads", "-", w, 4096, t, "tmpfs"], p50["workloads", "-", w, 4096, t, "fuse"] > out
 	}
 }' "$R/matrix.json"
 
@@ -160,7 +161,7 @@ for w in randread randwrite; do
 	gnuplot <<GP
 set terminal pngcairo size 900,540 font ",11"
 set output "$PLOTS/odirect-$w.png"
-set title "O_DIRECT 4 KiB $w: dax (poise) vs block (odirect=block) vs tmpfs (kernel), one run"
+set title "O_DIRECT 4 KiB $w: dax (poise) vs block (odirect=block) vs tmpfs (kernel) vs fuse (poise mount)"
 set logscale x 2
 set logscale y 10
 set xlabel "threads"
@@ -169,7 +170,8 @@ set key top left
 set grid
 plot "$R/odirect-$w.dat" using 1:2 with linespoints lw 2 title "dax", \
      "" using 1:3 with linespoints lw 2 title "block", \
-     "" using 1:4 with linespoints lw 2 title "tmpfs"
+     "" using 1:4 with linespoints lw 2 title "tmpfs", \
+     "" using 1:14 with linespoints lw 2 title "fuse"
 GP
 	gnuplot <<GP
 set terminal pngcairo size 900,540 font ",11"

@@ -8,7 +8,9 @@
  *           memcpy + persist, as a DAX store must be);
  *   dax     the library: poise_pread/poise_pwrite (O_DIRECT with --odirect);
  *   block   the library's block path (O_DIRECT | POISE_O_BLOCK);
- *   tmpfs   pread/pwrite system calls on a file in --dir (default /dev/shm).
+ *   tmpfs   pread/pwrite system calls on a file in --dir (default /dev/shm);
+ *   fuse    the same system calls on a poise FUSE mount: --dir, or a
+ *           temporary pool this run mounts (`poise mount`) and unmounts.
  * Data workloads run on one file (sized for the run and filled first);
  * append writes per-thread files, truncated when they reach a cap; create,
  * stat and unlink work on per-thread directories.
@@ -36,12 +38,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 const char *const bench_workload_names[W_COUNT] = {"seqread", "seqwrite", "randread", "randwrite", "append",
 						    "mixed", "create", "stat", "unlink"};
-const char *const bench_path_names[P_COUNT] = {"raw", "mcsafe", "dax", "block", "tmpfs"};
+const char *const bench_path_names[P_COUNT] = {"raw", "mcsafe", "dax", "block", "tmpfs", "fuse"};
+
+/* Paths that reach their files through system calls in a directory. */
+static int kernel_path(enum bench_path p)
+{
+	return p == P_TMPFS || p == P_FUSE;
+}
 
 #define NB (64 * 8)
 #define STAT_FILES 64
@@ -53,7 +62,8 @@ struct ctx {
 	char pfile[64];     /* the data file inside the pool */
 	int pfd;            /* its poise descriptor (dax, block, raw/mcsafe: for the map) */
 	uint8_t *map;       /* raw, mcsafe: the file's bytes in the pool mapping */
-	char kdir[512];     /* tmpfs: our directory under --dir */
+	char kdir[512];     /* tmpfs, fuse: our directory under --dir */
+	char fdir[256];     /* fuse without --dir: our pool and mount point */
 	int kfd;            /* tmpfs: the data file */
 	uint64_t fsize, append_cap;
 	unsigned batch;     /* create/unlink: files per timed batch */
@@ -155,7 +165,7 @@ static int data_op(struct worker *k, int write, uint64_t off)
 
 static void name_of(struct ctx *x, unsigned id, unsigned n, char *out, size_t len)
 {
-	if (x->c->path == P_TMPFS)
+	if (kernel_path(x->c->path))
 		snprintf(out, len, "%s/t%u/f%u", x->kdir, id, n);
 	else
 		snprintf(out, len, "/poise-bench.%d/t%u/f%u", (int)getpid(), id, n);
@@ -163,7 +173,7 @@ static void name_of(struct ctx *x, unsigned id, unsigned n, char *out, size_t le
 
 static int create_one(struct ctx *x, const char *name)
 {
-	if (x->c->path == P_TMPFS) {
+	if (kernel_path(x->c->path)) {
 		int fd = open(name, O_CREAT | O_WRONLY, 0644);
 		return fd < 0 ? -1 : close(fd);
 	}
@@ -173,7 +183,7 @@ static int create_one(struct ctx *x, const char *name)
 
 static int unlink_one(struct ctx *x, const char *name)
 {
-	return x->c->path == P_TMPFS ? unlink(name) : poise_unlink(x->pool, name);
+	return kernel_path(x->c->path) ? unlink(name) : poise_unlink(x->pool, name);
 }
 
 static void record(struct worker *k, uint64_t t0)
@@ -217,11 +227,11 @@ static void *worker_main(void *arg)
 	uint64_t appended = 0;
 	char name[600];
 	if (c->w == W_APPEND) {
-		if (c->path == P_TMPFS)
+		if (kernel_path(c->path))
 			snprintf(name, sizeof(name), "%s/append.%u", x->kdir, k->id);
 		else
 			snprintf(name, sizeof(name), "/poise-bench-append.%u", k->id);
-		afd = c->path == P_TMPFS ? open(name, O_CREAT | O_WRONLY | O_APPEND | O_TRUNC, 0644)
+		afd = kernel_path(c->path) ? open(name, O_CREAT | O_WRONLY | O_APPEND | O_TRUNC, 0644)
 					 : poise_open(x->pool, name, O_CREAT | O_WRONLY | O_APPEND | O_TRUNC |
 								     (c->odirect ? O_DIRECT : 0) |
 								     (c->path == P_BLOCK ? O_DIRECT | POISE_O_BLOCK : 0),
@@ -264,18 +274,18 @@ static void *worker_main(void *arg)
 		}
 		case W_APPEND:
 			if (appended + c->bs > x->append_cap) {
-				r = c->path == P_TMPFS ? ftruncate(afd, 0) : poise_ftruncate(x->pool, afd, 0);
+				r = kernel_path(c->path) ? ftruncate(afd, 0) : poise_ftruncate(x->pool, afd, 0);
 				appended = 0;
 				if (r < 0)
 					break;
 			}
-			r = (c->path == P_TMPFS ? write(afd, k->buf, c->bs)
+			r = (kernel_path(c->path) ? write(afd, k->buf, c->bs)
 						: poise_pwrite(x->pool, afd, k->buf, c->bs, 0)) == (ssize_t)c->bs ? 0 : -1;
 			appended += c->bs;
 			break;
 		default: /* W_STAT */
 			name_of(x, k->id, (unsigned)(xorshift(&k->rng) % STAT_FILES), name, sizeof(name));
-			if (c->path == P_TMPFS) {
+			if (kernel_path(c->path)) {
 				struct stat st;
 				r = stat(name, &st);
 			} else {
@@ -293,7 +303,7 @@ static void *worker_main(void *arg)
 		__atomic_add_fetch(&k->ops, 1, __ATOMIC_RELAXED);
 	}
 	if (afd >= 0)
-		c->path == P_TMPFS ? close(afd) : poise_close(x->pool, afd);
+		kernel_path(c->path) ? close(afd) : poise_close(x->pool, afd);
 	return NULL;
 }
 
@@ -310,11 +320,13 @@ static int fill(struct ctx *x)
 	int ret = 0;
 	for (uint64_t off = 0; off < x->fsize && ret == 0; off += chunk) {
 		size_t n = x->fsize - off < chunk ? (size_t)(x->fsize - off) : chunk;
-		ssize_t k = x->c->path == P_TMPFS ? pwrite(x->kfd, b, n, (off_t)off)
+		ssize_t k = kernel_path(x->c->path) ? pwrite(x->kfd, b, n, (off_t)off)
 						  : poise_pwrite(x->pool, x->pfd, b, n, (off_t)off);
 		if (k != (ssize_t)n)
-			ret = k < 0 && x->c->path != P_TMPFS ? (int)k
-							      : poise_err(k < 0 ? errno : EIO, "filling the benchmark file");
+			ret = k < 0 && !kernel_path(x->c->path)
+				      ? (int)k
+				      : poise_err(k < 0 ? errno : ENOSPC, "filling the %llu-byte benchmark file: %s",
+						  (unsigned long long)x->fsize, k < 0 ? strerror(errno) : "short write");
 	}
 	free(b);
 	return ret;
@@ -325,7 +337,7 @@ static int setup_dirs(struct ctx *x)
 	const struct bench_cfg *c = x->c;
 	char name[600];
 	unsigned per = c->w == W_STAT ? STAT_FILES : 0;
-	if (c->path == P_TMPFS) {
+	if (kernel_path(c->path)) {
 		for (unsigned t = 0; t < c->threads; t++) {
 			snprintf(name, sizeof(name), "%s/t%u", x->kdir, t);
 			if (mkdir(name, 0755) < 0)
@@ -431,17 +443,69 @@ void bench_pool_needs(const struct bench_cfg *c, uint64_t *bytes, uint64_t *inod
 	*bytes = (*bytes + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
 }
 
+/* Run `poise CMD ARGS...` (this very program) and wait: 0 or -EIO. */
+static int self(const char *a, const char *b, const char *c)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "poise", a, b, c, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+}
+
+/* The fuse path without --dir: a temporary pool, mounted for this run. */
+static int fuse_up(struct ctx *x, char *mnt, size_t len)
+{
+	uint64_t bytes, inodes;
+	char pool[300];
+	bench_pool_needs(x->c, &bytes, &inodes);
+	snprintf(x->fdir, sizeof(x->fdir), "/dev/shm/poise-bench-fuse-XXXXXX");
+	if (!mkdtemp(x->fdir)) {
+		x->fdir[0] = 0;
+		return poise_err(errno, "/dev/shm: %s", strerror(errno));
+	}
+	snprintf(pool, sizeof(pool), "%s/pool", x->fdir);
+	snprintf(mnt, len, "%s/mnt", x->fdir);
+	int r = mkdir(mnt, 0755) < 0 ? -errno : poise_mkfs(pool, bytes, inodes, 0);
+	if (r == 0 && (r = self("mount", pool, mnt)) < 0)
+		poise_err(EIO, "cannot mount a pool for the fuse path (is FUSE available?)");
+	return r;
+}
+
+static void fuse_down(struct ctx *x)
+{
+	char p[300];
+	if (!x->fdir[0])
+		return;
+	snprintf(p, sizeof(p), "%s/mnt", x->fdir);
+	if (self("umount", p, NULL) < 0)
+		fprintf(stderr, "poise: bench: could not unmount %s\n", p);
+	snprintf(p, sizeof(p), "rm -rf '%s'", x->fdir);
+	if (system(p) != 0)
+		fprintf(stderr, "poise: bench: could not remove %s\n", x->fdir);
+}
+
 static int setup(struct ctx *x)
 {
 	const struct bench_cfg *c = x->c;
 	sizes(c, &x->fsize, &x->append_cap, &x->batch);
 	x->pfd = x->kfd = -1;
 	x->skip_blk = ~0ULL;
-	if (c->path == P_TMPFS) {
-		snprintf(x->kdir, sizeof(x->kdir), "%s/poise-bench-XXXXXX", c->dir ? c->dir : "/dev/shm");
+	if (kernel_path(c->path)) {
+		const char *base = c->dir ? c->dir : "/dev/shm";
+		char mnt[300];
+		if (c->path == P_FUSE && !c->dir) {
+			int r = fuse_up(x, mnt, sizeof(mnt));
+			if (r < 0)
+				return r;
+			base = mnt;
+		}
+		snprintf(x->kdir, sizeof(x->kdir), "%s/poise-bench-XXXXXX", base);
 		if (!mkdtemp(x->kdir))
-			return poise_err(errno, "%s: cannot make a directory: %s", c->dir ? c->dir : "/dev/shm",
-					 strerror(errno));
+			return poise_err(errno, "%s: cannot make a directory: %s", base, strerror(errno));
 		if (is_data(c->w)) {
 			char f[600];
 			snprintf(f, sizeof(f), "%s/data", x->kdir);
@@ -500,6 +564,7 @@ static void teardown(struct ctx *x)
 		if (system(cmd) != 0)
 			fprintf(stderr, "poise: bench: could not remove %s\n", x->kdir);
 	}
+	fuse_down(x);
 	if (x->pool) {
 		if (x->pfd >= 0)
 			poise_close(x->pool, x->pfd);

@@ -12,7 +12,7 @@ enum bench_workload {
 	W_SEQREAD, W_SEQWRITE, W_RANDREAD, W_RANDWRITE, W_APPEND, W_MIXED, W_CREATE, W_STAT, W_UNLINK,
 	W_COUNT
 };
-enum bench_path { P_RAW, P_MCSAFE, P_DAX, P_BLOCK, P_TMPFS, P_COUNT };
+enum bench_path { P_RAW, P_MCSAFE, P_DAX, P_BLOCK, P_TMPFS, P_FUSE, P_COUNT };
 
 extern const char *const bench_workload_names[W_COUNT];
 extern const char *const bench_path_names[P_COUNT];
@@ -25,7 +25,8 @@ struct bench_cfg {
 	double seconds;
 	int odirect;       /* O_DIRECT opens (dax, block: always) */
 	const char *pool;  /* an existing pool, or NULL: a temporary one in /dev/shm */
-	const char *dir;   /* directory for the tmpfs path (default /dev/shm) */
+	const char *dir;   /* directory for the tmpfs path (default /dev/shm) and the
+			    * fuse path (default: a temporary pool mounted for the run) */
 	int progress;      /* a progress line on stderr each second */
 	unsigned bad_elsewhere; /* poison this many sectors in free blocks away from the file */
 	int bad_in_file;   /* poison one sector in the middle of the file; reads skip its block */

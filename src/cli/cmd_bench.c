@@ -24,7 +24,9 @@ const struct cli_cmd cli_bench_cmds[] = {
 	 "unlink.  PATHS (default dax): raw (memcpy on the pool mapping: the limit),\n"
 	 "mcsafe (the machine-check-safe copy alone), dax (the library), block (the\n"
 	 "library's block path, O_DIRECT through the kernel), tmpfs (pread/pwrite\n"
-	 "system calls on a file in DIR, default /dev/shm: the kernel peer).\n"
+	 "system calls on a file in DIR, default /dev/shm: the kernel peer), fuse\n"
+	 "(the same calls on a poise FUSE mount: DIR, or a temporary pool mounted\n"
+	 "for the run).\n"
 	 "--bs 64..2M (default 4K), --threads 1..1000 (default 1), --seconds\n"
 	 "(default 3).  Each option takes a comma list; every combination runs,\n"
 	 "the paths interleaved.  Without --pool one temporary emulated pool in\n"
@@ -127,7 +129,7 @@ static int bench_main(int argc, char **argv)
 			odirect = 1;
 		} else if (!strcmp(a, "--path") && v) {
 			if (parse_list(v, ps, &np, one_path) < 0)
-				return cli_usage(c, "bench: bad --path '%s' (raw, mcsafe, dax, block, tmpfs)", v);
+				return cli_usage(c, "bench: bad --path '%s' (raw, mcsafe, dax, block, tmpfs, fuse)", v);
 			i++;
 		} else if (!strcmp(a, "--bs") && v) {
 			if (parse_list(v, bss, &nbs, one_size) < 0)
@@ -166,7 +168,7 @@ static int bench_main(int argc, char **argv)
 	/* refuse combinations that make no sense before running anything */
 	for (int w = 0; w < nw; w++)
 		for (int p = 0; p < np; p++) {
-			if ((bad_elsewhere || bad_in_file) && (ps[p] == P_TMPFS || ws[w] >= W_APPEND))
+			if ((bad_elsewhere || bad_in_file) && (ps[p] == P_TMPFS || ps[p] == P_FUSE || ws[w] >= W_APPEND))
 				return cli_usage(c, "bench: --bad-elsewhere and --bad-in-file poison a pool under a "
 						    "read/write workload (not %s on %s)", bench_workload_names[ws[w]],
 						 bench_path_names[ps[p]]);

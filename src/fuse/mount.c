@@ -70,14 +70,16 @@ static int parse_opts(const struct cli_cmd *c, const char *o, struct pfuse *pf, 
 		} else if (!strcmp(t, "odirect=dax")) {
 			*pflags &= ~(unsigned)POISE_ODIRECT_BLOCK;
 		} else if (!strncmp(t, "odirect=", 8)) {
+			int r = cli_usage(c, "mount: odirect takes dax or block, not '%s'", t + 8);
 			free(dup);
-			return cli_usage(c, "mount: odirect takes dax or block, not '%s'", t + 8);
+			return r;
 		} else if (!strncmp(t, "timeout=", 8)) {
 			char *end;
 			pf->timeout = strtod(t + 8, &end);
 			if (*end || pf->timeout < 0 || pf->timeout > 3600) {
+				int r = cli_usage(c, "mount: bad timeout '%s'", t + 8);
 				free(dup);
-				return cli_usage(c, "mount: bad timeout '%s'", t + 8);
+				return r;
 			}
 		} else if (!strcmp(t, "default_permissions")) {
 			/* always on */

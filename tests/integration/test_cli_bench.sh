@@ -44,7 +44,7 @@ validate() {
 
 data="seqread seqwrite randread randwrite mixed"
 for w in $data append create stat unlink; do
-	for p in raw mcsafe dax block tmpfs; do
+	for p in raw mcsafe dax block tmpfs fuse; do
 		case "$w:$p" in
 		append:raw | append:mcsafe | create:raw | create:mcsafe | stat:raw | stat:mcsafe | unlink:raw | unlink:mcsafe | create:block | stat:block | unlink:block)
 			expect_rc 2 "$w on $p is refused" $P bench $w --path $p --seconds $S
@@ -81,6 +81,18 @@ for o in "--bad-elsewhere 512" "--bad-in-file"; do
 	if why=$(validate "$(printf '%s\n' "$out" | head -1)" randread dax 4096 1); then ok "$o: valid, no errors"; else bad "$o: valid, no errors" "$why: $out"; fi
 done
 expect_rc 2 "poison options refused on tmpfs" $P bench randread --path tmpfs --bad-in-file
+expect_rc 2 "and on fuse" $P bench randread --path fuse --bad-elsewhere 3
+# the fuse path on a mount of our own, through --dir
+$P mkfs --size 256M "$T/fpool.img" >/dev/null && mkdir "$T/fmnt"
+if $P mount "$T/fpool.img" "$T/fmnt"; then
+	out=$($P bench randwrite --path fuse --dir "$T/fmnt" --seconds $S --json 2>"$T/err")
+	if why=$(validate "$out" randwrite fuse 4096 1); then ok "fuse path with --dir: valid"; else bad "fuse path with --dir: valid" "$why: $out"; fi
+	check "--dir: nothing left in the mount" test -z "$(ls "$T/fmnt")"
+	$P umount "$T/fmnt"
+else
+	bad "fuse path with --dir: mount failed"
+fi
+check "no fuse mount left behind" sh -c "! grep -q 'poise-bench-fuse' /proc/mounts"
 
 # the human table
 $P bench stat --path dax --seconds $S >"$T/table"
