@@ -22,7 +22,7 @@ UNIT := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.
 BENCH := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/bench_*.c))
 
 .PHONY: all tests bench-bin deps test demo bench clean
-all: $(BUILD)/poise $(BUILD)/libpoise.so $(BUILD)/libpoise.a
+all: $(BUILD)/poise $(BUILD)/libpoise.so $(BUILD)/libpoise.a $(BUILD)/libpoise-preload.so
 
 $(BUILD)/obj/src/fuse/%.o: src/fuse/%.c
 	@mkdir -p $(dir $@)
@@ -39,6 +39,10 @@ $(BUILD)/libpoise.a: $(LIB_OBJ)
 	ar rcs $@ $^
 $(BUILD)/libpoise.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise.so $^ -o $@ $(LDLIBS)
+PRELOAD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/preload/*.c))
+# the shim: the library linked in, so a program needs nothing but LD_PRELOAD
+$(BUILD)/libpoise-preload.so: $(PRELOAD_OBJ) $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise-preload.so $^ -o $@ $(LDLIBS) -ldl
 $(BUILD)/poise: $(CLI_OBJ) $(BUILD)/libpoise.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(FUSE_LIBS)
 

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# test_preload.sh - unmodified programs on a pool through the LD_PRELOAD
+# shim: fio (psync and pvsync2, crc32c verification, threads), sqlite3
+# (transactions, integrity_check, reopened), cp/cat/sha256sum/tar round
+# trips, ls, mv, rm, ln -s, chmod, touch, stat; media errors as EIO; fork
+# keeps descriptors, exec closes them; paths outside POISE_PATH untouched.
+# Usage: test_preload.sh [POISE_BINARY] (the shim is beside it)
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+P=$(realpath "${1:-build/poise}")
+SHIM=$(dirname "$P")/libpoise-preload.so
+T=$(mktemp -d /dev/shm/poise-preload-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+POOL=$T/pool.img
+export POISE_POOL=$POOL POISE_PATH=/poise
+# A sanitizer build of the shim needs its runtime loaded first; programs'
+# own leaks are not ours to report.
+ASANRT=$(ldd "$SHIM" 2>/dev/null | awk '/libasan/ {print $3}')
+PRE=$SHIM
+if [ -n "$ASANRT" ]; then
+	PRE="$ASANRT $SHIM"
+	export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0
+fi
+# run a program under the shim (one at a time: a pool belongs to one process)
+S() { LD_PRELOAD="$PRE" "$@"; }
+
+expect_rc 0 "mkfs" "$P" mkfs --size 512M "$POOL"
+check "the shim is built" test -f "$SHIM"
+
+# ---- coreutils ----
+expect_rc 0 "mkdir" S mkdir -p /poise/a/b
+expect_rc 0 "cp a file in" S cp /usr/include/stdio.h /poise/a/b/
+check "cat reads it back" cmp <(S cat /poise/a/b/stdio.h) /usr/include/stdio.h
+check "sha256sum agrees" test "$(S sha256sum /poise/a/b/stdio.h | cut -d' ' -f1)" = "$(sha256sum /usr/include/stdio.h | cut -d' ' -f1)"
+expect_rc 0 "cp it back out" S cp /poise/a/b/stdio.h "$T/out.h"
+check "identical" cmp "$T/out.h" /usr/include/stdio.h
+check "ls lists it" sh -c "LD_PRELOAD=\"$PRE\" ls /poise/a/b | grep -qx stdio.h"
+expect_rc 0 "mv within the pool" S mv /poise/a/b/stdio.h /poise/a/renamed.h
+expect_rc 1 "the old name is gone" S cat /poise/a/b/stdio.h
+expect_rc 0 "ln -s" S ln -s renamed.h /poise/a/link
+check "a symlink is followed" cmp <(S cat /poise/a/link) /usr/include/stdio.h
+expect_rc 0 "chmod" S chmod 600 /poise/a/renamed.h
+check "stat shows the mode" test "$(S stat -c %a /poise/a/renamed.h)" = 600
+expect_rc 0 "touch -d sets times" S touch -d '2020-01-02 03:04:05' /poise/a/renamed.h
+check "stat shows them" test "$(S stat -c %Y /poise/a/renamed.h)" = "$(date -d '2020-01-02 03:04:05' +%s)"
+env LD_PRELOAD="$PRE" sh -c 'umask 077; exec mkdir /poise/private'
+check "umask applies" test "$(S stat -c %a /poise/private)" = 700
+expect_rc 0 "rm -r" S rm -r /poise/a/b
+check "mv out of the pool copies (EXDEV)" sh -c "LD_PRELOAD=\"$PRE\" mv /poise/a/renamed.h $T/moved.h && cmp $T/moved.h /usr/include/stdio.h"
+check "paths outside POISE_PATH are the kernel's" sh -c "LD_PRELOAD=\"$PRE\" cp /usr/include/stdio.h $T/plain.h && cmp $T/plain.h /usr/include/stdio.h"
+
+# ---- tar round trips ----
+expect_rc 0 "tar into the pool" S tar -C /poise -xf <(tar -C /usr/include -cf - linux)
+check "diff -r against the source" sh -c "LD_PRELOAD=\"$PRE\" diff -r /usr/include/linux /poise/linux"
+expect_rc 0 "tar out of the pool" S tar -C /poise -cf "$T/back.tar" linux
+mkdir "$T/back"
+tar -C "$T/back" -xf "$T/back.tar"
+check "what comes out equals the source" diff -r /usr/include/linux "$T/back/linux"
+
+# ---- fio ----
+S fio --name=ps --directory=/poise --thread --numjobs=4 --rw=randwrite --bs=4k --size=16m --ioengine=psync \
+	--verify=crc32c --do_verify=1 --group_reporting >"$T/fio1" 2>&1
+check "fio psync: 4 threads, random writes, crc32c verified" grep -q "err= 0" "$T/fio1"
+S fio --name=pv2 --directory=/poise --thread --numjobs=2 --rw=randrw --bs=4k --size=16m --ioengine=pvsync2 \
+	--verify=crc32c --do_verify=1 --group_reporting >"$T/fio2" 2>&1
+check "fio pvsync2: random reads and writes, crc32c verified" grep -q "err= 0" "$T/fio2"
+S fio --name=seq --directory=/poise --thread --rw=write --bs=1m --size=32m --ioengine=psync --verify=crc32c \
+	--do_verify=1 >"$T/fio3" 2>&1
+check "fio sequential 1 MiB, verified" grep -q "err= 0" "$T/fio3"
+
+# ---- sqlite3 ----
+{
+	echo "create table t(a integer primary key, b text);"
+	for b in $(seq 1 6); do
+		echo "begin;"
+		for i in $(seq 1 500); do echo "insert into t(b) values('row $b.$i');"; done
+		echo "commit;"
+	done
+} >"$T/sql"
+expect_rc 0 "sqlite3: 3000 inserts in 6 transactions" S sqlite3 /poise/db.sqlite ".read $T/sql"
+check "integrity_check ok, every row there, in a new process" \
+	test "$(S sqlite3 /poise/db.sqlite 'pragma integrity_check; select count(*) from t;' | tr '\n' ' ')" = "ok 3000 "
+check "a rolled-back transaction leaves nothing" \
+	test "$(S sqlite3 /poise/db.sqlite "begin; delete from t; rollback; select count(*) from t;")" = 3000
+
+# ---- fork and exec ----
+echo hello >"$T/h"
+S cp "$T/h" /poise/h
+S python3 - <<'PY' >"$T/py" 2>&1
+import os
+fd = os.open("/poise/h", os.O_RDONLY)
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if os.read(fd, 5) == b"hello" else 3)
+_, st = os.waitpid(pid, 0)
+print("fork", os.WEXITSTATUS(st))
+r = os.system("cat <&%d 2>/dev/null" % fd)  # exec: the descriptor is closed
+print("exec", 0 if r != 0 else 1)
+os.close(fd)
+PY
+check "after fork the child reads the parent's descriptor" grep -qx "fork 0" "$T/py"
+check "exec closes poise descriptors" grep -qx "exec 0" "$T/py"
+
+# ---- media errors ----
+head -c 65536 /dev/urandom >"$T/ref"
+S cp "$T/ref" /poise/victim
+expect_rc 0 "poison a sector of it" "$P" badblocks inject "$POOL" --file /victim --offset 20000
+S cat /poise/victim >"$T/got" 2>"$T/err"
+contains "cat gets EIO" "$T/err" "Input/output error"
+check "after exactly the good bytes" cmp "$T/got" <(head -c 19968 "$T/ref")
+expect_rc 0 "a write over it clears it" S python3 -c "
+import os
+src = open('$T/ref', 'rb').read()
+fd = os.open('/poise/victim', os.O_WRONLY)
+os.pwrite(fd, src[19968:20480], 19968)
+os.close(fd)"
+
+check "the file reads whole" cmp <(S cat /poise/victim) "$T/ref"
+
+# ---- the pool is consistent ----
+expect_rc 0 "fsck" "$P" fsck "$POOL"
+expect_rc 0 "the pool is still usable by the CLI" "$P" ls "$POOL" /
+finish
