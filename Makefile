@@ -21,7 +21,7 @@ FUSE_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 UNIT := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCH := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/bench_*.c))
 
-.PHONY: all tests bench-bin deps test demo bench clean
+.PHONY: all tests bench-bin deps test demo bench clean test-vm
 all: $(BUILD)/poise $(BUILD)/libpoise.so $(BUILD)/libpoise.a $(BUILD)/libpoise-preload.so
 
 $(BUILD)/obj/src/fuse/%.o: src/fuse/%.c
@@ -76,6 +76,13 @@ bench:
 	@scripts/install-deps bench
 	@$(MAKE) --no-print-directory bench-bin
 	@bench/run.sh
+
+# the real-kernel suite in the pmem VM (tests/vm/run.sh)
+$(BUILD)/vm-hwpoison: tests/vm/hwpoison.c tests/unit/harness.h $(BUILD)/libpoise.a
+	$(CC) $(CFLAGS) -Itests/unit $< $(BUILD)/libpoise.a -o $@ $(LDLIBS)
+test-vm: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/vm-hwpoison
+	@tests/vm/run.sh
 
 clean:
 	rm -rf build

@@ -43,6 +43,8 @@ int cli_remote_allowed(int argc, char **argv);
 /* When argv is such a command on a pool a running `poise mount` holds,
  * send it there, relay its output, set *rc and return 1; else 0. */
 int cli_remote(int argc, char **argv, int *rc);
+/* Is the pool at path open in some process (its OFD lock held)? */
+int cli_pool_held(const char *path);
 /* The control socket's (abstract) address for the pool file at path. */
 int cli_ctl_addr(const char *path, char *name, size_t len);
 

@@ -22,7 +22,7 @@
 static int c_mkfs(int, char **), c_info(int, char **), c_fsck(int, char **), c_ls(int, char **),
 	c_stat(int, char **), c_cat(int, char **), c_put(int, char **), c_get(int, char **),
 	c_rm(int, char **), c_mkdir(int, char **), c_mv(int, char **), c_write(int, char **),
-	c_scrub(int, char **);
+	c_scrub(int, char **), c_map(int, char **);
 
 const struct cli_cmd cli_fs_cmds[] = {
 	{"mkfs", "mkfs [--size SIZE] [--inodes N] [--force] POOL",
@@ -47,6 +47,10 @@ const struct cli_cmd cli_fs_cmds[] = {
 	 "Write stdin into the file at offset N (creating it if absent), through the\n"
 	 "same path as any write: bad sectors it covers are cleared, so a damaged\n"
 	 "range can be repaired by hand.\n", c_write},
+	{"map", "map POOL PATH",
+	 "Where a file's bytes live in the pool: one line per piece, \"FILE_OFFSET\n"
+	 "POOL_OFFSET LENGTH\" (holes are absent).  For tests that poison a\n"
+	 "file's media from outside (sysfs badblocks on a real device).\n", c_map},
 	{"scrub", "scrub [--json] POOL",
 	 "Read every block (used and free) through the machine-check-safe copy and\n"
 	 "report each bad range with its owner: a file (path, file offset), metadata\n"
@@ -710,4 +714,37 @@ static int c_scrub(int argc, char **argv)
 	}
 	poise_scrub_free(&rep);
 	return damaged ? EXIT_FAIL : EXIT_OK;
+}
+
+static int c_map(int argc, char **argv)
+{
+	int seen[1] = {0}, n;
+	char *ops[2];
+	const struct cli_cmd *c = NULL;
+	for (c = cli_fs_cmds; strcmp(c->name, "map"); c++)
+		;
+	int r = args(c, argc, argv, NULL, seen, ops, 2, 2, &n);
+	if (r)
+		return r;
+	struct poise_pool *p;
+	if (open_pool("map", ops[0], &p))
+		return EXIT_FAIL;
+	struct poise_map_piece m[256];
+	uint64_t at = 0;
+	int ret = 0;
+	for (;;) {
+		ret = poise_fiemap(p, ops[1], at, UINT64_MAX / 2, m, 256);
+		if (ret <= 0)
+			break;
+		for (int i = 0; i < ret; i++)
+			printf("%llu %llu %llu\n", (unsigned long long)m[i].file_off, (unsigned long long)m[i].pool_off,
+			       (unsigned long long)m[i].length);
+		at = m[ret - 1].file_off + m[ret - 1].length;
+		if (ret < 256)
+			break;
+	}
+	poise_pool_close(&p);
+	if (ret < 0)
+		return cli_fail(ret, "map: %s", ops[1]);
+	return EXIT_OK;
 }

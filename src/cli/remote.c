@@ -61,7 +61,7 @@ static int pool_arg(int argc, char **argv)
 	return -1;
 }
 
-static int held(const char *path)
+int cli_pool_held(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -88,7 +88,7 @@ int cli_remote(int argc, char **argv, int *rc)
 	if (!cli_remote_allowed(argc, argv) || cli_wants_help(argc - 2, argv + 2))
 		return 0;
 	int pi = pool_arg(argc, argv);
-	if (pi < 0 || !held(argv[pi]))
+	if (pi < 0 || !cli_pool_held(argv[pi]))
 		return 0;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	if (cli_ctl_addr(argv[pi], a.sun_path + 1, sizeof(a.sun_path) - 1) < 0)

@@ -1123,6 +1123,23 @@ static int is_ancestor(struct poise_fs *fs, uint64_t a, struct inode *d)
 	return 1;
 }
 
+/* The two parents of a rename, in tx after what ret says went before: their
+ * times, and one store when they are one directory (its image is then
+ * snd's).  Returns ret, or the first store's error. */
+static int store_parents(struct tx *tx, struct inode *sdp, struct inode *ddp, struct poise_dinode *snd,
+			 struct poise_dinode *dnd, int ret)
+{
+	set_times(snd, 1);
+	set_times(dnd, 1);
+	if (sdp == ddp)
+		*dnd = *snd;
+	if (ret == 0)
+		ret = istore(tx, sdp, snd);
+	if (ret == 0 && sdp != ddp)
+		ret = istore(tx, ddp, dnd);
+	return ret;
+}
+
 /* RENAME_EXCHANGE: the two names swap the inodes they name, in one
  * transaction (directories change parent, the parents' link counts
  * follow). */
@@ -1180,18 +1197,11 @@ static int exchange(struct poise_fs *fs, struct inode *sdp, const char *sn, size
 			snd.i_nlink++;
 		}
 	}
-	set_times(&snd, 1);
-	set_times(&dnd, 1);
-	if (sdp == ddp)
-		dnd = snd;
 	if (ret == 0)
 		ret = istore(tx, ap, &and);
 	if (ret == 0)
 		ret = istore(tx, bp, &bnd);
-	if (ret == 0)
-		ret = istore(tx, sdp, &snd);
-	if (ret == 0 && sdp != ddp)
-		ret = istore(tx, ddp, &dnd);
+	ret = store_parents(tx, sdp, ddp, &snd, &dnd, ret);
 	if (tx)
 		ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
 	if (ret < 0) {
@@ -1320,16 +1330,9 @@ int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uin
 	} else if (sdir && tp) {
 		sdnd.i_nlink--;     /* the replaced directory is gone */
 	}
-	set_times(&sdnd, 1);
-	set_times(&ddnd, 1);
-	if (sdp == ddp)
-		ddnd = sdnd;
 	if (ret == 0)
 		ret = istore(tx, sp, &snd);
-	if (ret == 0)
-		ret = istore(tx, sdp, &sdnd);
-	if (ret == 0 && ddp != sdp)
-		ret = istore(tx, ddp, &ddnd);
+	ret = store_parents(tx, sdp, ddp, &sdnd, &ddnd, ret);
 	ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
 	if (ret < 0) {
 		dir_abort(ddp);

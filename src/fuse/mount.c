@@ -259,18 +259,6 @@ static int pool_of_mount(const char *dir, char *pool, size_t len)
 	return found;
 }
 
-/* Is the pool still open somewhere (its OFD lock held)? */
-static int pool_locked(const char *pool)
-{
-	int fd = open(pool, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-	int held = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-	close(fd);
-	return held;
-}
-
 static int c_umount(int argc, char **argv)
 {
 	const struct cli_cmd *c = &cli_mount_cmds[1];
@@ -293,11 +281,11 @@ static int c_umount(int argc, char **argv)
 			return cli_fail(0, "umount: %s: fusermount3 -u failed", argv[0]);
 	}
 	/* the daemon closes the pool as its session ends */
-	for (int i = 0; i < 1000 && pool_locked(pool); i++) {
+	for (int i = 0; i < 1000 && cli_pool_held(pool); i++) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	if (pool_locked(pool))
+	if (cli_pool_held(pool))
 		return cli_fail(0, "umount: %s: unmounted, but the daemon still holds %s after 10 s", argv[0], pool);
 	return EXIT_OK;
 }
