@@ -103,7 +103,8 @@ ssize_t poise_dev_read_slow(struct poise_dev *d, uint64_t off, void *buf, size_t
 static inline ssize_t poise_dev_read(struct poise_dev *d, uint64_t off, void *buf, size_t len)
 {
 	uint64_t fault;
-	if (__builtin_expect(off > d->size || len > d->size - off || bbt_maybe(&d->bb, off, len), 0))
+	if (__builtin_expect(off > d->size || len > d->size - off || bbt_maybe(&d->bb, off, len) ||
+				     __atomic_load_n(&poise_mc_pending, __ATOMIC_RELAXED), 0))
 		return poise_dev_read_slow(d, off, buf, len);
 	if (__builtin_expect(poise_mc_copy(buf, d->base + off, len, 0, &fault) == len, 1))
 		return (ssize_t)len;

@@ -67,6 +67,44 @@ static void chain(int sig, siginfo_t *si, void *uc)
 	signal(sig, SIG_DFL);
 }
 
+int poise_mc_pending;
+static uint64_t pending[64];
+
+/* From the handler: async-signal-safe (atomics only); a full list drops the
+ * report (the access itself will fault again inside a guarded copy). */
+void poise_mc_remember(uint64_t fault)
+{
+	for (int i = 0; i < 64; i++) {
+		uint64_t zero = 0;
+		if (__atomic_compare_exchange_n(&pending[i], &zero, fault, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			break;
+	}
+	__atomic_store_n(&poise_mc_pending, 1, __ATOMIC_RELEASE);
+}
+
+uint64_t poise_mc_take(void)
+{
+	__atomic_store_n(&poise_mc_pending, 0, __ATOMIC_RELEASE);
+	for (int i = 0; i < 64; i++) {
+		uint64_t a = __atomic_exchange_n(&pending[i], 0, __ATOMIC_ACQ_REL);
+		if (a) {
+			__atomic_store_n(&poise_mc_pending, 1, __ATOMIC_RELEASE); /* maybe more */
+			return a;
+		}
+	}
+	return 0;
+}
+
+/* Is rip just after a `syscall` instruction (0f 05)?  A machine check
+ * reported there was found by the kernel on the task's behalf (memory
+ * failure handling, an injection), not raised by an instruction that would
+ * fault again. */
+static int after_syscall(uintptr_t rip)
+{
+	const uint8_t *p = (const uint8_t *)rip;
+	return rip > 2 && p[-2] == 0x0f && p[-1] == 0x05;
+}
+
 static void handler(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
@@ -74,8 +112,14 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 	uintptr_t rip = (uintptr_t)g[REG_RIP];
 	uintptr_t addr = (uintptr_t)si->si_addr;
 
-	if (sig == SIGBUS && si->si_code == BUS_MCEERR_AO)
-		return; /* asynchronous report; the access will fault (AR) */
+	if (sig == SIGBUS && (si->si_code == BUS_MCEERR_AO ||
+			      (si->si_code == BUS_MCEERR_AR && in_pool(addr) && after_syscall(rip)))) {
+		/* a report, not a faulting access: remember the page (the
+		 * device layer adds it to its table) and go on */
+		if (in_pool(addr))
+			poise_mc_remember(addr | POISE_MC_FAULT_MCE | (uint64_t)(si->si_addr_lsb & 0x7f) << POISE_MC_LSB_SHIFT);
+		return;
+	}
 	if (rip < (uintptr_t)poise_mc_text_begin || rip >= (uintptr_t)poise_mc_text_end ||
 	    !in_pool(addr)) {
 		if (sig == SIGSEGV && si->si_code == SEGV_ACCERR && in_pool(addr)) {
@@ -110,7 +154,8 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 		done = addr - dst;
 	g[REG_RAX] = (greg_t)done;
 	g[REG_RDX] = (greg_t)(addr | (sig == SIGBUS && si->si_code == BUS_MCEERR_AR
-					       ? POISE_MC_FAULT_MCE : 0));
+					       ? POISE_MC_FAULT_MCE | (uint64_t)(si->si_addr_lsb & 0x7f) << POISE_MC_LSB_SHIFT
+					       : 0));
 	g[REG_RIP] = (greg_t)(uintptr_t)(poise_mc_have_avx2 ? poise_mc_fixup_avx : poise_mc_fixup);
 }
 

@@ -16,8 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bit 63 of .fault: the kernel reported a machine check (BUS_MCEERR_AR). */
+/* Bit 63 of .fault: the kernel reported a machine check (BUS_MCEERR_AR);
+ * bits 48-55: the report's granularity (si_addr_lsb: 12 for a 4 KiB page,
+ * 21 when a devdax device reports its 2 MiB mapping unit); bits 0-47: the
+ * address. */
 #define POISE_MC_FAULT_MCE (1ULL << 63)
+#define POISE_MC_LSB_SHIFT 48
+#define POISE_MC_ADDR(f) ((f) & ((1ULL << POISE_MC_LSB_SHIFT) - 1))
+#define POISE_MC_LSB(f) ((unsigned)((f) >> POISE_MC_LSB_SHIFT) & 0x7f)
 
 struct poise_mc_result {
 	uint64_t done;  /* == len on success; else bytes before the fault */
@@ -35,6 +41,15 @@ int poise_mc_init(void);
 /* Register / unregister [base, base+len) as pool memory whose faults are
  * recoverable inside a guarded copy.  Returns 0, or -ENOSPC when
  * POISE_MC_MAX_RANGES ranges are registered. */
+/* Machine-check reports the handler could not act on at once (the kernel's
+ * asynchronous BUS_MCEERR_AO, or BUS_MCEERR_AR delivered at a system call's
+ * return, as a memory-failure injection does): pool addresses waiting for
+ * the device layer to add their pages to its table.  poise_mc_pending is
+ * nonzero while any wait; poise_mc_take() hands them out (0 at the end). */
+extern int poise_mc_pending;
+uint64_t poise_mc_take(void);
+void poise_mc_remember(uint64_t fault); /* the fault word above; async-signal-safe */
+
 #define POISE_MC_MAX_RANGES 64
 int poise_mc_register(const void *base, size_t len);
 void poise_mc_unregister(const void *base);

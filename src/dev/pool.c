@@ -282,9 +282,13 @@ static int save_table(struct poise_dev *d)
 /* A machine check at `addr`: the whole page is lost to the mapping. */
 static void record_mce(struct poise_dev *d, uint64_t fault)
 {
-	uint64_t off = ((fault & ~POISE_MC_FAULT_MCE) - (uintptr_t)d->base) & ~(uint64_t)(POISE_PAGE - 1);
+	/* the unit the kernel reported: a page, or a devdax mapping unit */
+	unsigned lsb = POISE_MC_LSB(fault) < 12 ? 12 : POISE_MC_LSB(fault) > 30 ? 30 : POISE_MC_LSB(fault);
+	uint64_t unit = 1ULL << lsb;
+	uint64_t off = (POISE_MC_ADDR(fault) - (uintptr_t)d->base) & ~(unit - 1);
+	uint64_t len = off + unit > d->size ? d->size - off : unit;
 	pthread_mutex_lock(&d->bb_update);
-	if (bbt_add(&d->bb, off / POISE_SECTOR, POISE_PAGE / POISE_SECTOR) == 0)
+	if (bbt_add(&d->bb, off / POISE_SECTOR, len / POISE_SECTOR) == 0)
 		(void)save_table(d);
 	pthread_mutex_unlock(&d->bb_update);
 }
@@ -346,8 +350,26 @@ static ssize_t read_careful(struct poise_dev *d, uint64_t off, uint8_t *buf, siz
 	return (ssize_t)done;
 }
 
+/* Machine checks the handler remembered: pages of this pool join the table
+ * (reports for other pools are put back for their own reads). */
+static void take_pending(struct poise_dev *d)
+{
+	uint64_t a, other[64];
+	int n = 0;
+	while ((a = poise_mc_take()) != 0) {
+		if (POISE_MC_ADDR(a) >= (uintptr_t)d->base && POISE_MC_ADDR(a) < (uintptr_t)d->base + d->size)
+			record_mce(d, a);
+		else if (n < 64)
+			other[n++] = a;
+	}
+	for (int i = 0; i < n; i++)
+		poise_mc_remember(other[i]);
+}
+
 ssize_t poise_dev_read_slow(struct poise_dev *d, uint64_t off, void *buf, size_t len)
 {
+	if (__atomic_load_n(&poise_mc_pending, __ATOMIC_ACQUIRE))
+		take_pending(d);
 	int ret = check_range(d, off, len, "read");
 	if (ret < 0)
 		return ret;

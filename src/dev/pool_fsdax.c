@@ -12,7 +12,11 @@
  * allocated anew, as the kernel's own recovery does, after its good sectors
  * are saved; they are written back into the fresh block.  A good sector
  * that cannot be read makes the clear fail (-EIO): nothing is zeroed that
- * held data.
+ * held data.  The kernel refuses the whole page around a bad sector (through
+ * the mapping and through read()); the good sectors of that page are read
+ * through the pmem block device instead, sector by sector with O_DIRECT
+ * (the driver refuses only the listed sectors), where the process may open
+ * it (root, or the disk group).
  */
 #include "dev/dev.h"
 #include "dev/mcsafe.h"
@@ -162,9 +166,71 @@ static int fsdax_load(struct poise_dev *d)
 	return ret;
 }
 
+/* The pmem block device under the pool file, opened O_DIRECT (root or the
+ * disk group), or -1. */
+static int open_blockdev(struct poise_dev *d)
+{
+	struct stat st;
+	char p[128], line[256], name[64] = "";
+	if (fstat(d->fd, &st) < 0)
+		return -1;
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/uevent", major(st.st_dev), minor(st.st_dev));
+	FILE *f = fopen(p, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "DEVNAME=", 8))
+			sscanf(line + 8, "%63s", name);
+	if (f)
+		fclose(f);
+	if (!name[0])
+		return -1;
+	snprintf(p, sizeof(p), "/dev/%s", name);
+	return open(p, O_RDONLY | O_DIRECT | O_CLOEXEC);
+}
+
+/* Sectors of the pool file read through the block device, one at a time:
+ * the pmem driver refuses only the sectors its list names, where the file
+ * system's DAX path refuses the whole page.  The bytes read, stopping at
+ * the first that fails. */
+static size_t read_by_sectors(struct poise_dev *d, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct poise_extent *ext;
+	size_t next, done = 0;
+	int bd = open_blockdev(d);
+	void *sec = NULL;
+	if (bd < 0 || file_extents(d, &ext, &next) < 0) {
+		if (bd >= 0)
+			close(bd);
+		return 0;
+	}
+	if (posix_memalign(&sec, POISE_SECTOR, POISE_SECTOR) == 0) {
+		while (done < len) {
+			uint64_t at = off + done, in = at % POISE_SECTOR, dev = UINT64_MAX;
+			for (size_t i = 0; i < next; i++)
+				if (at >= ext[i].logical && at < ext[i].logical + ext[i].length)
+					dev = ext[i].physical + (at - in - ext[i].logical);
+			if (dev == UINT64_MAX || pread(bd, sec, POISE_SECTOR, (off_t)dev) != POISE_SECTOR)
+				break;
+			size_t n = POISE_SECTOR - in < len - done ? POISE_SECTOR - in : len - done;
+			memcpy(buf + done, (uint8_t *)sec + in, n);
+			done += n;
+		}
+	}
+	free(sec);
+	free(ext);
+	close(bd);
+	return done;
+}
+
 static ssize_t fsdax_read_slow(struct poise_dev *d, uint64_t off, void *buf, size_t len)
 {
-	return poise_pread_full(d, off, buf, len);
+	ssize_t k = poise_pread_full(d, off, buf, len);
+	if (k == (ssize_t)len)
+		return k;
+	/* the kernel refuses a whole page around a bad sector: its good
+	 * sectors may still come through the block device */
+	size_t got = k > 0 ? (size_t)k : 0;
+	got += read_by_sectors(d, off + got, (uint8_t *)buf + got, len - got);
+	return got ? (ssize_t)got : k;
 }
 
 static ssize_t fsdax_write_slow(struct poise_dev *d, uint64_t off, const void *buf, size_t len)
@@ -190,7 +256,7 @@ static int fsdax_clear(struct poise_dev *d, uint64_t sector, uint64_t count)
 			uint64_t f;
 			if (poise_mc_copy(save + (s - b), d->base + s, POISE_SECTOR, 0, &f) == POISE_SECTOR)
 				continue;
-			if (poise_pread_full(d, s, save + (s - b), POISE_SECTOR) != POISE_SECTOR) {
+			if (fsdax_read_slow(d, s, save + (s - b), POISE_SECTOR) != POISE_SECTOR) {
 				ret = poise_err(EIO, "%s: cannot clear sector %llu: good sector %llu of its block is unreadable",
 						d->path, (unsigned long long)sector,
 						(unsigned long long)(s / POISE_SECTOR));

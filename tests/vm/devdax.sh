@@ -29,7 +29,7 @@ expect_rc 0 "poise umount" "$P" umount /fm
 "$P" badblocks inject $D 100 1 2>/tmp/err
 contains "injection is refused on real devices, clearly" /tmp/err "emulated pool"
 build/vm-hwpoison $D >/tmp/hw 2>&1
-check "MADV_HWPOISON on devdax: EIO, the table learns it, the process lives, a plain load dies" \
+check "MADV_HWPOISON on devdax: EIO, the table learns it, the process lives, threads too" \
 	grep -qE '^[0-9]+ passed, 0 failed' /tmp/hw
 sed 's/^/    /' /tmp/hw | tail -8
 expect_rc 0 "fsck at the end" "$P" fsck $D

@@ -12,7 +12,8 @@ fd = os.open(path, os.O_RDONLY)
 os.fsync(fd)
 count = 512
 req = struct.pack("=QQLLLL", 0, 0xFFFFFFFFFFFFFFFF, 1, 0, count, 0) + b"\0" * (56 * count)  # FIEMAP_FLAG_SYNC
-res = fcntl.ioctl(fd, FS_IOC_FIEMAP, bytearray(req))
+res = bytearray(req)
+fcntl.ioctl(fd, FS_IOC_FIEMAP, res)  # fills res in place
 _, _, _, mapped, _, _ = struct.unpack_from("=QQLLLL", res, 0)
 for i in range(mapped):
     logical, physical, length, _, _, flags, _, _, _ = struct.unpack_from("=QQQQQLLLL", res, 32 + 56 * i)

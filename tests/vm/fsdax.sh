@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# fsdax.sh - inside the pmem VM (fsdax mode, /dev/pmem0): poise pools as
-# files on ext4-DAX and on xfs-DAX.  The fsdax backend (MAP_SYNC), the file
+# fsdax.sh [ext4|xfs] - inside the pmem VM (fsdax mode, /dev/pmem0): poise
+# pools as files on ext4-DAX or on xfs-DAX.  The fsdax backend (MAP_SYNC), the file
 # system, the FUSE mount and fsck there; real bad sectors from the pmem
 # device's sysfs list, mapped through the pool file's extents, read as EIO
 # at the exact file offset and cleared by a write (the block moves, as the
@@ -13,7 +13,9 @@ P=$PWD/build/poise
 BB=/sys/block/pmem0/badblocks
 mkdir -p /fm
 
-for fs in ext4 xfs; do
+# FS: ext4 or xfs (one per VM boot: bad sectors and poisoned pages stay for
+# the VM's life)
+for fs in ${1:-ext4}; do
 	umount /mnt 2>/dev/null
 	if [ $fs = ext4 ]; then mkfs.ext4 -q -F /dev/pmem0 && mount -o dax /dev/pmem0 /mnt
 	else mkfs.xfs -q -f /dev/pmem0 && mount -o dax=always /dev/pmem0 /mnt; fi
@@ -55,7 +57,7 @@ for fs in ext4 xfs; do
 
 	# real machine checks in the pool's mapping
 	build/vm-hwpoison /mnt/pool >/tmp/hw 2>&1
-	check "$fs: MADV_HWPOISON: EIO, the table learns it, the process lives, a plain load dies" \
+	check "$fs: MADV_HWPOISON: EIO, the table learns it, the process lives, threads too" \
 		grep -qE '^[0-9]+ passed, 0 failed' /tmp/hw
 	sed 's/^/    /' /tmp/hw | tail -8
 	umount /mnt
