@@ -24,6 +24,7 @@
 
 #include "dev/badblocks.h"
 #include "dev/mcsafe.h"
+#include "common/fault.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -104,7 +105,7 @@ static inline ssize_t poise_dev_read(struct poise_dev *d, uint64_t off, void *bu
 {
 	uint64_t fault;
 	if (__builtin_expect(off > d->size || len > d->size - off || bbt_maybe(&d->bb, off, len) ||
-				     __atomic_load_n(&poise_mc_pending, __ATOMIC_RELAXED), 0))
+				     __atomic_load_n(&poise_mc_pending, __ATOMIC_RELAXED) | poise_fault_armed, 0))
 		return poise_dev_read_slow(d, off, buf, len);
 	if (__builtin_expect(poise_mc_copy(buf, d->base + off, len, 0, &fault) == len, 1))
 		return (ssize_t)len;
@@ -119,6 +120,10 @@ ssize_t poise_dev_store(struct poise_dev *d, uint64_t off, const void *buf, size
 /* Clear every bad sector overlapping [off, off+len): those sectors read as
  * zeros afterwards; other bytes are untouched. */
 int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len);
+/* Sectors a write could not reach: list them bad (their bytes are not to
+ * be trusted), on any backend.  Reads then refuse them; a later write
+ * clears them as it clears any bad sector. */
+int poise_dev_mark_bad(struct poise_dev *d, uint64_t off, uint64_t len);
 /* Emulated pools: poison [sector, sector+count). */
 int poise_dev_inject(struct poise_dev *d, uint64_t sector, uint64_t count);
 /* Snapshot of the table; returns the count (caller frees *out). */

@@ -52,11 +52,19 @@ int poise_flush_set(enum poise_flush_kind k)
 long poise_fence_crash_at;
 static long fences;
 
+const char *poise_track_dump_path;
+
 void poise_fence_hook(void)
 {
 	long n = __atomic_add_fetch(&fences, 1, __ATOMIC_SEQ_CST);
-	if (n == poise_fence_crash_at)
+	if (n == poise_fence_crash_at) {
+		/* the power fails before this fence takes effect */
+		if (poise_track_on && poise_track_dump_path)
+			poise_track_dump(poise_track_dump_path);
 		_exit(99);
+	}
+	if (poise_track_on)
+		poise_track_fence();
 }
 
 long poise_fence_count(void)
@@ -100,6 +108,8 @@ enum poise_flush_kind poise_flush_kind(void)
 
 void poise_flush(const void *addr, size_t len)
 {
+	if (__builtin_expect(poise_track_on, 0))
+		poise_track_flush(addr, len);
 	if (len == 0)
 		return;
 	uintptr_t p = (uintptr_t)addr & ~(uintptr_t)(POISE_CACHELINE - 1);

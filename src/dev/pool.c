@@ -17,6 +17,7 @@
 #include "dev/dev.h"
 #include "dev/mcsafe.h"
 #include "dev/persist.h"
+#include "common/fault.h"
 #include "common/err.h"
 
 #include <errno.h>
@@ -370,6 +371,9 @@ ssize_t poise_dev_read_slow(struct poise_dev *d, uint64_t off, void *buf, size_t
 {
 	if (__atomic_load_n(&poise_mc_pending, __ATOMIC_ACQUIRE))
 		take_pending(d);
+	if (__builtin_expect(poise_fault_armed, 0) && poise_fault_hit(POISE_FAULT_MEDIA_READ))
+		return poise_err(EIO, "%s: Input/output error at offset %llu (injected fault)", d->path,
+				 (unsigned long long)off);
 	int ret = check_range(d, off, len, "read");
 	if (ret < 0)
 		return ret;
@@ -430,6 +434,15 @@ int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len)
 
 static ssize_t dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len, int fence)
 {
+	if (__builtin_expect(poise_fault_armed, 0) && poise_fault_hit(POISE_FAULT_MEDIA_WRITE)) {
+		/* a write the media refused leaves its sectors bad, as on a
+		 * real platform: poison them (emulated pools) */
+		if (d->ops->inject && len)
+			(void)poise_dev_inject(d, off / POISE_SECTOR,
+					       (off + len + POISE_SECTOR - 1) / POISE_SECTOR - off / POISE_SECTOR);
+		return poise_err(EIO, "%s: Input/output error writing offset %llu (injected fault)", d->path,
+				 (unsigned long long)off);
+	}
 	int ret = check_range(d, off, len, "write");
 	if (ret < 0)
 		return ret;
@@ -440,6 +453,8 @@ static ssize_t dev_write(struct poise_dev *d, uint64_t off, const void *buf, siz
 	int nt = len >= 256;
 	uint64_t fault;
 	uint8_t *dst = d->base + off;
+	if (__builtin_expect(poise_track_on, 0))
+		poise_track_store(dst, len, nt);
 	size_t k = poise_mc_copy(dst, buf, len, nt, &fault);
 	if (__builtin_expect(k == len, 1)) {
 		if (nt) {
@@ -499,6 +514,20 @@ int poise_dev_inject(struct poise_dev *d, uint64_t sector, uint64_t count)
 	int ret = bbt_add(&d->bb, sector, count);
 	if (ret == 0)
 		ret = d->ops->inject(d, sector, count);
+	if (ret == 0)
+		ret = save_table(d);
+	pthread_mutex_unlock(&d->bb_update);
+	return ret;
+}
+
+int poise_dev_mark_bad(struct poise_dev *d, uint64_t off, uint64_t len)
+{
+	int ret = check_range(d, off, len, "mark");
+	if (ret < 0 || len == 0)
+		return ret;
+	uint64_t s = off / POISE_SECTOR, e = (off + len + POISE_SECTOR - 1) / POISE_SECTOR;
+	pthread_mutex_lock(&d->bb_update);
+	ret = bbt_add(&d->bb, s, e - s);
 	if (ret == 0)
 		ret = save_table(d);
 	pthread_mutex_unlock(&d->bb_update);

@@ -17,6 +17,7 @@
  */
 #include "fs/fs.h"
 #include "common/err.h"
+#include "common/fault.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -130,6 +131,8 @@ static int shard_alloc(struct poise_fs *fs, struct alloc_shard *s, uint64_t goal
 
 int alloc_blocks(struct poise_fs *fs, uint64_t goal, uint64_t want, uint64_t *blk, uint64_t *got)
 {
+	if (__builtin_expect(poise_fault_armed, 0) && poise_fault_hit(POISE_FAULT_ALLOC_BLOCK))
+		return poise_err(ENOSPC, "no space left (injected fault)");
 	if (want == 0)
 		want = 1;
 	unsigned first = my_shard(fs);
@@ -189,6 +192,8 @@ void ino_mark_used(struct poise_fs *fs, uint64_t ino)
 
 int alloc_ino(struct poise_fs *fs, uint64_t *ino)
 {
+	if (__builtin_expect(poise_fault_armed, 0) && poise_fault_hit(POISE_FAULT_ALLOC_INODE))
+		return poise_err(ENOSPC, "no inode left (injected fault)");
 	uint64_t n = fs->sb.s_ninodes;
 	pthread_mutex_lock(&fs->ialloc_lock);
 	for (uint64_t k = 0; k < n; k++) {

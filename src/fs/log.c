@@ -20,9 +20,11 @@
  * other copy carries the transaction); a lane unusable in both copies is
  * skipped for the next one.  Every logged record is one copy of a
  * replicated structure (inode, directory entry, extent), so a record whose
- * target still holds poison the platform cannot clear is skipped at apply:
- * that copy reads as bad and its twin, written by the same record set,
- * serves.
+ * target holds listed poison is not written at apply (clearing only the
+ * record's bytes would leave the rest of the sector zeroed: readable and
+ * wrong): that copy stays unreadable and its twin, written by the same
+ * record set, serves until a heal rewrites the whole copy.  A record its
+ * place refuses is tried once more, then the place is listed bad.
  *
  * Lanes: POISE_NLANES, one per thread slot (threads are spread round-robin
  * on first use); each has a mutex held from step 1 to 4.
@@ -94,8 +96,8 @@ static uint64_t lane_off(struct poise_fs *fs, int lane, int rep)
 	       POISE_BLOCK;
 }
 
-/* A store failed and [off, off+len) still holds listed poison: the
- * platform could not clear it, so this copy is lost (and reads as bad). */
+/* [off, off+len) holds listed poison (the platform could not clear it, or
+ * nobody has rewritten that copy yet): this copy is lost and reads as bad. */
 static int unclearable(struct poise_fs *fs, uint64_t off, uint64_t len)
 {
 	return bbt_any(&fs->dev->bb, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
@@ -159,8 +161,13 @@ static uint32_t lane_crc(const struct poise_lane *h, const uint8_t *recs)
 	return poise_crc32c(poise_crc32c(0, &c, sizeof(c)), recs, h->l_bytes);
 }
 
-/* Apply records [recs, recs+bytes) to their places (no fence). */
-static int apply(struct poise_fs *fs, const uint8_t *recs, uint32_t bytes)
+/* Apply records [recs, recs+bytes) to their places (no fence).  After the
+ * commit point a transaction cannot fail: a record its place refuses (a
+ * write error) is tried once more, then that place is listed bad, so reads
+ * take the record's twin (every record is one copy of a replicated
+ * structure).  During replay (replay = 1) an error is reported: mount fails
+ * rather than guess. */
+static int apply(struct poise_fs *fs, const uint8_t *recs, uint32_t bytes, int replay)
 {
 	for (uint32_t at = 0; at < bytes;) {
 		struct poise_logrec r;
@@ -168,9 +175,25 @@ static int apply(struct poise_fs *fs, const uint8_t *recs, uint32_t bytes)
 		if (r.r_len > bytes - at - sizeof(r) || r.r_off > fs->dev->size ||
 		    r.r_len > fs->dev->size - r.r_off)
 			return poise_err(EUCLEAN, "log record at lane byte %u is out of bounds", at);
-		ssize_t k = poise_dev_store(fs->dev, r.r_off, recs + at + sizeof(r), r.r_len);
-		if (k < 0 && !unclearable(fs, r.r_off, r.r_len))
-			return (int)k; /* else: this copy is lost, its twin serves */
+		ssize_t k = (ssize_t)r.r_len;
+		if (unclearable(fs, r.r_off, r.r_len)) {
+			/* this copy holds listed poison: writing the record would
+			 * clear only its own bytes and leave the rest of the
+			 * sector zeroed, readable and wrong; leave the copy
+			 * unreadable instead (its twin serves, and a heal
+			 * rewrites the whole copy from the twin) */
+		} else if (__builtin_expect(poise_bug == 1, 0)) { /* the wrong writer: no flush */
+			poise_track_store(fs->dev->base + r.r_off, r.r_len, 0);
+			memcpy(fs->dev->base + r.r_off, recs + at + sizeof(r), r.r_len);
+		} else {
+			k = poise_dev_store(fs->dev, r.r_off, recs + at + sizeof(r), r.r_len);
+			if (k < 0 && !unclearable(fs, r.r_off, r.r_len))
+				k = poise_dev_store(fs->dev, r.r_off, recs + at + sizeof(r), r.r_len); /* once more */
+			if (k < 0 && replay && !unclearable(fs, r.r_off, r.r_len))
+				return (int)k;
+			if (k < 0 && !unclearable(fs, r.r_off, r.r_len))
+				(void)poise_dev_mark_bad(fs->dev, r.r_off, r.r_len); /* lost: reads go to its twin */
+		}
 		at += (uint32_t)sizeof(r) + ((r.r_len + 7) & ~7u);
 	}
 	return 0;
@@ -223,7 +246,7 @@ int tx_commit(struct tx *tx)
 		return poise_err(EIO, "no log lane can be written (media errors in both copies of every lane)");
 	}
 	poise_fence(); /* the commit point: from here the update survives a crash */
-	ret = apply(fs, tx->buf, tx->used);
+	ret = apply(fs, tx->buf, tx->used, 0);
 	poise_fence();
 	if (ret == 0) {
 		uint64_t zero = 0;
@@ -231,7 +254,7 @@ int tx_commit(struct tx *tx)
 			uint64_t lo = lane_off(fs, lane, rep);
 			ssize_t k = poise_dev_store(fs->dev, lo, &zero, sizeof(zero)); /* retire */
 			if (k < 0 && !unclearable(fs, lo, sizeof(zero)))
-				ret = (int)k;
+				(void)poise_dev_mark_bad(fs->dev, lo, sizeof(zero)); /* unreadable = not committed */
 		}
 		poise_fence();
 	}
@@ -303,7 +326,7 @@ int log_replay(struct poise_fs *fs, int *replayed)
 	qsort(p, (size_t)n, sizeof(p[0]), by_seq);
 	for (int j = 0; j < n && ret == 0; j++) {
 		lane_read(fs, p[j].lane, &h, recs);
-		ret = apply(fs, recs, h.l_bytes);
+		ret = apply(fs, recs, h.l_bytes, 1);
 		poise_fence();
 		if (h.l_seq > maxseq)
 			maxseq = h.l_seq;

@@ -1,0 +1,164 @@
+/*
+ * track.c - crash-state tracking for tests (the crash harness of
+ * tests/unit/test_fs_crash.c).  When poise_track_on is set, the device
+ * layer reports every store to the pool mapping before it happens, every
+ * flush and every fence; this file keeps, per 64-byte line not yet known
+ * durable, the content it last had when durable and whether it has been
+ * flushed since its last store:
+ *
+ *   store (cached)      line -> DIRTY (its durable content captured first)
+ *   store (non-temporal) line -> FLUSHED (it bypasses the cache)
+ *   flush               DIRTY -> FLUSHED
+ *   fence               FLUSHED lines are durable: forgotten
+ *
+ * At a crash point (the N-th fence, before it takes effect) every line
+ * still tracked may hold its new or its old content: poise_track_dump()
+ * writes them (pool offset, old bytes) for the harness, which builds crash
+ * images from any subset of them.  Off (the default), the hooks cost one
+ * predictable branch.  Lock rules: track_lock guards the table.
+ */
+#include "dev/persist.h"
+#include "dev/mcsafe.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int poise_track_on;
+int poise_bug;
+
+enum { DIRTY = 1, FLUSHED = 2 };
+struct line {
+	uintptr_t addr; /* 0: empty slot */
+	uint8_t state;
+	uint8_t old[POISE_CACHELINE];
+};
+
+static struct line *tab;
+static size_t cap, used;
+static uintptr_t base_addr;
+static size_t base_len;
+static pthread_mutex_t track_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t slot(uintptr_t a)
+{
+	return (size_t)((a >> 6) * 0x9e3779b97f4a7c15ULL) & (cap - 1);
+}
+
+static struct line *find(uintptr_t a, int add)
+{
+	if (add && (used + 1) * 2 > cap) {
+		size_t ncap = cap ? cap * 2 : 4096;
+		struct line *old = tab, *nt = calloc(ncap, sizeof(*nt));
+		if (!nt)
+			return NULL;
+		size_t ocap = cap;
+		tab = nt;
+		cap = ncap;
+		for (size_t i = 0; i < ocap; i++)
+			if (old[i].addr) {
+				size_t j = slot(old[i].addr);
+				while (tab[j].addr)
+					j = (j + 1) & (cap - 1);
+				tab[j] = old[i];
+			}
+		free(old);
+	}
+	if (!cap)
+		return NULL;
+	for (size_t j = slot(a);; j = (j + 1) & (cap - 1)) {
+		if (tab[j].addr == a)
+			return &tab[j];
+		if (!tab[j].addr) {
+			if (!add)
+				return NULL;
+			tab[j].addr = a;
+			used++;
+			return &tab[j];
+		}
+	}
+}
+
+void poise_track_begin(const void *base, size_t len)
+{
+	pthread_mutex_lock(&track_lock);
+	free(tab);
+	tab = NULL;
+	cap = used = 0;
+	base_addr = (uintptr_t)base;
+	base_len = len;
+	pthread_mutex_unlock(&track_lock);
+	__atomic_store_n(&poise_track_on, 1, __ATOMIC_RELEASE);
+}
+
+void poise_track_store(const void *addr, size_t len, int nt)
+{
+	uintptr_t a = (uintptr_t)addr & ~(uintptr_t)(POISE_CACHELINE - 1), end = (uintptr_t)addr + len;
+	pthread_mutex_lock(&track_lock);
+	for (; a < end; a += POISE_CACHELINE) {
+		if (a < base_addr || a >= base_addr + base_len)
+			continue;
+		struct line *l = find(a, 0);
+		if (!l) {
+			uint8_t cur[POISE_CACHELINE];
+			uint64_t fault;
+			if (poise_mc_copy(cur, (const void *)a, POISE_CACHELINE, 0, &fault) != POISE_CACHELINE)
+				continue; /* poisoned: not part of a crash test */
+			if (!(l = find(a, 1)))
+				continue;
+			memcpy(l->old, cur, POISE_CACHELINE);
+		}
+		l->state = nt ? FLUSHED : DIRTY;
+	}
+	pthread_mutex_unlock(&track_lock);
+}
+
+void poise_track_flush(const void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr & ~(uintptr_t)(POISE_CACHELINE - 1), end = (uintptr_t)addr + len;
+	pthread_mutex_lock(&track_lock);
+	for (; cap && a < end; a += POISE_CACHELINE) {
+		struct line *l = find(a, 0);
+		if (l && l->state == DIRTY)
+			l->state = FLUSHED;
+	}
+	pthread_mutex_unlock(&track_lock);
+}
+
+void poise_track_fence(void)
+{
+	pthread_mutex_lock(&track_lock);
+	/* rebuild without the lines this fence made durable */
+	size_t ocap = cap;
+	struct line *old = tab;
+	tab = NULL;
+	cap = used = 0;
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i].addr && old[i].state == DIRTY) {
+			struct line *l = find(old[i].addr, 1);
+			if (l)
+				*l = old[i];
+		}
+	free(old);
+	pthread_mutex_unlock(&track_lock);
+}
+
+int poise_track_dump(const char *path)
+{
+	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	if (fd < 0)
+		return -1;
+	pthread_mutex_lock(&track_lock);
+	for (size_t i = 0; i < cap; i++) {
+		if (!tab[i].addr)
+			continue;
+		uint64_t off = tab[i].addr - base_addr;
+		if (write(fd, &off, 8) != 8 || write(fd, tab[i].old, POISE_CACHELINE) != POISE_CACHELINE)
+			break;
+	}
+	pthread_mutex_unlock(&track_lock);
+	return close(fd);
+}
