@@ -21,7 +21,7 @@ FUSE_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 UNIT := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCH := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/bench_*.c))
 
-.PHONY: all tests bench-bin deps test demo bench clean test-vm
+.PHONY: all tests bench-bin deps test demo bench clean test-vm fuzz torture
 all: $(BUILD)/poise $(BUILD)/libpoise.so $(BUILD)/libpoise.a $(BUILD)/libpoise-preload.so
 
 $(BUILD)/obj/src/fuse/%.o: src/fuse/%.c
@@ -67,6 +67,7 @@ test: deps
 	@$(MAKE) --no-print-directory tests
 	@$(MAKE) --no-print-directory tests BUILD=build/asan OPT=-O1 SAN="$(ASAN)"
 	@$(MAKE) --no-print-directory tests BUILD=build/tsan OPT=-O1 SAN="$(TSAN)"
+	@$(MAKE) --no-print-directory build/fuzz/fuzz_mount
 	@tests/run-all.sh
 
 demo: deps all
@@ -76,6 +77,21 @@ bench:
 	@scripts/install-deps bench
 	@$(MAKE) --no-print-directory bench-bin
 	@bench/run.sh
+
+# libFuzzer: the mount/fsck harness, the library built with clang and
+# ASan+UBSan (tests/fuzz/)
+FUZZ_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
+build/fuzz/fuzz_mount: tests/fuzz/fuzz_mount.c $(LIB_SRC) $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_mount.c $(LIB_SRC) -o $@ -lpthread
+fuzz: deps
+	@$(MAKE) --no-print-directory build/fuzz/fuzz_mount
+
+# the long harnesses (docs/RELIABILITY.md): scripts/torture.sh
+torture: deps
+	@$(MAKE) --no-print-directory tests build/fuzz/fuzz_mount
+	@scripts/torture.sh
 
 # the real-kernel suite in the pmem VM (tests/vm/run.sh)
 $(BUILD)/vm-hwpoison: tests/vm/hwpoison.c tests/unit/harness.h $(BUILD)/libpoise.a

@@ -46,6 +46,7 @@ for v in release asan tsan; do
 		[ -x "$t" ] && suite "$v/$(basename "$t")" "$t"
 	done
 done
+[ -x build/fuzz/fuzz_mount ] && suite "fuzz/fuzz_mount (short)" tests/fuzz/run-short.sh
 for t in tests/integration/test_*.sh; do
 	suite "release/$(basename "$t" .sh)" "$t" build/poise
 	suite "asan/$(basename "$t" .sh)" "$t" build/asan/poise

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# make-corpus.sh POISE OUTDIR - real 256 KiB pool images as fuzz seeds: an
+# empty file system; one with files, a directory tree, a symlink, a
+# fragmented file (an extent chain) and extended attributes; and one left
+# with a committed transaction in its log (a crash at a fence).
+set -euo pipefail
+P=$1
+OUT=$2
+mkdir -p "$OUT"
+T=$(mktemp -d /dev/shm/poise-corpus-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+"$P" mkfs --size 256K "$T/empty" >/dev/null
+"$P" mkfs --size 256K "$T/tree" >/dev/null
+printf 'hello' >"$T/small"
+head -c 9000 /dev/zero | tr '\0' 'x' >"$T/mid"
+"$P" mkdir -p "$T/tree" /a/b
+"$P" put "$T/tree" "$T/small" /a/small
+"$P" put "$T/tree" "$T/mid" /a/b/mid
+for o in 0 8192 16384 24576 32768 40960; do printf 'frag' | "$P" write "$T/tree" /frag --offset $o; done
+cp "$T/tree" "$T/crash"
+POISE_CRASH_FENCE=3 "$P" mkdir "$T/crash" /late 2>/dev/null || true
+for f in empty tree crash; do cp "$T/$f" "$OUT/$f.img"; done
