@@ -1123,6 +1123,25 @@ static int is_ancestor(struct poise_fs *fs, uint64_t a, struct inode *d)
 	return 1;
 }
 
+/* A rename's lock order: rename_lock, then its two directories by inode
+ * number (one lock when they are the same). */
+static void lock_parents(struct poise_fs *fs, struct inode *a, struct inode *b)
+{
+	pthread_mutex_lock(&fs->rename_lock);
+	struct inode *first = a->ino <= b->ino ? a : b, *second = first == a ? b : a;
+	pthread_rwlock_wrlock(&first->lock);
+	if (second != first)
+		pthread_rwlock_wrlock(&second->lock);
+}
+
+static void unlock_parents(struct poise_fs *fs, struct inode *a, struct inode *b)
+{
+	if (a != b)
+		pthread_rwlock_unlock(&b->lock);
+	pthread_rwlock_unlock(&a->lock);
+	pthread_mutex_unlock(&fs->rename_lock);
+}
+
 /* The two parents of a rename, in tx after what ret says went before: their
  * times, and one store when they are one directory (its image is then
  * snd's).  Returns ret, or the first store's error. */
@@ -1149,11 +1168,7 @@ static int exchange(struct poise_fs *fs, struct inode *sdp, const char *sn, size
 	int ret;
 	if ((ret = name_ok(sn, sl, 0)) < 0 || (ret = name_ok(dn, dl, 0)) < 0)
 		return ret;
-	pthread_mutex_lock(&fs->rename_lock);
-	struct inode *first = sdp->ino <= ddp->ino ? sdp : ddp, *second = first == sdp ? ddp : sdp;
-	pthread_rwlock_wrlock(&first->lock);
-	if (second != first)
-		pthread_rwlock_wrlock(&second->lock);
+	lock_parents(fs, sdp, ddp);
 	uint64_t ai, bi;
 	uint8_t at, bt;
 	struct inode *ap = NULL, *bp = NULL;
@@ -1222,10 +1237,7 @@ static int exchange(struct poise_fs *fs, struct inode *sdp, const char *sn, size
 	pthread_rwlock_unlock(&hi->lock);
 	pthread_rwlock_unlock(&lo->lock);
 out:
-	if (second != first)
-		pthread_rwlock_unlock(&second->lock);
-	pthread_rwlock_unlock(&first->lock);
-	pthread_mutex_unlock(&fs->rename_lock);
+	unlock_parents(fs, sdp, ddp);
 	return ret;
 }
 
@@ -1253,11 +1265,7 @@ int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uin
 		return exchange(fs, sdp, sn, sl, ddp, dn, dl);
 	if ((ret = name_ok(sn, sl, 0)) < 0 || (ret = name_ok(dn, dl, 0)) < 0)
 		return ret;
-	pthread_mutex_lock(&fs->rename_lock);
-	struct inode *first = sdp->ino <= ddp->ino ? sdp : ddp, *second = first == sdp ? ddp : sdp;
-	pthread_rwlock_wrlock(&first->lock);
-	if (second != first)
-		pthread_rwlock_wrlock(&second->lock);
+	lock_parents(fs, sdp, ddp);
 	uint64_t sino, tino;
 	uint8_t st, tt;
 	ret = sdp->dead || ddp->dead || ddp->d.i_nlink == 0 ? -ENOENT
@@ -1358,10 +1366,7 @@ out2:
 		pthread_rwlock_unlock(&tp->lock);
 	pthread_rwlock_unlock(&sp->lock);
 out:
-	if (second != first)
-		pthread_rwlock_unlock(&second->lock);
-	pthread_rwlock_unlock(&first->lock);
-	pthread_mutex_unlock(&fs->rename_lock);
+	unlock_parents(fs, sdp, ddp);
 	return ret;
 }
 

@@ -162,11 +162,21 @@ static int copy_file(const char *from, const char *to)
 	return system(cmd);
 }
 
+static char dumpf[300], work[300];
+static struct {
+	uint64_t off;
+	uint8_t old[64];
+} *lines;
+static size_t nlines;
+
 /* Run the workload on img stopping at fence n (0: never).  Returns the
- * number of calls that returned, or -1 if the child did something else. */
-static int run_child(long n, int *crashed)
+ * number of calls that returned, or -1 if the child did something else.
+ * track: the device layer tracks stores, and the lines not yet durable at
+ * the crash are loaded into `lines`; bug: the wrong writer (poise_bug). */
+static int run_child(long n, int *crashed, int track, int bug)
 {
 	unlink(journal);
+	unlink(dumpf);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -174,6 +184,12 @@ static int run_child(long n, int *crashed)
 		int j = open(journal, O_CREAT | O_WRONLY | O_APPEND, 0644);
 		if (poise_pool_open(img, 0, &p) < 0)
 			_exit(3);
+		if (track) {
+			struct poise_dev *d = poise_pool_dev(p);
+			poise_track_dump_path = dumpf;
+			poise_track_begin(d->base, d->size);
+			poise_bug = bug;
+		}
 		if (n)
 			poise_fence_crash_at = poise_fence_count() + n;
 		for (int i = 0; i < NOPS; i++) {
@@ -194,6 +210,18 @@ static int run_child(long n, int *crashed)
 		fprintf(stderr, "    child at fence %ld: status %d\n", n, st);
 		return -1;
 	}
+	free(lines);
+	lines = NULL;
+	nlines = 0;
+	FILE *f = track ? fopen(dumpf, "r") : NULL;
+	if (f) {
+		fseek(f, 0, SEEK_END);
+		long sz = ftell(f);
+		rewind(f);
+		lines = malloc(sz > 0 ? (size_t)sz : 1);
+		nlines = lines ? fread(lines, sizeof(*lines), (size_t)sz / sizeof(*lines), f) : 0;
+		fclose(f);
+	}
 	return k;
 }
 
@@ -211,7 +239,7 @@ static void t_crash_every_fence(void)
 	int crashed = 1;
 	for (long n = 1; crashed; n++) {
 		CHECK_EQ(copy_file(base_img, img), 0);
-		int k = run_child(n, &crashed);
+		int k = run_child(n, &crashed, 0, 0);
 		CHECK(k >= 0);
 		struct poise_pool *p;
 		CHECK_EQ(poise_pool_open(img, 0, &p), 0); /* mount: replay */
@@ -234,62 +262,6 @@ static void t_crash_every_fence(void)
 	fprintf(stderr, "    %ld crash points (one per fence), %ld with the call in flight already durable\n",
 		states, inflight_done);
 	CHECK(states > NOPS);
-}
-
-static char dumpf[300], work[300];
-static struct {
-	uint64_t off;
-	uint8_t old[64];
-} *lines;
-static size_t nlines;
-
-/* Run the workload with tracking, stopping at fence n: the calls that
- * returned, or -1; the lines not yet durable are in `lines`. */
-static int run_tracked(long n, int *crashed, int bug)
-{
-	unlink(journal);
-	unlink(dumpf);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		struct poise_pool *p;
-		int j = open(journal, O_CREAT | O_WRONLY | O_APPEND, 0644);
-		if (poise_pool_open(img, 0, &p) < 0)
-			_exit(3);
-		struct poise_dev *d = poise_pool_dev(p);
-		poise_track_dump_path = dumpf;
-		poise_track_begin(d->base, d->size);
-		poise_bug = bug;
-		poise_fence_crash_at = poise_fence_count() + n;
-		for (int i = 0; i < NOPS; i++) {
-			if (op(i, p, NULL) < 0)
-				_exit(4);
-			if (write(j, "x", 1) != 1)
-				_exit(5);
-		}
-		poise_pool_close(&p);
-		_exit(0);
-	}
-	int st;
-	waitpid(pid, &st, 0);
-	struct stat js;
-	int k = stat(journal, &js) == 0 ? (int)js.st_size : 0;
-	*crashed = WIFEXITED(st) && WEXITSTATUS(st) == 99;
-	if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 99))
-		return -1;
-	free(lines);
-	lines = NULL;
-	nlines = 0;
-	FILE *f = fopen(dumpf, "r");
-	if (f) {
-		fseek(f, 0, SEEK_END);
-		long sz = ftell(f);
-		rewind(f);
-		lines = malloc(sz > 0 ? (size_t)sz : 1);
-		nlines = lines ? fread(lines, sizeof(*lines), (size_t)sz / sizeof(*lines), f) : 0;
-		fclose(f);
-	}
-	return k;
 }
 
 /* Calls that overwrite file bytes in place: a crash in the middle may
@@ -358,7 +330,7 @@ static void t_crash_states(void)
 	uint8_t *lose = NULL;
 	for (long n = 1; crashed; n++) {
 		CHECK_EQ(copy_file(base_img, img), 0);
-		int k = run_tracked(n, &crashed, 0);
+		int k = run_child(n, &crashed, 1, 0);
 		CHECK(k >= 0);
 		if (k < 0)
 			return;
@@ -391,7 +363,7 @@ static void t_wrong_writer_caught(void)
 	int crashed = 1;
 	for (long n = 1; crashed && !caught; n++) {
 		CHECK_EQ(copy_file(base_img, img), 0);
-		int k = run_tracked(n, &crashed, 1);
+		int k = run_child(n, &crashed, 1, 1);
 		if (k < 0)
 			break;
 		uint8_t *lose = calloc(nlines + 1, 1);
