@@ -188,13 +188,20 @@ static int inject_metadata(int argc, char **argv)
 		poise_pool_close(&p);
 		return cli_fail(-ENOMEM, "badblocks inject");
 	}
-	for (char *k = strtok_r(list, ",", &save); k && ret == 0; k = strtok_r(NULL, ",", &save)) {
-		uint64_t s;
-		ret = poise_metadata_sector(p, k, &s);
+	/* every sector first, then the poison: finding one structure must not
+	 * read (and so repair) another already poisoned */
+	char *kinds[16];
+	uint64_t secs[16];
+	int nk = 0;
+	for (char *k = strtok_r(list, ",", &save); k && ret == 0 && nk < 16; k = strtok_r(NULL, ",", &save)) {
+		kinds[nk] = k;
+		ret = poise_metadata_sector(p, k, &secs[nk]);
+		nk++;
+	}
+	for (int i = 0; i < nk && ret == 0; i++) {
+		ret = poise_badblocks_inject(p, secs[i], 1);
 		if (ret == 0)
-			ret = poise_badblocks_inject(p, s, 1);
-		if (ret == 0)
-			printf("poisoned %s: pool sector %llu\n", k, (unsigned long long)s);
+			printf("poisoned %s: pool sector %llu\n", kinds[i], (unsigned long long)secs[i]);
 	}
 	free(list);
 	poise_pool_close(&p);
