@@ -959,6 +959,18 @@ static int drop_link(struct tx *tx, struct inode *ip, struct poise_dinode *nd, i
 	return *freeit ? log_free_dinode(tx, ip) : istore(tx, ip, nd);
 }
 
+/* An inode being removed or replaced must be of the kind the call names:
+ * -ENOTDIR when a directory is wanted and it is none, -EISDIR when it is
+ * one and none is wanted. */
+static int type_fits(int want_dir, uint16_t type, const char *name)
+{
+	if (want_dir && !S_ISDIR(type))
+		return poise_err(ENOTDIR, "%s is not a directory", name);
+	if (!want_dir && S_ISDIR(type))
+		return poise_err(EISDIR, "%s is a directory", name);
+	return 0;
+}
+
 static int remove_name(struct poise_pool *pool, uint64_t at, const char *path, int want_dir)
 {
 	struct poise_fs *fs = pool->fs;
@@ -982,14 +994,8 @@ static int remove_name(struct poise_pool *pool, uint64_t at, const char *path, i
 		ret = ret == -ENOENT ? poise_err(ENOENT, "%s: no such file or directory", path) : ret;
 		goto out;
 	}
-	if (want_dir && !S_ISDIR(ip->type)) {
-		ret = poise_err(ENOTDIR, "%s is not a directory", path);
+	if ((ret = type_fits(want_dir, ip->type, path)) < 0)
 		goto out;
-	}
-	if (!want_dir && S_ISDIR(ip->type)) {
-		ret = poise_err(EISDIR, "%s is a directory", path);
-		goto out;
-	}
 	pthread_rwlock_wrlock(&ip->lock);
 	if (want_dir && dir_count(ip) > 0) {
 		pthread_rwlock_unlock(&ip->lock);
@@ -1298,14 +1304,8 @@ int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uin
 			ret = poise_err(ENOTEMPTY, "%s is not empty", to);
 			goto out;
 		}
-		if (sdir && !S_ISDIR(tp->type)) {
-			ret = poise_err(ENOTDIR, "%s is not a directory", to);
+		if ((ret = type_fits(sdir, tp->type, to)) < 0)
 			goto out;
-		}
-		if (!sdir && S_ISDIR(tp->type)) {
-			ret = poise_err(EISDIR, "%s is a directory", to);
-			goto out;
-		}
 	}
 	/* files after directories: the moved inode, then the replaced one */
 	pthread_rwlock_wrlock(&sp->lock);
