@@ -15,7 +15,8 @@
  * append writes per-thread files, truncated when they reach a cap; create,
  * stat and unlink work on per-thread directories.
  *
- * Timing: all threads start at a gate; the main thread stops them after
+ * Timing: all threads open their files, then start together at a gate;
+ * the main thread stops them after
  * S seconds.  Throughput is operations over the wall time.  create and
  * unlink need the other half of the pair to keep going (a pool has finite
  * inodes): each thread times only its creates (or unlinks), in batches,
@@ -70,8 +71,10 @@ struct ctx {
 	int odirect;        /* O_DIRECT in effect */
 	uint64_t skip_blk;  /* bad_in_file: the file block (of bs) reads step around, else ~0 */
 	int stop;           /* atomic */
-	pthread_mutex_t gate_mu; /* the start gate: threads wait for go */
+	pthread_mutex_t gate_mu; /* the start gate: threads report ready (their files
+				  * open), then wait for go; the clock starts at go */
 	pthread_cond_t gate_cv;
+	unsigned ready;
 	int go;
 };
 
@@ -240,6 +243,8 @@ static void *worker_main(void *arg)
 			k->errors++;
 	}
 	pthread_mutex_lock(&x->gate_mu);
+	x->ready++;
+	pthread_cond_broadcast(&x->gate_cv);
 	while (!x->go)
 		pthread_cond_wait(&x->gate_cv, &x->gate_mu);
 	pthread_mutex_unlock(&x->gate_mu);
@@ -617,7 +622,9 @@ int bench_run(const struct bench_cfg *c, struct bench_result *r)
 		ret = poise_err(EAGAIN, "could only start %u of %u threads", started, c->threads);
 		__atomic_store_n(&x.stop, 1, __ATOMIC_RELAXED);
 	}
-	pthread_mutex_lock(&x.gate_mu); /* all at the gate or on their way: go */
+	pthread_mutex_lock(&x.gate_mu); /* every thread ready (set-up done): go */
+	while (x.ready < started)
+		pthread_cond_wait(&x.gate_cv, &x.gate_mu);
 	x.go = 1;
 	pthread_cond_broadcast(&x.gate_cv);
 	pthread_mutex_unlock(&x.gate_mu);
