@@ -16,4 +16,14 @@ expect_rc() {
 }
 # contains NAME FILE TEXT: FILE holds TEXT
 contains() { if grep -qF -- "$3" "$2"; then ok "$1"; else bad "$1" "'$3' not in: $(head -c 300 "$2")"; fi; }
+# sql_inserts N: an SQL script creating table t and inserting 500 rows in
+# each of N transactions (the sqlite3 client tests)
+sql_inserts() {
+	echo "create table t(a integer primary key, b text);"
+	for b in $(seq 1 "$1"); do
+		echo "begin;"
+		for i in $(seq 1 500); do echo "insert into t(b) values('row $b.$i');"; done
+		echo "commit;"
+	done
+}
 finish() { rm -f /tmp/poise-check.$$; echo "$PASS passed, $FAIL failed"; [ "$FAIL" -eq 0 ]; }

@@ -48,14 +48,7 @@ fio --name=seq --directory="$M" --rw=write --bs=1m --size=32m --numjobs=2 --ioen
 check "fio: 2 jobs, sequential 1 MiB writes, crc32c verified" grep -q "err= 0" "$T/fio2"
 rm -f "$M"/rand.* "$M"/seq.*
 
-{
-	echo "create table t(a integer primary key, b text);"
-	for b in $(seq 1 10); do
-		echo "begin;"
-		for i in $(seq 1 500); do echo "insert into t(b) values('row $b.$i');"; done
-		echo "commit;"
-	done
-} >"$T/sql"
+sql_inserts 10 >"$T/sql"
 sqlite3 "$M/db.sqlite" <"$T/sql"
 check "sqlite3: 5000 inserts in 10 transactions, integrity_check ok" \
 	test "$(sqlite3 "$M/db.sqlite" 'pragma integrity_check; select count(*) from t;' | tr '\n' ' ')" = "ok 5000 "

@@ -70,14 +70,7 @@ S fio --name=seq --directory=/poise --thread --rw=write --bs=1m --size=32m --ioe
 check "fio sequential 1 MiB, verified" grep -q "err= 0" "$T/fio3"
 
 # ---- sqlite3 ----
-{
-	echo "create table t(a integer primary key, b text);"
-	for b in $(seq 1 6); do
-		echo "begin;"
-		for i in $(seq 1 500); do echo "insert into t(b) values('row $b.$i');"; done
-		echo "commit;"
-	done
-} >"$T/sql"
+sql_inserts 6 >"$T/sql"
 expect_rc 0 "sqlite3: 3000 inserts in 6 transactions" S sqlite3 /poise/db.sqlite ".read $T/sql"
 check "integrity_check ok, every row there, in a new process" \
 	test "$(S sqlite3 /poise/db.sqlite 'pragma integrity_check; select count(*) from t;' | tr '\n' ' ')" = "ok 3000 "
