@@ -59,8 +59,8 @@ void poise_fence_hook(void)
 	long n = __atomic_add_fetch(&fences, 1, __ATOMIC_SEQ_CST);
 	if (n == poise_fence_crash_at) {
 		/* the power fails before this fence takes effect */
-		if (poise_track_on && poise_track_dump_path)
-			poise_track_dump(poise_track_dump_path);
+		if (poise_track_on)
+			poise_track_crash(poise_track_dump_path);
 		_exit(99);
 	}
 	if (poise_track_on)

@@ -42,14 +42,15 @@ long poise_fence_count(void);
 /* Crash-state tracking (track.c; tests only): after poise_track_begin()
  * the device layer reports stores, flushes and fences; at the crash fence
  * the lines not yet durable are written to poise_track_dump_path (pool
- * offset, then the 64 bytes they held when last durable) before the exit. */
+ * offset, then the 64 bytes they held when last durable) and the process
+ * exits (99; 98 when the dump could not be written). */
 extern int poise_track_on;
 extern const char *poise_track_dump_path;
 void poise_track_begin(const void *base, size_t len);
 void poise_track_store(const void *addr, size_t len, int nt);
 void poise_track_flush(const void *addr, size_t len);
 void poise_track_fence(void);
-int poise_track_dump(const char *path);
+__attribute__((noreturn)) void poise_track_crash(const char *path);
 /* A deliberately wrong writer, for the harness to catch (tests only):
  * 1 = the log applies its records without flushing them. */
 extern int poise_bug;

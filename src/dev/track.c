@@ -7,15 +7,23 @@
  * flushed since its last store:
  *
  *   store (cached)      line -> DIRTY (its durable content captured first)
- *   store (non-temporal) line -> FLUSHED (it bypasses the cache)
- *   flush               DIRTY -> FLUSHED
- *   fence               FLUSHED lines are durable: forgotten
+ *   store (non-temporal) line -> FLUSHED by the storing thread
+ *   flush by thread T    DIRTY -> FLUSHED by T (and by any earlier flusher)
+ *   fence by thread T    lines FLUSHED by T are durable: forgotten
+ *
+ * A fence orders only its own thread's flushes (x86 sfence): a line one
+ * thread wrote back is not durable because another thread fenced, so each
+ * line keeps the set of threads that flushed it since its last store (a
+ * 64-bit mask of thread slots; slot = thread number mod 64, so with more
+ * than 64 tracked threads two may share a slot: the harness runs fewer).
  *
  * At a crash point (the N-th fence, before it takes effect) every line
- * still tracked may hold its new or its old content: poise_track_dump()
+ * still tracked may hold its new or its old content: poise_track_crash()
  * writes them (pool offset, old bytes) for the harness, which builds crash
- * images from any subset of them.  Off (the default), the hooks cost one
- * predictable branch.  Lock rules: track_lock guards the table.
+ * images from any subset of them, and exits with track_lock held, so no
+ * other thread stores, untracked, after the dump.  Off (the default), the
+ * hooks cost one predictable branch.  Lock rules: track_lock guards the
+ * table.
  */
 #include "dev/persist.h"
 #include "dev/mcsafe.h"
@@ -30,12 +38,21 @@
 int poise_track_on;
 int poise_bug;
 
-enum { DIRTY = 1, FLUSHED = 2 };
 struct line {
-	uintptr_t addr; /* 0: empty slot */
-	uint8_t state;
+	uintptr_t addr;	  /* 0: empty slot */
+	uint64_t flushers; /* thread slots that wrote it back since its last store; 0: dirty */
 	uint8_t old[POISE_CACHELINE];
 };
+
+static __thread uint64_t my_slot; /* 1 << (thread number % 64); 0: not yet numbered */
+static unsigned next_thread;
+
+static uint64_t me(void)
+{
+	if (!my_slot)
+		my_slot = 1ULL << (__atomic_fetch_add(&next_thread, 1, __ATOMIC_RELAXED) % 64);
+	return my_slot;
+}
 
 static struct line *tab;
 static size_t cap, used;
@@ -111,7 +128,7 @@ void poise_track_store(const void *addr, size_t len, int nt)
 				continue;
 			memcpy(l->old, cur, POISE_CACHELINE);
 		}
-		l->state = nt ? FLUSHED : DIRTY;
+		l->flushers = nt ? me() : 0;
 	}
 	pthread_mutex_unlock(&track_lock);
 }
@@ -119,17 +136,19 @@ void poise_track_store(const void *addr, size_t len, int nt)
 void poise_track_flush(const void *addr, size_t len)
 {
 	uintptr_t a = (uintptr_t)addr & ~(uintptr_t)(POISE_CACHELINE - 1), end = (uintptr_t)addr + len;
+	uint64_t t = me();
 	pthread_mutex_lock(&track_lock);
 	for (; cap && a < end; a += POISE_CACHELINE) {
 		struct line *l = find(a, 0);
-		if (l && l->state == DIRTY)
-			l->state = FLUSHED;
+		if (l)
+			l->flushers |= t;
 	}
 	pthread_mutex_unlock(&track_lock);
 }
 
 void poise_track_fence(void)
 {
+	uint64_t t = me();
 	pthread_mutex_lock(&track_lock);
 	/* rebuild without the lines this fence made durable */
 	size_t ocap = cap;
@@ -137,7 +156,7 @@ void poise_track_fence(void)
 	tab = NULL;
 	cap = used = 0;
 	for (size_t i = 0; i < ocap; i++)
-		if (old[i].addr && old[i].state == DIRTY) {
+		if (old[i].addr && !(old[i].flushers & t)) {
 			struct line *l = find(old[i].addr, 1);
 			if (l)
 				*l = old[i];
@@ -146,19 +165,18 @@ void poise_track_fence(void)
 	pthread_mutex_unlock(&track_lock);
 }
 
-int poise_track_dump(const char *path)
+void poise_track_crash(const char *path)
 {
-	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	if (fd < 0)
-		return -1;
-	pthread_mutex_lock(&track_lock);
-	for (size_t i = 0; i < cap; i++) {
+	pthread_mutex_lock(&track_lock); /* held through the exit */
+	int fd = path ? open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644) : -1;
+	for (size_t i = 0; fd >= 0 && i < cap; i++) {
 		if (!tab[i].addr)
 			continue;
 		uint64_t off = tab[i].addr - base_addr;
 		if (write(fd, &off, 8) != 8 || write(fd, tab[i].old, POISE_CACHELINE) != POISE_CACHELINE)
-			break;
+			_exit(98);
 	}
-	pthread_mutex_unlock(&track_lock);
-	return close(fd);
+	if (fd >= 0 && close(fd) < 0)
+		_exit(98);
+	_exit(99);
 }

@@ -16,6 +16,11 @@
  * lost, and POISE_CRASH_SUBSETS (default 3) random subsets lost; a call
  * overwriting bytes in place may leave each of them old or new (torn, as
  * on every DAX file system), nothing else.
+ * t_crash_states_threads does the same for a threaded workload: NT threads
+ * at once, each its own calls on its own names, half of them in a directory
+ * all threads share; a fence makes durable only its own thread's flushes.
+ * Each thread's names must show the calls of that thread that returned, or
+ * those plus the one it had in flight.
  * t_wrong_writer_caught runs a deliberately wrong writer (the log applies
  * its records without flushing them) and requires the harness to catch it.
  */
@@ -32,6 +37,7 @@ struct poise_dev *poise_pool_dev(struct poise_pool *p);
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -155,11 +161,32 @@ static void model(int k, char *out)
 		op(i, NULL, out);
 }
 
+/* to = a copy of from (in place: the pages of `to` stay allocated), and
+ * no bad-block list beside it.  0 on success. */
 static int copy_file(const char *from, const char *to)
 {
-	char cmd[1400];
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && rm -f '%s.badblocks'", from, to, to);
-	return system(cmd);
+	static char *buf;
+	static size_t cap;
+	int f = open(from, O_RDONLY), t = open(to, O_CREAT | O_WRONLY, 0644);
+	struct stat st;
+	int ok = f >= 0 && t >= 0 && fstat(f, &st) == 0;
+	if (ok && (size_t)st.st_size > cap) {
+		free(buf);
+		cap = (size_t)st.st_size;
+		ok = (buf = malloc(cap)) != NULL;
+		if (!ok)
+			cap = 0;
+	}
+	ok = ok && pread(f, buf, (size_t)st.st_size, 0) == st.st_size &&
+	     pwrite(t, buf, (size_t)st.st_size, 0) == st.st_size && ftruncate(t, st.st_size) == 0;
+	if (f >= 0)
+		close(f);
+	if (t >= 0)
+		close(t);
+	char side[400];
+	snprintf(side, sizeof(side), "%s.badblocks", to);
+	unlink(side);
+	return ok ? 0 : -1;
 }
 
 static char dumpf[300], work[300];
@@ -170,10 +197,24 @@ static struct {
 static size_t nlines;
 
 /* Run the workload on img stopping at fence n (0: never).  Returns the
- * number of calls that returned, or -1 if the child did something else.
+ * number of calls that returned (the journal's length: workloads other
+ * than work_calls keep their own), or -1 if the child did something else.
  * track: the device layer tracks stores, and the lines not yet durable at
  * the crash are loaded into `lines`; bug: the wrong writer (poise_bug). */
-static int run_child(long n, int *crashed, int track, int bug)
+/* The single-threaded workload: the calls in order, a journal byte after
+ * each one returns. */
+static void work_calls(struct poise_pool *p)
+{
+	int j = open(journal, O_CREAT | O_WRONLY | O_APPEND, 0644);
+	for (int i = 0; i < NOPS; i++) {
+		if (op(i, p, NULL) < 0)
+			_exit(4);
+		if (write(j, "x", 1) != 1)
+			_exit(5);
+	}
+}
+
+static int run_child(long n, int *crashed, int track, int bug, void (*workload)(struct poise_pool *))
 {
 	unlink(journal);
 	unlink(dumpf);
@@ -181,7 +222,6 @@ static int run_child(long n, int *crashed, int track, int bug)
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct poise_pool *p;
-		int j = open(journal, O_CREAT | O_WRONLY | O_APPEND, 0644);
 		if (poise_pool_open(img, 0, &p) < 0)
 			_exit(3);
 		if (track) {
@@ -192,12 +232,7 @@ static int run_child(long n, int *crashed, int track, int bug)
 		}
 		if (n)
 			poise_fence_crash_at = poise_fence_count() + n;
-		for (int i = 0; i < NOPS; i++) {
-			if (op(i, p, NULL) < 0)
-				_exit(4);
-			if (write(j, "x", 1) != 1)
-				_exit(5);
-		}
+		workload(p);
 		poise_pool_close(&p);
 		_exit(0);
 	}
@@ -231,7 +266,7 @@ static void t_crash_every_fence(void)
 	snprintf(base_img, sizeof(base_img), "%s/base.img", dirbuf);
 	snprintf(img, sizeof(img), "%s/run.img", dirbuf);
 	snprintf(journal, sizeof(journal), "%s/journal", dirbuf);
-	CHECK_EQ(poise_mkfs(base_img, 8 << 20, 0, 0), 0);
+	CHECK_EQ(poise_mkfs(base_img, 1 << 20, 0, 0), 0);
 	/* reference models: after k calls, for every k */
 	for (int k = 0; k <= NOPS; k++)
 		model(k, models[k]);
@@ -239,7 +274,7 @@ static void t_crash_every_fence(void)
 	int crashed = 1;
 	for (long n = 1; crashed; n++) {
 		CHECK_EQ(copy_file(base_img, img), 0);
-		int k = run_child(n, &crashed, 0, 0);
+		int k = run_child(n, &crashed, 0, 0, work_calls);
 		CHECK(k >= 0);
 		struct poise_pool *p;
 		CHECK_EQ(poise_pool_open(img, 0, &p), 0); /* mount: replay */
@@ -301,58 +336,264 @@ static int torn_state(struct poise_pool *p, int k)
  * when mask is NULL and lose) put back to their old content; mount it and
  * check it against the models.  1 when it is a state of k or k+1 calls
  * and fsck is clean. */
-static int check_state(int k, const uint8_t *lose)
+static struct poise_pool *crash_image(const uint8_t *lose)
 {
 	if (copy_file(img, work) != 0)
-		return 0;
+		return NULL;
 	int fd = open(work, O_WRONLY);
-	for (size_t i = 0; fd >= 0 && i < nlines; i++)
-		if (lose[i] && pwrite(fd, lines[i].old, 64, (off_t)lines[i].off) != 64)
-			return 0;
-	if (fd >= 0)
-		close(fd);
+	if (fd < 0)
+		return NULL;
+	for (size_t i = 0; i < nlines; i++)
+		if (lose[i] && pwrite(fd, lines[i].old, 64, (off_t)lines[i].off) != 64) {
+			close(fd);
+			return NULL;
+		}
+	close(fd);
 	struct poise_pool *p;
-	if (poise_pool_open(work, 0, &p) < 0)
+	return poise_pool_open(work, 0, &p) < 0 ? NULL : p;
+}
+
+static int check_state(int k, const uint8_t *lose)
+{
+	struct poise_pool *p = crash_image(lose);
+	if (!p)
 		return 0;
 	int ok = compare(p, "", models[k]) || (k < NOPS && compare(p, "", models[k + 1])) || torn_state(p, k);
 	poise_pool_close(&p);
 	return ok && h_fsck_quiet(work);
 }
 
+/* The threaded workload: NT threads at once, call i of thread t.  Names
+ * carry t, so the threads' calls commute: the tree after ks[t] calls of
+ * each thread t is one tree whatever the interleaving. */
+#define NT 3
+#define NTOPS 20
+static char tjournal[NT][300];
+
+static int x_write(struct poise_pool *p, const char *path, int flags, int seed, size_t len, off_t off)
+{
+	char buf[8192];
+	pat(buf, len, seed);
+	int fd = p ? poise_open(p, path, flags, 0644) : open(path, flags, 0644);
+	if (fd < 0)
+		return fd;
+	ssize_t r = !len ? 0 : p ? poise_pwrite(p, fd, buf, len, off)
+			      : flags & O_APPEND ? write(fd, buf, len) : pwrite(fd, buf, len, off);
+	p ? poise_close(p, fd) : close(fd);
+	return r < 0 ? (int)r : 0;
+}
+
+static int x_truncate(struct poise_pool *p, const char *path, off_t len)
+{
+	if (!p)
+		return truncate(path, len);
+	int fd = poise_open(p, path, O_WRONLY, 0);
+	int r = fd < 0 ? fd : poise_ftruncate(p, fd, len);
+	if (fd >= 0)
+		poise_close(p, fd);
+	return r;
+}
+
+static int tcall(int t, int i, struct poise_pool *p, const char *root)
+{
+	char a[512], b[512];
+	const char *r = p ? "" : root;
+	int seed = t * 40 + i;
+	switch (i) {
+	case 0: snprintf(a, sizeof(a), "%s/t%d", r, t); return p ? poise_mkdir(p, a, 0755) : mkdir(a, 0755);
+	case 1: case 2: case 3: snprintf(a, sizeof(a), "%s/s/f%d", r, t);
+		return x_write(p, a, i == 1 ? O_CREAT | O_WRONLY : i == 2 ? O_WRONLY : O_WRONLY | O_APPEND, seed,
+			       i == 1 ? 0 : i == 2 ? 6000 : 5000, 0);
+	case 4: case 5: case 6: case 7: case 8: case 9: case 10: snprintf(a, sizeof(a), "%s/t%d/frag", r, t);
+		return x_write(p, a, i == 4 ? O_CREAT | O_WRONLY : O_WRONLY, seed, i == 4 ? 0 : 4096, (off_t)(i - 5) * 8192);
+	case 11: snprintf(a, sizeof(a), "%s/t%d/frag", r, t); return x_truncate(p, a, 20000);
+	case 12: snprintf(a, sizeof(a), "%s/s/f%d", r, t); snprintf(b, sizeof(b), "%s/t%d/l", r, t);
+		return p ? poise_link(p, a, b) : link(a, b);
+	case 13: snprintf(a, sizeof(a), "%s/t%d/frag", r, t); snprintf(b, sizeof(b), "%s/s/g%d", r, t);
+		return p ? poise_rename(p, a, b) : rename(a, b);
+	case 14: snprintf(a, sizeof(a), "%s/t%d/sub", r, t); return p ? poise_mkdir(p, a, 0700) : mkdir(a, 0700);
+	case 15: snprintf(a, sizeof(a), "../s/g%d", t); snprintf(b, sizeof(b), "%s/t%d/sym", r, t);
+		return p ? poise_symlink(p, a, b) : symlink(a, b);
+	case 16: snprintf(a, sizeof(a), "%s/s/f%d", r, t); return p ? poise_unlink(p, a) : unlink(a);
+	case 17: snprintf(a, sizeof(a), "%s/t%d/sub", r, t); snprintf(b, sizeof(b), "%s/s/sub%d", r, t);
+		return p ? poise_rename(p, a, b) : rename(a, b);
+	case 18: snprintf(a, sizeof(a), "%s/s/g%d", r, t); snprintf(b, sizeof(b), "%s/t%d/l", r, t);
+		return p ? poise_rename(p, a, b) : rename(a, b); /* replaces the last link of f */
+	case 19: snprintf(a, sizeof(a), "%s/s/sub%d", r, t); return p ? poise_rmdir(p, a) : rmdir(a);
+	}
+	return 1;
+}
+
+struct worker {
+	struct poise_pool *p;
+	int t;
+	pthread_barrier_t *go;
+};
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+	int j = open(tjournal[w->t], O_CREAT | O_WRONLY | O_APPEND, 0644);
+	pthread_barrier_wait(w->go);
+	for (int i = 0; i < NTOPS; i++) {
+		if (tcall(w->t, i, w->p, NULL) < 0)
+			_exit(4);
+		if (write(j, "x", 1) != 1)
+			_exit(5);
+	}
+	close(j);
+	return NULL;
+}
+
+static void work_threads(struct poise_pool *p)
+{
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, NT);
+	pthread_t th[NT];
+	struct worker w[NT];
+	for (int t = 0; t < NT; t++) {
+		w[t] = (struct worker){p, t, &go};
+		if (pthread_create(&th[t], NULL, worker, &w[t]) != 0)
+			_exit(6);
+	}
+	for (int t = 0; t < NT; t++)
+		pthread_join(th[t], NULL);
+}
+
+/* tmpfs tree after ks[t] calls of every thread t (built once per vector) */
+static const char *model_threads(const int *ks)
+{
+	static char *built[9261]; /* (NTOPS + 1)^NT */
+	int idx = 0;
+	for (int t = 0; t < NT; t++)
+		idx = idx * (NTOPS + 1) + ks[t];
+	if (!built[idx]) {
+		char dir[400];
+		snprintf(dir, sizeof(dir), "%s/mt%d", dirbuf, idx);
+		mkdir(dir, 0755);
+		char sdir[420];
+		snprintf(sdir, sizeof(sdir), "%s/s", dir);
+		mkdir(sdir, 0755);
+		for (int t = 0; t < NT; t++)
+			for (int i = 0; i < ks[t]; i++)
+				tcall(t, i, NULL, dir);
+		built[idx] = strdup(dir);
+	}
+	return built[idx];
+}
+
+/* 1 when the image is the tree of ks[t] or ks[t] + 1 calls of every thread
+ * (each thread may have had one call in flight) and fsck is clean. */
+static int check_state_threads(const int *ks, const uint8_t *lose)
+{
+	struct poise_pool *p = crash_image(lose);
+	if (!p)
+		return 0;
+	int ok = 0;
+	for (int c = 0; !ok && c < 1 << NT; c++) {
+		int kk[NT], valid = 1;
+		for (int t = 0; t < NT; t++)
+			valid &= (kk[t] = ks[t] + (c >> t & 1)) <= NTOPS;
+		ok = valid && compare(p, "", model_threads(kk));
+	}
+	poise_pool_close(&p);
+	return ok && h_fsck_quiet(work);
+}
+
+/* All kept, all lost, then `subsets` random subsets of the lines not yet
+ * durable at fence n: each image checked (ks: the threaded workload). */
+static void check_fence(long n, long subsets, unsigned *seed, int k, const int *ks, long *states, long *bad)
+{
+	static uint8_t *lose;
+	lose = realloc(lose, nlines + 1);
+	for (long v = 0; lose && v < 2 + subsets; v++) {
+		for (size_t i = 0; i < nlines; i++)
+			lose[i] = v == 0 ? 0 : v == 1 ? 1 : (uint8_t)(rand_r(seed) & 1);
+		if (!(ks ? check_state_threads(ks, lose) : check_state(k, lose))) {
+			if ((*bad)++ < 5) {
+				fprintf(stderr, "    fence %ld, variant %ld (%zu lines uncertain): not a state of ", n, v, nlines);
+				for (int t = 0; t < (ks ? NT : 1); t++)
+					fprintf(stderr, "%s%d", t ? "/" : "", ks ? ks[t] : k);
+				fprintf(stderr, " calls or one more, or fsck unclean\n");
+			}
+		}
+		(*states)++;
+		if (v == 0 && nlines == 0)
+			break; /* nothing uncertain: one state */
+	}
+}
+
+static long crash_subsets(void)
+{
+	return getenv("POISE_CRASH_SUBSETS") ? atol(getenv("POISE_CRASH_SUBSETS")) : H_SANITIZED ? 1 : 3;
+}
+
 static void t_crash_states(void)
 {
-	long subsets = getenv("POISE_CRASH_SUBSETS") ? atol(getenv("POISE_CRASH_SUBSETS")) : H_SANITIZED ? 1 : 3;
+	long subsets = crash_subsets();
 	unsigned seed = 7;
 	snprintf(dumpf, sizeof(dumpf), "%s/lines", dirbuf);
 	snprintf(work, sizeof(work), "%s/work.img", dirbuf);
-	long states = 0, uncertain = 0, bad = 0;
+	long states = 0, uncertain = 0, bad = 0, fences = 0;
 	int crashed = 1;
-	uint8_t *lose = NULL;
 	for (long n = 1; crashed; n++) {
 		CHECK_EQ(copy_file(base_img, img), 0);
-		int k = run_child(n, &crashed, 1, 0);
+		int k = run_child(n, &crashed, 1, 0, work_calls);
 		CHECK(k >= 0);
 		if (k < 0)
 			return;
-		lose = realloc(lose, nlines + 1);
 		uncertain += (long)nlines;
-		for (long v = 0; v < 2 + subsets; v++) {
-			for (size_t i = 0; i < nlines; i++)
-				lose[i] = v == 0 ? 0 : v == 1 ? 1 : (uint8_t)(rand_r(&seed) & 1);
-			if (!check_state(k, lose)) {
-				if (bad++ < 5)
-					fprintf(stderr, "    fence %ld, variant %ld (%zu lines uncertain): not a state of %d or %d calls, or fsck unclean\n",
-						n, v, nlines, k, k + 1);
-			}
-			states++;
-			if (v == 0 && nlines == 0)
-				break; /* nothing uncertain: one state */
-		}
+		fences += crashed;
+		check_fence(n, subsets, &seed, k, NULL, &states, &bad);
 	}
-	free(lose);
-	fprintf(stderr, "    %ld crash states checked (%ld uncertain lines in all), %ld bad\n", states, uncertain, bad);
+	fprintf(stderr, "    one thread: %ld crash states checked at %ld fences (%ld uncertain lines in all), %ld bad\n",
+		states, fences, uncertain, bad);
 	CHECK_EQ(bad, 0);
 	CHECK(states > NOPS);
+}
+
+static void t_crash_states_threads(void)
+{
+	long subsets = crash_subsets();
+	unsigned seed = 11;
+	char base_mt[300];
+	snprintf(base_mt, sizeof(base_mt), "%s/base-mt.img", dirbuf);
+	CHECK_EQ(copy_file(base_img, base_mt), 0);
+	struct poise_pool *p;
+	CHECK_EQ(poise_pool_open(base_mt, 0, &p), 0);
+	CHECK_EQ(poise_mkdir(p, "/s", 0755), 0);
+	poise_pool_close(&p);
+	for (int t = 0; t < NT; t++)
+		snprintf(tjournal[t], sizeof(tjournal[t]), "%s/journal%d", dirbuf, t);
+	long states = 0, uncertain = 0, bad = 0, fences = 0, inflight = 0;
+	int crashed = 1;
+	/* sanitized builds (ten times slower) visit every 16th fence */
+	for (long n = 1; crashed; n += H_SANITIZED ? 16 : 1) {
+		CHECK_EQ(copy_file(base_mt, img), 0);
+		for (int t = 0; t < NT; t++)
+			unlink(tjournal[t]);
+		if (run_child(n, &crashed, 1, 0, work_threads) < 0) {
+			CHECK(0);
+			return;
+		}
+		int ks[NT], running = 0;
+		for (int t = 0; t < NT; t++) {
+			struct stat js;
+			ks[t] = stat(tjournal[t], &js) == 0 ? (int)js.st_size : 0;
+			running += ks[t] < NTOPS;
+		}
+		if (!crashed)
+			CHECK_EQ(running, 0);
+		inflight += running > 1;
+		uncertain += (long)nlines;
+		fences += crashed;
+		check_fence(n, subsets, &seed, 0, ks, &states, &bad);
+	}
+	fprintf(stderr, "    %d threads: %ld crash states checked at %ld fences (%ld with calls of two or more threads in flight; "
+		"%ld uncertain lines in all), %ld bad\n", NT, states, fences, inflight, uncertain, bad);
+	CHECK_EQ(bad, 0);
+	CHECK(inflight > 0);
+	CHECK(fences > NT * NTOPS / (H_SANITIZED ? 16 : 1));
 }
 
 static void t_wrong_writer_caught(void)
@@ -363,7 +604,7 @@ static void t_wrong_writer_caught(void)
 	int crashed = 1;
 	for (long n = 1; crashed && !caught; n++) {
 		CHECK_EQ(copy_file(base_img, img), 0);
-		int k = run_child(n, &crashed, 1, 1);
+		int k = run_child(n, &crashed, 1, 1, work_calls);
 		if (k < 0)
 			break;
 		uint8_t *lose = calloc(nlines + 1, 1);
@@ -380,6 +621,7 @@ int main(void)
 {
 	RUN(t_crash_every_fence);
 	RUN(t_crash_states);
+	RUN(t_crash_states_threads);
 	RUN(t_wrong_writer_caught);
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
