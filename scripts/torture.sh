@@ -11,51 +11,67 @@
 #   threads        tests/unit/test_fs_threads under ThreadSanitizer (1000 threads)
 #   fuzzing        build/fuzz/fuzz_mount, FUZZ_RUNS executions (default
 #                  1,000,000) from tests/fuzz/corpus, on the second core while
-#                  the others run one after the other; FUZZ_LOG=FILE takes the
-#                  figures from the log of an earlier run of the same command
-#                  instead (its crash-, leak- and timeout- files beside it)
+#                  the others run one after the other; FUZZ_LOG="FILE..."
+#                  takes the figures from the logs of runs of the same
+#                  command made separately instead (their executions added;
+#                  crash-, leak-, timeout- and oom- files beside each log)
+#   REPORT_ONLY=DIR   rewrite the report from the logs an earlier run left in
+#                  DIR (it names them), running nothing
 # Each figure is what the run printed; the exact environment is recorded.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SUBSETS=${POISE_CRASH_SUBSETS:-240}
 OPS=${POISE_TORTURE_OPS:-1000000}
 FUZZ_RUNS=${FUZZ_RUNS:-1000000}
-LOG=$(mktemp -d /tmp/poise-torture-XXXXXX)
+if [ -n "${REPORT_ONLY:-}" ]; then
+	LOG=$REPORT_ONLY
+	[ -r "$LOG/crash" ] || { echo "torture: REPORT_ONLY=$LOG: no logs of a run there" >&2; exit 2; }
+else
+	LOG=$(mktemp -d /tmp/poise-torture-XXXXXX)
+fi
 fail=0
 
 FUZZ_CMD="build/fuzz/fuzz_mount -max_len=262144 -runs=$FUZZ_RUNS -rss_limit_mb=4096 -print_final_stats=1"
 if [ -n "${FUZZ_LOG:-}" ]; then
-	[ -r "$FUZZ_LOG" ] || { echo "torture: FUZZ_LOG=$FUZZ_LOG: cannot read it" >&2; exit 2; }
-	FUZZ_DIR=$(dirname "$FUZZ_LOG")
+	for f in $FUZZ_LOG; do
+		[ -r "$f" ] || { echo "torture: FUZZ_LOG: cannot read $f" >&2; exit 2; }
+	done
 	echo "torture: fuzzing figures from $FUZZ_LOG (waited for at the end)" >&2
-else
-	FUZZ_LOG=$LOG/fuzz
-	FUZZ_DIR=$LOG
+elif [ -z "${REPORT_ONLY:-}" ]; then
 	echo "torture: fuzzing ($FUZZ_RUNS executions) in the background..." >&2
 	mkdir -p "$LOG/corpus"
 	cp tests/fuzz/corpus/* "$LOG/corpus/"
 	$FUZZ_CMD -artifact_prefix="$LOG/" "$LOG/corpus" >"$LOG/fuzz" 2>&1 &
 	FUZZ_PID=$!
 fi
-echo "torture: crash states ($SUBSETS subsets per fence)..." >&2
-POISE_CRASH_SUBSETS=$SUBSETS build/tests/test_fs_crash >"$LOG/crash" 2>&1 || fail=1
-echo "torture: fault loop..." >&2
-build/tests/test_fs_faults >"$LOG/faults" 2>&1 || fail=1
-echo "torture: poison torture ($OPS operations)..." >&2
-POISE_TORTURE_OPS=$OPS build/tests/test_fs_torture >"$LOG/poison" 2>&1 || fail=1
-echo "torture: 1000 threads under ThreadSanitizer..." >&2
-make --no-print-directory tests BUILD=build/tsan OPT=-O1 SAN=-fsanitize=thread >/dev/null 2>&1
-TSAN_OPTIONS="halt_on_error=1:suppressions=$PWD/tests/tsan.supp" build/tsan/tests/test_fs_threads >"$LOG/threads" 2>&1 || fail=1
+FUZZ_LOG=${FUZZ_LOG:-$LOG/fuzz}
+if [ -z "${REPORT_ONLY:-}" ]; then
+	echo "torture: crash states ($SUBSETS subsets per fence)..." >&2
+	POISE_CRASH_SUBSETS=$SUBSETS build/tests/test_fs_crash >"$LOG/crash" 2>&1 || fail=1
+	echo "torture: fault loop..." >&2
+	build/tests/test_fs_faults >"$LOG/faults" 2>&1 || fail=1
+	echo "torture: poison torture ($OPS operations)..." >&2
+	POISE_TORTURE_OPS=$OPS build/tests/test_fs_torture >"$LOG/poison" 2>&1 || fail=1
+	echo "torture: 1000 threads under ThreadSanitizer..." >&2
+	make --no-print-directory tests BUILD=build/tsan OPT=-O1 SAN=-fsanitize=thread >/dev/null 2>&1
+	TSAN_OPTIONS="halt_on_error=1:suppressions=$PWD/tests/tsan.supp" build/tsan/tests/test_fs_threads >"$LOG/threads" 2>&1 || fail=1
+	echo "$SUBSETS $OPS $FUZZ_RUNS" >"$LOG/settings"
+else
+	read -r SUBSETS OPS FUZZ_RUNS <"$LOG/settings" || { echo "torture: $LOG/settings missing" >&2; exit 2; }
+	grep -q '0 failed' "$LOG/crash" && grep -q '0 failed' "$LOG/faults" && grep -q '0 failed' "$LOG/poison" &&
+		grep -q '0 failed' "$LOG/threads" || fail=1
+fi
 if [ -n "${FUZZ_PID:-}" ]; then
 	echo "torture: waiting for the fuzzer..." >&2
 	wait "$FUZZ_PID" || fail=1
-else
-	until grep -q 'stat::number_of_executed_units' "$FUZZ_LOG" ||
-		grep -qE '^(==[0-9]+==ERROR|SUMMARY: |.*deadly signal)' "$FUZZ_LOG"; do
-		echo "torture: waiting for the fuzzer of $FUZZ_LOG..." >&2
+fi
+for f in $FUZZ_LOG; do
+	until grep -q 'stat::number_of_executed_units' "$f" ||
+		grep -qE '^(==[0-9]+==ERROR|SUMMARY: |.*deadly signal)' "$f"; do
+		echo "torture: waiting for the fuzzer of $f..." >&2
 		sleep 60
 	done
-fi
+done
 
 g() { grep -m1 -oE "$1" "$2" | grep -oE '[0-9]+' | head -1; }
 # the crash harness prints one line per workload: "... N crash states
@@ -75,12 +91,18 @@ t_inj=$(grep -m1 -oE '[0-9]+ injections' "$LOG/poison" | grep -oE '[0-9]+')
 t_meta=$(grep -m1 -oE '[0-9]+ metadata-copy injections' "$LOG/poison" | grep -oE '[0-9]+')
 t_scrubs=$(grep -m1 -oE '[0-9]+ scrubs' "$LOG/poison" | grep -oE '[0-9]+')
 t_silent=$(grep -m1 -oE '[0-9]+ silent corruptions' "$LOG/poison" | grep -oE '[0-9]+')
-fz=$(grep -m1 -oE 'stat::number_of_executed_units: [0-9]+' "$FUZZ_LOG" | grep -oE '[0-9]+$')
-fz_crash=$(ls "$FUZZ_DIR"/crash-* "$FUZZ_DIR"/leak-* "$FUZZ_DIR"/timeout-* "$FUZZ_DIR"/oom-* 2>/dev/null | wc -l)
-[ "$fz_crash" -eq 0 ] && [ -n "$fz" ] || fail=1
+fz=0
+fz_crash=0
+for f in $FUZZ_LOG; do
+	n=$(grep -m1 -oE 'stat::number_of_executed_units: [0-9]+' "$f" | grep -oE '[0-9]+$')
+	fz=$((fz + ${n:-0}))
+	d=$(dirname "$f")
+	fz_crash=$((fz_crash + $(ls "$d"/crash-* "$d"/leak-* "$d"/timeout-* "$d"/oom-* 2>/dev/null | wc -l)))
+done
+[ "$fz_crash" -eq 0 ] && [ "$fz" -gt 0 ] || fail=1
 th=$(tail -1 "$LOG/threads")
 FUZZ_NOTE=
-[ "$FUZZ_DIR" != "$LOG" ] && FUZZ_NOTE="; these figures are from a separate run of the same command on this machine, alongside (\`FUZZ_LOG=$FUZZ_LOG\`)"
+[ "$FUZZ_LOG" != "$LOG/fuzz" ] && FUZZ_NOTE="; these figures are the sum of $(echo $FUZZ_LOG | wc -w) separate run(s) of the same command (each with its own \`-runs\`) on this machine, alongside: \`FUZZ_LOG=\"$FUZZ_LOG\"\`"
 
 cat >docs/RELIABILITY.md <<DOC
 # Reliability: what poise was made to survive, with figures

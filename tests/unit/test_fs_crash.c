@@ -13,12 +13,13 @@
  * tracks every store, flush and fence (dev/track.c), and at each fence the
  * 64-byte lines not yet durable may each have reached the media or not.
  * For every fence it checks the image with all of them kept, all of them
- * lost, and POISE_CRASH_SUBSETS (default 3) random subsets lost; a call
- * overwriting bytes in place may leave each of them old or new (torn, as
- * on every DAX file system), nothing else.
+ * lost, and POISE_CRASH_SUBSETS (default 3; 1 in sanitized builds) random
+ * subsets lost; a call overwriting bytes in place may leave each of them
+ * old or new (torn, as on every DAX file system), nothing else.
  * t_crash_states_threads does the same for a threaded workload: NT threads
  * at once, each its own calls on its own names, half of them in a directory
  * all threads share; a fence makes durable only its own thread's flushes.
+ * Sanitized builds visit every 16th fence of it.
  * Each thread's names must show the calls of that thread that returned, or
  * those plus the one it had in flight.
  * t_wrong_writer_caught runs a deliberately wrong writer (the log applies
