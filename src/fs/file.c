@@ -7,7 +7,9 @@
  * so writers of disjoint ranges run in parallel (overwrites in place are not
  * atomic, as in every DAX file system).  Any other write takes it exclusive:
  * new blocks are allocated and filled first, then one transaction publishes
- * extents and size, so an append is all or nothing.
+ * extents and size, so an append is all or nothing; a write that needs new
+ * blocks gets them before it overwrites any byte in place, so a full pool
+ * fails it with nothing changed.
  *
  * Invariant on bytes past EOF: they may be garbage (a shrinking truncate
  * does not zero them, so it stays atomic); whoever grows the size zeroes the
@@ -476,6 +478,15 @@ static int remap_block(struct poise_fs *fs, struct fchange *c, uint64_t lb, uint
 	return ret;
 }
 
+/* 1 when block p lies in one of the n runs r. */
+static int in_runs(const struct newrun *r, uint32_t n, uint64_t p)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (p >= r[i].blk && p < r[i].blk + r[i].n)
+			return 1;
+	return 0;
+}
+
 /* The current dinode image with the DRAM times folded in. */
 static struct poise_dinode image(struct inode *ip)
 {
@@ -521,15 +532,24 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 	/* the gap between the old EOF and the write, inside the old last block */
 	if (ret == 0 && off > size && (size & (POISE_BLOCK - 1)))
 		ret = zero_mapped(fs, &c, size, off < ((size | (POISE_BLOCK - 1)) + 1) ? off : (size | (POISE_BLOCK - 1)) + 1);
-	/* the mapped part of the range is overwritten in place, block by block
-	 * (looked up in the change's list: the gap zeroing may have moved a
-	 * block); a block whose poison cannot be cleared moves to a fresh one */
+	/* the holes get fresh blocks holding the data first: a full pool fails
+	 * the write before any byte in place has changed */
+	uint32_t fresh0 = c.nnr;
+	if (ret == 0)
+		ret = fill_holes(fs, &c, b0, b1, buf, off, len);
+	uint32_t fresh1 = c.nnr;
+	/* then the mapped part of the range is overwritten in place, block by
+	 * block (looked up in the change's list: the gap zeroing may have moved
+	 * a block; the blocks fill_holes just wrote are skipped); a block whose
+	 * poison cannot be cleared moves to a fresh one.  Only that move can
+	 * still fail (a full pool) after bytes changed in place: poison found by
+	 * this very write on a pool with no free block. */
 	for (uint64_t pos = off; ret == 0 && pos < off + len;) {
 		uint64_t run, lb = pos >> POISE_BLOCK_SHIFT, p = lmap(c.l, c.n, lb, &run);
 		uint64_t end = (lb + 1) << POISE_BLOCK_SHIFT;
 		if (end > off + len)
 			end = off + len;
-		if (p) {
+		if (p && !in_runs(c.nr + fresh0, fresh1 - fresh0, p)) {
 			ssize_t k = data_store(fs, &c, p * POISE_BLOCK + (pos & (POISE_BLOCK - 1)),
 					       (const char *)buf + (pos - off), end - pos);
 			if (k < 0 && bbt_any(&fs->dev->bb, p * (POISE_BLOCK / POISE_SECTOR),
@@ -540,9 +560,6 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 		}
 		pos = end;
 	}
-	/* then the holes get fresh blocks holding the data */
-	if (ret == 0)
-		ret = fill_holes(fs, &c, b0, b1, buf, off, len);
 	if (ret == 0) {
 		struct poise_dinode nd = image(ip);
 		if (off + len > nd.i_size)

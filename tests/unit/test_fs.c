@@ -247,6 +247,15 @@ static void t_full_pool_stays_consistent(void)
 		}
 		poise_close(p, fd);
 	}
+	/* a write over the last mapped block and on past EOF needs blocks: it
+	 * fails whole, the bytes it would have overwritten in place unchanged */
+	static char nine[64 << 10], back[4096];
+	memset(nine, 9, sizeof(nine));
+	fd = poise_open(p, "/big", O_RDWR, 0);
+	CHECK_EQ(poise_pwrite(p, fd, nine, sizeof(nine), off - 4096), -ENOSPC);
+	CHECK_EQ(poise_pread(p, fd, back, sizeof(back), off - 4096), sizeof(back));
+	CHECK(back[0] == 7 && back[4095] == 7 && !memcmp(back, buf, sizeof(back)));
+	poise_close(p, fd);
 	struct stat st;
 	CHECK_EQ(poise_stat(p, "/big", &st), 0);
 	CHECK_EQ(st.st_size, off); /* what returned is there, nothing more */
