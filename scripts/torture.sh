@@ -90,6 +90,7 @@ t_ops=$(grep -m1 -oE '[0-9]+ operations: ' "$LOG/poison" | grep -oE '[0-9]+')
 t_inj=$(grep -m1 -oE '[0-9]+ injections' "$LOG/poison" | grep -oE '[0-9]+')
 t_meta=$(grep -m1 -oE '[0-9]+ metadata-copy injections' "$LOG/poison" | grep -oE '[0-9]+')
 t_scrubs=$(grep -m1 -oE '[0-9]+ scrubs' "$LOG/poison" | grep -oE '[0-9]+')
+t_full=$(grep -m1 -oE '[0-9]+ writes refused whole with ENOSPC' "$LOG/poison" | grep -oE '^[0-9]+')
 t_silent=$(grep -m1 -oE '[0-9]+ silent corruptions' "$LOG/poison" | grep -oE '[0-9]+')
 fz=0
 fz_crash=0
@@ -117,7 +118,7 @@ $(nproc) cores, Linux $(uname -r). The short versions of every harness run in
 | crash states (\`tests/unit/test_fs_crash.c\`) | two workloads stopped at every fence: 39 calls of one thread (namespace, data, extent chains, truncate, punch, renames), and 3 threads running 20 calls each at once on their own names, half of them in a shared directory; the device layer tracks stores, flushes and fences (\`src/dev/track.c\`; a fence makes durable only its own thread's flushes), and each 64-byte line not yet durable is kept or lost: all kept, all lost, and $SUBSETS random subsets per fence; each image is mounted (log replay), fsck'd, and compared with the calls that returned (or those plus the one each thread had in flight; an in-place overwrite may be torn byte by byte, as on every DAX file system) | ${points:-?} fences, ${states:-?} crash states (${mt_states:-?} of them threaded, ${mt_inflight:-?} fences with calls of two or more threads in flight), ${crash_bad:-?} bad |
 | the wrong writer | the same harness with a deliberately wrong writer (the log applies its records without flushing them) | caught after ${wrong:-?} crash states |
 | fault loop (\`tests/unit/test_fs_faults.c\`) | the n-th block allocation, inode allocation, media read or media write fails (a failed write leaves its sectors bad), for every n until nothing fires; the pool must mount, fsck clean, and the failure be reported or fully masked | ${fault_runs:-?} runs, ${faults:-?} faults injected, 0 silent, 0 broken |
-| poison torture (\`tests/unit/test_fs_torture.c\`) | random writes, reads, truncates and remounts with poison injected into file data and into one copy of inodes, directory blocks, extent blocks and log lanes, scrubs held against a shadow model, on a platform that clears and one that cannot | ${t_ops:-?} operations, ${t_inj:-?} data injections, ${t_meta:-?} metadata-copy injections, ${t_scrubs:-?} scrubs, ${t_silent:-?} silent corruptions |
+| poison torture (\`tests/unit/test_fs_torture.c\`) | random writes, reads, truncates and remounts with poison injected into file data and into one copy of inodes, directory blocks, extent blocks and log lanes, scrubs held against a shadow model, on a platform that clears and one that cannot | ${t_ops:-?} operations, ${t_inj:-?} data injections, ${t_meta:-?} metadata-copy injections, ${t_scrubs:-?} scrubs, ${t_full:-?} writes refused whole on a pool full of quarantined blocks, ${t_silent:-?} silent corruptions |
 | threads (\`tests/unit/test_fs_threads.c\`, TSan) | 1000 threads on one file and on 1000 files, then fsck | ${th} |
 | fuzzing (\`tests/fuzz/fuzz_mount.c\`, libFuzzer, ASan+UBSan) | mutated pool images mounted, walked, fsck'd; seeds in \`tests/fuzz/corpus/\`$FUZZ_NOTE | ${fz:-?} executions, ${fz_crash} crashes, leaks, timeouts or out-of-memory |
 
@@ -141,8 +142,18 @@ Failures these harnesses found, and what was fixed (each is now part of
   its own bytes and left the rest of the sector zeroed: readable, and wrong
   (a directory lost an entry). Records are no longer written into poisoned
   copies; the twin serves until a heal rewrites the whole copy;
+- the poison torture at 1,000,000 operations: once the pool was full (in
+  the second half, on a platform that cannot clear, every block a write
+  moves off poison stays quarantined), a write that needed new blocks had
+  already overwritten the mapped part of its range in place when the
+  allocation failed: it returned ENOSPC with bytes changed, which the
+  shadow model caught as a silent corruption. Now a write gets its new
+  blocks before it overwrites any byte in place (\`src/fs/file.c\`), and
+  \`t_full_pool_stays_consistent\` in \`tests/unit/test_fs.c\` fails without
+  the fix;
 - the crash harness: in-place overwrites torn at a crash are accepted (they
-  are not atomic, by design and by POSIX); nothing else was found;
+  are not atomic, by design and by POSIX); nothing else was found, by the
+  one-thread or the three-thread workload;
 - the demo (issue 5 work): an inode's primary copy zero-filled by its
   neighbour's clearing write looked "never used" to the mount scan;
 - the poison torture (issue 5 work): unread replica copies with known
