@@ -51,42 +51,50 @@ static void pat(char *b, size_t n, int seed)
 		b[i] = (char)('a' + (seed * 7 + (int)i * 3 + (int)(i >> 9)) % 26);
 }
 
+/* A write (len 0: an open only) or a truncate, on poise (p) or on a tmpfs path. */
+static int x_write(struct poise_pool *p, const char *path, int flags, int seed, size_t len, off_t off)
+{
+	char buf[8192];
+	pat(buf, len, seed);
+	int fd = p ? poise_open(p, path, flags, 0644) : open(path, flags, 0644);
+	if (fd < 0)
+		return fd;
+	ssize_t r = !len ? 0 : p ? poise_pwrite(p, fd, buf, len, off)
+			      : flags & O_APPEND ? write(fd, buf, len) : pwrite(fd, buf, len, off);
+	p ? poise_close(p, fd) : close(fd);
+	return r < 0 ? (int)r : 0;
+}
+
+static int x_truncate(struct poise_pool *p, const char *path, off_t len)
+{
+	if (!p)
+		return truncate(path, len);
+	int fd = poise_open(p, path, O_WRONLY, 0);
+	int r = fd < 0 ? fd : poise_ftruncate(p, fd, len);
+	if (fd >= 0)
+		poise_close(p, fd);
+	return r;
+}
+
 /* One call per op, on poise (p != NULL) or on a tmpfs directory (root). */
 static int op(int i, struct poise_pool *p, const char *root)
 {
-	static char buf[40000];
 	char a[512], b[512];
 #define PATH(x, rel) snprintf(x, sizeof(x), "%s%s", p ? "" : root, rel)
-	int fd, ret = 0;
 	switch (i) {
 	case 0: PATH(a, "/d"); return p ? poise_mkdir(p, a, 0755) : mkdir(a, 0755);
-	case 1: PATH(a, "/d/a"); fd = p ? poise_open(p, a, O_CREAT | O_WRONLY, 0644) : open(a, O_CREAT | O_WRONLY, 0644);
-		return p ? poise_close(p, fd) : close(fd);
-	case 4: PATH(a, "/d/frag"); fd = p ? poise_open(p, a, O_CREAT | O_WRONLY, 0644) : open(a, O_CREAT | O_WRONLY, 0644);
-		return p ? poise_close(p, fd) : close(fd);
+	case 1: PATH(a, "/d/a"); return x_write(p, a, O_CREAT | O_WRONLY, i, 0, 0);
+	case 4: PATH(a, "/d/frag"); return x_write(p, a, O_CREAT | O_WRONLY, i, 0, 0);
 	case 2: case 3: case 5: case 6: case 7: case 8: case 9: case 10: case 11: case 12: case 13:
 	case 14: case 15: case 16: case 17: case 18: case 19: case 20: case 21: case 22: case 23:
-	{ /* writes: an extend, an in-place one, then a fragmented file (every other block) */
-		const char *rel = i < 4 ? "/d/a" : "/d/frag";
-		size_t len = i == 2 ? 6000 : i == 3 ? 3000 : 4096;
-		off_t off = i == 2 ? 0 : i == 3 ? 100 : (off_t)(i - 5) * 8192;
-		PATH(a, rel);
-		pat(buf, len, i);
-		fd = p ? poise_open(p, a, O_WRONLY, 0) : open(a, O_WRONLY);
-		ret = p ? (int)poise_pwrite(p, fd, buf, len, off) : (int)pwrite(fd, buf, len, off);
-		p ? poise_close(p, fd) : close(fd);
-		return ret < 0 ? ret : 0;
-	}
-	case 24: PATH(a, "/d/log");
-		fd = p ? poise_open(p, a, O_CREAT | O_WRONLY, 0644) : open(a, O_CREAT | O_WRONLY, 0644);
-		return p ? poise_close(p, fd) : close(fd);
-	case 25: case 26: { PATH(a, "/d/log"); pat(buf, 5000, i);
-		fd = p ? poise_open(p, a, O_WRONLY | O_APPEND, 0) : open(a, O_WRONLY | O_APPEND);
-		ret = p ? (int)poise_pwrite(p, fd, buf, 5000, 0) : (int)write(fd, buf, 5000);
-		p ? poise_close(p, fd) : close(fd);
-		return ret < 0 ? ret : 0; }
-	case 27: PATH(a, "/d/frag"); return p ? ({ int f = poise_open(p, a, O_WRONLY, 0); int r = poise_ftruncate(p, f, 30000); poise_close(p, f); r; }) : truncate(a, 30000);
-	case 28: PATH(a, "/d/frag"); return p ? ({ int f = poise_open(p, a, O_WRONLY, 0); int r = poise_ftruncate(p, f, 100000); poise_close(p, f); r; }) : truncate(a, 100000);
+		/* writes: an extend, an in-place one, then a fragmented file (every other block) */
+		PATH(a, i < 4 ? "/d/a" : "/d/frag");
+		return x_write(p, a, O_WRONLY, i, i == 2 ? 6000 : i == 3 ? 3000 : 4096,
+			       i == 2 ? 0 : i == 3 ? 100 : (off_t)(i - 5) * 8192);
+	case 24: PATH(a, "/d/log"); return x_write(p, a, O_CREAT | O_WRONLY, i, 0, 0);
+	case 25: case 26: PATH(a, "/d/log"); return x_write(p, a, O_WRONLY | O_APPEND, i, 5000, 0);
+	case 27: PATH(a, "/d/frag"); return x_truncate(p, a, 30000);
+	case 28: PATH(a, "/d/frag"); return x_truncate(p, a, 100000);
 	case 29: PATH(a, "/d/a"); PATH(b, "/d/a2"); return p ? poise_link(p, a, b) : link(a, b);
 	case 30: PATH(a, "/d/log"); PATH(b, "/d/a"); return p ? poise_rename(p, a, b) : rename(a, b); /* replaces */
 	case 31: PATH(a, "/d/sub"); return p ? poise_mkdir(p, a, 0700) : mkdir(a, 0700);
@@ -370,30 +378,6 @@ static int check_state(int k, const uint8_t *lose)
 #define NT 3
 #define NTOPS 20
 static char tjournal[NT][300];
-
-static int x_write(struct poise_pool *p, const char *path, int flags, int seed, size_t len, off_t off)
-{
-	char buf[8192];
-	pat(buf, len, seed);
-	int fd = p ? poise_open(p, path, flags, 0644) : open(path, flags, 0644);
-	if (fd < 0)
-		return fd;
-	ssize_t r = !len ? 0 : p ? poise_pwrite(p, fd, buf, len, off)
-			      : flags & O_APPEND ? write(fd, buf, len) : pwrite(fd, buf, len, off);
-	p ? poise_close(p, fd) : close(fd);
-	return r < 0 ? (int)r : 0;
-}
-
-static int x_truncate(struct poise_pool *p, const char *path, off_t len)
-{
-	if (!p)
-		return truncate(path, len);
-	int fd = poise_open(p, path, O_WRONLY, 0);
-	int r = fd < 0 ? fd : poise_ftruncate(p, fd, len);
-	if (fd >= 0)
-		poise_close(p, fd);
-	return r;
-}
 
 static int tcall(int t, int i, struct poise_pool *p, const char *root)
 {
