@@ -315,6 +315,12 @@ static ssize_t read_careful(struct poise_dev *d, uint64_t off, uint8_t *buf, siz
 			ssize_t k = d->ops->read_slow(d, cur, buf + done, stop - cur);
 			if (k <= 0)
 				break;
+			/* a sector listed while the backend read is not good data:
+			 * poison is listed before it lands (emulation: before the
+			 * bytes are scrambled), so checking after the read is enough */
+			if (bbt_first_bad(&d->bb, cur / POISE_SECTOR, (cur + (uint64_t)k + POISE_SECTOR - 1) / POISE_SECTOR,
+					  &bad))
+				k = bad * POISE_SECTOR > cur ? (ssize_t)(bad * POISE_SECTOR - cur) : 0;
 			done += (size_t)k;
 			continue;
 		}
