@@ -87,5 +87,10 @@ static inline const char *h_tmpdir(void)
 #else
 #define H_SANITIZED 0
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define H_TSAN 1 /* races are all it finds: single-threaded work can be thinned */
+#else
+#define H_TSAN 0
+#endif
 
 #endif

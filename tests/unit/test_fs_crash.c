@@ -42,6 +42,10 @@ struct poise_dev *poise_pool_dev(struct poise_pool *p);
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+/* ThreadSanitizer finds nothing in the one-thread workload that ASan and
+ * the release build do not: it visits every 8th fence of it */
+#define ONE_THREAD_STEP (H_TSAN ? 8 : 1)
+
 static char dirbuf[256], base_img[300], img[300], journal[300];
 static char models[40][300];
 
@@ -281,7 +285,7 @@ static void t_crash_every_fence(void)
 		model(k, models[k]);
 	long states = 0, inflight_done = 0;
 	int crashed = 1;
-	for (long n = 1; crashed; n++) {
+	for (long n = 1; crashed; n += ONE_THREAD_STEP) {
 		CHECK_EQ(copy_file(base_img, img), 0);
 		int k = run_child(n, &crashed, 0, 0, work_calls);
 		CHECK(k >= 0);
@@ -305,7 +309,7 @@ static void t_crash_every_fence(void)
 	}
 	fprintf(stderr, "    %ld crash points (one per fence), %ld with the call in flight already durable\n",
 		states, inflight_done);
-	CHECK(states > NOPS);
+	CHECK(states > NOPS / ONE_THREAD_STEP);
 }
 
 /* Calls that overwrite file bytes in place: a crash in the middle may
@@ -521,7 +525,7 @@ static void t_crash_states(void)
 	snprintf(work, sizeof(work), "%s/work.img", dirbuf);
 	long states = 0, uncertain = 0, bad = 0, fences = 0;
 	int crashed = 1;
-	for (long n = 1; crashed; n++) {
+	for (long n = 1; crashed; n += ONE_THREAD_STEP) {
 		CHECK_EQ(copy_file(base_img, img), 0);
 		int k = run_child(n, &crashed, 1, 0, work_calls);
 		CHECK(k >= 0);
@@ -534,7 +538,7 @@ static void t_crash_states(void)
 	fprintf(stderr, "    one thread: %ld crash states checked at %ld fences (%ld uncertain lines in all), %ld bad\n",
 		states, fences, uncertain, bad);
 	CHECK_EQ(bad, 0);
-	CHECK(states > NOPS);
+	CHECK(states > NOPS / ONE_THREAD_STEP);
 }
 
 static void t_crash_states_threads(void)
