@@ -76,10 +76,10 @@ done
 g() { grep -m1 -oE "$1" "$2" | grep -oE '[0-9]+' | head -1; }
 # the crash harness prints one line per workload: "... N crash states
 # checked at F fences ..., B bad"
-sum() { grep -oE "$1" "$LOG/crash" | grep -oE '^[0-9]+' | awk '{s += $1} END {print s + 0}'; }
+sum() { grep -oE "$1" "$LOG/crash" | sed -E 's/^[^0-9]*([0-9]+).*/\1/' | awk '{s += $1} END {print s + 0}'; }
 states=$(sum '[0-9]+ crash states checked')
-points=$(grep -oE 'checked at [0-9]+ fences' "$LOG/crash" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')
-crash_bad=$(grep -E 'crash states checked' "$LOG/crash" | grep -oE '[0-9]+ bad' | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')
+points=$(sum 'checked at [0-9]+ fences')
+crash_bad=$(sum 'in all\), [0-9]+ bad')
 mt=$(grep -m1 -oE '[0-9]+ threads: [0-9]+ crash states checked at [0-9]+ fences \([0-9]+ with calls of two' "$LOG/crash")
 mt_states=$(echo "$mt" | grep -oE '[0-9]+ crash states' | grep -oE '[0-9]+')
 mt_inflight=$(echo "$mt" | grep -oE '\([0-9]+' | tr -d '(')

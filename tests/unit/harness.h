@@ -67,7 +67,8 @@ static int h_passed, h_failed, h_cur_failed;
 		return h_failed ? 1 : 0;                                               \
 	} while (0)
 
-/* A scratch directory under /dev/shm (or $TMPDIR), removed by the caller. */
+/* A scratch directory under /dev/shm (or /tmp), removed by the caller
+ * (h_tmpdir_remove). */
 static inline const char *h_tmpdir(void)
 {
 	static char dir[256];
@@ -80,6 +81,14 @@ static inline const char *h_tmpdir(void)
 		}
 	}
 	return dir;
+}
+
+/* Remove h_tmpdir() and all it holds; 0 on success. */
+static inline int h_tmpdir_remove(void)
+{
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
+	return system(cmd);
 }
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

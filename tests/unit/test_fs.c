@@ -390,9 +390,7 @@ int main(void)
 	RUN(t_refuses_non_poise_and_corrupt);
 	RUN(t_owned_once);
 	RUN(t_big_directory);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
-	if (system(cmd) != 0)
+	if (h_tmpdir_remove() != 0)
 		return 2;
 	DONE();
 }

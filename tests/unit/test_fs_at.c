@@ -284,9 +284,7 @@ int main(void)
 	RUN(t_owner_and_times);
 	RUN(t_seek_data_hole);
 	RUN(t_xattrs);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
-	if (system(cmd) != 0)
+	if (h_tmpdir_remove() != 0)
 		return 2;
 	DONE();
 }

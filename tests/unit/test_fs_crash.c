@@ -612,9 +612,7 @@ int main(void)
 	RUN(t_crash_states);
 	RUN(t_crash_states_threads);
 	RUN(t_wrong_writer_caught);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
-	if (system(cmd) != 0)
+	if (h_tmpdir_remove() != 0)
 		return 2;
 	DONE();
 }

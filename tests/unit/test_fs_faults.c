@@ -236,9 +236,7 @@ static void t_fault_loop(void)
 int main(void)
 {
 	RUN(t_fault_loop);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
-	if (system(cmd) != 0)
+	if (h_tmpdir_remove() != 0)
 		return 2;
 	DONE();
 }

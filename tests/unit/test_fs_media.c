@@ -772,9 +772,7 @@ int main(void)
 	RUN(t_inode_replica);
 	RUN(t_dir_replica);
 	RUN(t_inode_sector_neighbours);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
-	if (system(cmd) != 0)
+	if (h_tmpdir_remove() != 0)
 		return 2;
 	DONE();
 }

@@ -262,9 +262,7 @@ static void t_model(void)
 int main(void)
 {
 	RUN(t_model);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
-	if (system(cmd) != 0)
+	if (h_tmpdir_remove() != 0)
 		return 2;
 	DONE();
 }

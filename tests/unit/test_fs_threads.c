@@ -118,9 +118,7 @@ int main(void)
 	h_passed += clean;
 	h_failed += !clean;
 	printf("%s fsck after the threads\n", clean ? "ok  " : "FAIL");
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
-	if (system(cmd) != 0)
+	if (h_tmpdir_remove() != 0)
 		return 2;
 	DONE();
 }

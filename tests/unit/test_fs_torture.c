@@ -434,9 +434,7 @@ static void t_torture(void)
 int main(void)
 {
 	RUN(t_torture);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
-	if (system(cmd) != 0)
+	if (h_tmpdir_remove() != 0)
 		return 2;
 	DONE();
 }

@@ -170,9 +170,7 @@ int main(void)
 	RUN(t_pmem_malformed);
 	RUN(t_devdax);
 	RUN(t_map_extents);
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h_tmpdir());
-	if (system(cmd) != 0)
+	if (h_tmpdir_remove() != 0)
 		return 2;
 	DONE();
 }
