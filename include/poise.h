@@ -178,6 +178,12 @@ int poise_linkat(struct poise_pool *pool, uint64_t fat, const char *from, uint64
 int poise_symlinkat(struct poise_pool *pool, const char *target, uint64_t at, const char *path);
 ssize_t poise_readlinkat(struct poise_pool *pool, uint64_t at, const char *path, char *buf, size_t len);
 int poise_fchmodat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode, int flags);
+/* What a write or truncate by an unprivileged user does on Linux: clear
+ * set-user-ID, and set-group-ID when the group may execute, of fd's file
+ * (one logged update, only when a bit is set): 1 when it cleared a bit, 0
+ * when none was set.  The FUSE mount calls it for writes and truncates of
+ * callers other than root. */
+int poise_fclear_setid(struct poise_pool *pool, int fd);
 /* uid or gid (uid_t)-1 / (gid_t)-1: unchanged.  The library does not check
  * who may do this: the FUSE mount lets the kernel check (default_permissions). */
 int poise_fchownat(struct poise_pool *pool, uint64_t at, const char *path, uid_t uid, gid_t gid, int flags);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define EXIT_OK 0
 #define EXIT_FAIL 1
@@ -17,7 +18,7 @@ struct cli_cmd {
 	const char *name;
 	const char *usage; /* one line: "pool create POOL --size SIZE" */
 	const char *help;  /* more lines, may be NULL */
-	int (*run)(int argc, char **argv);
+	int (*run)(const struct cli_cmd *c, int argc, char **argv); /* c: this entry */
 };
 
 /* Parse "123", "4K", "16M", "2G", "1T" (binary units).  0 or -1. */
@@ -38,15 +39,21 @@ int cli_write_all(int fd, const void *buf, size_t len);
 
 /* Run a command line (argv[0] is "poise"); the exit status (main.c). */
 int cli_run(int argc, char **argv);
-/* Commands the control channel of a mounted pool accepts (remote.c). */
-int cli_remote_allowed(int argc, char **argv);
-/* When argv is such a command on a pool a running `poise mount` holds,
- * send it there, relay its output, set *rc and return 1; else 0. */
-int cli_remote(int argc, char **argv, int *rc);
-/* Is the pool at path open in some process (its OFD lock held)? */
+/* Print a name as GNU ls quotes it when it holds control characters. */
+void cli_print_name(FILE *f, const char *s);
+/* Warn on stderr when the pool file at path is readable by others. */
+void cli_warn_exposed(const char *path);
+
+struct live_req;
+/* Send r to the daemon of the mount that holds the pool at path (remote.c):
+ * 1 with *rc set when a daemon answered or the channel failed (the error
+ * printed), 0 when no mount serves the pool (run it here). */
+int cli_remote(const char *path, const struct live_req *r, int *rc);
+/* Is the pool at path open in some process (its OFD write lock held)? */
 int cli_pool_held(const char *path);
-/* The control socket's (abstract) address for the pool file at path. */
-int cli_ctl_addr(const char *path, char *name, size_t len);
+/* The control socket of the daemon running as uid for the pool file
+ * (dev, ino): its directory in dir, its path in sock.  0 or -errno. */
+int cli_ctl_path(uid_t uid, dev_t dev, ino_t ino, char *dir, size_t dlen, char *sock, size_t slen);
 
 /* Sub-command tables (cmd_*.c). */
 extern const struct cli_cmd cli_pool_cmds[];

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int bench_main(int argc, char **argv);
+static int bench_main(const struct cli_cmd *c, int argc, char **argv);
 
 const struct cli_cmd cli_bench_cmds[] = {
 	{"bench", "bench [WORKLOADS] [--path PATHS] [--bs SIZES] [--threads NS] [--seconds S] [--odirect] "
@@ -112,9 +112,8 @@ static void print_row(const struct bench_cfg *c, const struct bench_result *r)
 	fflush(stdout);
 }
 
-static int bench_main(int argc, char **argv)
+static int bench_main(const struct cli_cmd *c, int argc, char **argv)
 {
-	const struct cli_cmd *c = &cli_bench_cmds[0];
 	uint64_t ws[MAXL] = {W_RANDREAD}, ps[MAXL] = {P_DAX}, bss[MAXL] = {4096}, ts[MAXL] = {1};
 	int nw = 1, np = 1, nbs = 1, nt = 1, json = 0, odirect = 0, have_w = 0;
 	double seconds = 3;

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int dev_read(int argc, char **argv);
-static int dev_write(int argc, char **argv);
+static int dev_read(const struct cli_cmd *c, int argc, char **argv);
+static int dev_write(const struct cli_cmd *c, int argc, char **argv);
 
 const struct cli_cmd cli_dev_cmds[] = {
 	{"read", "dev read POOL OFFSET LENGTH",
@@ -28,9 +28,8 @@ const struct cli_cmd cli_dev_cmds[] = {
 
 #define CHUNK (1u << 20)
 
-static int dev_read(int argc, char **argv)
+static int dev_read(const struct cli_cmd *c, int argc, char **argv)
 {
-	const struct cli_cmd *c = &cli_dev_cmds[0];
 	uint64_t off, len;
 	for (int i = 0; i < argc; i++)
 		if (argv[i][0] == '-')
@@ -78,9 +77,8 @@ out:
 	return rc;
 }
 
-static int dev_write(int argc, char **argv)
+static int dev_write(const struct cli_cmd *c, int argc, char **argv)
 {
-	const struct cli_cmd *c = &cli_dev_cmds[1];
 	uint64_t off;
 	for (int i = 0; i < argc; i++)
 		if (argv[i][0] == '-')

@@ -4,9 +4,10 @@
  * through the public API (include/poise.h), and closes it.
  */
 #include "cli/cli.h"
+#include "cli/live.h"
 #include "poise.h"
 #include "fs/fsck.h"
-#include "fs/scrub.h"
+#include "common/err.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,10 +20,10 @@
 
 #define CHUNK (1u << 20)
 
-static int c_mkfs(int, char **), c_info(int, char **), c_fsck(int, char **), c_ls(int, char **),
-	c_stat(int, char **), c_cat(int, char **), c_put(int, char **), c_get(int, char **),
-	c_rm(int, char **), c_mkdir(int, char **), c_mv(int, char **), c_write(int, char **),
-	c_scrub(int, char **), c_map(int, char **);
+static int c_mkfs(const struct cli_cmd *, int, char **), c_info(const struct cli_cmd *, int, char **), c_fsck(const struct cli_cmd *, int, char **), c_ls(const struct cli_cmd *, int, char **),
+	c_stat(const struct cli_cmd *, int, char **), c_cat(const struct cli_cmd *, int, char **), c_put(const struct cli_cmd *, int, char **), c_get(const struct cli_cmd *, int, char **),
+	c_rm(const struct cli_cmd *, int, char **), c_mkdir(const struct cli_cmd *, int, char **), c_mv(const struct cli_cmd *, int, char **), c_write(const struct cli_cmd *, int, char **),
+	c_scrub(const struct cli_cmd *, int, char **), c_map(const struct cli_cmd *, int, char **);
 
 const struct cli_cmd cli_fs_cmds[] = {
 	{"mkfs", "mkfs [--size SIZE] [--inodes N] [--force] POOL",
@@ -90,18 +91,18 @@ static int open_pool(const char *cmd, const char *path, struct poise_pool **p)
 	return ret < 0 ? cli_fail(ret, "%s", cmd) : 0;
 }
 
-static int c_mkfs(int argc, char **argv)
+static int c_mkfs(const struct cli_cmd *c, int argc, char **argv)
 {
-	const struct cli_cmd *c = &cli_fs_cmds[0];
 	uint64_t size = 0, inodes = 0;
 	int force = 0;
 	const char *pool = NULL;
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--size") && i + 1 < argc) {
-			if (cli_parse_size(argv[++i], &size) < 0)
-				return cli_usage(c, "mkfs: bad size '%s'", argv[i]);
+			if (cli_parse_size(argv[++i], &size) < 0 || size == 0)
+				return cli_usage(c, "mkfs: bad size '%s' (a positive number of bytes; K, M, G, T suffixes)",
+						 argv[i]);
 		} else if (!strcmp(argv[i], "--inodes") && i + 1 < argc) {
-			if (cli_parse_u64(argv[++i], &inodes) < 0)
+			if (cli_parse_u64(argv[++i], &inodes) < 0 || inodes == 0)
 				return cli_usage(c, "mkfs: bad inode count '%s'", argv[i]);
 		} else if (!strcmp(argv[i], "--force")) {
 			force = 1;
@@ -121,55 +122,38 @@ static int c_mkfs(int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int c_info(int argc, char **argv)
+/* info and scrub also run on a mounted pool, through its daemon (live.h) */
+static int c_live(const struct cli_cmd *c, int argc, char **argv, uint32_t op)
 {
 	static const char *const acc[] = {"--json", NULL};
 	int seen[1] = {0}, n;
 	char *ops[1];
-	int r = args(&cli_fs_cmds[1], argc, argv, acc, seen, ops, 1, 1, &n);
+	int r = args(c, argc, argv, acc, seen, ops, 1, 1, &n);
 	if (r)
 		return r;
-	struct poise_pool *p;
-	if (open_pool("info", ops[0], &p))
-		return EXIT_FAIL;
-	struct poise_info in;
-	poise_info(p, &in);
-	poise_pool_close(&p);
-	if (seen[0]) {
-		printf("{\"pool\":");
-		cli_json_str(stdout, ops[0]);
-		printf(",\"backend\":\"%s\",\"format\":\"%u.%u\",\"uuid\":\"%s\",\"pool_bytes\":%llu,"
-		       "\"block_size\":%llu,\"blocks\":%llu,\"blocks_free\":%llu,\"inodes\":%llu,"
-		       "\"inodes_free\":%llu,\"log_lanes\":%u,\"bad_ranges\":%llu,\"bad_sectors\":%llu}\n",
-		       in.backend, in.format_major, in.format_minor, in.uuid,
-		       (unsigned long long)in.pool_bytes, (unsigned long long)in.block_size,
-		       (unsigned long long)in.blocks, (unsigned long long)in.blocks_free,
-		       (unsigned long long)in.inodes, (unsigned long long)in.inodes_free, in.log_lanes,
-		       (unsigned long long)in.bad_ranges, (unsigned long long)in.bad_sectors);
-	} else {
-		printf("pool:        %s (%s)\nformat:      poise %u.%u, uuid %s\n", ops[0], in.backend,
-		       in.format_major, in.format_minor, in.uuid);
-		printf("size:        %llu bytes, %llu-byte blocks\n", (unsigned long long)in.pool_bytes,
-		       (unsigned long long)in.block_size);
-		printf("data blocks: %llu, %llu free (%.1f%%)\n", (unsigned long long)in.blocks,
-		       (unsigned long long)in.blocks_free,
-		       in.blocks ? 100.0 * (double)in.blocks_free / (double)in.blocks : 0.0);
-		printf("inodes:      %llu, %llu free\nlog lanes:   %u\nbad sectors: %llu in %llu ranges\n",
-		       (unsigned long long)in.inodes, (unsigned long long)in.inodes_free, in.log_lanes,
-		       (unsigned long long)in.bad_sectors, (unsigned long long)in.bad_ranges);
-	}
-	return EXIT_OK;
+	struct live_req q;
+	memset(&q, 0, sizeof(q));
+	q.magic = LIVE_REQ_MAGIC;
+	q.op = op;
+	q.flags = seen[0] ? LIVE_JSON : 0;
+	return live_run(&q, ops[0]);
 }
 
-static int c_fsck(int argc, char **argv)
+static int c_info(const struct cli_cmd *c, int argc, char **argv)
+{
+	return c_live(c, argc, argv, LIVE_INFO);
+}
+
+static int c_fsck(const struct cli_cmd *c, int argc, char **argv)
 {
 	static const char *const acc[] = {"--repair", "--json", NULL};
 	int seen[2] = {0, 0}, n;
 	char *ops[1];
-	int r = args(&cli_fs_cmds[2], argc, argv, acc, seen, ops, 1, 1, &n);
+	int r = args(c, argc, argv, acc, seen, ops, 1, 1, &n);
 	if (r)
 		return r;
 	struct poise_fsck_report rep;
+	cli_warn_exposed(ops[0]);
 	int ret = poise_fsck(ops[0], seen[0] ? POISE_FSCK_REPAIR : 0, &rep);
 	if (ret < 0)
 		return cli_fail(ret, "fsck");
@@ -221,12 +205,12 @@ static void mode_str(mode_t m, char *s)
 	s[10] = 0;
 }
 
-static int c_ls(int argc, char **argv)
+static int c_ls(const struct cli_cmd *c, int argc, char **argv)
 {
 	static const char *const acc[] = {"-l", NULL};
 	int seen[1] = {0}, n;
 	char *ops[2];
-	int r = args(&cli_fs_cmds[3], argc, argv, acc, seen, ops, 1, 2, &n);
+	int r = args(c, argc, argv, acc, seen, ops, 1, 2, &n);
 	if (r)
 		return r;
 	const char *dir = n > 1 ? ops[1] : "/";
@@ -248,7 +232,8 @@ static int c_ls(int argc, char **argv)
 	qsort(e, cnt, sizeof(*e), by_name);
 	for (size_t i = 0; i < cnt; i++) {
 		if (!seen[0]) {
-			printf("%s\n", e[i].name);
+			cli_print_name(stdout, e[i].name);
+			putchar('\n');
 			continue;
 		}
 		char path[4096], ms[11], tb[32], target[4096] = "";
@@ -267,20 +252,23 @@ static int c_ls(int argc, char **argv)
 				target[4 + k] = 0;
 			}
 		}
-		printf("%s %3lu %6u %6u %10lld %s %s%s\n", ms, (unsigned long)st.st_nlink, st.st_uid,
-		       st.st_gid, (long long)st.st_size, tb, e[i].name, target);
+		printf("%s %3lu %6u %6u %10lld %s ", ms, (unsigned long)st.st_nlink, st.st_uid, st.st_gid,
+		       (long long)st.st_size, tb);
+		cli_print_name(stdout, e[i].name);
+		cli_print_name(stdout, target);
+		putchar('\n');
 	}
 	free(e);
 	poise_pool_close(&p);
 	return EXIT_OK;
 }
 
-static int c_stat(int argc, char **argv)
+static int c_stat(const struct cli_cmd *c, int argc, char **argv)
 {
 	static const char *const acc[] = {"--json", NULL};
 	int seen[1] = {0}, n;
 	char *ops[2];
-	int r = args(&cli_fs_cmds[4], argc, argv, acc, seen, ops, 2, 2, &n);
+	int r = args(c, argc, argv, acc, seen, ops, 2, 2, &n);
 	if (r)
 		return r;
 	struct poise_pool *p;
@@ -341,11 +329,11 @@ static int copy_out(struct poise_pool *p, const char *cmd, const char *src, int 
 	return rc;
 }
 
-static int c_cat(int argc, char **argv)
+static int c_cat(const struct cli_cmd *c, int argc, char **argv)
 {
 	int n;
 	char *ops[2];
-	int r = args(&cli_fs_cmds[5], argc, argv, NULL, NULL, ops, 2, 2, &n);
+	int r = args(c, argc, argv, NULL, NULL, ops, 2, 2, &n);
 	if (r)
 		return r;
 	struct poise_pool *p;
@@ -431,11 +419,11 @@ static int put_tree(struct poise_pool *p, const char *local, const char *dst)
 	return rc;
 }
 
-static int c_put(int argc, char **argv)
+static int c_put(const struct cli_cmd *c, int argc, char **argv)
 {
 	int n;
 	char *ops[3];
-	int r = args(&cli_fs_cmds[6], argc, argv, NULL, NULL, ops, 3, 3, &n);
+	int r = args(c, argc, argv, NULL, NULL, ops, 3, 3, &n);
 	if (r)
 		return r;
 	struct poise_pool *p;
@@ -444,6 +432,17 @@ static int c_put(int argc, char **argv)
 	r = put_tree(p, ops[1], ops[2]);
 	poise_pool_close(&p);
 	return r;
+}
+
+/* dir/name into buf (dir "/" gives "/name"); 0 when it does not fit or
+ * name is not one name (".", "..", a '/': never from a sane pool, but a
+ * pool is outside input). */
+static int child_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	if (!*name || !strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/'))
+		return 0;
+	int n = snprintf(buf, len, "%s/%s", strcmp(dir, "/") ? dir : "", name);
+	return n > 0 && (size_t)n < len;
 }
 
 static int get_tree(struct poise_pool *p, const char *src, const char *local)
@@ -463,7 +462,9 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local)
 		return EXIT_OK;
 	}
 	if (S_ISREG(st.st_mode)) {
-		int out = open(local, O_CREAT | O_WRONLY | O_TRUNC, st.st_mode & 07777);
+		/* never through a symlink already at local: a crafted pool must
+		 * not make get write outside its destination */
+		int out = open(local, O_CREAT | O_WRONLY | O_TRUNC | O_NOFOLLOW, st.st_mode & 07777);
 		if (out < 0)
 			return cli_fail(0, "get: %s: %s", local, strerror(errno));
 		int rc = copy_out(p, "get", src, out);
@@ -471,8 +472,11 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local)
 			rc = cli_fail(0, "get: %s: %s", local, strerror(errno));
 		return rc;
 	}
+	struct stat lst;
 	if (mkdir(local, st.st_mode & 07777) < 0 && errno != EEXIST)
 		return cli_fail(0, "get: %s: %s", local, strerror(errno));
+	if (lstat(local, &lst) < 0 || !S_ISDIR(lst.st_mode))
+		return cli_fail(0, "get: %s: exists and is not a directory", local);
 	struct poise_dir *d;
 	if ((ret = poise_opendir(p, src, &d)) < 0)
 		return cli_fail(ret, "get: %s", src);
@@ -480,19 +484,21 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local)
 	int rc = EXIT_OK;
 	while (rc == EXIT_OK && poise_readdir(d, &e) > 0) {
 		char s[4096], l[4096];
-		snprintf(s, sizeof(s), "%s/%s", strcmp(src, "/") ? src : "", e.name);
-		snprintf(l, sizeof(l), "%s/%s", local, e.name);
+		if (!child_path(s, sizeof(s), src, e.name) || !child_path(l, sizeof(l), local, e.name)) {
+			rc = cli_fail(0, "get: %s: a name in it is unusable here or makes a path too long", src);
+			break;
+		}
 		rc = get_tree(p, s, l);
 	}
 	poise_closedir(&d);
 	return rc;
 }
 
-static int c_get(int argc, char **argv)
+static int c_get(const struct cli_cmd *c, int argc, char **argv)
 {
 	int n;
 	char *ops[3];
-	int r = args(&cli_fs_cmds[7], argc, argv, NULL, NULL, ops, 3, 3, &n);
+	int r = args(c, argc, argv, NULL, NULL, ops, 3, 3, &n);
 	if (r)
 		return r;
 	struct poise_pool *p;
@@ -517,19 +523,19 @@ static int rm_tree(struct poise_pool *p, const char *path)
 	struct poise_entry e;
 	while (ret == 0 && poise_readdir(d, &e) > 0) {
 		char c[4096];
-		snprintf(c, sizeof(c), "%s/%s", strcmp(path, "/") ? path : "", e.name);
-		ret = rm_tree(p, c);
+		ret = child_path(c, sizeof(c), path, e.name) ? rm_tree(p, c)
+							     : poise_err(ENAMETOOLONG, "%s: a path in it is too long", path);
 	}
 	poise_closedir(&d);
 	return ret < 0 ? ret : (strcmp(path, "/") ? poise_rmdir(p, path) : 0);
 }
 
-static int c_rm(int argc, char **argv)
+static int c_rm(const struct cli_cmd *c, int argc, char **argv)
 {
 	static const char *const acc[] = {"-r", NULL};
 	int seen[1] = {0}, n;
 	char *ops[2];
-	int r = args(&cli_fs_cmds[8], argc, argv, acc, seen, ops, 2, 2, &n);
+	int r = args(c, argc, argv, acc, seen, ops, 2, 2, &n);
 	if (r)
 		return r;
 	struct poise_pool *p;
@@ -543,12 +549,12 @@ static int c_rm(int argc, char **argv)
 	return ret < 0 ? cli_fail(ret, "rm: %s", ops[1]) : EXIT_OK;
 }
 
-static int c_mkdir(int argc, char **argv)
+static int c_mkdir(const struct cli_cmd *c, int argc, char **argv)
 {
 	static const char *const acc[] = {"-p", NULL};
 	int seen[1] = {0}, n;
 	char *ops[2];
-	int r = args(&cli_fs_cmds[9], argc, argv, acc, seen, ops, 2, 2, &n);
+	int r = args(c, argc, argv, acc, seen, ops, 2, 2, &n);
 	if (r)
 		return r;
 	struct poise_pool *p;
@@ -579,11 +585,11 @@ static int c_mkdir(int argc, char **argv)
 	return ret < 0 ? cli_fail(ret, "mkdir: %s", ops[1]) : EXIT_OK;
 }
 
-static int c_mv(int argc, char **argv)
+static int c_mv(const struct cli_cmd *c, int argc, char **argv)
 {
 	int n;
 	char *ops[3];
-	int r = args(&cli_fs_cmds[10], argc, argv, NULL, NULL, ops, 3, 3, &n);
+	int r = args(c, argc, argv, NULL, NULL, ops, 3, 3, &n);
 	if (r)
 		return r;
 	struct poise_pool *p;
@@ -594,9 +600,8 @@ static int c_mv(int argc, char **argv)
 	return ret < 0 ? cli_fail(ret, "mv: %s -> %s", ops[1], ops[2]) : EXIT_OK;
 }
 
-static int c_write(int argc, char **argv)
+static int c_write(const struct cli_cmd *c, int argc, char **argv)
 {
-	const struct cli_cmd *c = &cli_fs_cmds[11];
 	const char *ops[2] = {NULL, NULL};
 	uint64_t off = 0;
 	int have_off = 0, n = 0;
@@ -648,81 +653,15 @@ static int c_write(int argc, char **argv)
 	return rc;
 }
 
-static int c_scrub(int argc, char **argv)
+static int c_scrub(const struct cli_cmd *c, int argc, char **argv)
 {
-	static const char *const acc[] = {"--json", NULL};
-	int seen[1] = {0}, n;
-	char *ops[1];
-	int r = args(&cli_fs_cmds[12], argc, argv, acc, seen, ops, 1, 1, &n);
-	if (r)
-		return r;
-	struct poise_scrub_report rep;
-	int ret = poise_scrub(ops[0], &rep);
-	if (ret < 0)
-		return cli_fail(ret, "scrub");
-	uint64_t files = 0, meta = 0, free_ = 0, quar = 0, damaged = 0;
-	for (size_t i = 0; i < rep.n; i++) {
-		struct poise_scrub_range *x = &rep.r[i];
-		files += !strcmp(x->owner, "file");
-		meta += !strcmp(x->owner, "metadata");
-		free_ += !strcmp(x->owner, "free");
-		quar += !strcmp(x->owner, "quarantined");
-		damaged += !strcmp(x->owner, "file") || (!strcmp(x->owner, "metadata") && !x->repaired);
-	}
-	if (seen[0]) {
-		printf("{\"pool\":");
-		cli_json_str(stdout, ops[0]);
-		printf(",\"blocks_scanned\":%llu,\"ranges\":[", (unsigned long long)rep.blocks_scanned);
-		for (size_t i = 0; i < rep.n; i++) {
-			struct poise_scrub_range *x = &rep.r[i];
-			printf("%s{\"sector\":%llu,\"count\":%llu,\"owner\":\"%s\",\"what\":", i ? "," : "",
-			       (unsigned long long)x->sector, (unsigned long long)x->count, x->owner);
-			cli_json_str(stdout, x->what);
-			printf(",\"path\":");
-			if (x->path[0])
-				cli_json_str(stdout, x->path);
-			else
-				printf("null");
-			printf(",\"ino\":%llu,\"file_offset\":%llu,\"length\":%llu,\"repaired\":%s}",
-			       (unsigned long long)x->ino, (unsigned long long)x->file_offset,
-			       (unsigned long long)x->length, x->repaired ? "true" : "false");
-		}
-		printf("],\"totals\":{\"ranges\":%zu,\"sectors\":%llu,\"new_sectors\":%llu,\"file\":%llu,"
-		       "\"metadata\":%llu,\"free\":%llu,\"quarantined\":%llu,\"damaged\":%llu}}\n",
-		       rep.n, (unsigned long long)rep.sectors_bad, (unsigned long long)rep.found_new,
-		       (unsigned long long)files, (unsigned long long)meta, (unsigned long long)free_,
-		       (unsigned long long)quar, (unsigned long long)damaged);
-	} else {
-		for (size_t i = 0; i < rep.n; i++) {
-			struct poise_scrub_range *x = &rep.r[i];
-			printf("sectors %llu-%llu: ", (unsigned long long)x->sector,
-			       (unsigned long long)(x->sector + x->count - 1));
-			if (!strcmp(x->owner, "file"))
-				printf("%s %s, bytes %llu-%llu\n", x->what, x->path, (unsigned long long)x->file_offset,
-				       (unsigned long long)(x->file_offset + x->length - 1));
-			else if (!strcmp(x->owner, "metadata"))
-				printf("metadata: %s%s%s%s\n", x->what, x->path[0] ? " of " : "", x->path,
-				       x->repaired ? " (repaired)" : " (NOT repaired)");
-			else
-				printf("%s\n", x->owner);
-		}
-		printf("%s: %llu blocks scanned, %llu bad sectors in %zu ranges (%llu newly found): "
-		       "%llu in files, %llu in metadata, %llu quarantined, %llu free\n",
-		       ops[0], (unsigned long long)rep.blocks_scanned, (unsigned long long)rep.sectors_bad, rep.n,
-		       (unsigned long long)rep.found_new, (unsigned long long)files, (unsigned long long)meta,
-		       (unsigned long long)quar, (unsigned long long)free_);
-	}
-	poise_scrub_free(&rep);
-	return damaged ? EXIT_FAIL : EXIT_OK;
+	return c_live(c, argc, argv, LIVE_SCRUB);
 }
 
-static int c_map(int argc, char **argv)
+static int c_map(const struct cli_cmd *c, int argc, char **argv)
 {
 	int seen[1] = {0}, n;
 	char *ops[2];
-	const struct cli_cmd *c = NULL;
-	for (c = cli_fs_cmds; strcmp(c->name, "map"); c++)
-		;
 	int r = args(c, argc, argv, NULL, seen, ops, 2, 2, &n);
 	if (r)
 		return r;

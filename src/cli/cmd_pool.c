@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-static int pool_create(int argc, char **argv);
+static int pool_create(const struct cli_cmd *c, int argc, char **argv);
 
 const struct cli_cmd cli_pool_cmds[] = {
 	{"create", "pool create POOL --size SIZE",
@@ -17,9 +17,8 @@ const struct cli_cmd cli_pool_cmds[] = {
 	{NULL, NULL, NULL, NULL},
 };
 
-static int pool_create(int argc, char **argv)
+static int pool_create(const struct cli_cmd *c, int argc, char **argv)
 {
-	const struct cli_cmd *c = &cli_pool_cmds[0];
 	const char *path = NULL, *size_s = NULL;
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--size") && i + 1 < argc)

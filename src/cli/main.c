@@ -60,7 +60,7 @@ int cli_run(int argc, char **argv)
 				continue;
 			if (cli_wants_help(argc - 2, argv + 2))
 				return cli_help(c);
-			return c->run(argc - 2, argv + 2);
+			return c->run(c, argc - 2, argv + 2);
 		}
 	for (const struct group *g = groups; g->name; g++) {
 		if (strcmp(argv[1], g->name))
@@ -74,7 +74,7 @@ int cli_run(int argc, char **argv)
 				continue;
 			if (cli_wants_help(argc - 3, argv + 3))
 				return cli_help(c);
-			return c->run(argc - 3, argv + 3);
+			return c->run(c, argc - 3, argv + 3);
 		}
 		fprintf(stderr, "poise: %s: unknown subcommand '%s'\n", g->name, argv[2]);
 		group_usage(stderr, g);
@@ -88,8 +88,5 @@ int cli_run(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN); /* a closed pipe is an error we report */
-	int rc;
-	if (cli_remote(argc, argv, &rc)) /* a mounted pool: its daemon runs it */
-		return rc;
 	return cli_run(argc, argv);
 }

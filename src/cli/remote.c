@@ -2,19 +2,30 @@
  * remote.c - the client side of a mounted pool's control channel.
  *
  * While `poise mount` holds a pool, other processes cannot open it; the
- * commands that make sense on a live pool (badblocks list|inject|clear,
- * scrub, info) are sent to the daemon instead, which runs them on its open
- * pool and returns their output and exit status.  The channel is a unix
- * socket in the abstract namespace named after the pool file's identity
- * (device and inode numbers), so any path to the pool finds it; the daemon
- * checks the caller's credentials (SO_PEERCRED): root or the pool's owner.
+ * commands that make sense on a live pool (live.h: info, scrub, badblocks
+ * list|inject|clear) are sent to the daemon instead as a fixed request
+ * (struct live_req), and the daemon answers with the exit status, the
+ * output and the errors.
  *
- * Wire format: the request is the command line, each argument ending in a
- * NUL and the list in an empty argument, with the pool argument written
- * "@POOL"; the answer is "RC OUTLEN ERRLEN\n", then the command's stdout
- * and stderr bytes.
+ * Where the daemon listens: a unix socket file "ctl-DEV-INO.sock" (the
+ * pool file's identity, so any path to the pool finds it) in a directory
+ * that only the daemon's user can write: /run/poise for root, else
+ * /run/user/UID/poise, else /tmp/poise-UID (made 0700; one that another
+ * user made first is not used).  No other user can bind there, so nobody
+ * can squat the name or block the mount.
+ *
+ * Whom the client trusts: it looks only in the directories of root, of the
+ * pool file's owner and of its own user, checks that the directory and the
+ * socket belong to that user and that no one else may write the directory,
+ * and after connecting checks the server's credentials (SO_PEERCRED): root,
+ * the pool file's owner, or the client's own user.  Anyone else answering
+ * is refused with an error, never believed.
+ *
+ * Time limits: 5 s to connect and send; the answer within 120 s (a scrub of
+ * a large pool reads all of it).
  */
 #include "cli/cli.h"
+#include "cli/live.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,43 +33,26 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-int cli_ctl_addr(const char *path, char *name, size_t len)
+#define SEND_TIMEOUT_S 5
+#define ANSWER_TIMEOUT_S 120
+
+int cli_ctl_path(uid_t uid, dev_t dev, ino_t ino, char *dir, size_t dlen, char *sock, size_t slen)
 {
+	char run[64];
 	struct stat st;
-	if (stat(path, &st) < 0)
-		return -errno;
-	snprintf(name, len, "poise-ctl-%llx-%llx", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-	return 0;
-}
-
-int cli_remote_allowed(int argc, char **argv)
-{
-	if (argc < 2)
-		return 0;
-	if (!strcmp(argv[1], "scrub") || !strcmp(argv[1], "info"))
-		return 1;
-	return argc >= 3 && !strcmp(argv[1], "badblocks") &&
-	       (!strcmp(argv[2], "list") || !strcmp(argv[2], "inject") || !strcmp(argv[2], "clear"));
-}
-
-/* Index of the POOL argument: the first that is neither an option nor an
- * option's value. */
-static int pool_arg(int argc, char **argv)
-{
-	int first = !strcmp(argv[1], "badblocks") ? 3 : 2;
-	for (int i = first; i < argc; i++) {
-		if (!strcmp(argv[i], "--file") || !strcmp(argv[i], "--offset") || !strcmp(argv[i], "--length") ||
-		    !strcmp(argv[i], "--metadata")) {
-			i++;
-			continue;
-		}
-		if (argv[i][0] != '-')
-			return i;
-	}
-	return -1;
+	snprintf(run, sizeof(run), "/run/user/%u", (unsigned)uid);
+	if (uid == 0)
+		snprintf(dir, dlen, "/run/poise");
+	else if (lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid)
+		snprintf(dir, dlen, "%s/poise", run);
+	else
+		snprintf(dir, dlen, "/tmp/poise-%u", (unsigned)uid);
+	int n = snprintf(sock, slen, "%s/ctl-%llx-%llx.sock", dir, (unsigned long long)dev, (unsigned long long)ino);
+	return n < 0 || (size_t)n >= slen || n >= (int)sizeof(((struct sockaddr_un *)0)->sun_path) ? -ENAMETOOLONG : 0;
 }
 
 int cli_pool_held(const char *path)
@@ -66,7 +60,9 @@ int cli_pool_held(const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+	/* a read-lock probe meets only write locks: an owner's, never a
+	 * reader's read lock */
+	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	int h = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 	close(fd);
 	return h;
@@ -76,6 +72,8 @@ static int read_full(int fd, void *buf, size_t len)
 {
 	for (size_t got = 0; got < len;) {
 		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
 			return -1;
 		got += (size_t)n;
@@ -83,71 +81,90 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
-int cli_remote(int argc, char **argv, int *rc)
+static void set_timeout(int s, int opt, int seconds)
 {
-	if (!cli_remote_allowed(argc, argv) || cli_wants_help(argc - 2, argv + 2))
-		return 0;
-	int pi = pool_arg(argc, argv);
-	if (pi < 0 || !cli_pool_held(argv[pi]))
-		return 0;
+	struct timeval tv = {.tv_sec = seconds};
+	(void)setsockopt(s, SOL_SOCKET, opt, &tv, sizeof(tv));
+}
+
+/* Connect to the socket of the daemon that would run as uid; -1 when there
+ * is none to trust there (no socket, or one another user could have put). */
+static int try_connect(uid_t uid, const struct stat *pool)
+{
+	char dir[256], path[320];
+	struct stat st;
+	if (cli_ctl_path(uid, pool->st_dev, pool->st_ino, dir, sizeof(dir), path, sizeof(path)) < 0)
+		return -1;
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != uid || (st.st_mode & 022))
+		return -1;
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != uid)
+		return -1;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	if (cli_ctl_addr(argv[pi], a.sun_path + 1, sizeof(a.sun_path) - 1) < 0)
-		return 0;
+	memcpy(a.sun_path, path, strlen(path) + 1); /* cli_ctl_path checked the length */
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
-	if (s < 0 || connect(s, (struct sockaddr *)&a, alen) < 0) {
-		if (s >= 0)
-			close(s);
-		return 0; /* held, but not by a mount: the local command says by whom */
-	}
-	/* the request */
-	size_t len = 1;
-	for (int i = 0; i < argc; i++)
-		len += strlen(i == pi ? "@POOL" : argv[i]) + 1;
-	char *req = malloc(len), *w = req;
-	if (!req) {
+	if (s < 0)
+		return -1;
+	set_timeout(s, SO_SNDTIMEO, SEND_TIMEOUT_S);
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		close(s);
+		return -1; /* a stale socket: that daemon is gone */
+	}
+	return s;
+}
+
+int cli_remote(const char *path, const struct live_req *r, int *rc)
+{
+	struct stat pool;
+	if (stat(path, &pool) < 0)
 		return 0;
+	uid_t cand[3] = {0, pool.st_uid, geteuid()};
+	int s = -1;
+	uid_t want = 0;
+	for (int i = 0; i < 3 && s < 0; i++) {
+		if ((i == 1 && cand[1] == 0) || (i == 2 && (cand[2] == 0 || cand[2] == cand[1])))
+			continue;
+		want = cand[i];
+		s = try_connect(want, &pool);
 	}
-	for (int i = 0; i < argc; i++) {
-		const char *x = i == pi ? "@POOL" : argv[i];
-		memcpy(w, x, strlen(x) + 1);
-		w += strlen(x) + 1;
-	}
-	*w = 0;
-	(void)cli_write_all(s, req, len); /* a refusal may come before the request is read */
-	free(req);
-	int ok = 1;
-	/* the answer */
-	char head[64];
-	size_t h = 0;
-	while (ok && h < sizeof(head) - 1 && read(s, head + h, 1) == 1 && head[h] != '\n')
-		h++;
-	head[h] = 0;
-	unsigned long long olen, elen;
-	int code;
-	if (!ok || sscanf(head, "%d %llu %llu", &code, &olen, &elen) != 3 || olen > (1ULL << 30) ||
-	    elen > (1ULL << 20)) {
+	if (s < 0)
+		return 0; /* held, but not by a mount we can reach: the local open says by whom */
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	*rc = EXIT_FAIL;
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || (cr.uid != 0 && cr.uid != want)) {
+		fprintf(stderr, "poise: %s: the control socket is served by uid %u, neither root nor the pool's "
+				"owner: not trusted\n", path, (unsigned)cr.uid);
 		close(s);
-		fprintf(stderr, "poise: %s: the mount's control channel gave no answer\n", argv[pi]);
-		*rc = EXIT_FAIL;
 		return 1;
 	}
-	char *out = malloc(olen + 1), *err = malloc(elen + 1);
-	if (!out || !err || read_full(s, out, olen) < 0 || read_full(s, err, elen) < 0) {
+	if (cli_write_all(s, r, sizeof(*r)) < 0) {
+		fprintf(stderr, "poise: %s: cannot send to the mount's control channel: %s\n", path, strerror(errno));
+		close(s);
+		return 1;
+	}
+	set_timeout(s, SO_RCVTIMEO, ANSWER_TIMEOUT_S);
+	struct live_ans ans;
+	if (read_full(s, &ans, sizeof(ans)) < 0 || ans.magic != LIVE_ANS_MAGIC || ans.outlen > (1ULL << 30) ||
+	    ans.errlen > (1ULL << 20)) {
+		fprintf(stderr, "poise: %s: the mount's control channel gave no answer%s\n", path,
+			errno == EAGAIN ? " in time" : "");
+		close(s);
+		return 1;
+	}
+	char *out = malloc(ans.outlen + 1), *err = malloc(ans.errlen + 1);
+	if (!out || !err || read_full(s, out, ans.outlen) < 0 || read_full(s, err, ans.errlen) < 0) {
 		free(out);
 		free(err);
 		close(s);
-		fprintf(stderr, "poise: %s: the mount's control channel broke off\n", argv[pi]);
-		*rc = EXIT_FAIL;
+		fprintf(stderr, "poise: %s: the mount's control channel broke off\n", path);
 		return 1;
 	}
 	close(s);
-	fwrite(out, 1, olen, stdout);
+	fwrite(out, 1, ans.outlen, stdout);
 	fflush(stdout);
-	fwrite(err, 1, elen, stderr);
+	fwrite(err, 1, ans.errlen, stderr);
 	free(out);
 	free(err);
-	*rc = code;
+	*rc = ans.rc;
 	return 1;
 }

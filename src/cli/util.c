@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int cli_parse_u64(const char *s, uint64_t *v)
@@ -119,4 +120,52 @@ int cli_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)k;
 	}
 	return 0;
+}
+
+/* GNU ls's shell-escape quoting, for names that hold control characters
+ * (a newline in a name must not make two lines of output): 'a'$'\n''b'.
+ * Other names print as they are. */
+void cli_print_name(FILE *f, const char *s)
+{
+	int ctl = 0;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		ctl |= *c < 0x20 || *c == 0x7f;
+	if (!ctl) {
+		fputs(s, f);
+		return;
+	}
+	int open = 0;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f) {
+			if (open)
+				fputc('\'', f);
+			open = 0;
+			switch (*c) {
+			case '\n': fputs("$'\\n'", f); break;
+			case '\t': fputs("$'\\t'", f); break;
+			case '\r': fputs("$'\\r'", f); break;
+			default: fprintf(f, "$'\\%03o'", *c); break;
+			}
+			continue;
+		}
+		if (!open)
+			fputc('\'', f);
+		open = 1;
+		if (*c == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*c, f);
+	}
+	if (open)
+		fputc('\'', f);
+}
+
+void cli_warn_exposed(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)) && (st.st_mode & 0044))
+		fprintf(stderr,
+			"poise: warning: %s can be read by %s (mode %04o): it holds every file's bytes; "
+			"chmod 600 it\n",
+			path, (st.st_mode & 0004) ? "every user" : "its group", (unsigned)(st.st_mode & 07777));
 }

@@ -290,7 +290,7 @@ int bb_read_file(const char *path, int missing_ok, struct poise_bb_range **out, 
 {
 	*out = NULL;
 	*n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); /* a planted symlink is not followed */
 	if (fd < 0) {
 		if (errno == ENOENT && missing_ok)
 			return -ENOENT;
@@ -332,7 +332,7 @@ int bb_read_file(const char *path, int missing_ok, struct poise_bb_range **out, 
 	return ret;
 }
 
-int bb_write_file(const char *path, const struct poise_bb_range *r, size_t n)
+int bb_write_file(const char *path, const struct poise_bb_range *r, size_t n, uid_t uid, gid_t gid)
 {
 	if (n == 0) {
 		if (unlink(path) < 0 && errno != ENOENT)
@@ -344,12 +344,20 @@ int bb_write_file(const char *path, const struct poise_bb_range *r, size_t n)
 	if (!tmp)
 		return poise_err(ENOMEM, "%s: out of memory", path);
 	snprintf(tmp, plen, "%s.tmp", path);
-	FILE *f = fopen(tmp, "we");
+	/* a new file of our own (O_EXCL never follows a symlink someone put
+	 * there), renamed over the list: never written through a link */
+	(void)unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
 		int e = errno;
+		if (fd >= 0)
+			close(fd);
 		free(tmp);
 		return poise_errno(e, "%s", path);
 	}
+	if (uid != (uid_t)-1 && geteuid() == 0) /* root writing a user's list: it stays the user's */
+		(void)fchown(fd, uid, gid);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%llu %llu\n", (unsigned long long)r[i].sector, (unsigned long long)r[i].count);
 	int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;

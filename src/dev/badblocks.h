@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define POISE_SECTOR 512u
 #define POISE_SECTOR_SHIFT 9
@@ -79,7 +80,9 @@ static inline int bbt_maybe(const struct poise_bbt *t, uint64_t off, uint64_t le
  */
 int bb_parse(const char *text, const char *name, struct poise_bb_range **out, size_t *n);
 int bb_read_file(const char *path, int missing_ok, struct poise_bb_range **out, size_t *n);
-/* Write atomically (temp file, fsync, rename); n == 0 removes the file. */
-int bb_write_file(const char *path, const struct poise_bb_range *r, size_t n);
+/* Write atomically (a new temp file, never through a symlink; fsync,
+ * rename); n == 0 removes the file.  As root, the file is given to uid:gid
+ * (the pool's owner) unless uid is -1. */
+int bb_write_file(const char *path, const struct poise_bb_range *r, size_t n, uid_t uid, gid_t gid);
 
 #endif

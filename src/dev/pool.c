@@ -49,7 +49,8 @@ int poise_dev_create(const char *path, uint64_t size)
 	if (size < POISE_PAGE || size % POISE_PAGE)
 		return poise_err(EINVAL, "%s: pool size %llu is not a positive multiple of 4096",
 				 path, (unsigned long long)size);
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	/* owner only: a pool holds the bytes of every file in it */
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return poise_errno(errno, "%s", path);
 	int e = posix_fallocate(fd, 0, (off_t)size);

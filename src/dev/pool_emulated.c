@@ -33,7 +33,50 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
+
+/* The sidecar of the pool file open on d->fd, whatever name opened it:
+ *   1. the path the file's own attribute user.poise.badblocks names (set
+ *      when the list was first written), so a hard link or a renamed pool
+ *      finds its list; trusted only when it names an existing regular file
+ *      "*.badblocks" of the pool's owner (the attribute is the owner's to
+ *      set: it must not make root read or replace another file);
+ *   2. else the pool's real path (symlinks resolved) + ".badblocks".
+ * Where the file system keeps no user attributes, hard links to a pool with
+ * a list are not found (symlinks are). */
+#define SIDECAR_XATTR "user.poise.badblocks"
+static char *sidecar_path(struct poise_dev *d, const struct stat *pool)
+{
+	char x[4096], *real;
+	struct stat st;
+	ssize_t n = fgetxattr(d->fd, SIDECAR_XATTR, x, sizeof(x) - 1);
+	if (n > 10) {
+		x[n] = 0;
+		if (x[0] == '/' && !strcmp(x + n - 10, ".badblocks") && lstat(x, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_uid == pool->st_uid)
+			return strdup(x);
+	}
+	char *out = NULL;
+	if ((real = realpath(d->path, NULL)) != NULL && asprintf(&out, "%s.badblocks", real) < 0)
+		out = NULL;
+	if (!real && asprintf(&out, "%s.badblocks", d->path) < 0)
+		out = NULL;
+	free(real);
+	return out;
+}
+
+/* Point the pool's attribute at its sidecar (or drop it with the list). */
+static void sidecar_mark(struct poise_dev *d, int have)
+{
+	char x[4096];
+	ssize_t n = fgetxattr(d->fd, SIDECAR_XATTR, x, sizeof(x));
+	int same = n == (ssize_t)strlen(d->sidecar) && !memcmp(x, d->sidecar, (size_t)n);
+	if (have && !same)
+		(void)fsetxattr(d->fd, SIDECAR_XATTR, d->sidecar, strlen(d->sidecar), 0);
+	else if (!have && n >= 0)
+		(void)fremovexattr(d->fd, SIDECAR_XATTR);
+}
 
 static int emu_open(struct poise_dev *d)
 {
@@ -44,10 +87,8 @@ static int emu_open(struct poise_dev *d)
 		return poise_err(EINVAL, "%s: not a pool: its size (%lld bytes) is not a positive multiple of 4096",
 				 d->path, (long long)st.st_size);
 	d->size = (uint64_t)st.st_size;
-	size_t n = strlen(d->path) + sizeof(".badblocks");
-	if (!(d->sidecar = malloc(n)))
+	if (!(d->sidecar = sidecar_path(d, &st)))
 		return poise_err(ENOMEM, "out of memory");
-	snprintf(d->sidecar, n, "%s.badblocks", d->path);
 	void *p = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, 0);
 	if (p == MAP_FAILED)
 		return poise_errno(errno, "%s: cannot map %llu bytes", d->path,
@@ -91,6 +132,7 @@ static int emu_load(struct poise_dev *d)
 		return 0;
 	if (ret < 0)
 		return ret;
+	sidecar_mark(d, n > 0); /* a list from before the attribute existed */
 	ret = poise_dev_table_load(d, r, n, d->sidecar);
 	for (size_t i = 0; ret == 0 && i < n; i++)
 		ret = protect(d, r[i].sector, r[i].count, PROT_NONE);
@@ -104,8 +146,12 @@ static int emu_save(struct poise_dev *d)
 	long n = bbt_snapshot(&d->bb, &r);
 	if (n < 0)
 		return (int)n;
-	int ret = bb_write_file(d->sidecar, r, (size_t)n);
+	struct stat st;
+	int have = fstat(d->fd, &st) == 0;
+	int ret = bb_write_file(d->sidecar, r, (size_t)n, have ? st.st_uid : (uid_t)-1, have ? st.st_gid : (gid_t)-1);
 	free(r);
+	if (ret == 0)
+		sidecar_mark(d, n > 0);
 	return ret;
 }
 

@@ -174,8 +174,11 @@ static uint64_t dblk(const struct inode *dp, uint32_t b, int rep)
 static int entry_ok(const struct poise_fs *fs, const struct poise_dirent *h, unsigned s)
 {
 	unsigned len = h->d_name_len;
-	return len != 0 && h->d_nslots == POISE_DIRENT_SLOTS(len) &&
+	int dot = (len == 1 && h->d_name[0] == '.') || (len == 2 && h->d_name[0] == '.' && h->d_name[1] == '.');
+	return len != 0 && !dot && h->d_nslots == POISE_DIRENT_SLOTS(len) &&
 	       s + h->d_nslots <= POISE_DSLOTS_PER_BLOCK && h->d_ino <= fs->sb.s_ninodes &&
+	       h->d_ino != POISE_ROOT_INO && h->d_ino != POISE_QUARANTINE_INO &&
+	       (h->d_type == DT_REG || h->d_type == DT_DIR || h->d_type == DT_LNK) &&
 	       !memchr(h->d_name, '/', len) && !memchr(h->d_name, 0, len) &&
 	       dirent_crc(h, h->d_name) == h->d_crc;
 }
@@ -216,6 +219,15 @@ static int read_dblock(struct poise_fs *fs, const struct inode *dp, uint32_t b, 
 
 int dir_load(struct poise_fs *fs, struct inode *dp)
 {
+	/* the size is checked against the blocks the directory holds before
+	 * anything is allocated for it */
+	uint64_t held = 0;
+	for (uint32_t i = 0; i < dp->next; i++)
+		held += dp->ext[i].e_len;
+	if (dp->d.i_size / POISE_BLOCK > held)
+		return poise_err(EUCLEAN, "directory %llu: its size %llu does not match the %llu blocks it holds",
+				 (unsigned long long)dp->ino, (unsigned long long)dp->d.i_size,
+				 (unsigned long long)held);
 	struct dir *d = calloc(1, sizeof(*d));
 	uint8_t *buf = malloc(POISE_BLOCK);
 	uint32_t nblocks = (uint32_t)(dp->d.i_size / (2 * POISE_BLOCK));
@@ -237,6 +249,11 @@ int dir_load(struct poise_fs *fs, struct inode *dp)
 			if (!entry_ok(fs, h, s)) {
 				d->corrupt++;
 				s++;
+				continue;
+			}
+			if (find(d, h->d_name, len, hash_name(h->d_name, len))) { /* a second entry of one name */
+				d->corrupt++;
+				s += h->d_nslots;
 				continue;
 			}
 			struct dentry *e = dentry_new(h->d_name, len, h->d_ino, h->d_type);

@@ -502,7 +502,7 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 	if (len == 0)
 		return 0;
 	if (!append) {
-		if (off + len < off || off + len > (1ULL << 50))
+		if (off + len < off || off + len > POISE_MAX_FILE_SIZE)
 			return poise_err(EFBIG, "write past the largest file size");
 		pthread_rwlock_rdlock(&ip->lock);
 		if (off + len <= ip->d.i_size && fully_mapped(ip, off, len)) {
@@ -521,7 +521,7 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 	uint64_t size = ip->d.i_size;
 	if (append)
 		off = size;
-	if (off + len < off || off + len > (1ULL << 50)) {
+	if (off + len < off || off + len > POISE_MAX_FILE_SIZE) {
 		pthread_rwlock_unlock(&ip->lock);
 		return poise_err(EFBIG, "write past the largest file size");
 	}
@@ -576,7 +576,7 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 
 int file_truncate(struct poise_fs *fs, struct inode *ip, uint64_t size)
 {
-	if (size > (1ULL << 50))
+	if (size > POISE_MAX_FILE_SIZE)
 		return poise_err(EFBIG, "size %llu is past the largest file size", (unsigned long long)size);
 	pthread_rwlock_wrlock(&ip->lock);
 	uint64_t old = ip->d.i_size;
@@ -602,7 +602,7 @@ int file_truncate(struct poise_fs *fs, struct inode *ip, uint64_t size)
 
 int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off, uint64_t len)
 {
-	if (len == 0 || off + len < off || off + len > (1ULL << 50))
+	if (len == 0 || off + len < off || off + len > POISE_MAX_FILE_SIZE)
 		return poise_err(EINVAL, "fallocate: bad range %llu+%llu", (unsigned long long)off,
 				 (unsigned long long)len);
 	int punch = mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);

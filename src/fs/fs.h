@@ -105,6 +105,7 @@ struct poise_fs {
 #define POISE_SET_GID 4u
 #define POISE_SET_ATIME 8u
 #define POISE_SET_MTIME 16u
+#define POISE_SET_KILLPRIV 32u /* drop set-user-ID (and set-group-ID when group-executable) */
 
 /* ---- log.c ---- */
 struct tx *tx_begin(struct poise_fs *fs);
@@ -156,6 +157,11 @@ void extent_seal(struct poise_extent *e);
  * into buf, from the better copy (healing the other).  0, -EIO when both
  * copies are unreadable, -EUCLEAN when neither checks out. */
 int extblk_read(struct poise_fs *fs, uint64_t ino, uint64_t p, uint64_t r, uint32_t count, uint8_t *buf);
+/* Do the n extents at e pass their checks and follow each other in file
+ * order, the first at or past *lend?  Sets *lend past the last.  1 or 0.
+ * (A chain that loops repeats extents, so it fails here at its first
+ * repetition.) */
+int extents_ok(const struct poise_fs *fs, const struct poise_extent *e, uint32_t n, uint64_t *lend);
 /* Get the in-memory inode (loading it); -ENOENT for a free inode, -EUCLEAN
  * for a corrupt one. */
 int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp);

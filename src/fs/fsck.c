@@ -73,6 +73,40 @@ static int tx_one(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd
 	return ret;
 }
 
+/* What the names of pass 2 add up to, for pass 3. */
+struct names_count {
+	uint32_t *refs;     /* names of each inode */
+	uint32_t *subdirs;  /* subdirectories of each directory */
+	uint64_t *named_in; /* the directory naming each directory */
+};
+
+/* Count the entry of directory dino that names inode t. */
+static void count_name(struct poise_fsck_report *r, struct names_count *nc, uint64_t dino, uint64_t t,
+		       const struct inode *tp)
+{
+	nc->refs[t]++;
+	if (!S_ISDIR(tp->d.i_mode))
+		return;
+	nc->subdirs[dino]++;
+	if (nc->named_in[t])
+		report(r, "dirent", t, "directory %llu has two names", (unsigned long long)t);
+	nc->named_in[t] = dino;
+}
+
+/* Remove the entry name of directory dp (repair). */
+static int remove_entry(struct poise_fs *fs, struct inode *dp, const char *name)
+{
+	struct tx *tx = tx_begin(fs);
+	int rr = tx ? dir_remove(tx, fs, dp, name, strlen(name)) : -ENOMEM;
+	if (tx)
+		rr = rr ? (tx_abort(tx), rr) : tx_commit(tx);
+	if (rr == 0)
+		dir_commit(dp);
+	else
+		dir_abort(dp);
+	return rr;
+}
+
 int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 {
 	struct poise_pool *pool;
@@ -103,12 +137,19 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 	if (pend > 0)
 		report(r, "log", 0, "%d committed transactions remain in the log after replay", pend);
 
+	struct odd {
+		uint64_t dir, ino;
+		char name[POISE_NAME_MAX + 1];
+	} *odd = NULL;
+	size_t nodd = 0, codd = 0;
+	uint8_t *by_parent = calloc(N + 1, 1); /* named in the directory its i_parent names */
 	uint32_t *refs = calloc(N + 1, sizeof(uint32_t));
 	uint32_t *subdirs = calloc(N + 1, sizeof(uint32_t));
 	uint64_t *named_in = calloc(N + 1, sizeof(uint64_t));
 	uint64_t *owner = calloc(fs->nblocks, sizeof(uint64_t));
 	struct inode **ips = calloc(N + 1, sizeof(*ips));
-	if (!refs || !subdirs || !named_in || !owner || !ips) {
+	struct names_count nc = {refs, subdirs, named_in};
+	if (!refs || !subdirs || !named_in || !owner || !ips || !by_parent) {
 		ret = poise_err(ENOMEM, "out of memory");
 		goto out;
 	}
@@ -204,6 +245,10 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 					p->repaired = poise_dev_write(fs->dev, p1 * POISE_BLOCK, pa, POISE_BLOCK) == POISE_BLOCK;
 			}
 		}
+		if (S_ISREG(d.i_mode) && ip->d.i_size > POISE_MAX_FILE_SIZE)
+			report(r, "inode", ino, "file %llu has size %llu, past the largest the format allows (%llu)",
+			       (unsigned long long)ino, (unsigned long long)ip->d.i_size,
+			       (unsigned long long)POISE_MAX_FILE_SIZE);
 		if (S_ISLNK(d.i_mode) && (ip->d.i_size == 0 || ip->d.i_size >= POISE_BLOCK))
 			report(r, "inode", ino, "symlink %llu has length %llu", (unsigned long long)ino,
 			       (unsigned long long)ip->d.i_size);
@@ -229,28 +274,52 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 								      (unsigned long long)ino, e[i].name,
 								      tp ? "a differently typed" : "a free or corrupt",
 								      (unsigned long long)t);
-				if (p && repair) {
-					struct tx *tx = tx_begin(fs);
-					int rr = tx ? dir_remove(tx, fs, dp, e[i].name, strlen(e[i].name)) : -ENOMEM;
-					if (tx)
-						rr = rr ? (tx_abort(tx), rr) : tx_commit(tx);
-					if (rr == 0)
-						dir_commit(dp);
-					else
-						dir_abort(dp);
-					p->repaired = rr == 0;
-				}
+				if (p && repair)
+					p->repaired = remove_entry(fs, dp, e[i].name) == 0;
 				continue;
 			}
-			refs[t]++;
-			if (S_ISDIR(tp->d.i_mode)) {
-				subdirs[ino]++;
-				if (named_in[t])
-					report(r, "dirent", t, "directory %llu has two names", (unsigned long long)t);
-				named_in[t] = ino;
+			if (S_ISDIR(tp->d.i_mode) && tp->d.i_parent == ino)
+				by_parent[t] = 1;
+			if (S_ISDIR(tp->d.i_mode) && tp->d.i_parent != ino) { /* decided below */
+				if (nodd == codd) {
+					codd = codd ? 2 * codd : 16;
+					struct odd *o = realloc(odd, codd * sizeof(*odd));
+					if (!o) {
+						free(e);
+						ret = poise_err(ENOMEM, "out of memory");
+						goto out;
+					}
+					odd = o;
+				}
+				odd[nodd].dir = ino;
+				odd[nodd].ino = t;
+				snprintf(odd[nodd].name, sizeof(odd[nodd].name), "%s", e[i].name);
+				nodd++;
+				continue;
 			}
+			count_name(r, &nc, ino, t, tp);
 		}
 		free(e);
+	}
+	/* pass 2b: entries naming a directory whose parent pointer names
+	 * another directory.  When that parent names it too, this entry is a
+	 * second name or a cycle (an ancestor named again below itself): it is
+	 * reported, removed by --repair, and never counted (a count raised for
+	 * it would call the image clean).  Otherwise it is the only name and
+	 * the parent pointer is what is wrong (pass 3). */
+	for (size_t i = 0; i < nodd; i++) {
+		uint64_t t = odd[i].ino, dino = odd[i].dir;
+		struct inode *tp = ips[t], *dp = ips[dino];
+		if (!by_parent[t] && t != dino) {
+			count_name(r, &nc, dino, t, tp);
+			continue;
+		}
+		struct poise_fsck_problem *p =
+			report(r, "dirent", dino, "directory %llu: entry '%s' names directory %llu, which is named in "
+			       "its parent %llu (a cycle or a second name)", (unsigned long long)dino, odd[i].name,
+			       (unsigned long long)t, (unsigned long long)tp->d.i_parent);
+		if (p && repair)
+			p->repaired = remove_entry(fs, dp, odd[i].name) == 0;
 	}
 	/* pass 3: link counts, parents, reachability */
 	for (uint64_t ino = 1; ino <= N; ino++) {
@@ -343,6 +412,8 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 		       (unsigned long long)fs->nfree, (unsigned long long)r->blocks_free);
 	ret = 0;
 out:
+	free(odd);
+	free(by_parent);
 	free(refs);
 	free(subdirs);
 	free(named_in);

@@ -56,6 +56,16 @@ static int extent_ok(const struct poise_fs *fs, const struct poise_extent *e)
 	       e->e_pblk + e->e_len <= fs->data_end && e->e_pblk + e->e_len > e->e_pblk;
 }
 
+int extents_ok(const struct poise_fs *fs, const struct poise_extent *e, uint32_t n, uint64_t *lend)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (!extent_ok(fs, &e[i]) || e[i].e_lblk < *lend || e[i].e_lblk + e[i].e_len < e[i].e_lblk)
+			return 0;
+		*lend = e[i].e_lblk + e[i].e_len;
+	}
+	return 1;
+}
+
 static void extblk_seal(struct poise_extblk *x)
 {
 	x->x_crc = 0;
@@ -118,8 +128,11 @@ static int load_extents(struct poise_fs *fs, struct inode *ip)
 	ip->chain = calloc(nlinks ? 2 * nlinks : 1, sizeof(uint64_t));
 	if (!ip->ext || !ip->chain)
 		return poise_err(ENOMEM, "out of memory");
+	uint64_t lend = 0;
 	for (uint32_t i = 0; i < n && i < POISE_INLINE_EXTENTS; i++)
 		ip->ext[i] = d->i_ext[i];
+	if (!extents_ok(fs, ip->ext, n < POISE_INLINE_EXTENTS ? n : POISE_INLINE_EXTENTS, &lend))
+		return poise_err(EUCLEAN, "inode %llu: an inline extent is corrupt", (unsigned long long)ip->ino);
 	uint64_t blk = d->i_ext_blk, rblk = d->i_ext_rblk;
 	uint32_t at = POISE_INLINE_EXTENTS;
 	uint8_t *buf = NULL;
@@ -128,11 +141,14 @@ static int load_extents(struct poise_fs *fs, struct inode *ip)
 			return poise_err(ENOMEM, "out of memory");
 		uint32_t want = n - at < POISE_EXTS_PER_BLOCK ? n - at : (uint32_t)POISE_EXTS_PER_BLOCK;
 		int ret = extblk_read(fs, ip->ino, blk, rblk, want, buf);
+		struct poise_extblk *x = (struct poise_extblk *)buf;
+		if (ret == 0 && !extents_ok(fs, x->x_ext, want, &lend))
+			ret = poise_err(EUCLEAN, "inode %llu: extent block %llu is corrupt or repeats the chain",
+					(unsigned long long)ip->ino, (unsigned long long)blk);
 		if (ret < 0) {
 			free(buf);
 			return ret;
 		}
-		struct poise_extblk *x = (struct poise_extblk *)buf;
 		memcpy(&ip->ext[at], x->x_ext, want * sizeof(struct poise_extent));
 		ip->chain[2 * c] = blk;
 		ip->chain[2 * c + 1] = rblk;
@@ -143,12 +159,6 @@ static int load_extents(struct poise_fs *fs, struct inode *ip)
 	free(buf);
 	ip->nchain = 2 * nlinks;
 	ip->next = n;
-	for (uint32_t i = 0; i < n; i++) {
-		if (!extent_ok(fs, &ip->ext[i]) ||
-		    (i && ip->ext[i].e_lblk < ip->ext[i - 1].e_lblk + ip->ext[i - 1].e_len))
-			return poise_err(EUCLEAN, "inode %llu: extent %u is corrupt",
-					 (unsigned long long)ip->ino, i);
-	}
 	return 0;
 }
 

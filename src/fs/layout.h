@@ -39,6 +39,8 @@
 #define POISE_INODE_SIZE 256
 #define POISE_INODE_RATIO (16 * 1024) /* default: one inode per 16 KiB, as ext4 */
 #define POISE_INLINE_EXTENTS 4
+#define POISE_MAX_INODES (1ULL << 32)      /* inode numbers 1..s_ninodes fit in 32 bits */
+#define POISE_MAX_FILE_SIZE (1ULL << 50)   /* the largest i_size of a file */
 
 /* Superblock: block 0 and the last block.  s_crc covers bytes [0, 252). */
 struct poise_super {

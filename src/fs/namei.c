@@ -54,6 +54,56 @@ static int read_link(struct poise_fs *fs, struct inode *ip, char *buf, size_t le
 /* Walk `path` from dir `start`.  want_parent: stop before the last
  * component and return it in name/len (len 0 for "/").  Otherwise follow
  * a last symlink when follow.  *out is the directory or the inode. */
+/* Does the entry (dp, type t) -> ip hold together?  A directory has one
+ * name, in the directory its parent pointer names; an entry naming any
+ * other directory (an ancestor: a cycle; or a second name) is corruption,
+ * and so is a type that differs from the inode's. */
+static int entry_fits(const struct inode *dp, uint8_t t, struct inode *ip)
+{
+	if (dtype(ip->type) != t)
+		return 0;
+	return !S_ISDIR(ip->type) ||
+	       (ip != dp && ip->ino != POISE_ROOT_INO && __atomic_load_n(&ip->parent, __ATOMIC_ACQUIRE) == dp->ino);
+}
+
+static int corrupt_entry(const struct inode *dp, const char *name, size_t len, uint8_t t, const struct inode *ip)
+{
+	return poise_err(EUCLEAN, "directory %llu: entry '%.*s' names %s inode %llu%s (corrupt)",
+			 (unsigned long long)dp->ino, (int)len, name,
+			 dtype(ip->type) != t ? "a differently typed" : "directory", (unsigned long long)ip->ino,
+			 dtype(ip->type) != t ? "" : ", which has its name elsewhere (a cycle)");
+}
+
+/* The inode that name names in directory dp.  A rename or unlink racing
+ * between the lookup and iget can make the pair look inconsistent; only
+ * what still fails under dp's lock (renames change names and parents under
+ * it) is reported as corruption. */
+static int lookup_child(struct poise_fs *fs, struct inode *dp, const char *name, size_t len, struct inode **out)
+{
+	for (int tries = 0;; tries++) {
+		uint64_t ino, ino2;
+		uint8_t t, t2;
+		pthread_rwlock_rdlock(&dp->lock);
+		int ret = dp->dead ? -ENOENT : dir_lookup(dp, name, len, &ino, &t);
+		pthread_rwlock_unlock(&dp->lock);
+		if (ret < 0)
+			return ret == -ENOENT ? poise_err(ENOENT, "no such file or directory") : ret;
+		struct inode *ip;
+		if ((ret = iget(fs, ino, &ip)) < 0)
+			return ret == -ENOENT ? poise_err(ENOENT, "no such file or directory") : ret;
+		if (entry_fits(dp, t, ip)) {
+			*out = ip;
+			return 0;
+		}
+		pthread_rwlock_rdlock(&dp->lock);
+		int same = !dp->dead && dir_lookup(dp, name, len, &ino2, &t2) == 0 && ino2 == ino && t2 == t &&
+			   !entry_fits(dp, t, ip);
+		pthread_rwlock_unlock(&dp->lock);
+		if (same || tries == 8)
+			return corrupt_entry(dp, name, len, t, ip);
+	}
+}
+
 static int walk(struct poise_fs *fs, struct inode *start, const char *path, int want_parent,
 		int follow, int depth, struct inode **out, const char **name, size_t *len)
 {
@@ -103,15 +153,8 @@ static int walk(struct poise_fs *fs, struct inode *start, const char *path, int 
 			if ((ret = iget(fs, par, &next)) < 0)
 				return ret;
 		} else {
-			uint64_t ino;
-			uint8_t t;
-			pthread_rwlock_rdlock(&cur->lock);
-			ret = cur->dead ? -ENOENT : dir_lookup(cur, c, clen, &ino, &t);
-			pthread_rwlock_unlock(&cur->lock);
-			if (ret < 0)
-				return ret == -ENOENT ? poise_err(ENOENT, "no such file or directory") : ret;
-			if ((ret = iget(fs, ino, &next)) < 0)
-				return ret == -ENOENT ? poise_err(ENOENT, "no such file or directory") : ret;
+			if ((ret = lookup_child(fs, cur, c, clen, &next)) < 0)
+				return ret;
 		}
 		if (S_ISLNK(next->type) && (!last || follow)) {
 			char target[POISE_BLOCK];
@@ -225,6 +268,11 @@ static int create_locked(struct poise_fs *fs, struct inode *dp, const char *name
 	}
 	ip->d.i_uid = owner.set ? owner.uid : fs->uid;
 	ip->d.i_gid = owner.set ? owner.gid : fs->gid;
+	if (dp->d.i_mode & S_ISGID) { /* BSD group semantics in a set-group-ID directory */
+		ip->d.i_gid = dp->d.i_gid;
+		if (S_ISDIR(mode))
+			ip->d.i_mode |= S_ISGID;
+	}
 	if (S_ISDIR(mode)) {
 		ip->d.i_nlink = 2;
 		ip->d.i_parent = ip->parent = dp->ino;
@@ -303,11 +351,15 @@ static int name_ok(const char *name, size_t len, int for_create)
 int poise_mkfs(const char *path, uint64_t size, uint64_t ninodes, unsigned flags)
 {
 	struct poise_dev *dev;
-	int ret;
-	if (size && access(path, F_OK) != 0 && (ret = poise_dev_create(path, size)) < 0)
-		return ret;
+	struct stat st;
+	int ret, made = 0;
+	if (size && access(path, F_OK) != 0) {
+		if ((ret = poise_dev_create(path, size)) < 0)
+			return ret;
+		made = 1;
+	}
 	if ((ret = poise_dev_open(path, &dev)) < 0)
-		return ret;
+		goto out;
 	if (!(flags & POISE_MKFS_FORCE)) {
 		uint64_t magic = 0;
 		if (poise_dev_read(dev, 0, &magic, 8) == 8 && magic == POISE_MAGIC) {
@@ -315,8 +367,18 @@ int poise_mkfs(const char *path, uint64_t size, uint64_t ninodes, unsigned flags
 			return poise_err(EEXIST, "%s already holds a poise file system (use --force to overwrite it)", path);
 		}
 	}
+	/* a pool file holds every file's bytes: its owner's alone */
+	if (fstat(dev->fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
+		(void)fchmod(dev->fd, st.st_mode & 07700);
 	ret = fs_mkfs(dev, ninodes);
 	poise_dev_close(&dev);
+out:
+	if (ret < 0 && made) { /* leave nothing half-made behind (the message stays) */
+		char side[4096];
+		unlink(path);
+		snprintf(side, sizeof(side), "%s.badblocks", path);
+		unlink(side);
+	}
 	return ret;
 }
 
@@ -887,6 +949,16 @@ static int setattr_at(struct poise_pool *pool, uint64_t at, const char *path, in
 	int64_t now = now_ns();
 	if (mask & POISE_SET_MODE)
 		nd.i_mode = (uint16_t)((nd.i_mode & S_IFMT) | (mode & 07777));
+	if (mask & POISE_SET_KILLPRIV) {
+		uint16_t m = nd.i_mode;
+		nd.i_mode &= (uint16_t)~S_ISUID;
+		if ((m & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+			nd.i_mode &= (uint16_t)~S_ISGID;
+		if (nd.i_mode == m) { /* cleared meanwhile: nothing to store */
+			pthread_rwlock_unlock(&ip->lock);
+			return 0;
+		}
+	}
 	if ((mask & POISE_SET_UID) && uid != (uid_t)-1)
 		nd.i_uid = uid;
 	if ((mask & POISE_SET_GID) && gid != (gid_t)-1)
@@ -908,6 +980,25 @@ static int setattr_at(struct poise_pool *pool, uint64_t at, const char *path, in
 	}
 	pthread_rwlock_unlock(&ip->lock);
 	return ret;
+}
+
+int poise_fclear_setid(struct poise_pool *pool, int fd)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	if (!f)
+		return poise_err(EBADF, "bad descriptor");
+	struct inode *ip = f->ip;
+	pthread_rwlock_rdlock(&ip->lock);
+	uint16_t m = ip->d.i_mode;
+	pthread_rwlock_unlock(&ip->lock);
+	/* S_ISGID without group execute marks mandatory locking, not set-gid */
+	uint16_t kill = (uint16_t)((m & S_ISUID) | ((m & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) ? S_ISGID : 0));
+	if (!kill)
+		return 0;
+	/* the mode is re-read under the inode's lock there: a racing chmod
+	 * may win, never a stale mode */
+	int ret = setattr_at(pool, ip->ino, "", 0, POISE_SET_KILLPRIV, 0, 0, 0, NULL);
+	return ret < 0 ? ret : 1;
 }
 
 int poise_chmod(struct poise_pool *pool, const char *path, mode_t mode)
@@ -992,6 +1083,10 @@ static int remove_name(struct poise_pool *pool, uint64_t at, const char *path, i
 		ret = iget(fs, ino, &ip);
 	if (ret < 0) {
 		ret = ret == -ENOENT ? poise_err(ENOENT, "%s: no such file or directory", path) : ret;
+		goto out;
+	}
+	if (!entry_fits(dp, t, ip)) { /* under dp's lock: no rename races this */
+		ret = corrupt_entry(dp, name, len, t, ip);
 		goto out;
 	}
 	if ((ret = type_fits(want_dir, ip->type, path)) < 0)
@@ -1189,6 +1284,10 @@ static int exchange(struct poise_fs *fs, struct inode *sdp, const char *sn, size
 		ret = ret == -ENOENT ? poise_err(ENOENT, "no such file or directory") : ret;
 		goto out;
 	}
+	if (!entry_fits(sdp, at, ap) || !entry_fits(ddp, bt, bp)) {
+		ret = !entry_fits(sdp, at, ap) ? corrupt_entry(sdp, sn, sl, at, ap) : corrupt_entry(ddp, dn, dl, bt, bp);
+		goto out;
+	}
 	if (ai == bi)
 		goto out;
 	int adir = S_ISDIR(ap->type), bdir = S_ISDIR(bp->type);
@@ -1282,6 +1381,10 @@ int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uin
 		ret = ret == -ENOENT ? poise_err(ENOENT, "%s: no such file or directory", from) : ret;
 		goto out;
 	}
+	if (!entry_fits(sdp, st, sp)) {
+		ret = corrupt_entry(sdp, sn, sl, st, sp);
+		goto out;
+	}
 	int sdir = S_ISDIR(sp->type);
 	/* the checks in Linux's order: source above target, target above
 	 * source, then the types */
@@ -1300,6 +1403,10 @@ int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uin
 		}
 		if ((ret = iget(fs, tino, &tp)) < 0)
 			goto out;
+		if (!entry_fits(ddp, tt, tp)) {
+			ret = corrupt_entry(ddp, dn, dl, tt, tp);
+			goto out;
+		}
 		if (S_ISDIR(tp->type) && is_ancestor(fs, tino, sdp)) { /* the target holds the source */
 			ret = poise_err(ENOTEMPTY, "%s is not empty", to);
 			goto out;

@@ -50,18 +50,22 @@ static int super_check(const struct poise_super *s, uint64_t dev_size, const cha
 	if (s->s_major != POISE_FMT_MAJOR)
 		return poise_err(EUCLEAN, "format version %u.%u is not supported (this poise reads %u.x)",
 				 s->s_major, s->s_minor, POISE_FMT_MAJOR);
-	uint64_t nb = s->s_nblocks;
-	if (s->s_block_size != POISE_BLOCK || s->s_pool_size != nb * POISE_BLOCK ||
-	    s->s_pool_size > dev_size || s->s_log_blk != 1 || s->s_nlanes == 0 ||
-	    s->s_nlanes > POISE_NLANES || s->s_lane_blocks != POISE_LANE_BLOCKS ||
-	    s->s_log_replica_blk != s->s_log_blk + (uint64_t)s->s_nlanes * s->s_lane_blocks ||
-	    s->s_itable_blk != s->s_log_replica_blk + (uint64_t)s->s_nlanes * s->s_lane_blocks ||
-	    s->s_ninodes == 0 || s->s_itable_blocks * (POISE_BLOCK / POISE_INODE_SIZE) < s->s_ninodes ||
-	    s->s_data_blk != s->s_itable_blk + s->s_itable_blocks || s->s_replica_blk != nb - 1 ||
-	    s->s_itable_replica_blk != nb - 1 - s->s_itable_blocks ||
-	    s->s_data_blk >= s->s_itable_replica_blk || s->s_root_ino != POISE_ROOT_INO ||
-	    s->s_quarantine_ino != POISE_QUARANTINE_INO ||
-	    s->s_features != 0)
+	/* every comparison below is of values already bounded by the pool, so
+	 * nothing wraps: a field is checked against the pool before any sum
+	 * or product uses it */
+	uint64_t nb = s->s_nblocks, ipb = POISE_BLOCK / POISE_INODE_SIZE;
+	int ok = s->s_block_size == POISE_BLOCK && nb >= 2 && nb <= dev_size / POISE_BLOCK &&
+		 s->s_pool_size == nb * POISE_BLOCK && s->s_log_blk == 1 && s->s_nlanes != 0 &&
+		 s->s_nlanes <= POISE_NLANES && s->s_lane_blocks == POISE_LANE_BLOCKS;
+	uint64_t lanes = ok ? (uint64_t)s->s_nlanes * s->s_lane_blocks : 0;
+	ok = ok && s->s_log_replica_blk == s->s_log_blk + lanes && s->s_itable_blk == s->s_log_replica_blk + lanes &&
+	     s->s_itable_blk < nb && s->s_itable_blocks < nb && s->s_itable_blocks <= nb - s->s_itable_blk;
+	ok = ok && s->s_ninodes != 0 && s->s_ninodes <= POISE_MAX_INODES && s->s_ninodes <= s->s_itable_blocks * ipb &&
+	     s->s_data_blk == s->s_itable_blk + s->s_itable_blocks && s->s_replica_blk == nb - 1 &&
+	     s->s_itable_blocks < nb - 1 && s->s_itable_replica_blk == nb - 1 - s->s_itable_blocks &&
+	     s->s_data_blk < s->s_itable_replica_blk && s->s_root_ino == POISE_ROOT_INO &&
+	     s->s_quarantine_ino == POISE_QUARANTINE_INO && s->s_features == 0;
+	if (!ok)
 		return poise_err(EUCLEAN, "the %s superblock describes an impossible geometry", where);
 	return 0;
 }
@@ -71,11 +75,16 @@ int fs_mkfs(struct poise_dev *dev, uint64_t ninodes)
 	uint64_t nblocks = dev->size / POISE_BLOCK;
 	uint32_t nlanes = nblocks / 256 >= POISE_NLANES ? POISE_NLANES
 			  : nblocks / 256 < 4 ? 4 : (uint32_t)(nblocks / 256);
+	uint64_t ipb = POISE_BLOCK / POISE_INODE_SIZE;
 	if (!ninodes)
 		ninodes = dev->size / POISE_INODE_RATIO;
 	if (ninodes < 64)
 		ninodes = 64;
-	uint64_t ipb = POISE_BLOCK / POISE_INODE_SIZE;
+	if (ninodes > nblocks / 2 * ipb || ninodes > POISE_MAX_INODES)
+		return poise_err(ENOSPC, "%s: %llu inodes do not fit a pool of %llu bytes (at most %llu)", dev->path,
+				 (unsigned long long)ninodes, (unsigned long long)dev->size,
+				 (unsigned long long)(nblocks / 2 * ipb < POISE_MAX_INODES ? nblocks / 2 * ipb
+											  : POISE_MAX_INODES));
 	ninodes = (ninodes + ipb - 1) / ipb * ipb;
 	struct poise_super s;
 	memset(&s, 0, sizeof(s));
@@ -107,6 +116,9 @@ int fs_mkfs(struct poise_dev *dev, uint64_t ninodes)
 				 (unsigned long long)dev->size, (unsigned long long)ninodes,
 				 (unsigned long long)((s.s_data_blk + 17) * POISE_BLOCK));
 	super_seal(&s);
+	if (super_check(&s, dev->size, "new") < 0) /* never write what mount refuses */
+		return poise_err(EINVAL, "%s: no valid geometry for %llu bytes and %llu inodes", dev->path,
+				 (unsigned long long)dev->size, (unsigned long long)ninodes);
 	/* invalidate the old primary first: a crash from here on leaves no
 	 * valid file system rather than a mix */
 	uint8_t *zero = calloc(1, 1 << 20);
@@ -188,12 +200,13 @@ static int read_super(struct poise_dev *dev, struct poise_super *s)
 static int scan_blocks(struct poise_fs *fs, uint64_t ino, const struct poise_dinode *d)
 {
 	uint32_t n = d->i_nextents, at = 0;
-	for (; at < n && at < POISE_INLINE_EXTENTS; at++) {
-		const struct poise_extent *e = &d->i_ext[at];
-		if (e->e_pblk < fs->data_blk || e->e_pblk + e->e_len > fs->data_end || !e->e_len)
-			return -EUCLEAN;
-		alloc_mark_used(fs, e->e_pblk, e->e_len);
-	}
+	uint64_t lend = 0;
+	if (n > fs->data_end - fs->data_blk) /* each extent holds a block at least */
+		return -EUCLEAN;
+	if (!extents_ok(fs, d->i_ext, n < POISE_INLINE_EXTENTS ? n : POISE_INLINE_EXTENTS, &lend))
+		return -EUCLEAN;
+	for (; at < n && at < POISE_INLINE_EXTENTS; at++)
+		alloc_mark_used(fs, d->i_ext[at].e_pblk, d->i_ext[at].e_len);
 	if (d->i_xattr_blk) {
 		if (d->i_xattr_blk < fs->data_blk || d->i_xattr_blk >= fs->data_end || d->i_xattr_rblk < fs->data_blk ||
 		    d->i_xattr_rblk >= fs->data_end)
@@ -209,14 +222,12 @@ static int scan_blocks(struct poise_fs *fs, uint64_t ino, const struct poise_din
 		if (ret < 0)
 			return ret;
 		const struct poise_extblk *x = (const struct poise_extblk *)buf;
+		if (!extents_ok(fs, x->x_ext, want, &lend)) /* also ends a chain that loops */
+			return -EUCLEAN;
 		alloc_mark_used(fs, blk, 1);
 		alloc_mark_used(fs, rblk, 1);
-		for (uint32_t i = 0; i < x->x_count && at < n; i++, at++) {
-			const struct poise_extent *e = &x->x_ext[i];
-			if (e->e_pblk < fs->data_blk || e->e_pblk + e->e_len > fs->data_end || !e->e_len)
-				return -EUCLEAN;
-			alloc_mark_used(fs, e->e_pblk, e->e_len);
-		}
+		for (uint32_t i = 0; i < want; i++, at++)
+			alloc_mark_used(fs, x->x_ext[i].e_pblk, x->x_ext[i].e_len);
 		blk = x->x_next;
 		rblk = x->x_rnext;
 	}

@@ -1,20 +1,37 @@
 /*
- * ctl.c - the server side of a mounted pool's control channel (the wire
- * format is in src/cli/remote.c).  One thread accepts connections on the
- * pool's abstract unix socket and serves them one at a time: it checks the
- * caller (root, the daemon's own user, or the pool file's owner), checks
- * that the command is one a live pool allows, and runs it with the normal
- * command code on the mounted pool (shared through poise_pool_share, so
- * the command's own open returns it), its stdout and stderr captured into
- * memory files (the daemon prints nothing else; its own output goes to
- * /dev/null or, with -f, to the terminal, briefly redirected here).
+ * ctl.c - the server side of a mounted pool's control channel (where the
+ * socket lives and what the client checks: src/cli/remote.c).
+ *
+ * One thread accepts connections on the daemon's socket and serves them
+ * one at a time:
+ *   1. the caller's credentials (SO_PEERCRED) first: root, the daemon's
+ *      own user or the pool file's owner; anyone else gets a refusal and
+ *      nothing is read from them;
+ *   2. one fixed-size request (struct live_req, cli/live.h), read within
+ *      REQ_TIMEOUT_MS: a client that sends half of one and waits delays
+ *      the others by that much at most;
+ *   3. every field checked (live_req_check); a read-only mount refuses
+ *      inject and clear;
+ *   4. the operation runs on the pool this daemon serves, named by the
+ *      daemon's own path (pf->pool_path): a request carries no host path,
+ *      option or command text, so it cannot reach another file.  The pool
+ *      is shared with this process's opens (poise_pool_share), so the
+ *      operation's open returns the mounted pool.  Its stdout and stderr
+ *      are captured into memory files (the daemon prints nothing else) and
+ *      sent back with the exit status; the answer is written within
+ *      SO_SNDTIMEO.
+ * The channel failing to start (its directory taken by another user) does
+ * not stop the mount: the daemon says why on its stderr.
  */
 #include "fuse/pfuse.h"
 #include "cli/cli.h"
+#include "cli/live.h"
 #include "poise.h"
 #include "common/err.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +39,18 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#define REQ_TIMEOUT_MS 2000
+#define SEND_TIMEOUT_S 5
 
 static int lsock = -1;
 static pthread_t thread;
 static struct pfuse *g_pf;
+static char sock_path[320];
 
 static char *slurp(int fd, size_t *len)
 {
@@ -41,58 +64,61 @@ static char *slurp(int fd, size_t *len)
 
 static void answer(int c, int rc, const char *out, size_t olen, const char *err, size_t elen)
 {
-	char head[64];
-	int n = snprintf(head, sizeof(head), "%d %zu %zu\n", rc, olen, elen);
-	if (cli_write_all(c, head, (size_t)n) == 0 && cli_write_all(c, out, olen) == 0)
+	struct live_ans a = {.magic = LIVE_ANS_MAGIC, .rc = rc, .outlen = olen, .errlen = elen};
+	if (cli_write_all(c, &a, sizeof(a)) == 0 && cli_write_all(c, out, olen) == 0)
 		(void)cli_write_all(c, err, elen);
 }
 
-static void serve_one(int c)
+static void refuse(int c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void refuse(int c, int rc, const char *fmt, ...)
 {
-	struct ucred cr;
-	socklen_t cl = sizeof(cr);
-	struct stat st;
-	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || stat(g_pf->pool_path, &st) < 0 ||
-	    !(cr.uid == 0 || cr.uid == geteuid() || cr.uid == st.st_uid)) {
-		char e[200];
-		int n = snprintf(e, sizeof(e), "poise: %s: control channel: only the pool's owner or root may use it "
-					      "(uid %u refused)\n", g_pf->pool_path, (unsigned)cr.uid);
-		answer(c, EXIT_FAIL, "", 0, e, (size_t)n);
-		return;
-	}
-	/* the request: NUL-terminated arguments, then an empty one */
-	char buf[65536], *argv[65];
-	size_t got = 0;
-	int argc = 0;
-	for (;;) {
-		ssize_t n = read(c, buf + got, sizeof(buf) - got);
+	char e[400];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(e, sizeof(e), fmt, ap);
+	va_end(ap);
+	answer(c, rc, "", 0, e, n < 0 ? 0 : (size_t)n < sizeof(e) ? (size_t)n : sizeof(e) - 1);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Exactly len bytes within REQ_TIMEOUT_MS; 0 or -1. */
+static int read_request(int c, void *buf, size_t len)
+{
+	int64_t deadline = now_ms() + REQ_TIMEOUT_MS;
+	for (size_t got = 0; got < len;) {
+		int64_t left = deadline - now_ms();
+		struct pollfd p = {.fd = c, .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return -1;
+		ssize_t n = read(c, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
-			return;
+			return -1;
 		got += (size_t)n;
-		if (got >= 2 && buf[got - 1] == 0 && buf[got - 2] == 0)
-			break;
-		if (got == sizeof(buf))
-			return;
 	}
-	for (size_t at = 0; at < got - 1 && argc < 64; at += strlen(buf + at) + 1)
-		argv[argc++] = strcmp(buf + at, "@POOL") ? buf + at : (char *)g_pf->pool_path;
-	argv[argc] = NULL;
-	if (!cli_remote_allowed(argc, argv)) {
-		static const char e[] = "poise: control channel: this command does not run on a mounted pool\n";
-		answer(c, EXIT_USAGE, "", 0, e, sizeof(e) - 1);
-		return;
-	}
+	return 0;
+}
+
+/* Run r with stdout and stderr captured; answer the client. */
+static void run_captured(int c, const struct live_req *r)
+{
 	int out = memfd_create("poise-ctl-out", MFD_CLOEXEC), err = memfd_create("poise-ctl-err", MFD_CLOEXEC);
 	int s1 = dup(1), s2 = dup(2);
 	if (out < 0 || err < 0 || s1 < 0 || s2 < 0) {
-		static const char e[] = "poise: control channel: out of descriptors\n";
-		answer(c, EXIT_FAIL, "", 0, e, sizeof(e) - 1);
+		refuse(c, EXIT_FAIL, "poise: control channel: out of descriptors\n");
 	} else {
 		fflush(stdout);
 		fflush(stderr);
 		dup2(out, 1);
 		dup2(err, 2);
-		int rc = cli_run(argc, argv);
+		int rc = live_exec(r, g_pf->pool_path);
 		fflush(stdout);
 		fflush(stderr);
 		dup2(s1, 1);
@@ -103,14 +129,39 @@ static void serve_one(int c)
 		free(o);
 		free(e);
 	}
-	if (out >= 0)
-		close(out);
-	if (err >= 0)
-		close(err);
-	if (s1 >= 0)
-		close(s1);
-	if (s2 >= 0)
-		close(s2);
+	int fds[4] = {out, err, s1, s2};
+	for (int i = 0; i < 4; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+static void serve_one(int c)
+{
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	struct stat st;
+	struct timeval tv = {.tv_sec = SEND_TIMEOUT_S};
+	(void)setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || stat(g_pf->pool_path, &st) < 0 ||
+	    !(cr.uid == 0 || cr.uid == geteuid() || cr.uid == st.st_uid)) {
+		refuse(c, EXIT_FAIL, "poise: %s: control channel: only the pool's owner or root may use it "
+				     "(uid %u refused)\n", g_pf->pool_path, (unsigned)cr.uid);
+		return;
+	}
+	struct live_req *r = malloc(sizeof(*r));
+	const char *why;
+	if (!r)
+		refuse(c, EXIT_FAIL, "poise: control channel: out of memory\n");
+	else if (read_request(c, r, sizeof(*r)) < 0)
+		; /* half a request, or none in time: nothing to answer */
+	else if (live_req_check(r, &why) < 0)
+		refuse(c, EXIT_USAGE, "poise: control channel: refused a malformed request (%s)\n", why);
+	else if (g_pf->readonly && live_req_writes(r))
+		refuse(c, EXIT_FAIL, "poise: %s: mounted read-only: badblocks inject and clear are refused\n",
+		       g_pf->pool_path);
+	else
+		run_captured(c, r);
+	free(r);
 }
 
 static void *loop(void *arg)
@@ -128,20 +179,45 @@ static void *loop(void *arg)
 	}
 }
 
+/* The socket's directory: ours, and writable by nobody else. */
+static int own_dir(const char *dir)
+{
+	struct stat st;
+	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST)
+		return poise_errno(errno, "%s", dir);
+	if (lstat(dir, &st) < 0)
+		return poise_errno(errno, "%s", dir);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+		return poise_err(EPERM, "%s: not a directory of uid %u that only it may write (not used)", dir,
+				 (unsigned)geteuid());
+	return 0;
+}
+
 int pfuse_ctl_start(struct pfuse *pf)
 {
+	struct stat st;
+	char dir[256];
+	int r;
+	if (stat(pf->pool_path, &st) < 0)
+		return poise_errno(errno, "%s", pf->pool_path);
+	if ((r = cli_ctl_path(geteuid(), st.st_dev, st.st_ino, dir, sizeof(dir), sock_path, sizeof(sock_path))) < 0)
+		return poise_err(-r, "control socket path too long");
+	if ((r = own_dir(dir)) < 0)
+		return r;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int r = cli_ctl_addr(pf->pool_path, a.sun_path + 1, sizeof(a.sun_path) - 1);
-	if (r < 0)
-		return poise_err(-r, "%s: %s", pf->pool_path, strerror(-r));
-	socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
+	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1); /* cli_ctl_path checked the length */
+	/* a socket left by a daemon that died: the pool is ours now (its lock
+	 * is held), so no live daemon can be using the name */
+	(void)unlink(sock_path);
 	lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lsock < 0 || bind(lsock, (struct sockaddr *)&a, alen) < 0 || listen(lsock, 8) < 0) {
+	if (lsock < 0 || bind(lsock, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    chmod(sock_path, 0666) < 0 || listen(lsock, 16) < 0) {
 		r = errno;
 		if (lsock >= 0)
 			close(lsock);
 		lsock = -1;
-		return poise_err(r, "cannot open the control socket: %s", strerror(r));
+		(void)unlink(sock_path);
+		return poise_err(r, "%s: cannot open the control socket: %s", sock_path, strerror(r));
 	}
 	g_pf = pf;
 	poise_pool_share(pf->pool);
@@ -149,6 +225,7 @@ int pfuse_ctl_start(struct pfuse *pf)
 		poise_pool_share(NULL);
 		close(lsock);
 		lsock = -1;
+		(void)unlink(sock_path);
 		return poise_err(r, "cannot start the control thread");
 	}
 	return 0;
@@ -162,5 +239,6 @@ void pfuse_ctl_stop(void)
 	pthread_join(thread, NULL);
 	close(lsock);
 	lsock = -1;
+	(void)unlink(sock_path);
 	poise_pool_share(NULL);
 }

@@ -31,8 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static int c_mount(int argc, char **argv);
-static int c_umount(int argc, char **argv);
+static int c_mount(const struct cli_cmd *c, int argc, char **argv);
+static int c_umount(const struct cli_cmd *c, int argc, char **argv);
 
 const struct cli_cmd cli_mount_cmds[] = {
 	{"mount", "mount [-o OPTIONS] [-f] POOL DIR",
@@ -55,6 +55,35 @@ static void on_term(int sig)
 	(void)sig;
 	if (g_se)
 		fuse_session_exit(g_se);
+}
+
+/* A value inside a FUSE option string: a comma or backslash in a pool
+ * path is escaped (libfuse reads "\," as a comma), so a pool named
+ * "x,suid,dev" cannot add mount options. */
+static void opt_escape(const char *s, char *out)
+{
+	for (; *s; s++) {
+		if (*s == ',' || *s == '\\')
+			*out++ = '\\';
+		*out++ = *s;
+	}
+	*out = 0;
+}
+
+/* /proc/self/mountinfo writes space, tab, newline and backslash as \ooo. */
+static void unoctal(char *s)
+{
+	char *d = s;
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+		    s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = 0;
 }
 
 /* Split -o OPTIONS into ours and FUSE's. */
@@ -87,6 +116,10 @@ static int parse_opts(const struct cli_cmd *c, const char *o, struct pfuse *pf, 
 			if (!strcmp(t, "ro"))
 				pf->readonly = 1;
 			size_t l = strlen(fuse_o);
+			if (l + strlen(t) + 2 > len) {
+				free(dup);
+				return cli_usage(c, "mount: too many options");
+			}
 			snprintf(fuse_o + l, len - l, ",%s", t);
 		}
 	}
@@ -106,6 +139,8 @@ static int serve(struct pfuse *pf, unsigned pflags, const char *dir, const char 
 	char *fargv[] = {"poise", "-o", (char *)fuse_o, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
 	g_se = fuse_session_new(&args, &pfuse_ops, sizeof(pfuse_ops), pf);
+	fuse_opt_free_args(&args);
+	pf->se = g_se;
 	if (!g_se) {
 		snprintf(msg, sizeof(msg), "cannot start a FUSE session (options: %s)", fuse_o);
 		ret = -EINVAL;
@@ -116,17 +151,21 @@ static int serve(struct pfuse *pf, unsigned pflags, const char *dir, const char 
 		ret = -EIO;
 		goto fail_session;
 	}
-	if ((ret = pfuse_ctl_start(pf)) < 0) {
-		snprintf(msg, sizeof(msg), "control socket: %s", poise_errmsg());
-		goto fail_mount;
-	}
+	/* without its control channel the mount still serves (the CLI then
+	 * cannot reach it): say why, do not fail */
+	char ready_msg[600] = "OK";
+	if (pfuse_ctl_start(pf) < 0)
+		snprintf(ready_msg, sizeof(ready_msg), "OKwarning: no control channel (badblocks and scrub cannot reach "
+			 "this mount): %s", poise_errmsg());
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	if (write(ready, "OK", 2) != 2)
+	if (fg && ready_msg[2])
+		fprintf(stderr, "poise: mount: %s\n", ready_msg + 2);
+	if (write(ready, ready_msg, strlen(ready_msg)) < 0)
 		(void)0;
 	close(ready);
 	if (!fg) {
@@ -148,8 +187,6 @@ static int serve(struct pfuse *pf, unsigned pflags, const char *dir, const char 
 	fuse_session_destroy(g_se);
 	poise_pool_close(&pf->pool);
 	return ret == 0 ? EXIT_OK : EXIT_FAIL;
-fail_mount:
-	fuse_session_unmount(g_se);
 fail_session:
 	fuse_session_destroy(g_se);
 fail_pool:
@@ -163,9 +200,8 @@ fail:
 	return EXIT_FAIL;
 }
 
-static int c_mount(int argc, char **argv)
+static int c_mount(const struct cli_cmd *c, int argc, char **argv)
 {
-	const struct cli_cmd *c = &cli_mount_cmds[0];
 	struct pfuse pf = {.timeout = 1.0};
 	unsigned pflags = 0;
 	int fg = 0;
@@ -198,8 +234,12 @@ static int c_mount(int argc, char **argv)
 		return cli_fail(-errno, "mount: %s", pool);
 	pf.pool_path = abspool;
 	/* fsname names the pool in /proc/mounts, for umount and for people */
-	char fsn[1200];
-	snprintf(fsn, sizeof(fsn), "fsname=poise:%s%s", abspool, fuse_o + strlen("fsname=poise"));
+	char fsn[1200], esc[2 * 4096 + 1];
+	opt_escape(abspool, esc);
+	if (snprintf(fsn, sizeof(fsn), "fsname=poise:%s%s", esc, fuse_o + strlen("fsname=poise")) >= (int)sizeof(fsn)) {
+		free(abspool);
+		return cli_usage(c, "mount: the pool path and options are too long");
+	}
 	int p[2];
 	if (pipe(p) < 0)
 		return cli_fail(-errno, "mount: pipe");
@@ -224,7 +264,9 @@ static int c_mount(int argc, char **argv)
 	ssize_t n = read(p[0], msg, sizeof(msg) - 1);
 	close(p[0]);
 	msg[n > 0 ? n : 0] = 0;
-	if (n == 2 && !memcmp(msg, "OK", 2)) {
+	if (n >= 2 && !memcmp(msg, "OK", 2)) {
+		if (n > 2)
+			fprintf(stderr, "poise: mount: %s\n", msg + 2);
 		free(abspool);
 		return EXIT_OK;
 	}
@@ -248,6 +290,8 @@ static int pool_of_mount(const char *dir, char *pool, size_t len)
 		if (!dash || sscanf(line, "%*s %*s %*s %*s %2047s", mnt) != 1 ||
 		    sscanf(dash + 3, "%63s %2047s", fstype, src) != 2)
 			continue;
+		unoctal(mnt);
+		unoctal(src);
 		if (strcmp(mnt, real) || strncmp(fstype, "fuse", 4) || strncmp(src, "poise:", 6))
 			continue;
 		snprintf(pool, len, "%s", src + 6);
@@ -259,9 +303,8 @@ static int pool_of_mount(const char *dir, char *pool, size_t len)
 	return found;
 }
 
-static int c_umount(int argc, char **argv)
+static int c_umount(const struct cli_cmd *c, int argc, char **argv)
 {
-	const struct cli_cmd *c = &cli_mount_cmds[1];
 	if (argc != 1 || argv[0][0] == '-')
 		return cli_usage(c, "umount: DIR is required");
 	char pool[2048];

@@ -82,6 +82,18 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, pf->timeout);
 }
 
+/* A truncate by anyone but root clears set-id bits as a write does (the
+ * kernel usually sends the new mode with it; this covers the rest). */
+static int kill_setid(struct pfuse *pf, fuse_ino_t ino)
+{
+	int fd = poise_openat(pf->pool, ino, "", O_RDONLY, 0);
+	if (fd < 0)
+		return fd;
+	int r = poise_fclear_setid(pf->pool, fd);
+	poise_close(pf->pool, fd);
+	return r < 0 ? r : 0;
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set, struct fuse_file_info *fi)
 {
 	struct pfuse *pf = PF(req);
@@ -94,6 +106,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set, 
 	if (r == 0 && (set & FUSE_SET_ATTR_SIZE))
 		r = fi ? poise_ftruncate(pf->pool, (int)fi->fh, a->st_size)
 		       : poise_truncateat(pf->pool, ino, "", a->st_size);
+	if (r == 0 && (set & FUSE_SET_ATTR_SIZE) && !(set & FUSE_SET_ATTR_MODE) && fuse_req_ctx(req)->uid != 0)
+		r = kill_setid(pf, ino);
 	if (r == 0 && (set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
 		if (set & FUSE_SET_ATTR_ATIME)
@@ -260,6 +274,19 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		     struct fuse_file_info *fi)
 {
 	(void)ino;
+	/* set-id bits go on a write by anyone but root (the kernel leaves it
+	 * to us for direct_io writes) */
+	if (fuse_req_ctx(req)->uid != 0) {
+		int r = poise_fclear_setid(PF(req)->pool, (int)fi->fh);
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+		/* the kernel's cached mode must not keep the bit while the new
+		 * bytes land (an exec in that window would run them set-id) */
+		if (r > 0 && PF(req)->se)
+			(void)fuse_lowlevel_notify_inval_inode(PF(req)->se, ino, -1, 0);
+	}
 	ssize_t n = poise_pwrite(PF(req)->pool, (int)fi->fh, buf, size, off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);

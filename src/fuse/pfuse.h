@@ -20,6 +20,7 @@ struct poise_pool;
 struct pfuse {
 	struct poise_pool *pool;
 	const char *pool_path;
+	struct fuse_session *se; /* for notifications to the kernel */
 	double timeout; /* attribute and entry cache, seconds */
 	int readonly;
 };

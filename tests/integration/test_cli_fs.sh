@@ -107,7 +107,7 @@ done
 check "the pool mounts and the file reads whole" cmp <($P cat "$POOL" /data) "$T/data"
 check "mount repaired all three" test "$($P badblocks list "$POOL")" = "$before"
 expect_rc 0 "fsck clean after metadata poison" $P fsck "$POOL"
-expect_rc 1 "inject --metadata of an unknown kind" $P badblocks inject "$POOL" --metadata bogus
+expect_rc 2 "inject --metadata of an unknown kind (a usage error)" $P badblocks inject "$POOL" --metadata bogus
 # the root directory's block: its replica serves, and the primary is rewritten
 before=$($P badblocks list "$POOL")
 expect_rc 0 "inject --metadata dir" $P badblocks inject "$POOL" --metadata dir

@@ -156,9 +156,13 @@ check "and the rest of the file reads" cmp <(tail -c +5121 "$M/victim") <(tail -
 contains "scrub while mounted names the file" "$T/scrub" "/victim, bytes 4608-5119"
 "$P" badblocks list "$POOL" >"$T/bb"
 check "badblocks list while mounted" test -s "$T/bb"
+check "mkfs made the pool its owner's alone (0600)" test "$(stat -c %a "$POOL")" = 600
+expect_rc 1 "another user cannot even open it" $NOBODY "$P" badblocks list "$POOL"
+chmod 644 "$POOL" # readable by all: the daemon itself must refuse them
 expect_rc 1 "another user is refused by the control channel" $NOBODY "$P" badblocks list "$POOL"
 $NOBODY "$P" badblocks list "$POOL" 2>"$T/err"
 contains "with a clear message" "$T/err" "only the pool's owner or root"
+chmod 600 "$POOL"
 dd if="$T/ref" of="$M/victim" bs=512 skip=9 seek=9 count=1 conv=notrunc status=none
 check "a write over the damage clears it" cmp "$M/victim" "$T/ref"
 check "and the table is empty again" test -z "$("$P" badblocks list "$POOL")"
