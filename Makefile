@@ -40,8 +40,19 @@ $(BUILD)/libpoise.a: $(LIB_OBJ)
 $(BUILD)/libpoise.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise.so $^ -o $@ $(LDLIBS)
 PRELOAD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/preload/*.c))
-# the shim: the library linked in, so a program needs nothing but LD_PRELOAD
-$(BUILD)/libpoise-preload.so: $(PRELOAD_OBJ) $(LIB_OBJ)
+# the shim: the library linked in, so a program needs nothing but LD_PRELOAD.
+# Its copy of the library calls the C library's open, statx, pread, ...
+# under other names (src/preload/real.c), never the shim's own definitions;
+# the link fails if a library object still calls a name the shim defines.
+SHIM_LIB_OBJ := $(patsubst $(BUILD)/obj/%,$(BUILD)/obj-shim/%,$(LIB_OBJ))
+$(BUILD)/obj-shim/%.o: $(BUILD)/obj/%.o src/preload/real.syms
+	@mkdir -p $(dir $@)
+	objcopy --redefine-syms=src/preload/real.syms $< $@
+$(BUILD)/libpoise-preload.so: $(PRELOAD_OBJ) $(SHIM_LIB_OBJ)
+	@nm -u $(SHIM_LIB_OBJ) | awk 'NF == 2 {print $$2}' | sort -u >$@.u
+	@nm --defined-only $(PRELOAD_OBJ) | awk '$$2 == "T" || $$2 == "W" {print $$3}' | grep -v '^__poise_libc_' | sort -u >$@.d
+	@bad=$$(comm -12 $@.u $@.d | tr '\n' ' '); rm -f $@.u $@.d; \
+	if [ -n "$$bad" ]; then echo "shim: the library calls $$bad, which the shim defines: add them to src/preload/real.syms and real.c"; exit 1; fi
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise-preload.so $^ -o $@ $(LDLIBS) -ldl
 $(BUILD)/poise: $(CLI_OBJ) $(BUILD)/libpoise.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(FUSE_LIBS)

@@ -60,7 +60,7 @@ int poise_block_open(struct poise_dev *d, struct poise_block *b)
 {
 	memset(b, 0, sizeof(*b));
 	b->dev = d;
-	if (d->kind != POISE_DEV_DEVDAX && getenv("POISE_NO_LOOP") == NULL && try_loop(d, b) == 0)
+	if (d->kind != POISE_DEV_DEVDAX && secure_getenv("POISE_NO_LOOP") == NULL && try_loop(d, b) == 0)
 		return 0;
 	snprintf(b->name, sizeof(b->name), "%s", d->path);
 	b->fd = open(d->path, O_RDWR | O_DIRECT | O_CLOEXEC);

@@ -74,10 +74,10 @@ long poise_fence_count(void)
 
 static void do_init(void)
 {
-	const char *crash = getenv("POISE_CRASH_FENCE");
+	const char *crash = secure_getenv("POISE_CRASH_FENCE");
 	if (crash && *crash)
 		poise_fence_crash_at = strtol(crash, NULL, 10);
-	const char *env = getenv("POISE_FLUSH");
+	const char *env = secure_getenv("POISE_FLUSH");
 	if (env && *env) {
 		for (int k = POISE_FLUSH_CLWB; k <= POISE_FLUSH_NONE; k++)
 			if (!strcmp(env, poise_flush_name(k))) {

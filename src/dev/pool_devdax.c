@@ -47,7 +47,7 @@ static int devdax_open(struct poise_dev *d)
 		goto fail;
 	}
 	d->base = p;
-	if (info->eadr && !getenv("POISE_FLUSH"))
+	if (info->eadr && !secure_getenv("POISE_FLUSH"))
 		poise_flush_set(POISE_FLUSH_NONE);
 	d->priv = info; /* the bad list waits for load_badblocks (table not built yet) */
 	return 0;

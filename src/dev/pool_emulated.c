@@ -96,10 +96,10 @@ static int emu_open(struct poise_dev *d)
 	d->base = p;
 	/* POISE_PREFAULT=1: fault every page in now (benchmarks; a real pmem
 	 * pool has its pages mapped by 2 MiB faults, not 4 KiB ones) */
-	const char *nc = getenv("POISE_NOCLEAR");
+	const char *nc = secure_getenv("POISE_NOCLEAR");
 	d->noclear = nc && *nc == '1';
 	d->page_lost = 1;
-	const char *pf = getenv("POISE_PREFAULT");
+	const char *pf = secure_getenv("POISE_PREFAULT");
 	if (pf && *pf == '1')
 		(void)madvise(p, d->size, MADV_POPULATE_WRITE);
 	return 0;

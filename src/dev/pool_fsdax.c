@@ -147,7 +147,7 @@ static int fsdax_load(struct poise_dev *d)
 	}
 	if (ret < 0)
 		return ret;
-	if (eadr && !getenv("POISE_FLUSH"))
+	if (eadr && !secure_getenv("POISE_FLUSH"))
 		poise_flush_set(POISE_FLUSH_NONE);
 	if (nbad == 0) {
 		free(bad);

@@ -15,7 +15,7 @@
 
 const char *poise_sysfs_root(void)
 {
-	const char *r = getenv("POISE_SYSFS_ROOT");
+	const char *r = secure_getenv("POISE_SYSFS_ROOT");
 	return r && *r ? r : "/sys";
 }
 

@@ -54,7 +54,7 @@ __attribute__((constructor)) static void shim_real(void)
 /* POISE_PATH, read once (no pool opened yet). */
 static void env_once(void)
 {
-	const char *pool = getenv("POISE_POOL"), *path = getenv("POISE_PATH");
+	const char *pool = secure_getenv("POISE_POOL"), *path = secure_getenv("POISE_PATH");
 	if (!pool || !*pool || !path || path[0] != '/' || strlen(path) >= sizeof(prefix))
 		return;
 	snprintf(prefix, sizeof(prefix), "%s", path);
@@ -74,7 +74,7 @@ static void start(void)
 {
 	pthread_mutex_lock(&init_lock);
 	if (state == 0) {
-		const char *pool = getenv("POISE_POOL");
+		const char *pool = secure_getenv("POISE_POOL");
 		int r = poise_pool_open(pool, 0, &shim_pool);
 		if (r == 0) {
 			__atomic_store_n(&state, 1, __ATOMIC_RELEASE);

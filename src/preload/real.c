@@ -1,0 +1,88 @@
+/*
+ * real.c - the C library's own functions for the library inside the shim.
+ *
+ * The shim links the library in, and defines open, statx, pread, ... for
+ * the program.  Calls the library itself makes (opening the pool, statx on
+ * its path, the block path's pread, the bad-sector list's files) must reach
+ * the C library, never the shim's definitions: with POISE_PATH covering the
+ * pool file they would be served from the pool being opened (a deadlock on
+ * the shim's set-up lock), and on any path they would be answered by the
+ * wrong file system.  So the build gives the shim its own copy of the
+ * library objects in which each of these names is renamed to
+ * __poise_libc_NAME (objcopy --redefine-syms=src/preload/real.syms), and
+ * this file defines those as the next definition of NAME after the shim:
+ * the C library's.  The build checks that the renamed objects call no name
+ * the shim defines.
+ */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The C library's NAME, looked up once (a race looks it up twice: the same
+ * answer). */
+#define REAL(name, type) \
+	static __typeof__(type) real; \
+	if (!real) \
+		real = (type)dlsym(RTLD_NEXT, #name)
+
+int __poise_libc_open(const char *path, int flags, ...);
+int __poise_libc_open(const char *path, int flags, ...)
+{
+	REAL(open, int (*)(const char *, int, ...));
+	mode_t mode = 0;
+	if (flags & (O_CREAT | __O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	return real(path, flags, mode);
+}
+
+int __poise_libc_fcntl(int fd, int cmd, ...);
+int __poise_libc_fcntl(int fd, int cmd, ...)
+{
+	REAL(fcntl, int (*)(int, int, ...));
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *); /* an int or a pointer: one register either way */
+	va_end(ap);
+	return real(fd, cmd, arg);
+}
+
+/* The fixed-argument ones. */
+#define PASS(ret, name, params, args) \
+	ret __poise_libc_##name params; \
+	ret __poise_libc_##name params \
+	{ \
+		REAL(name, ret(*) params); \
+		return real args; \
+	}
+
+PASS(int, access, (const char *p, int m), (p, m))
+PASS(int, close, (int fd), (fd))
+PASS(int, fallocate, (int fd, int m, off_t o, off_t l), (fd, m, o, l))
+PASS(int, fchmod, (int fd, mode_t m), (fd, m))
+PASS(int, fchown, (int fd, uid_t u, gid_t g), (fd, u, g))
+PASS(FILE *, fdopen, (int fd, const char *m), (fd, m))
+PASS(FILE *, fopen, (const char *p, const char *m), (p, m))
+PASS(int, fstat, (int fd, struct stat *st), (fd, st))
+PASS(int, fsync, (int fd), (fd))
+PASS(int, ftruncate, (int fd, off_t l), (fd, l))
+PASS(int, lstat, (const char *p, struct stat *st), (p, st))
+PASS(void *, mmap, (void *a, size_t l, int pr, int f, int fd, off_t o), (a, l, pr, f, fd, o))
+PASS(int, msync, (void *a, size_t l, int f), (a, l, f))
+PASS(int, munmap, (void *a, size_t l), (a, l))
+PASS(int, posix_fallocate, (int fd, off_t o, off_t l), (fd, o, l))
+PASS(ssize_t, pread, (int fd, void *b, size_t n, off_t o), (fd, b, n, o))
+PASS(ssize_t, pwrite, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o))
+PASS(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))
+PASS(int, rename, (const char *a, const char *b), (a, b))
+PASS(int, stat, (const char *p, struct stat *st), (p, st))
+PASS(int, statx, (int d, const char *p, int f, unsigned m, struct statx *x), (d, p, f, m, x))
+PASS(int, unlink, (const char *p), (p))
+PASS(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))
