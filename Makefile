@@ -93,9 +93,10 @@ bench:
 # ASan+UBSan (tests/fuzz/)
 FUZZ_FLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
-build/fuzz/fuzz_mount: tests/fuzz/fuzz_mount.c $(LIB_SRC) $(wildcard src/*/*.h)
+# (tests/fuzz/mutate.c: the structure-aware mutator, which reseals CRCs)
+build/fuzz/fuzz_mount: tests/fuzz/fuzz_mount.c tests/fuzz/mutate.c $(LIB_SRC) $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_mount.c $(LIB_SRC) -o $@ -lpthread
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_mount.c tests/fuzz/mutate.c $(LIB_SRC) -o $@ -lpthread
 fuzz: deps
 	@$(MAKE) --no-print-directory build/fuzz/fuzz_mount
 

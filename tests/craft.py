@@ -157,8 +157,8 @@ def main():
         new = new.encode().replace(b'\\0', b'\0')
         for p, r, s, d_ino, t, name in m.entries(1):
             if name == old.encode():
-                if len(new) > len(name):
-                    raise SystemExit('the new name must not be longer')
+                if (16 + len(new) + 63) // 64 != (16 + len(name) + 63) // 64:
+                    raise SystemExit('the new name must take as many slots as the old')
                 m.put_entry(p, r, s, d_ino, t, new)
                 break
         else:

@@ -175,12 +175,12 @@ static void t_file_roundtrip(void)
 	snprintf(path, sizeof(path), "%s/bb", h_tmpdir());
 	struct poise_bb_range in[3] = {{1, 2}, {4096, 8}, {1ULL << 40, 1}}, *r;
 	size_t n;
-	CHECK_EQ(bb_write_file(path, in, 3), 0);
+	CHECK_EQ(bb_write_file(path, in, 3, (uid_t)-1, (gid_t)-1), 0);
 	CHECK_EQ(bb_read_file(path, 0, &r, &n), 0);
 	CHECK_EQ(n, 3);
 	CHECK(!memcmp(r, in, sizeof(in)));
 	free(r);
-	CHECK_EQ(bb_write_file(path, in, 0), 0); /* empty table: file removed */
+	CHECK_EQ(bb_write_file(path, in, 0, (uid_t)-1, (gid_t)-1), 0); /* empty table: file removed */
 	CHECK_EQ(bb_read_file(path, 1, &r, &n), -ENOENT);
 	CHECK_EQ(bb_read_file(path, 0, &r, &n), -ENOENT);
 	CHECK_STR_HAS(poise_errmsg(), "No such file");
