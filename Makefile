@@ -16,8 +16,10 @@ LDLIBS := -lpthread
 LIB_SRC := $(wildcard src/common/*.c src/dev/*.c src/fs/*.c) $(wildcard src/dev/*.S)
 LIB_OBJ := $(patsubst %,$(BUILD)/obj/%.o,$(basename $(LIB_SRC)))
 CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/cli/*.c src/fuse/*.c))
-FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
-FUSE_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
+# evaluated when used (`=`), not when the Makefile is read: on a fresh
+# machine `make demo` installs libfuse3-dev (deps) before these are needed
+FUSE_CFLAGS = $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LIBS = $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 UNIT := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCH := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/bench_*.c))
 
@@ -81,7 +83,8 @@ test: deps
 	@$(MAKE) --no-print-directory build/fuzz/fuzz_mount
 	@tests/run-all.sh
 
-demo: deps all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
 
 bench:

@@ -30,7 +30,7 @@ iops() {
 	fuse) dir=$T/mnt ;;
 	preload) dir=/poise pre=$SHIM ;;
 	esac
-	POISE_POOL=$T/pool POISE_PATH=/poise LD_PRELOAD=$pre fio --name=b --directory="$dir" --filename=bench.dat \
+	POISE_POOL=$T/pool POISE_PATH=/poise LD_PRELOAD=$pre fio --verify_state_save=0 --name=b --directory="$dir" --filename=bench.dat \
 		--rw="$rw" --bs=4k --size=64m --ioengine=psync --thread --numjobs=1 --time_based --runtime="$SECS" \
 		--output-format=json 2>/dev/null |
 		awk -v k="$([ "$rw" = randread ] && echo read || echo write)" '

@@ -26,6 +26,7 @@
  */
 #include "cli/cli.h"
 #include "cli/live.h"
+#include "dev/dev.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,30 +43,15 @@
 
 int cli_ctl_path(uid_t uid, dev_t dev, ino_t ino, char *dir, size_t dlen, char *sock, size_t slen)
 {
-	char run[64];
-	struct stat st;
-	snprintf(run, sizeof(run), "/run/user/%u", (unsigned)uid);
-	if (uid == 0)
-		snprintf(dir, dlen, "/run/poise");
-	else if (lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid)
-		snprintf(dir, dlen, "%s/poise", run);
-	else
-		snprintf(dir, dlen, "/tmp/poise-%u", (unsigned)uid);
+	(void)poise_runtime_dir(uid, 0, dir, dlen); /* the caller checks the directory */
 	int n = snprintf(sock, slen, "%s/ctl-%llx-%llx.sock", dir, (unsigned long long)dev, (unsigned long long)ino);
 	return n < 0 || (size_t)n >= slen || n >= (int)sizeof(((struct sockaddr_un *)0)->sun_path) ? -ENAMETOOLONG : 0;
 }
 
 int cli_pool_held(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	/* a read-lock probe meets only write locks: an owner's, never a
-	 * reader's read lock */
-	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-	int h = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-	close(fd);
-	return h;
+	pid_t pid;
+	return poise_pool_holder(path, &pid) > 0;
 }
 
 static int read_full(int fd, void *buf, size_t len)

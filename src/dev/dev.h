@@ -16,8 +16,8 @@
  * serialises every change of the badblocks table (inject, clear, a write
  * that clears, a newly found machine check) together with the sidecar
  * update; the table's own rwlock guards lookups.  A pool is owned by one
- * open at a time (an OFD lock on the pool plus a classic POSIX lock that
- * names the owner's pid).
+ * open at a time (lock.c: an OFD lock on a lock file only the pool's
+ * writers can open, plus a classic POSIX lock that names the owner's pid).
  */
 #ifndef POISE_DEV_H
 #define POISE_DEV_H
@@ -70,6 +70,8 @@ struct poise_dev {
 	enum poise_dev_kind kind;
 	const struct poise_dev_ops *ops;
 	int fd;
+	int lock_fd;     /* the lock file held while open (lock.c), or -1 */
+	char *lock_path; /* ... and its path, removed at close */
 	dev_t file_dev;  /* identity of the pool file (one open per process) */
 	ino_t file_ino;
 	int need_msync; /* fsdax mapped without MAP_SYNC: persist also msyncs */
@@ -84,6 +86,18 @@ struct poise_dev {
 	struct poise_bbt bb;
 	pthread_mutex_t bb_update;
 };
+
+/* Ownership (lock.c): take it for d (d->fd open O_RDWR), or -EBUSY naming
+ * the holder; drop it. */
+int poise_dev_lock(struct poise_dev *d);
+void poise_dev_unlock(struct poise_dev *d);
+/* The runtime directory of uid's poise processes (lock files, control
+ * sockets): /run/poise for root, /run/user/UID/poise, or /tmp/poise-UID;
+ * made when create.  0, or -errno when it is not uid's alone (-EPERM). */
+int poise_runtime_dir(uid_t uid, int create, char *dir, size_t len);
+/* Is the pool at path owned by some process?  1 (and *pid when known), 0,
+ * or -errno when it cannot be opened. */
+int poise_pool_holder(const char *path, pid_t *pid);
 
 /* Create an emulated pool file of `size` bytes (a multiple of 4 KiB).
  * Fails with -EEXIST when it exists. */

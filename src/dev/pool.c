@@ -102,28 +102,6 @@ out:
 	return ret;
 }
 
-static int lock_pool(struct poise_dev *d)
-{
-	struct flock ofd = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-	if (fcntl(d->fd, F_OFD_SETLK, &ofd) < 0) {
-		if (errno != EAGAIN && errno != EACCES)
-			return poise_errno(errno, "%s: cannot lock the pool", d->path);
-		/* Who?  The owner's classic lock on byte 1 names its pid.  (A
-		 * process that closes any descriptor of the pool file loses its
-		 * classic lock, so the pid can go unknown; the OFD lock still
-		 * keeps the pool exclusive.) */
-		struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
-		int known = fcntl(d->fd, F_GETLK, &who) == 0;
-		if (known && who.l_type != F_UNLCK && who.l_pid > 0)
-			return poise_err(EBUSY, "%s: pool in use by pid %d", d->path, (int)who.l_pid);
-		return poise_err(EBUSY, "%s: pool in use by another process", d->path);
-	}
-	/* a classic lock beside it, only so that others can name our pid */
-	struct flock pid = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
-	(void)fcntl(d->fd, F_SETLK, &pid);
-	return 0;
-}
-
 int poise_dev_table_load(struct poise_dev *d, const struct poise_bb_range *r, size_t n,
 			 const char *source)
 {
@@ -176,6 +154,7 @@ int poise_dev_open(const char *path, struct poise_dev **out)
 		return poise_err(ENOMEM, "out of memory");
 	}
 	d->fd = -1;
+	d->lock_fd = -1;
 	d->align = POISE_PAGE;
 	pthread_mutex_init(&d->bb_update, NULL);
 	if (S_ISCHR(stx.stx_mode)) {
@@ -205,7 +184,7 @@ int poise_dev_open(const char *path, struct poise_dev **out)
 		ret = poise_errno(errno, "%s", path);
 		goto fail;
 	}
-	if ((ret = lock_pool(d)) < 0)
+	if ((ret = poise_dev_lock(d)) < 0)
 		goto fail;
 	if ((ret = d->ops->open(d)) < 0)
 		goto fail;
@@ -225,6 +204,7 @@ fail_unmap:
 	d->ops->close(d);
 fail:
 	bbt_fini(&d->bb);
+	poise_dev_unlock(d);
 	if (d->fd >= 0)
 		close(d->fd);
 	claim(d->file_dev, d->file_ino, 0);
@@ -250,7 +230,8 @@ void poise_dev_close(struct poise_dev **dp)
 	poise_mc_unregister(d->base);
 	d->ops->close(d);
 	bbt_fini(&d->bb);
-	close(d->fd); /* drops both locks */
+	poise_dev_unlock(d);
+	close(d->fd); /* drops the pool file's own locks */
 	claim(d->file_dev, d->file_ino, 0);
 	pthread_mutex_destroy(&d->bb_update);
 	free(d->sidecar);

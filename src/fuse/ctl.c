@@ -27,6 +27,7 @@
 #include "cli/cli.h"
 #include "cli/live.h"
 #include "poise.h"
+#include "dev/dev.h"
 #include "common/err.h"
 
 #include <errno.h>
@@ -179,20 +180,6 @@ static void *loop(void *arg)
 	}
 }
 
-/* The socket's directory: ours, and writable by nobody else. */
-static int own_dir(const char *dir)
-{
-	struct stat st;
-	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST)
-		return poise_errno(errno, "%s", dir);
-	if (lstat(dir, &st) < 0)
-		return poise_errno(errno, "%s", dir);
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
-		return poise_err(EPERM, "%s: not a directory of uid %u that only it may write (not used)", dir,
-				 (unsigned)geteuid());
-	return 0;
-}
-
 int pfuse_ctl_start(struct pfuse *pf)
 {
 	struct stat st;
@@ -202,7 +189,7 @@ int pfuse_ctl_start(struct pfuse *pf)
 		return poise_errno(errno, "%s", pf->pool_path);
 	if ((r = cli_ctl_path(geteuid(), st.st_dev, st.st_ino, dir, sizeof(dir), sock_path, sizeof(sock_path))) < 0)
 		return poise_err(-r, "control socket path too long");
-	if ((r = own_dir(dir)) < 0)
+	if ((r = poise_runtime_dir(geteuid(), 1, dir, sizeof(dir))) < 0) /* ours alone */
 		return r;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1); /* cli_ctl_path checked the length */

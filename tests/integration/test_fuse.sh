@@ -40,10 +40,10 @@ DPID=$(sed -n 's/.*in use by pid \([0-9]*\).*/\1/p' "$T/err")
 check "the daemon's pid is known" test -n "$DPID"
 
 # ---- real clients ----
-fio --name=rand --directory="$M" --rw=randwrite --bs=4k --size=16m --numjobs=4 --ioengine=psync \
+fio --verify_state_save=0 --name=rand --directory="$M" --rw=randwrite --bs=4k --size=16m --numjobs=4 --ioengine=psync \
 	--verify=crc32c --do_verify=1 --group_reporting >"$T/fio1" 2>&1
 check "fio: 4 jobs, random 4 KiB psync writes, crc32c verified" grep -q "err= 0" "$T/fio1"
-fio --name=seq --directory="$M" --rw=write --bs=1m --size=32m --numjobs=2 --ioengine=psync \
+fio --verify_state_save=0 --name=seq --directory="$M" --rw=write --bs=1m --size=32m --numjobs=2 --ioengine=psync \
 	--verify=crc32c --do_verify=1 --group_reporting >"$T/fio2" 2>&1
 check "fio: 2 jobs, sequential 1 MiB writes, crc32c verified" grep -q "err= 0" "$T/fio2"
 rm -f "$M"/rand.* "$M"/seq.*

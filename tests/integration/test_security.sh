@@ -64,6 +64,33 @@ contains "info warns about a pool others can read" "$T/err" "can be read by ever
 contains "fsck too" "$T/err" "chmod 600"
 chown $OWNER_UID:$OWNER_UID "$POOL"
 
+# ---- a reader cannot block the pool's owner ----
+chmod 644 "$POOL"
+mkdir -m 777 "$T/s"
+$STRANGER $PY - "$POOL" "$T/s/griefing" <<'EOF2' &
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.lockf(fd, fcntl.LOCK_SH, 0, 0, 0)          # a classic read lock on the whole file
+open(sys.argv[2], 'w').close()
+time.sleep(30)
+EOF2
+GRIEF=$!
+PIDS+=($GRIEF)
+for i in $(seq 50); do [ -e "$T/s/griefing" ] && break; sleep 0.1; done
+check "(a stranger holds a read lock on the whole pool)" test -e "$T/s/griefing"
+expect_rc 0 "info is not blocked by it" "$P" info "$POOL"
+expect_rc 0 "fsck neither" "$P" fsck "$POOL"
+expect_rc 0 "mount neither" "$P" mount "$POOL" "$M"
+"$P" mount "$POOL" "$T" 2>"$T/err"
+contains "and the mount still keeps a second owner out" "$T/err" "in use by pid"
+LOCKF=/run/poise/lock-$(dev_of "$POOL")-$(printf '%x' "$(ino_of "$POOL")")
+check "its lock file is the pool owner's alone (0600), in root's runtime directory" \
+	test "$(stat -c '%a %u' "$LOCKF")" = "600 $OWNER_UID"
+expect_rc 0 "umount" "$P" umount "$M"
+kill $GRIEF 2>/dev/null
+chmod 600 "$POOL"
+check "and the lock file went with it" test ! -e "$LOCKF"
+
 # ---- the bad-sector list through a symlink and a hard link ----
 printf 'precious bytes' >"$T/data"
 "$P" put "$POOL" "$T/data" /f
