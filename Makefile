@@ -39,13 +39,23 @@ $(BUILD)/obj/%.o: %.S
 $(BUILD)/libpoise.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/libpoise.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise.so $^ -o $@ $(LDLIBS)
+# A library that behaves in other people's processes exports its API and
+# nothing else: the version script lists the functions include/poise.h
+# declares (as PMDK's libpmem2.link.in does).
+$(BUILD)/libpoise.map: include/poise.h
+	@mkdir -p $(dir $@)
+	@{ echo '{ global:'; grep -oE '\bpoise_[a-z0-9_]+ *\(' $< | tr -d ' (' | sort -u | sed 's/$$/;/'; \
+	   echo 'local: *; };'; } >$@
+$(BUILD)/libpoise.so: $(LIB_OBJ) $(BUILD)/libpoise.map
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise.so -Wl,--version-script=$(BUILD)/libpoise.map $(LIB_OBJ) -o $@ $(LDLIBS)
 PRELOAD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/preload/*.c))
 # the shim: the library linked in, so a program needs nothing but LD_PRELOAD.
 # Its copy of the library calls the C library's open, statx, pread, ...
 # under other names (src/preload/real.c), never the shim's own definitions;
 # the link fails if a library object still calls a name the shim defines.
+# It exports only the C library names it interposes: the library's own
+# functions stay local, so a program's own iget or dir_add is never taken
+# for the library's (nor the library's for the program's).
 SHIM_LIB_OBJ := $(patsubst $(BUILD)/obj/%,$(BUILD)/obj-shim/%,$(LIB_OBJ))
 $(BUILD)/obj-shim/%.o: $(BUILD)/obj/%.o src/preload/real.syms
 	@mkdir -p $(dir $@)
@@ -55,7 +65,9 @@ $(BUILD)/libpoise-preload.so: $(PRELOAD_OBJ) $(SHIM_LIB_OBJ)
 	@nm --defined-only $(PRELOAD_OBJ) | awk '$$2 == "T" || $$2 == "W" {print $$3}' | grep -v '^__poise_libc_' | sort -u >$@.d
 	@bad=$$(comm -12 $@.u $@.d | tr '\n' ' '); rm -f $@.u $@.d; \
 	if [ -n "$$bad" ]; then echo "shim: the library calls $$bad, which the shim defines: add them to src/preload/real.syms and real.c"; exit 1; fi
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise-preload.so $^ -o $@ $(LDLIBS) -ldl
+	@{ echo '{ global:'; nm --defined-only $(PRELOAD_OBJ) | awk '$$2 == "T" || $$2 == "W" {print $$3}' | \
+	   grep -v -e '^shim_' -e '^__poise_libc_' | sort -u | sed 's/$$/;/'; echo 'local: *; };'; } >$@.map
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise-preload.so -Wl,--version-script=$@.map $^ -o $@ $(LDLIBS) -ldl
 $(BUILD)/poise: $(CLI_OBJ) $(BUILD)/libpoise.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(FUSE_LIBS)
 

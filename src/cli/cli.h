@@ -41,8 +41,11 @@ int cli_write_all(int fd, const void *buf, size_t len);
 int cli_run(int argc, char **argv);
 /* Print a name as GNU ls quotes it when it holds control characters. */
 void cli_print_name(FILE *f, const char *s);
-/* Warn on stderr when the pool file at path is readable by others. */
+/* Warn on stderr when the pool file at path (of status st) is readable by
+ * others. */
 void cli_warn_exposed(const char *path);
+struct stat;
+void cli_warn_mode(const char *path, const struct stat *st);
 
 struct live_req;
 /* Send r to the daemon of the mount that holds the pool at path (remote.c):

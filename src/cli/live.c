@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char *const live_kind_names[] = {"superblock", "inodes", "dir", "extents", "log", NULL};
 #define NKINDS 5
@@ -50,19 +51,52 @@ int live_req_writes(const struct live_req *r)
 	       r->op == LIVE_BB_CLEAR;
 }
 
-/* A pool holds every file's bytes: say so when others may read it. */
-void cli_warn_exposed(const char *path);
+struct poise_dev *poise_pool_dev(struct poise_pool *p);
 
-static int do_info(const struct live_req *r, const char *path)
+/* The pool to work on: the daemon's own (live), or one opened here.  The
+ * daemon never opens anything by path for a request. */
+static int get_pool(const char *cmd, const char *path, struct poise_pool *live, struct poise_pool **p)
+{
+	if (live) {
+		*p = live;
+		return 0;
+	}
+	int ret = poise_pool_open(path, 0, p);
+	return ret < 0 ? cli_fail(ret, "%s", cmd) : 0;
+}
+
+static void put_pool(struct poise_pool *live, struct poise_pool **p)
+{
+	if (*p != live)
+		poise_pool_close(p);
+}
+
+static int get_dev(const char *cmd, const char *path, struct poise_pool *live, struct poise_dev **d)
+{
+	if (live) {
+		*d = poise_pool_dev(live);
+		return 0;
+	}
+	return cli_open_dev(cmd, path, d);
+}
+
+static void put_dev(struct poise_pool *live, struct poise_dev **d)
+{
+	if (!live)
+		poise_dev_close(d);
+}
+
+static int do_info(const struct live_req *r, const char *path, struct poise_pool *live)
 {
 	struct poise_pool *p;
-	int ret = poise_pool_open(path, 0, &p);
-	if (ret < 0)
-		return cli_fail(ret, "info");
-	cli_warn_exposed(path);
+	if (get_pool("info", path, live, &p))
+		return EXIT_FAIL;
+	struct stat st;
+	if (fstat(poise_pool_dev(p)->fd, &st) == 0)
+		cli_warn_mode(path, &st);
 	struct poise_info in;
 	poise_info(p, &in);
-	poise_pool_close(&p);
+	put_pool(live, &p);
 	if (r->flags & LIVE_JSON) {
 		printf("{\"pool\":");
 		cli_json_str(stdout, path);
@@ -89,10 +123,10 @@ static int do_info(const struct live_req *r, const char *path)
 	return EXIT_OK;
 }
 
-static int do_scrub(const struct live_req *r, const char *path)
+static int do_scrub(const struct live_req *r, const char *path, struct poise_pool *live)
 {
 	struct poise_scrub_report rep;
-	int ret = poise_scrub(path, &rep);
+	int ret = live ? poise_scrub_live(live, &rep) : poise_scrub(path, &rep);
 	if (ret < 0)
 		return cli_fail(ret, "scrub");
 	uint64_t files = 0, meta = 0, free_ = 0, quar = 0, damaged = 0;
@@ -155,15 +189,15 @@ static int do_scrub(const struct live_req *r, const char *path)
 	return damaged ? EXIT_FAIL : EXIT_OK;
 }
 
-static int do_bb_list(const struct live_req *r, const char *path)
+static int do_bb_list(const struct live_req *r, const char *path, struct poise_pool *live)
 {
 	struct poise_dev *d;
-	if (cli_open_dev("badblocks list", path, &d))
+	if (get_dev("badblocks list", path, live, &d))
 		return EXIT_FAIL;
 	struct poise_bb_range *rg;
 	long n = poise_dev_badblocks(d, &rg);
 	if (n < 0) {
-		poise_dev_close(&d);
+		put_dev(live, &d);
 		return cli_fail((int)n, "badblocks list");
 	}
 	uint64_t total = 0;
@@ -184,19 +218,19 @@ static int do_bb_list(const struct live_req *r, const char *path)
 			printf("%llu %llu\n", (unsigned long long)rg[i].sector, (unsigned long long)rg[i].count);
 	}
 	free(rg);
-	poise_dev_close(&d);
+	put_dev(live, &d);
 	if (fflush(stdout) != 0)
 		return cli_fail(0, "badblocks list: cannot write the output");
 	return EXIT_OK;
 }
 
-static int do_inject(const struct live_req *r, const char *path)
+static int do_inject(const struct live_req *r, const char *path, struct poise_pool *live)
 {
 	struct poise_dev *d;
-	if (cli_open_dev("badblocks inject", path, &d))
+	if (get_dev("badblocks inject", path, live, &d))
 		return EXIT_FAIL;
 	int ret = poise_dev_inject(d, r->sector, r->count);
-	poise_dev_close(&d);
+	put_dev(live, &d);
 	if (ret < 0)
 		return cli_fail(ret, "badblocks inject");
 	printf("poisoned sectors %llu-%llu (bytes %llu-%llu)\n", (unsigned long long)r->sector,
@@ -206,12 +240,12 @@ static int do_inject(const struct live_req *r, const char *path)
 }
 
 /* The sectors under bytes [offset, offset+length) of a file of the pool. */
-static int do_inject_file(const struct live_req *r, const char *path)
+static int do_inject_file(const struct live_req *r, const char *path, struct poise_pool *live)
 {
 	struct poise_pool *p;
-	int ret = poise_pool_open(path, 0, &p);
-	if (ret < 0)
-		return cli_fail(ret, "badblocks inject");
+	int ret = 0;
+	if (get_pool("badblocks inject", path, live, &p))
+		return EXIT_FAIL;
 	struct poise_map_piece m[64];
 	int n = poise_fiemap(p, r->file, r->offset, r->length, m, 64);
 	if (n == 0)
@@ -229,7 +263,7 @@ static int do_inject_file(const struct live_req *r, const char *path)
 		       (unsigned long long)(m[i].file_off + m[i].length - 1), (unsigned long long)s0,
 		       (unsigned long long)(s1 - 1));
 	}
-	poise_pool_close(&p);
+	put_pool(live, &p);
 	if (n < 0 || ret < 0)
 		return cli_fail(n < 0 ? n : ret, "badblocks inject");
 	return EXIT_OK;
@@ -239,12 +273,12 @@ static int do_inject_file(const struct live_req *r, const char *path)
  * would repair what an earlier one poisoned); every sector is found before
  * any is poisoned, since finding one structure must not read (and so
  * repair) another already poisoned. */
-static int do_inject_meta(const struct live_req *r, const char *path)
+static int do_inject_meta(const struct live_req *r, const char *path, struct poise_pool *live)
 {
 	struct poise_pool *p;
-	int ret = poise_pool_open(path, 0, &p);
-	if (ret < 0)
-		return cli_fail(ret, "badblocks inject");
+	int ret = 0;
+	if (get_pool("badblocks inject", path, live, &p))
+		return EXIT_FAIL;
 	uint64_t secs[LIVE_MAX_KINDS];
 	for (uint32_t i = 0; i < r->nkinds && ret == 0; i++)
 		ret = poise_metadata_sector(p, live_kind_names[r->kinds[i]], &secs[i]);
@@ -254,40 +288,40 @@ static int do_inject_meta(const struct live_req *r, const char *path)
 			printf("poisoned %s: pool sector %llu\n", live_kind_names[r->kinds[i]],
 			       (unsigned long long)secs[i]);
 	}
-	poise_pool_close(&p);
+	put_pool(live, &p);
 	return ret < 0 ? cli_fail(ret, "badblocks inject") : EXIT_OK;
 }
 
-static int do_clear(const struct live_req *r, const char *path)
+static int do_clear(const struct live_req *r, const char *path, struct poise_pool *live)
 {
 	struct poise_dev *d;
-	if (cli_open_dev("badblocks clear", path, &d))
+	if (get_dev("badblocks clear", path, live, &d))
 		return EXIT_FAIL;
 	uint64_t nsect = d->size / POISE_SECTOR;
 	if (r->sector >= nsect || r->count > nsect - r->sector) {
-		poise_dev_close(&d);
+		put_dev(live, &d);
 		return cli_fail(0, "badblocks clear: %s: sectors %llu+%llu lie beyond the pool (%llu sectors)", path,
 				(unsigned long long)r->sector, (unsigned long long)r->count,
 				(unsigned long long)nsect);
 	}
 	int ret = poise_dev_clear(d, r->sector * POISE_SECTOR, r->count * POISE_SECTOR);
-	poise_dev_close(&d);
+	put_dev(live, &d);
 	return ret < 0 ? cli_fail(ret, "badblocks clear") : EXIT_OK;
 }
 
-int live_exec(const struct live_req *r, const char *path)
+int live_exec(const struct live_req *r, const char *path, struct poise_pool *live)
 {
 	const char *why;
 	if (live_req_check(r, &why) < 0)
 		return cli_fail(0, "%s: %s", path, why);
 	switch (r->op) {
-	case LIVE_INFO: return do_info(r, path);
-	case LIVE_SCRUB: return do_scrub(r, path);
-	case LIVE_BB_LIST: return do_bb_list(r, path);
-	case LIVE_BB_INJECT: return do_inject(r, path);
-	case LIVE_BB_INJECT_FILE: return do_inject_file(r, path);
-	case LIVE_BB_INJECT_META: return do_inject_meta(r, path);
-	case LIVE_BB_CLEAR: return do_clear(r, path);
+	case LIVE_INFO: return do_info(r, path, live);
+	case LIVE_SCRUB: return do_scrub(r, path, live);
+	case LIVE_BB_LIST: return do_bb_list(r, path, live);
+	case LIVE_BB_INJECT: return do_inject(r, path, live);
+	case LIVE_BB_INJECT_FILE: return do_inject_file(r, path, live);
+	case LIVE_BB_INJECT_META: return do_inject_meta(r, path, live);
+	case LIVE_BB_CLEAR: return do_clear(r, path, live);
 	}
 	return EXIT_FAIL;
 }
@@ -297,5 +331,5 @@ int live_run(const struct live_req *r, const char *path)
 	int rc;
 	if (cli_pool_held(path) && cli_remote(path, r, &rc))
 		return rc;
-	return live_exec(r, path);
+	return live_exec(r, path, NULL);
 }

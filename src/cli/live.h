@@ -59,10 +59,12 @@ int live_req_check(const struct live_req *r, const char **why);
 /* Does r change the pool (refused on a read-only mount)? */
 int live_req_writes(const struct live_req *r);
 
-/* Run r on the pool at path, in this process; prints on stdout/stderr,
- * returns the exit status.  The daemon calls it with its own pool's path
- * (its pool is shared with this process's opens). */
-int live_exec(const struct live_req *r, const char *path);
+struct poise_pool;
+/* Run r, in this process, on live (the daemon's own pool, which it serves:
+ * nothing is opened by path then, and path only names it in the output)
+ * or, when live is NULL, on the pool at path; prints on stdout/stderr,
+ * returns the exit status. */
+int live_exec(const struct live_req *r, const char *path, struct poise_pool *live);
 
 /* The command's entry: through the daemon of the mount holding the pool
  * when there is one, else live_exec. */

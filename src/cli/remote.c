@@ -117,7 +117,9 @@ int cli_remote(const char *path, const struct live_req *r, int *rc)
 	struct ucred cr;
 	socklen_t cl = sizeof(cr);
 	*rc = EXIT_FAIL;
-	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || (cr.uid != 0 && cr.uid != want)) {
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
+		cr.uid = (uid_t)-1;
+	if (cr.uid != 0 && cr.uid != want) {
 		fprintf(stderr, "poise: %s: the control socket is served by uid %u, neither root nor the pool's "
 				"owner: not trusted\n", path, (unsigned)cr.uid);
 		close(s);

@@ -160,12 +160,18 @@ void cli_print_name(FILE *f, const char *s)
 		fputc('\'', f);
 }
 
-void cli_warn_exposed(const char *path)
+void cli_warn_mode(const char *path, const struct stat *st)
 {
-	struct stat st;
-	if (stat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)) && (st.st_mode & 0044))
+	if ((S_ISREG(st->st_mode) || S_ISCHR(st->st_mode)) && (st->st_mode & 0044))
 		fprintf(stderr,
 			"poise: warning: %s can be read by %s (mode %04o): it holds every file's bytes; "
 			"chmod 600 it\n",
-			path, (st.st_mode & 0004) ? "every user" : "its group", (unsigned)(st.st_mode & 07777));
+			path, (st->st_mode & 0004) ? "every user" : "its group", (unsigned)(st->st_mode & 07777));
+}
+
+void cli_warn_exposed(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0)
+		cli_warn_mode(path, &st);
 }

@@ -286,15 +286,26 @@ bad:
 	return 0;
 }
 
-int bb_read_file(const char *path, int missing_ok, struct poise_bb_range **out, size_t *n)
+#define BB_FILE_MAX (16u << 20) /* a list longer than this is not a list */
+
+int bb_read_at(int dfd, const char *name, const char *path, int missing_ok, uid_t trust, struct poise_bb_range **out,
+	       size_t *n)
 {
 	*out = NULL;
 	*n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); /* a planted symlink is not followed */
+	/* a planted symlink is not followed, a FIFO does not hang us */
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT && missing_ok)
 			return -ENOENT;
 		return poise_errno(errno, "%s", path);
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)BB_FILE_MAX ||
+	    (trust != (uid_t)-1 && st.st_uid != trust && st.st_uid != 0 && st.st_uid != geteuid())) {
+		close(fd);
+		return poise_err(EPERM, "%s: not a bad-sector list of the pool's owner (a regular file of theirs, "
+				 "at most %u bytes): remove it", path, BB_FILE_MAX);
 	}
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap + 1);
@@ -313,6 +324,11 @@ int bb_read_file(const char *path, int missing_ok, struct poise_bb_range **out, 
 		if (k == 0)
 			break;
 		len += (size_t)k;
+		if (len > BB_FILE_MAX) {
+			free(buf);
+			close(fd);
+			return poise_err(EFBIG, "%s: longer than %u bytes", path, BB_FILE_MAX);
+		}
 		if (len == cap) {
 			cap *= 2;
 			char *nb = realloc(buf, cap + 1);
@@ -332,22 +348,28 @@ int bb_read_file(const char *path, int missing_ok, struct poise_bb_range **out, 
 	return ret;
 }
 
-int bb_write_file(const char *path, const struct poise_bb_range *r, size_t n, uid_t uid, gid_t gid)
+int bb_read_file(const char *path, int missing_ok, struct poise_bb_range **out, size_t *n)
+{
+	return bb_read_at(AT_FDCWD, path, path, missing_ok, (uid_t)-1, out, n);
+}
+
+int bb_write_at(int dfd, const char *name, const char *path, const struct poise_bb_range *r, size_t n, uid_t uid,
+		gid_t gid)
 {
 	if (n == 0) {
-		if (unlink(path) < 0 && errno != ENOENT)
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 			return poise_errno(errno, "%s", path);
 		return 0;
 	}
-	size_t plen = strlen(path) + 8;
+	size_t plen = strlen(name) + 8;
 	char *tmp = malloc(plen);
 	if (!tmp)
 		return poise_err(ENOMEM, "%s: out of memory", path);
-	snprintf(tmp, plen, "%s.tmp", path);
+	snprintf(tmp, plen, "%s.tmp", name);
 	/* a new file of our own (O_EXCL never follows a symlink someone put
 	 * there), renamed over the list: never written through a link */
-	(void)unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	(void)unlinkat(dfd, tmp, 0);
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
 		int e = errno;
@@ -363,12 +385,17 @@ int bb_write_file(const char *path, const struct poise_bb_range *r, size_t n, ui
 	int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
 	int e = errno;
 	bad |= fclose(f) != 0;
-	if (bad || rename(tmp, path) < 0) {
+	if (bad || renameat(dfd, tmp, dfd, name) < 0) {
 		e = bad ? e : errno;
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
 		free(tmp);
 		return poise_errno(e, "%s", path);
 	}
 	free(tmp);
 	return 0;
+}
+
+int bb_write_file(const char *path, const struct poise_bb_range *r, size_t n, uid_t uid, gid_t gid)
+{
+	return bb_write_at(AT_FDCWD, path, path, r, n, uid, gid);
 }

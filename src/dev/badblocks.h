@@ -84,5 +84,14 @@ int bb_read_file(const char *path, int missing_ok, struct poise_bb_range **out, 
  * rename); n == 0 removes the file.  As root, the file is given to uid:gid
  * (the pool's owner) unless uid is -1. */
 int bb_write_file(const char *path, const struct poise_bb_range *r, size_t n, uid_t uid, gid_t gid);
+/* The same relative to directory dfd (a pool's sidecar, whose directory is
+ * opened once, so no component can be swapped between uses); name is in
+ * dfd, path is what messages call it.  bb_read_at
+ * reads only a regular file of at most 16 MiB, never through a symlink or
+ * a FIFO, owned by trust, root or us (trust -1: by anyone). */
+int bb_read_at(int dfd, const char *name, const char *path, int missing_ok, uid_t trust, struct poise_bb_range **out,
+	       size_t *n);
+int bb_write_at(int dfd, const char *name, const char *path, const struct poise_bb_range *r, size_t n, uid_t uid,
+		gid_t gid);
 
 #endif

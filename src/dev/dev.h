@@ -81,6 +81,8 @@ struct poise_dev {
 			 * its good sectors go straight to read_slow, no fault first */
 	char *path;
 	char *sidecar;  /* emulated: PATH.badblocks */
+	int sidecar_dfd; /* ... its directory, opened once (-1 when none) */
+	const char *sidecar_name; /* ... its name in there (inside sidecar) */
 	char notice[256]; /* a warning the caller may print (fallbacks) */
 	void *priv;       /* backend's own state between open and load */
 	struct poise_bbt bb;

@@ -4,33 +4,28 @@
  *
  * An fcntl lock on the pool file itself can be blocked by anyone who may
  * read it (a read lock meets every write lock), so the ownership lock lives
- * on a lock file that only the pool's writers can open:
- *   - the pool file's attribute user.poise.lock names it, "DEV:INO:PATH"
- *     (the pool's identity, so a copy of the file with its attributes does
- *     not share the original's lock); setting an attribute needs write
- *     access to the pool, so no reader can point it elsewhere;
- *   - the lock file is made by the first writer, in its runtime directory
- *     (poise_runtime_dir: /run/poise for root, /run/user/UID/poise or
- *     /tmp/poise-UID, writable by that user alone), named lock-DEV-INO (or
- *     that name + .XXXXXX when the name is taken by a file that is not the
- *     pool owner's), mode rw for exactly the classes that may write the
- *     pool, given to the pool's owner and group when root makes it; a
- *     reader of the pool cannot open it, so cannot lock it, and nothing is
- *     left beside the pool;
+ * on a lock file that only the pool's owner and root can reach:
+ *   - its place follows from the pool alone, never from anything a user can
+ *     write: lock-DEV-INO (the pool file's identity, so every name of the
+ *     pool finds it and a copy does not) in the runtime directory of the
+ *     pool file's *owner* (poise_runtime_dir: /run/poise for root,
+ *     /tmp/poise-UID otherwise, a directory of that user alone, mode 0700;
+ *     root makes it for the owner when it is missing);
+ *   - the file is opened relative to that directory's descriptor, never
+ *     through a symlink, and used only when it is a regular file of the
+ *     pool's owner with one link; root gives a file it makes to the owner;
  *   - the owner holds an OFD write lock on its byte 0 (dropped by the kernel
  *     when the owner dies: no stale owner) and a classic lock on byte 1 so
- *     that others can name its pid;
- *   - owner = the holder of the lock on the file the attribute names *after*
- *     it took the lock: a writer re-reads the attribute once it holds the
- *     lock and starts over if it changed, so two writers racing to make the
- *     file end with one owner.  A writer replaces the attribute only when
- *     the file it names is gone (only the pool's owner or root can delete
- *     it from a sticky directory).
- * The pool file's own OFD write lock on byte 0 is taken too, when no reader
- * blocks it, so owners of either kind see each other.  Where the pool
- * cannot carry user attributes (a devdax character device, a file system
- * without them) or no runtime directory can be had, that lock alone is the
- * ownership lock, as before: blockable by the pool's readers.
+ *     that others can name its pid.  The file is never removed, so no two
+ *     openers can ever hold locks on two different files of one name.
+ * The pool file's own OFD write lock on byte 0 is taken as well whenever no
+ * reader blocks it, and a writer that finds it held by another gives up.
+ * An opener with no lock file to use (the owner's runtime directory absent
+ * and not ours to make, or taken by another user first) falls back to that
+ * lock alone: it still excludes, and is excluded by, an owner of either
+ * kind, and only it can be blocked by a reader's read lock.  An opener that
+ * finds a lock file it may not open (a group writer) refuses: the file's
+ * holder may own the pool without the pool file's lock.
  *
  * Lock rules: none of its own; the caller (poise_dev_open) serialises opens
  * of one pool in this process (claim()).
@@ -44,97 +39,67 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
-
-#define LOCK_XATTR "user.poise.lock"
-
-/* The lock file the pool's attribute names, when it is the pool's own:
- * 1 with path set, 0 when there is none (or it names another inode), -1
- * when the pool cannot carry attributes. */
-static int named_lock(int fd, const struct stat *pool, char *path, size_t len)
-{
-	char v[4200];
-	ssize_t n = fgetxattr(fd, LOCK_XATTR, v, sizeof(v) - 1);
-	if (n < 0)
-		return errno == ENODATA ? 0 : -1;
-	v[n] = 0;
-	unsigned long long dev, ino;
-	int at = 0;
-	if (sscanf(v, "%llx:%llx:%n", &dev, &ino, &at) != 2 || at == 0 || v[at] != '/' ||
-	    dev != (unsigned long long)pool->st_dev || ino != (unsigned long long)pool->st_ino)
-		return 0;
-	snprintf(path, len, "%s", v + at);
-	return 1;
-}
-
-/* The pool's writers: rw for each class the pool grants write. */
-static mode_t lock_mode(const struct stat *pool)
-{
-	return (pool->st_mode & S_IWUSR ? 0600 : 0) | (pool->st_mode & S_IWGRP ? 0060 : 0) |
-	       (pool->st_mode & S_IWOTH ? 0006 : 0) | 0600;
-}
 
 int poise_runtime_dir(uid_t uid, int create, char *dir, size_t len)
 {
-	char run[64];
 	struct stat st;
-	snprintf(run, sizeof(run), "/run/user/%u", (unsigned)uid);
 	if (uid == 0)
 		snprintf(dir, len, "/run/poise");
-	else if (lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid)
-		snprintf(dir, len, "%s/poise", run);
 	else
 		snprintf(dir, len, "/tmp/poise-%u", (unsigned)uid);
-	if (create && mkdir(dir, uid == 0 ? 0755 : 0700) < 0 && errno != EEXIST)
-		return poise_errno(errno, "%s", dir);
+	if (create && mkdir(dir, uid == 0 ? 0755 : 0700) == 0 && geteuid() == 0 && uid != 0 &&
+	    chown(dir, uid, (gid_t)-1) < 0) {
+		int e = errno;
+		(void)rmdir(dir);
+		return poise_errno(e, "%s", dir);
+	}
 	if (lstat(dir, &st) < 0)
 		return create ? poise_errno(errno, "%s", dir) : -errno;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != uid || (st.st_mode & 022))
-		return poise_err(EPERM, "%s: not a directory of uid %u that only it may write (not used)", dir,
+	if (!S_ISDIR(st.st_mode) || st.st_uid != uid || (st.st_mode & (uid == 0 ? 022 : 077)))
+		return poise_err(EPERM, "%s: not a directory of uid %u that only it may use (not used)", dir,
 				 (unsigned)uid);
 	return 0;
 }
 
-/* Make a lock file for the pool in our runtime directory and point the
- * attribute at it (replace: the one it named is gone).  0, or -errno;
- * -EEXIST when another writer set the attribute first (start over). */
-static int make_lock(struct poise_dev *d, const struct stat *pool, int replace)
+/* The lock file of the pool (identity and owner in *pool), opened O_RDWR
+ * (or O_RDONLY for a probe), made when missing and make: the descriptor,
+ * or -errno (-EPERM: no trustworthy place for it). */
+static int open_lock(const struct stat *pool, int make, int probe)
 {
-	char path[4096];
-	int r = poise_runtime_dir(geteuid(), 1, path, sizeof(path) - 64);
+	char dir[256], name[64];
+	int r = poise_runtime_dir(pool->st_uid, make && (geteuid() == 0 || geteuid() == pool->st_uid), dir,
+				  sizeof(dir));
 	if (r < 0)
 		return r;
-	snprintf(path + strlen(path), 64, "/lock-%llx-%llx", (unsigned long long)pool->st_dev,
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	struct stat ds;
+	if (fstat(dfd, &ds) < 0 || ds.st_uid != pool->st_uid) { /* swapped since the check */
+		close(dfd);
+		return -EPERM;
+	}
+	snprintf(name, sizeof(name), "lock-%llx-%llx", (unsigned long long)pool->st_dev,
 		 (unsigned long long)pool->st_ino);
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, lock_mode(pool));
+	int flags = (probe ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, made = 0;
+	int fd = make ? openat(dfd, name, flags | O_CREAT | O_EXCL, 0600) : -1;
+	if (fd >= 0)
+		made = 1;
+	else if (!make || errno == EEXIST)
+		fd = openat(dfd, name, flags);
+	r = fd < 0 ? -errno : 0;
+	close(dfd);
+	if (fd < 0)
+		return r;
+	if (made && geteuid() == 0 && pool->st_uid != 0)
+		(void)fchown(fd, pool->st_uid, pool->st_gid); /* a file we just made: the owner's */
 	struct stat st;
-	if (fd < 0 && errno == EEXIST && (fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) >= 0 &&
-	    (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_uid != pool->st_uid && st.st_uid != geteuid()))) {
-		close(fd); /* left by someone else: not ours to use */
-		fd = -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != pool->st_uid) {
+		close(fd);
+		return -EPERM;
 	}
-	if (fd < 0) { /* the plain name is taken by something not ours */
-		snprintf(path + strlen(path), sizeof(path) - strlen(path), ".XXXXXX");
-		if ((fd = mkostemp(path, O_CLOEXEC)) < 0)
-			return poise_errno(errno, "%s: cannot make a lock file for the pool", d->path);
-		(void)fchmod(fd, lock_mode(pool));
-	}
-	if (geteuid() == 0)
-		(void)fchown(fd, pool->st_uid, pool->st_gid);
-	else
-		(void)fchown(fd, (uid_t)-1, pool->st_gid);
-	close(fd);
-	char v[4200];
-	int n = snprintf(v, sizeof(v), "%llx:%llx:%s", (unsigned long long)pool->st_dev,
-			 (unsigned long long)pool->st_ino, path);
-	if (fsetxattr(d->fd, LOCK_XATTR, v, (size_t)n, replace ? XATTR_REPLACE : XATTR_CREATE) < 0) {
-		int e = errno;
-		if (e == EEXIST || e == ENODATA)
-			return -EEXIST; /* raced another writer */
-		return poise_errno(e, "%s: cannot record its lock file", d->path);
-	}
-	return 0;
+	return fd;
 }
 
 /* EBUSY naming the holder of the lock on fd (its classic lock on byte 1). */
@@ -143,8 +108,8 @@ static int busy(struct poise_dev *d, int fd)
 	struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
 	if (fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK && who.l_pid > 0)
 		return poise_err(EBUSY, "%s: pool in use by pid %d", d->path, (int)who.l_pid);
-	/* (a process that closes any descriptor of the lock file loses its
-	 * classic lock, so the pid can go unknown; the OFD lock still holds) */
+	/* (a process that closes any descriptor of the file loses its classic
+	 * lock, so the pid can go unknown; the OFD lock still holds) */
 	return poise_err(EBUSY, "%s: pool in use by another process", d->path);
 }
 
@@ -171,94 +136,46 @@ static int write_locked(int fd)
 	return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 }
 
-/* The pool file's own lock: taken beside the lock file's when no reader
- * blocks it, so that an owner of the other kind (below) is seen. */
-static int legacy(struct poise_dev *d)
-{
-	int r = take(d, d->fd);
-	return r == 1 ? busy(d, d->fd) : r;
-}
-
 int poise_dev_lock(struct poise_dev *d)
 {
 	struct stat pool;
-	char path[4096], again[4096];
 	d->lock_fd = -1;
 	if (fstat(d->fd, &pool) < 0)
 		return poise_errno(errno, "%s", d->path);
-	for (int tries = 0; tries < 32; tries++) {
-		int r = named_lock(d->fd, &pool, path, sizeof(path));
-		if (r < 0) /* no attributes here: the pool file itself */
-			return legacy(d);
-		int lfd = r ? open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC) : -1;
-		if (lfd < 0 && r && errno == EACCES) {
-			/* a lock file we may not open: made by root before the pool
-			 * was given away, or by another writer.  Its owner would
-			 * hold the pool file's own lock too (unless only readers
-			 * block that): replace it only when nobody does */
-			if (write_locked(d->fd))
-				return busy(d, d->fd);
-			errno = ENOENT;
-		}
-		if (lfd < 0) {
-			if (r && errno != ENOENT)
-				return poise_errno(errno, "%s: its lock file %s", d->path, path);
-			/* none yet, or the one named is gone: make one (where none
-			 * can be made, a directory we may not write, the pool
-			 * file's own lock) */
-			r = make_lock(d, &pool, r);
-			if (r < 0 && r != -EEXIST)
-				return legacy(d);
-			continue;
-		}
-		r = take(d, lfd);
-		if (r == 1) {
-			r = busy(d, lfd);
+	int lfd = open_lock(&pool, 1, 0);
+	/* a lock file that exists where we may not open it: its owner (the
+	 * pool's owner, or root for it) may hold the pool while only readers
+	 * block the pool file's own lock, so taking that one would not exclude
+	 * it: refuse.  With no place for a lock file at all (none made, or the
+	 * place not the owner's), every opener falls back alike. */
+	if (lfd < 0 && lfd != -ENOENT && lfd != -EPERM)
+		return poise_err(-lfd, "%s: cannot open its lock file in the runtime directory of the pool's owner "
+				       "(uid %u): %s", d->path, (unsigned)pool.st_uid, strerror(-lfd));
+	if (lfd >= 0) {
+		int r = take(d, lfd);
+		if (r != 0) {
+			r = r == 1 ? busy(d, lfd) : r;
 			close(lfd);
 			return r;
 		}
-		if (r < 0) {
-			close(lfd);
-			return r;
-		}
-		struct stat mine, now;
-		if (named_lock(d->fd, &pool, again, sizeof(again)) != 1 || strcmp(again, path) || fstat(lfd, &mine) < 0 ||
-		    stat(path, &now) < 0 || mine.st_dev != now.st_dev || mine.st_ino != now.st_ino) {
-			/* another writer re-pointed it meanwhile, or the owner we
-			 * waited on removed the file as it closed: start over */
-			close(lfd);
-			continue;
-		}
-		/* ours; the pool file's own lock too, unless only readers hold it
-		 * (then they cannot be owners) */
-		if (take(d, d->fd) == 1 && write_locked(d->fd)) {
-			r = busy(d, d->fd);
-			close(lfd);
-			return r;
-		}
-		if (geteuid() == 0) /* the pool may have been given away since */
-			(void)fchown(lfd, pool.st_uid, pool.st_gid);
-		if (!(d->lock_path = strdup(path))) {
-			close(lfd);
-			return poise_err(ENOMEM, "out of memory");
-		}
-		d->lock_fd = lfd;
-		return 0;
 	}
-	return poise_err(EBUSY, "%s: cannot settle who owns the pool (its lock file keeps changing)", d->path);
+	/* the pool file's own lock: required unless only readers block it
+	 * (they cannot be owners); an owner of either kind holds it */
+	int r = take(d, d->fd);
+	if (r < 0 || (r == 1 && (lfd < 0 || write_locked(d->fd)))) {
+		r = r < 0 ? r : busy(d, d->fd);
+		if (lfd >= 0)
+			close(lfd);
+		return r;
+	}
+	d->lock_fd = lfd;
+	return 0;
 }
 
 void poise_dev_unlock(struct poise_dev *d)
 {
-	/* removed while still held: whoever opened it meanwhile finds it is
-	 * no longer the file at its path once it gets the lock, and starts
-	 * over (above) */
-	if (d->lock_path)
-		(void)unlink(d->lock_path);
-	free(d->lock_path);
-	d->lock_path = NULL;
 	if (d->lock_fd >= 0)
-		close(d->lock_fd); /* drops both locks */
+		close(d->lock_fd); /* drops both locks; the file stays (see above) */
 	d->lock_fd = -1;
 }
 
@@ -277,14 +194,13 @@ static int holder(int fd, pid_t *pid)
 int poise_pool_holder(const char *path, pid_t *pid)
 {
 	*pid = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	struct stat pool;
-	char lpath[4096];
 	int held = holder(fd, pid);
-	if (!held && fstat(fd, &pool) == 0 && named_lock(fd, &pool, lpath, sizeof(lpath)) == 1) {
-		int lfd = open(lpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (!held && fstat(fd, &pool) == 0 && S_ISREG(pool.st_mode)) {
+		int lfd = open_lock(&pool, 0, 1);
 		if (lfd >= 0) {
 			held = holder(lfd, pid);
 			close(lfd);

@@ -155,6 +155,7 @@ int poise_dev_open(const char *path, struct poise_dev **out)
 	}
 	d->fd = -1;
 	d->lock_fd = -1;
+	d->sidecar_dfd = -1;
 	d->align = POISE_PAGE;
 	pthread_mutex_init(&d->bb_update, NULL);
 	if (S_ISCHR(stx.stx_mode)) {
@@ -204,6 +205,8 @@ fail_unmap:
 	d->ops->close(d);
 fail:
 	bbt_fini(&d->bb);
+	if (d->sidecar_dfd >= 0) /* the backend's open got that far */
+		close(d->sidecar_dfd);
 	poise_dev_unlock(d);
 	if (d->fd >= 0)
 		close(d->fd);

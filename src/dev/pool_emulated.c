@@ -28,6 +28,7 @@
 #include "common/err.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,42 +39,96 @@
 
 /* The sidecar of the pool file open on d->fd, whatever name opened it:
  *   1. the path the file's own attribute user.poise.badblocks names (set
- *      when the list was first written), so a hard link or a renamed pool
- *      finds its list; trusted only when it names an existing regular file
- *      "*.badblocks" of the pool's owner (the attribute is the owner's to
- *      set: it must not make root read or replace another file);
+ *      when the list was first written: "DEV:INO:PATH", the pool's identity
+ *      first, so a copy of the file and its attributes is not taken for
+ *      the original), so a hard link or a renamed pool finds its list;
+ *      trusted only when the value is exactly that (no NUL inside), names
+ *      "*.badblocks" that is a regular file of the pool's owner with one
+ *      link, in a directory of the owner's or root's (the attribute is the
+ *      owner's to set: it must not make root read or replace another file);
  *   2. else the pool's real path (symlinks resolved) + ".badblocks".
- * Where the file system keeps no user attributes, hard links to a pool with
- * a list are not found (symlinks are). */
+ * The directory is opened once (d->sidecar_dfd) and every later use is
+ * relative to it (bb_read_at, bb_write_at): no component of the path can
+ * be swapped in between.  A list file that is not a regular file of the
+ * pool's owner (or root) is ignored, with a notice.  Where the file system
+ * keeps no user attributes, hard links to a pool with a list are not found
+ * (symlinks are). */
 #define SIDECAR_XATTR "user.poise.badblocks"
-static char *sidecar_path(struct poise_dev *d, const struct stat *pool)
+
+/* Open path's directory into d (sidecar_dfd, sidecar_name); 0 or -1. */
+static int sidecar_at(struct poise_dev *d, char *path, const struct stat *pool, int check_owner)
 {
-	char x[4096], *real;
+	char *slash = strrchr(path, '/');
+	if (!slash || !slash[1])
+		return -1;
+	*slash = 0;
+	int dfd = open(slash == path ? "/" : path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	*slash = '/';
 	struct stat st;
-	ssize_t n = fgetxattr(d->fd, SIDECAR_XATTR, x, sizeof(x) - 1);
-	if (n > 10) {
-		x[n] = 0;
-		if (x[0] == '/' && !strcmp(x + n - 10, ".badblocks") && lstat(x, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_uid == pool->st_uid)
-			return strdup(x);
+	/* named by the attribute: the directory the owner's or root's, and the
+	 * list there a regular file of the owner's alone (never another of
+	 * root's files) */
+	if (dfd >= 0 && check_owner &&
+	    (fstat(dfd, &st) < 0 || (st.st_uid != pool->st_uid && st.st_uid != 0) ||
+	     fstatat(dfd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	     st.st_uid != pool->st_uid)) {
+		close(dfd);
+		dfd = -1;
 	}
-	char *out = NULL;
-	if ((real = realpath(d->path, NULL)) != NULL && asprintf(&out, "%s.badblocks", real) < 0)
-		out = NULL;
-	if (!real && asprintf(&out, "%s.badblocks", d->path) < 0)
-		out = NULL;
+	if (dfd < 0)
+		return -1;
+	d->sidecar = path;
+	d->sidecar_dfd = dfd;
+	d->sidecar_name = slash + 1;
+	return 0;
+}
+
+static int sidecar_find(struct poise_dev *d, const struct stat *pool)
+{
+	char x[4200], *real, *path = NULL;
+	unsigned long long dev, ino;
+	int at = 0;
+	ssize_t n = fgetxattr(d->fd, SIDECAR_XATTR, x, sizeof(x) - 1);
+	if (n > 0) {
+		x[n] = 0;
+		if (strlen(x) == (size_t)n && sscanf(x, "%llx:%llx:%n", &dev, &ino, &at) == 2 && at > 0 &&
+		    x[at] == '/' && dev == (unsigned long long)pool->st_dev && ino == (unsigned long long)pool->st_ino &&
+		    n - at > 10 && !strcmp(x + n - 10, ".badblocks") && (path = strdup(x + at)) &&
+		    sidecar_at(d, path, pool, 1) == 0)
+			return 0;
+		free(path);
+		path = NULL;
+	}
+	if ((real = realpath(d->path, NULL)) != NULL && asprintf(&path, "%s.badblocks", real) < 0)
+		path = NULL;
+	if (!real && asprintf(&path, "%s.badblocks", d->path) < 0)
+		path = NULL;
 	free(real);
-	return out;
+	if (!path)
+		return poise_err(ENOMEM, "out of memory");
+	if (sidecar_at(d, path, pool, 0) < 0) {
+		free(path);
+		return poise_errno(errno ? errno : EACCES, "%s: cannot open the directory of its bad-sector list",
+				   d->path);
+	}
+	return 0;
 }
 
 /* Point the pool's attribute at its sidecar (or drop it with the list). */
 static void sidecar_mark(struct poise_dev *d, int have)
 {
-	char x[4096];
+	char x[4200], v[4200];
+	struct stat st;
+	if (fstat(d->fd, &st) < 0)
+		return;
+	int vn = snprintf(v, sizeof(v), "%llx:%llx:%s", (unsigned long long)st.st_dev,
+			  (unsigned long long)st.st_ino, d->sidecar);
+	if (vn < 0 || vn >= (int)sizeof(v))
+		return;
 	ssize_t n = fgetxattr(d->fd, SIDECAR_XATTR, x, sizeof(x));
-	int same = n == (ssize_t)strlen(d->sidecar) && !memcmp(x, d->sidecar, (size_t)n);
+	int same = n == vn && !memcmp(x, v, (size_t)n);
 	if (have && !same)
-		(void)fsetxattr(d->fd, SIDECAR_XATTR, d->sidecar, strlen(d->sidecar), 0);
+		(void)fsetxattr(d->fd, SIDECAR_XATTR, v, (size_t)vn, 0);
 	else if (!have && n >= 0)
 		(void)fremovexattr(d->fd, SIDECAR_XATTR);
 }
@@ -87,8 +142,9 @@ static int emu_open(struct poise_dev *d)
 		return poise_err(EINVAL, "%s: not a pool: its size (%lld bytes) is not a positive multiple of 4096",
 				 d->path, (long long)st.st_size);
 	d->size = (uint64_t)st.st_size;
-	if (!(d->sidecar = sidecar_path(d, &st)))
-		return poise_err(ENOMEM, "out of memory");
+	int ret = sidecar_find(d, &st);
+	if (ret < 0)
+		return ret;
 	void *p = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, 0);
 	if (p == MAP_FAILED)
 		return poise_errno(errno, "%s: cannot map %llu bytes", d->path,
@@ -107,6 +163,9 @@ static int emu_open(struct poise_dev *d)
 
 static void emu_close(struct poise_dev *d)
 {
+	if (d->sidecar_dfd >= 0)
+		close(d->sidecar_dfd);
+	d->sidecar_dfd = -1;
 	if (d->base)
 		munmap(d->base, d->size);
 	d->base = NULL;
@@ -127,9 +186,16 @@ static int emu_load(struct poise_dev *d)
 {
 	struct poise_bb_range *r;
 	size_t n;
-	int ret = bb_read_file(d->sidecar, 1, &r, &n);
+	struct stat st;
+	if (fstat(d->fd, &st) < 0)
+		return poise_errno(errno, "%s", d->path);
+	int ret = bb_read_at(d->sidecar_dfd, d->sidecar_name, d->sidecar, 1, st.st_uid, &r, &n);
 	if (ret == -ENOENT)
 		return 0;
+	if (ret == -EPERM) { /* someone else's file where the list would be: not ours to believe */
+		snprintf(d->notice, sizeof(d->notice), "%s is not the pool owner's: ignored", d->sidecar);
+		return 0;
+	}
 	if (ret < 0)
 		return ret;
 	sidecar_mark(d, n > 0); /* a list from before the attribute existed */
@@ -148,7 +214,8 @@ static int emu_save(struct poise_dev *d)
 		return (int)n;
 	struct stat st;
 	int have = fstat(d->fd, &st) == 0;
-	int ret = bb_write_file(d->sidecar, r, (size_t)n, have ? st.st_uid : (uid_t)-1, have ? st.st_gid : (gid_t)-1);
+	int ret = bb_write_at(d->sidecar_dfd, d->sidecar_name, d->sidecar, r, (size_t)n, have ? st.st_uid : (uid_t)-1,
+			      have ? st.st_gid : (gid_t)-1);
 	free(r);
 	if (ret == 0)
 		sidecar_mark(d, n > 0);

@@ -18,6 +18,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stdlib.h>
@@ -669,46 +670,51 @@ ssize_t poise_pwrite(struct poise_pool *pool, int fd, const void *buf, size_t le
 			  f->blockpath ? pool->fs->blk : NULL);
 }
 
-static ssize_t gather(const struct iovec *iov, int n, char **buf)
+/* Vectored I/O, segment by segment straight into or out of each buffer
+ * (no bounce copy), counted in 64 bits: the total of the segments done; a
+ * short segment ends it; an error is returned only when nothing was done
+ * (as the kernel's readv does).  The total must fit ssize_t. */
+static ssize_t vec_total(const struct iovec *iov, int n)
 {
+	if (n < 0 || (n > 0 && !iov))
+		return poise_err(EINVAL, "bad vector");
 	size_t total = 0;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		if (iov[i].iov_len > (size_t)SSIZE_MAX - total)
+			return poise_err(EINVAL, "the vector's lengths add up past SSIZE_MAX");
 		total += iov[i].iov_len;
-	*buf = malloc(total ? total : 1);
-	if (!*buf)
-		return poise_err(ENOMEM, "out of memory");
+	}
 	return (ssize_t)total;
+}
+
+static ssize_t vec_io(struct poise_pool *pool, int fd, const struct iovec *iov, int n, off_t off, int write)
+{
+	ssize_t ret = vec_total(iov, n);
+	if (ret < 0)
+		return ret;
+	int64_t done = 0;
+	for (int i = 0; i < n; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		ssize_t k = write ? poise_pwrite(pool, fd, iov[i].iov_base, iov[i].iov_len, off + done)
+				  : poise_pread(pool, fd, iov[i].iov_base, iov[i].iov_len, off + done);
+		if (k < 0)
+			return done ? (ssize_t)done : k;
+		done += k;
+		if ((size_t)k < iov[i].iov_len)
+			break;
+	}
+	return (ssize_t)done;
 }
 
 ssize_t poise_preadv(struct poise_pool *pool, int fd, const struct iovec *iov, int n, off_t off)
 {
-	char *buf;
-	ssize_t total = gather(iov, n, &buf);
-	if (total < 0)
-		return total;
-	ssize_t k = poise_pread(pool, fd, buf, (size_t)total, off);
-	for (int i = 0, at = 0; k > 0 && i < n && at < k; i++) {
-		size_t c = iov[i].iov_len < (size_t)(k - at) ? iov[i].iov_len : (size_t)(k - at);
-		memcpy(iov[i].iov_base, buf + at, c);
-		at += (int)c;
-	}
-	free(buf);
-	return k;
+	return vec_io(pool, fd, iov, n, off, 0);
 }
 
 ssize_t poise_pwritev(struct poise_pool *pool, int fd, const struct iovec *iov, int n, off_t off)
 {
-	char *buf;
-	ssize_t total = gather(iov, n, &buf);
-	if (total < 0)
-		return total;
-	for (int i = 0, at = 0; i < n; i++) {
-		memcpy(buf + at, iov[i].iov_base, iov[i].iov_len);
-		at += (int)iov[i].iov_len;
-	}
-	ssize_t k = poise_pwrite(pool, fd, buf, (size_t)total, off);
-	free(buf);
-	return k;
+	return vec_io(pool, fd, iov, n, off, 1);
 }
 
 int poise_fsync(struct poise_pool *pool, int fd)

@@ -176,29 +176,17 @@ static void classify(struct poise_fs *fs, const struct owner *own, struct names 
 	}
 }
 
-int poise_scrub(const char *path, struct poise_scrub_report *rep)
+/* The scan of an open pool; premount: the table before its mount (freed
+ * here); live: a pool in service elsewhere in this process (report only). */
+static int scrub_pool(struct poise_pool *pool, int live, struct poise_bb_range *premount, long npre,
+		      struct poise_scrub_report *rep)
 {
-	struct poise_pool *pool;
-	struct poise_dev *pre;
-	struct poise_bb_range *premount = NULL;
-	long npre = 0;
-	memset(rep, 0, sizeof(*rep));
-	/* what was bad before mount (mount repairs the superblock and the log) */
-	if (poise_dev_open(path, &pre) == 0) {
-		npre = poise_dev_badblocks(pre, &premount);
-		poise_dev_close(&pre);
-	}
-	int ret = poise_pool_open(path, 0, &pool);
-	if (ret < 0) {
-		free(npre > 0 ? premount : NULL);
-		return ret;
-	}
+	int ret = 0;
 	struct poise_fs *fs = poise_pool_fs(pool);
 	struct poise_dev *dev = fs->dev;
 	/* a mounted pool (the FUSE daemon's control channel): report only;
 	 * its repairs happen as the file system reads the objects, or at the
 	 * next mount, so no rewrite here races a transaction */
-	int live = poise_pool_shared(pool);
 	uint64_t N = fs->sb.s_ninodes, spb = POISE_BLOCK / POISE_SECTOR;
 	uint64_t known = 0; /* listed before the mount */
 	for (long i = 0; i < npre; i++)
@@ -307,8 +295,37 @@ out:
 	free(nm.parent);
 	free(own);
 	free(types);
+	return ret;
+}
+
+int poise_scrub(const char *path, struct poise_scrub_report *rep)
+{
+	struct poise_pool *pool;
+	struct poise_dev *pre;
+	struct poise_bb_range *premount = NULL;
+	long npre = 0;
+	memset(rep, 0, sizeof(*rep));
+	/* what was bad before mount (mount repairs the superblock and the log) */
+	if (poise_dev_open(path, &pre) == 0) {
+		npre = poise_dev_badblocks(pre, &premount);
+		poise_dev_close(&pre);
+	}
+	int ret = poise_pool_open(path, 0, &pool);
+	if (ret < 0) {
+		free(npre > 0 ? premount : NULL);
+		return ret;
+	}
+	ret = scrub_pool(pool, poise_pool_shared(pool), premount, npre, rep);
 	poise_pool_close(&pool);
 	return ret;
+}
+
+int poise_scrub_live(struct poise_pool *pool, struct poise_scrub_report *rep)
+{
+	struct poise_bb_range *now = NULL;
+	memset(rep, 0, sizeof(*rep));
+	long n = poise_dev_badblocks(poise_pool_fs(pool)->dev, &now);
+	return scrub_pool(pool, 1, now, n, rep);
 }
 
 int poise_metadata_sector(struct poise_pool *pool, const char *kind, uint64_t *sector)

@@ -30,6 +30,11 @@ int poise_scrub(const char *path, struct poise_scrub_report *rep);
 void poise_scrub_free(struct poise_scrub_report *rep);
 
 struct poise_pool;
+/* The same on a pool this process has open and in service (the FUSE
+ * daemon's): reports, repairs nothing a transaction could race. */
+int poise_scrub_live(struct poise_pool *pool, struct poise_scrub_report *rep);
+
+struct poise_pool;
 /* The first sector of one copy of a metadata structure of an open pool, for
  * injection: "superblock" (the primary), "inodes" (the root inode's primary
  * sector), "dir" (the root directory's first block), "extents" (the first

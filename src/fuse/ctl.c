@@ -18,8 +18,7 @@
  *      is shared with this process's opens (poise_pool_share), so the
  *      operation's open returns the mounted pool.  Its stdout and stderr
  *      are captured into memory files (the daemon prints nothing else) and
- *      sent back with the exit status; the answer is written within
- *      SO_SNDTIMEO.
+ *      sent back with the exit status, all of it within SEND_TIMEOUT_S.
  * The channel failing to start (its directory taken by another user) does
  * not stop the mount: the daemon says why on its stderr.
  */
@@ -28,6 +27,8 @@
 #include "cli/live.h"
 #include "poise.h"
 #include "dev/dev.h"
+
+struct poise_dev *poise_pool_dev(struct poise_pool *p);
 #include "common/err.h"
 
 #include <errno.h>
@@ -63,11 +64,33 @@ static char *slurp(int fd, size_t *len)
 	return b;
 }
 
+static int64_t now_ms(void);
+
+/* All of buf before the deadline (a client that reads slowly cannot hold
+ * the channel longer than that); 0 or -1. */
+static int send_by(int c, const void *buf, size_t len, int64_t deadline)
+{
+	for (size_t done = 0; done < len;) {
+		int64_t left = deadline - now_ms();
+		struct pollfd p = {.fd = c, .events = POLLOUT};
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return -1;
+		ssize_t n = send(c, (const char *)buf + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 static void answer(int c, int rc, const char *out, size_t olen, const char *err, size_t elen)
 {
 	struct live_ans a = {.magic = LIVE_ANS_MAGIC, .rc = rc, .outlen = olen, .errlen = elen};
-	if (cli_write_all(c, &a, sizeof(a)) == 0 && cli_write_all(c, out, olen) == 0)
-		(void)cli_write_all(c, err, elen);
+	int64_t deadline = now_ms() + SEND_TIMEOUT_S * 1000;
+	if (send_by(c, &a, sizeof(a), deadline) == 0 && send_by(c, out, olen, deadline) == 0)
+		(void)send_by(c, err, elen, deadline);
 }
 
 static void refuse(int c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -119,7 +142,7 @@ static void run_captured(int c, const struct live_req *r)
 		fflush(stderr);
 		dup2(out, 1);
 		dup2(err, 2);
-		int rc = live_exec(r, g_pf->pool_path);
+		int rc = live_exec(r, g_pf->pool_path, g_pf->pool); /* the served pool itself, never a path */
 		fflush(stdout);
 		fflush(stderr);
 		dup2(s1, 1);
@@ -141,10 +164,13 @@ static void serve_one(int c)
 	struct ucred cr;
 	socklen_t cl = sizeof(cr);
 	struct stat st;
-	struct timeval tv = {.tv_sec = SEND_TIMEOUT_S};
-	(void)setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || stat(g_pf->pool_path, &st) < 0 ||
+	int ok = getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0;
+	/* the served pool file's owner, from the open file (never the path,
+	 * which someone may have re-pointed since the mount) */
+	if (!ok || fstat(poise_pool_dev(g_pf->pool)->fd, &st) < 0 ||
 	    !(cr.uid == 0 || cr.uid == geteuid() || cr.uid == st.st_uid)) {
+		if (!ok)
+			cr.uid = (uid_t)-1;
 		refuse(c, EXIT_FAIL, "poise: %s: control channel: only the pool's owner or root may use it "
 				     "(uid %u refused)\n", g_pf->pool_path, (unsigned)cr.uid);
 		return;
@@ -171,9 +197,13 @@ static void *loop(void *arg)
 	for (;;) {
 		int c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return NULL; /* shut down */
+			if (errno == EINVAL || errno == EBADF)
+				return NULL; /* shut down */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
+				struct timespec ts = {0, 100 * 1000 * 1000}; /* out of something: wait, go on */
+				nanosleep(&ts, NULL);
+			}
+			continue;
 		}
 		serve_one(c);
 		close(c);

@@ -25,9 +25,12 @@
 /* The C library's NAME, looked up once (a race looks it up twice: the same
  * answer). */
 #define REAL(name, type) \
-	static __typeof__(type) real; \
-	if (!real) \
-		real = (type)dlsym(RTLD_NEXT, #name)
+	static __typeof__(type) cached; \
+	__typeof__(type) real = __atomic_load_n(&cached, __ATOMIC_ACQUIRE); \
+	if (!real) { \
+		real = (type)dlsym(RTLD_NEXT, #name); \
+		__atomic_store_n(&cached, real, __ATOMIC_RELEASE); \
+	}
 
 int __poise_libc_open(const char *path, int flags, ...);
 int __poise_libc_open(const char *path, int flags, ...)
@@ -41,6 +44,20 @@ int __poise_libc_open(const char *path, int flags, ...)
 		va_end(ap);
 	}
 	return real(path, flags, mode);
+}
+
+int __poise_libc_openat(int dfd, const char *path, int flags, ...);
+int __poise_libc_openat(int dfd, const char *path, int flags, ...)
+{
+	REAL(openat, int (*)(int, const char *, int, ...));
+	mode_t mode = 0;
+	if (flags & (O_CREAT | __O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	return real(dfd, path, flags, mode);
 }
 
 int __poise_libc_fcntl(int fd, int cmd, ...);
@@ -64,6 +81,7 @@ int __poise_libc_fcntl(int fd, int cmd, ...)
 	}
 
 PASS(int, access, (const char *p, int m), (p, m))
+PASS(int, chown, (const char *p, uid_t u, gid_t g), (p, u, g))
 PASS(int, close, (int fd), (fd))
 PASS(int, fallocate, (int fd, int m, off_t o, off_t l), (fd, m, o, l))
 PASS(int, fchmod, (int fd, mode_t m), (fd, m))
@@ -71,9 +89,11 @@ PASS(int, fchown, (int fd, uid_t u, gid_t g), (fd, u, g))
 PASS(FILE *, fdopen, (int fd, const char *m), (fd, m))
 PASS(FILE *, fopen, (const char *p, const char *m), (p, m))
 PASS(int, fstat, (int fd, struct stat *st), (fd, st))
+PASS(int, fstatat, (int d, const char *p, struct stat *st, int f), (d, p, st, f))
 PASS(int, fsync, (int fd), (fd))
 PASS(int, ftruncate, (int fd, off_t l), (fd, l))
 PASS(int, lstat, (const char *p, struct stat *st), (p, st))
+PASS(int, mkdir, (const char *p, mode_t m), (p, m))
 PASS(void *, mmap, (void *a, size_t l, int pr, int f, int fd, off_t o), (a, l, pr, f, fd, o))
 PASS(int, msync, (void *a, size_t l, int f), (a, l, f))
 PASS(int, munmap, (void *a, size_t l), (a, l))
@@ -82,7 +102,10 @@ PASS(ssize_t, pread, (int fd, void *b, size_t n, off_t o), (fd, b, n, o))
 PASS(ssize_t, pwrite, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o))
 PASS(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))
 PASS(int, rename, (const char *a, const char *b), (a, b))
+PASS(int, renameat, (int a, const char *b, int c, const char *d), (a, b, c, d))
+PASS(int, rmdir, (const char *p), (p))
 PASS(int, stat, (const char *p, struct stat *st), (p, st))
 PASS(int, statx, (int d, const char *p, int f, unsigned m, struct statx *x), (d, p, f, m, x))
 PASS(int, unlink, (const char *p), (p))
+PASS(int, unlinkat, (int d, const char *p, int f), (d, p, f))
 PASS(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))

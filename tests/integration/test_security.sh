@@ -83,13 +83,13 @@ expect_rc 0 "fsck neither" "$P" fsck "$POOL"
 expect_rc 0 "mount neither" "$P" mount "$POOL" "$M"
 "$P" mount "$POOL" "$T" 2>"$T/err"
 contains "and the mount still keeps a second owner out" "$T/err" "in use by pid"
-LOCKF=/run/poise/lock-$(dev_of "$POOL")-$(printf '%x' "$(ino_of "$POOL")")
-check "its lock file is the pool owner's alone (0600), in root's runtime directory" \
-	test "$(stat -c '%a %u' "$LOCKF")" = "600 $OWNER_UID"
+LOCKF=/tmp/poise-$OWNER_UID/lock-$(dev_of "$POOL")-$(printf '%x' "$(ino_of "$POOL")")
+check "its lock file is the pool owner's alone (0600), in the owner's own directory (0700)" \
+	test "$(stat -c '%a %u' "$LOCKF") $(stat -c '%a %u' "$(dirname "$LOCKF")")" = "600 $OWNER_UID 700 $OWNER_UID"
 expect_rc 0 "umount" "$P" umount "$M"
 kill $GRIEF 2>/dev/null
 chmod 600 "$POOL"
-check "and the lock file went with it" test ! -e "$LOCKF"
+check "the lock file stays (never replaced, so one name never has two files)" test -f "$LOCKF"
 
 # ---- the bad-sector list through a symlink and a hard link ----
 printf 'precious bytes' >"$T/data"
@@ -108,6 +108,26 @@ done
 printf 'precious bytes' | "$P" write "$T/links/hard.img" /f --offset 0
 check "a write through the hard link clears it for every name" test -z "$("$P" badblocks list "$POOL")"
 rm -f "$T/links/hard.img"
+
+# ---- attributes a pool's owner may set cannot make root touch other files ----
+printf 'keep me' >"$T/victim1"; cp "$T/victim1" "$T/victim1.ref"
+printf 'keep me' >"$T/victim2"; cp "$T/victim2" "$T/victim2.ref"
+mkdir -m 700 "$T/rootdir"; printf 'root list' >"$T/rootdir/x.badblocks"; cp "$T/rootdir/x.badblocks" "$T/x.ref"
+$PY - "$POOL" "$T" "$(dev_of "$POOL")" "$(printf '%x' "$(ino_of "$POOL")")" <<'EOF2'
+import os, sys
+pool, t, dev, ino = sys.argv[1:]
+os.setxattr(pool, 'user.poise.lock', ('%s:%s:%s/victim1' % (dev, ino, t)).encode())
+os.setxattr(pool, 'user.poise.badblocks', ('%s:%s:%s/victim2\0x.badblocks' % (dev, ino, t)).encode())
+EOF2
+expect_rc 0 "root injects into a pool whose attributes name other files" "$P" badblocks inject "$POOL" 9000
+"$P" info "$POOL" >/dev/null 2>&1
+check "a lock-file attribute is never followed (the file is untouched)" cmp "$T/victim1" "$T/victim1.ref"
+check "a bad-sector attribute with a NUL inside is not believed" cmp "$T/victim2" "$T/victim2.ref"
+$PY -c "import os,sys; os.setxattr(sys.argv[1], 'user.poise.badblocks', ('%s:%s:%s' % (sys.argv[2], sys.argv[3], sys.argv[4])).encode())" \
+	"$POOL" "$(dev_of "$POOL")" "$(printf '%x' "$(ino_of "$POOL")")" "$T/rootdir/x.badblocks"
+expect_rc 0 "nor one naming a list in a directory that is not the owner's" "$P" badblocks clear "$POOL" 9000
+check "(root's file there is untouched)" cmp "$T/rootdir/x.badblocks" "$T/x.ref"
+check "and the pool's own list was used" test -z "$("$P" badblocks list "$POOL")"
 
 # ---- the control channel ----
 chown $OWNER_UID:$OWNER_UID "$T"
@@ -165,6 +185,21 @@ contains "a bad magic is refused" "$T/raw" "malformed request (not a poise reque
 contains "an unknown operation is refused" "$T/raw" "unknown operation"
 contains "an unterminated name is refused" "$T/raw" "unterminated file name"
 check "the root-only file is untouched" cmp "$T/rootonly" "$T/rootonly.ref"
+# the served pool's path re-pointed at another file after the mount: the
+# daemon works on the pool it opened, never on what the path names now
+mv "$POOL" "$T/pool.moved"
+ln -s "$T/rootonly" "$POOL"
+$PY - "$SOCK" <<'EOF2' >"$T/raw2" 2>&1
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(struct.pack('<IIII8sQQQQ', 0x31515250, 7, 0, 0, b'', 0, 8, 0, 0) + b'\0' * 4096)  # clear 0+8
+print(s.recv(65536))
+EOF2
+rm -f "$POOL"
+mv "$T/pool.moved" "$POOL"
+check "a clear after the pool's path was re-pointed leaves that file alone" cmp "$T/rootonly" "$T/rootonly.ref"
+check "(and nothing was made beside it)" test ! -e "$T/rootonly.badblocks"
 check "and no list was made beside it" test ! -e "$T/rootonly.badblocks"
 $OWNER "$P" badblocks inject "$T/rootonly" 0 2 2>"$T/err"
 check "the owner's CLI cannot name another file either" cmp "$T/rootonly" "$T/rootonly.ref"
@@ -202,6 +237,7 @@ check "a squatted socket directory does not block the mount" test $? -eq 0
 contains "(it says its channel is off, and why)" "$T/err" "no control channel"
 # the pool held by the owner's own process (the shim), a stranger's fake
 # server where the owner's daemon would listen: the CLI must not believe it
+rm -rf /tmp/poise-$OWNER_UID # the owner's runtime directory: a stranger takes its name first
 mkdir -m 0755 /tmp/poise-$OWNER_UID && chown $STRANGER_UID:$STRANGER_UID /tmp/poise-$OWNER_UID
 FAKE=/tmp/poise-$OWNER_UID/ctl-$(dev_of "$POOL")-$(printf '%x' "$(ino_of "$POOL")").sock
 $STRANGER $PY - "$FAKE" <<'EOF2' &
