@@ -19,6 +19,8 @@ KINDs:
   dirent-dup          a second entry of an existing name in the root, naming another inode ("NAME:INO")
   extent-loop         every inode with an extent block: the chain points back at itself,
                       i_nextents = 0xFFFFFFFF
+  extent-share        file inode B's first extent maps the first block of file inode A ("A:B")
+  extent-overlap      every inode's first extent claims the whole data area
   dir-size            directory inode ARG: i_size = 2^27 blocks
   file-size           file inode ARG: i_size = 2^60
 """
@@ -191,6 +193,20 @@ def main():
             done += 1
         if not done:
             raise SystemExit('no inode has an extent block')
+    elif kind in ('extent-share', 'extent-overlap'):
+        def set_ext0(ino, pblk, n):
+            d = m.inode(ino)
+            struct.pack_into('<QI', d, 136, pblk, n)  # e_pblk, e_len of i_ext[0]
+            struct.pack_into('<I', d, 128 + 24, crc32c(bytes(d[128:152])))
+            m.put_inode(ino, d)
+        if kind == 'extent-share':
+            a, b = (int(x) for x in arg.split(':'))
+            set_ext0(b, m.extents(a)[0][1], 1)
+        else:
+            for ino in range(1, m.s('ninodes') + 1):
+                d = m.inode(ino)
+                if struct.unpack_from('<H', d, 4)[0] and struct.unpack_from('<I', d, 20)[0]:
+                    set_ext0(ino, m.s('data_blk'), m.s('itable_replica_blk') - m.s('data_blk'))
     elif kind in ('dir-size', 'file-size'):
         ino = int(arg)
         d = m.inode(ino)

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #define CHUNK (1u << 20)
+#define POISE_LINK_MAX 4095
 
 static int c_mkfs(const struct cli_cmd *, int, char **), c_info(const struct cli_cmd *, int, char **), c_fsck(const struct cli_cmd *, int, char **), c_ls(const struct cli_cmd *, int, char **),
 	c_stat(const struct cli_cmd *, int, char **), c_cat(const struct cli_cmd *, int, char **), c_put(const struct cli_cmd *, int, char **), c_get(const struct cli_cmd *, int, char **),
@@ -452,15 +454,20 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local)
 	if (ret < 0)
 		return cli_fail(ret, "get: %s", src);
 	if (S_ISLNK(st.st_mode)) {
-		char t[4096];
-		ssize_t k = poise_readlink(p, src, t, sizeof(t) - 1);
-		if (k < 0)
+		char *t = malloc(POISE_LINK_MAX + 1);
+		ssize_t k = t ? poise_readlink(p, src, t, POISE_LINK_MAX) : -ENOMEM;
+		if (k < 0) {
+			free(t);
 			return cli_fail((int)k, "get: %s", src);
+		}
 		t[k] = 0;
-		if (symlink(t, local) < 0)
-			return cli_fail(0, "get: %s: %s", local, strerror(errno));
-		return EXIT_OK;
+		int r = symlink(t, local) < 0 ? cli_fail(0, "get: %s: %s", local, strerror(errno)) : EXIT_OK;
+		free(t);
+		return r;
 	}
+	/* no set-user-ID or set-group-ID bits from a pool: a crafted one must
+	 * not make root extract set-id programs (as tar does for non-root) */
+	st.st_mode &= ~(mode_t)(S_ISUID | S_ISGID);
 	if (S_ISREG(st.st_mode)) {
 		/* never through a symlink already at local: a crafted pool must
 		 * not make get write outside its destination */
@@ -482,14 +489,19 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local)
 		return cli_fail(ret, "get: %s", src);
 	struct poise_entry e;
 	int rc = EXIT_OK;
+	/* the paths on the heap: a frame stays small however deep the tree
+	 * (child_path bounds the depth by PATH_MAX) */
+	char *s = malloc(2 * PATH_MAX), *l = s + PATH_MAX;
+	if (!s)
+		rc = cli_fail(-ENOMEM, "get");
 	while (rc == EXIT_OK && poise_readdir(d, &e) > 0) {
-		char s[4096], l[4096];
-		if (!child_path(s, sizeof(s), src, e.name) || !child_path(l, sizeof(l), local, e.name)) {
+		if (!child_path(s, PATH_MAX, src, e.name) || !child_path(l, PATH_MAX, local, e.name)) {
 			rc = cli_fail(0, "get: %s: a name in it is unusable here or makes a path too long", src);
 			break;
 		}
 		rc = get_tree(p, s, l);
 	}
+	free(s);
 	poise_closedir(&d);
 	return rc;
 }
@@ -521,11 +533,13 @@ static int rm_tree(struct poise_pool *p, const char *path)
 	if ((ret = poise_opendir(p, path, &d)) < 0)
 		return ret;
 	struct poise_entry e;
-	while (ret == 0 && poise_readdir(d, &e) > 0) {
-		char c[4096];
-		ret = child_path(c, sizeof(c), path, e.name) ? rm_tree(p, c)
-							     : poise_err(ENAMETOOLONG, "%s: a path in it is too long", path);
-	}
+	char *c = malloc(PATH_MAX); /* on the heap: small frames however deep */
+	if (!c)
+		ret = -ENOMEM;
+	while (ret == 0 && poise_readdir(d, &e) > 0)
+		ret = child_path(c, PATH_MAX, path, e.name) ? rm_tree(p, c)
+							    : poise_err(ENAMETOOLONG, "%s: a path in it is too long", path);
+	free(c);
 	poise_closedir(&d);
 	return ret < 0 ? ret : (strcmp(path, "/") ? poise_rmdir(p, path) : 0);
 }

@@ -125,17 +125,19 @@ int cli_remote(const char *path, const struct live_req *r, int *rc)
 		close(s);
 		return 1;
 	}
-	if (cli_write_all(s, r, sizeof(*r)) < 0) {
-		fprintf(stderr, "poise: %s: cannot send to the mount's control channel: %s\n", path, strerror(errno));
-		close(s);
-		return 1;
-	}
+	/* a refusal may come before the request is read: read the answer even
+	 * when sending failed */
+	int sent = cli_write_all(s, r, sizeof(*r));
 	set_timeout(s, SO_RCVTIMEO, ANSWER_TIMEOUT_S);
 	struct live_ans ans;
 	if (read_full(s, &ans, sizeof(ans)) < 0 || ans.magic != LIVE_ANS_MAGIC || ans.outlen > (1ULL << 30) ||
 	    ans.errlen > (1ULL << 20)) {
-		fprintf(stderr, "poise: %s: the mount's control channel gave no answer%s\n", path,
-			errno == EAGAIN ? " in time" : "");
+		if (sent < 0)
+			fprintf(stderr, "poise: %s: cannot send to the mount's control channel: %s\n", path,
+				strerror(-sent));
+		else
+			fprintf(stderr, "poise: %s: the mount's control channel gave no answer%s\n", path,
+				errno == EAGAIN ? " in time" : "");
 		close(s);
 		return 1;
 	}

@@ -80,14 +80,33 @@ void alloc_fini(struct poise_fs *fs)
 	free(fs->imap);
 }
 
-/* Mount only (single-threaded): mark blocks held by an inode. */
-void alloc_mark_used(struct poise_fs *fs, uint64_t blk, uint64_t n)
+/* The mask of bits [lo, hi) of word w (lo < hi <= 64). */
+static uint64_t word_mask(unsigned lo, unsigned hi)
 {
-	for (uint64_t b = blk; b < blk + n; b++)
-		if (!test_bit(fs->bmap, b)) {
-			set_bit(fs->bmap, b);
-			fs->nfree--;
+	return (hi == 64 ? ~0ULL : (1ULL << hi) - 1) & ~((1ULL << lo) - 1);
+}
+
+int alloc_claim(struct poise_fs *fs, uint64_t blk, uint64_t n)
+{
+	/* every claim spends from a budget of twice the data area: a sound
+	 * image spends at most once, a crafted one whose extents overlap
+	 * without end is refused before it costs more than that */
+	if (n > fs->scan_budget)
+		return -E2BIG;
+	fs->scan_budget -= n;
+	uint64_t end = blk + n;
+	for (int pass = 0; pass < 2; pass++)
+		for (uint64_t b = blk; b < end;) {
+			unsigned lo = (unsigned)(b % 64), hi = end - b + lo >= 64 ? 64 : (unsigned)(end - b + lo);
+			uint64_t m = word_mask(lo, hi);
+			if (pass == 0 && (fs->bmap[b / 64] & m))
+				return -EEXIST; /* held already: cross-linked */
+			if (pass == 1)
+				fs->bmap[b / 64] |= m;
+			b += hi - lo;
 		}
+	fs->nfree -= n;
+	return 0;
 }
 
 static unsigned my_shard(struct poise_fs *fs)

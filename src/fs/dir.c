@@ -224,7 +224,7 @@ int dir_load(struct poise_fs *fs, struct inode *dp)
 	uint64_t held = 0;
 	for (uint32_t i = 0; i < dp->next; i++)
 		held += dp->ext[i].e_len;
-	if (dp->d.i_size / POISE_BLOCK > held)
+	if (dp->d.i_size / POISE_BLOCK > held || dp->d.i_size / POISE_BLOCK > fs->data_end - fs->data_blk)
 		return poise_err(EUCLEAN, "directory %llu: its size %llu does not match the %llu blocks it holds",
 				 (unsigned long long)dp->ino, (unsigned long long)dp->d.i_size,
 				 (unsigned long long)held);

@@ -80,6 +80,8 @@ struct poise_fs {
 	struct alloc_shard *shards;
 	unsigned nshards;
 	uint64_t nfree; /* atomic */
+	uint64_t scan_budget; /* mount scan: blocks it may still claim (alloc_claim) */
+	uint64_t *ino_bad;    /* mount scan: inodes whose blocks did not check out (iget refuses them) */
 	/* inode numbers */
 	pthread_mutex_t ialloc_lock;
 	uint64_t *imap;
@@ -124,7 +126,10 @@ int log_pending(struct poise_fs *fs);
 /* ---- alloc.c ---- */
 int alloc_init(struct poise_fs *fs);
 void alloc_fini(struct poise_fs *fs);
-void alloc_mark_used(struct poise_fs *fs, uint64_t blk, uint64_t n);
+/* Mount only (single-threaded): mark [blk, blk+n) held by an inode.
+ * -EEXIST when a block of it is held already (cross-linked: nothing
+ * marked), -E2BIG when the claims of the scan exceed twice the data area. */
+int alloc_claim(struct poise_fs *fs, uint64_t blk, uint64_t n);
 /* Up to want contiguous blocks near goal; at least 1.  *got set.  -ENOSPC. */
 int alloc_blocks(struct poise_fs *fs, uint64_t goal, uint64_t want, uint64_t *blk, uint64_t *got);
 /* Return blocks (after the transaction that dropped them committed). */

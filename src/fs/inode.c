@@ -59,7 +59,8 @@ static int extent_ok(const struct poise_fs *fs, const struct poise_extent *e)
 int extents_ok(const struct poise_fs *fs, const struct poise_extent *e, uint32_t n, uint64_t *lend)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		if (!extent_ok(fs, &e[i]) || e[i].e_lblk < *lend || e[i].e_lblk + e[i].e_len < e[i].e_lblk)
+		if (!extent_ok(fs, &e[i]) || e[i].e_lblk < *lend ||
+		    e[i].e_lblk > POISE_MAX_FILE_SIZE / POISE_BLOCK - e[i].e_len) /* past the largest file */
 			return 0;
 		*lend = e[i].e_lblk + e[i].e_len;
 	}
@@ -241,8 +242,18 @@ int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp)
 		ret = -ENOENT;
 		goto fail;
 	}
+	if (fs->ino_bad && (fs->ino_bad[ino / 64] >> (ino % 64)) & 1) {
+		ret = poise_err(EUCLEAN, "inode %llu: it maps blocks another inode holds (cross-linked): run fsck",
+				(unsigned long long)ino);
+		goto fail;
+	}
 	ip->type = ip->d.i_mode & S_IFMT;
 	ip->parent = ip->d.i_parent;
+	if (S_ISDIR(ip->type) && (ip->parent == 0 || ip->parent > fs->sb.s_ninodes)) {
+		ret = poise_err(EUCLEAN, "directory %llu: its parent %llu is not an inode", (unsigned long long)ino,
+				(unsigned long long)ip->parent);
+		goto fail;
+	}
 	if ((ret = load_extents(fs, ip)) < 0)
 		goto fail;
 	if (S_ISDIR(ip->d.i_mode) && (ret = dir_load(fs, ip)) < 0)

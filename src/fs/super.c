@@ -201,33 +201,35 @@ static int scan_blocks(struct poise_fs *fs, uint64_t ino, const struct poise_din
 {
 	uint32_t n = d->i_nextents, at = 0;
 	uint64_t lend = 0;
+	int ret;
 	if (n > fs->data_end - fs->data_blk) /* each extent holds a block at least */
 		return -EUCLEAN;
 	if (!extents_ok(fs, d->i_ext, n < POISE_INLINE_EXTENTS ? n : POISE_INLINE_EXTENTS, &lend))
 		return -EUCLEAN;
 	for (; at < n && at < POISE_INLINE_EXTENTS; at++)
-		alloc_mark_used(fs, d->i_ext[at].e_pblk, d->i_ext[at].e_len);
+		if ((ret = alloc_claim(fs, d->i_ext[at].e_pblk, d->i_ext[at].e_len)) < 0)
+			return ret;
 	if (d->i_xattr_blk) {
 		if (d->i_xattr_blk < fs->data_blk || d->i_xattr_blk >= fs->data_end || d->i_xattr_rblk < fs->data_blk ||
 		    d->i_xattr_rblk >= fs->data_end)
 			return -EUCLEAN;
-		alloc_mark_used(fs, d->i_xattr_blk, 1);
-		alloc_mark_used(fs, d->i_xattr_rblk, 1);
+		if ((ret = alloc_claim(fs, d->i_xattr_blk, 1)) < 0 || (ret = alloc_claim(fs, d->i_xattr_rblk, 1)) < 0)
+			return ret;
 	}
 	uint64_t blk = d->i_ext_blk, rblk = d->i_ext_rblk;
 	uint8_t buf[POISE_BLOCK];
 	while (at < n) {
 		uint32_t want = n - at < POISE_EXTS_PER_BLOCK ? n - at : (uint32_t)POISE_EXTS_PER_BLOCK;
-		int ret = extblk_read(fs, ino, blk, rblk, want, buf);
-		if (ret < 0)
+		if ((ret = extblk_read(fs, ino, blk, rblk, want, buf)) < 0)
 			return ret;
 		const struct poise_extblk *x = (const struct poise_extblk *)buf;
 		if (!extents_ok(fs, x->x_ext, want, &lend)) /* also ends a chain that loops */
 			return -EUCLEAN;
-		alloc_mark_used(fs, blk, 1);
-		alloc_mark_used(fs, rblk, 1);
+		if ((ret = alloc_claim(fs, blk, 1)) < 0 || (ret = alloc_claim(fs, rblk, 1)) < 0)
+			return ret;
 		for (uint32_t i = 0; i < want; i++, at++)
-			alloc_mark_used(fs, x->x_ext[i].e_pblk, x->x_ext[i].e_len);
+			if ((ret = alloc_claim(fs, x->x_ext[i].e_pblk, x->x_ext[i].e_len)) < 0)
+				return ret;
 		blk = x->x_next;
 		rblk = x->x_rnext;
 	}
@@ -278,7 +280,13 @@ static int scan_inodes(struct poise_fs *fs, uint64_t **orphans, size_t *norphans
 			if (d->i_mode == 0)
 				continue;
 			ino_mark_used(fs, ino);
-			if (scan_blocks(fs, ino, d) < 0)
+			int sr = scan_blocks(fs, ino, d);
+			if (sr == -E2BIG)
+				return poise_err(EUCLEAN, "the inodes claim more than twice the pool's data blocks "
+						 "(extents cross-linked over and over): not a sound file system");
+			if (sr == -EEXIST) /* cross-linked: iget refuses it (its other checks pass) */
+				fs->ino_bad[ino / 64] |= 1ULL << (ino % 64);
+			if (sr < 0)
 				continue; /* fsck reports it */
 			if (d->i_nlink == 0) {
 				if (*norphans == cap) {
@@ -375,6 +383,11 @@ int fs_mount(struct poise_dev *dev, struct poise_fs **out)
 	}
 	if ((ret = alloc_init(fs)) < 0)
 		goto fail;
+	fs->scan_budget = 2 * (fs->data_end - fs->data_blk) + 64;
+	if (!(fs->ino_bad = calloc(fs->sb.s_ninodes / 64 + 1, 8))) {
+		ret = poise_err(ENOMEM, "out of memory");
+		goto fail;
+	}
 	if ((ret = log_replay(fs, &replayed)) < 0)
 		goto fail;
 	uint64_t *orphans;
@@ -409,6 +422,7 @@ void fs_unmount(struct poise_fs *fs)
 				(void)file_sync_times(fs, fs->itab[i]);
 	icache_fini(fs);
 	alloc_fini(fs);
+	free(fs->ino_bad);
 	free(fs->files);
 	free(fs);
 }

@@ -82,15 +82,23 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, pf->timeout);
 }
 
-/* A truncate by anyone but root clears set-id bits as a write does (the
- * kernel usually sends the new mode with it; this covers the rest). */
-static int kill_setid(struct pfuse *pf, fuse_ino_t ino)
+/* Before a write, truncate, fallocate or copy into fd's file by anyone but
+ * root: clear its set-id bits, as Linux does, and drop the kernel's cached
+ * mode, so an exec never runs new bytes set-id.  fd < 0: the inode itself.
+ * 0 or -errno. */
+static int drop_setid(fuse_req_t req, fuse_ino_t ino, int fd)
 {
-	int fd = poise_openat(pf->pool, ino, "", O_RDONLY, 0);
+	struct pfuse *pf = PF(req);
+	if (fuse_req_ctx(req)->uid == 0)
+		return 0;
+	int own = fd < 0 ? poise_openat(pf->pool, ino, "", O_RDONLY, 0) : fd;
+	if (own < 0)
+		return own;
+	int r = poise_fclear_setid(pf->pool, own);
 	if (fd < 0)
-		return fd;
-	int r = poise_fclear_setid(pf->pool, fd);
-	poise_close(pf->pool, fd);
+		poise_close(pf->pool, own);
+	if (r > 0 && pf->se)
+		(void)fuse_lowlevel_notify_inval_inode(pf->se, ino, -1, 0);
 	return r < 0 ? r : 0;
 }
 
@@ -103,11 +111,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set, 
 	if (r == 0 && (set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
 		r = poise_fchownat(pf->pool, ino, "", (set & FUSE_SET_ATTR_UID) ? a->st_uid : (uid_t)-1,
 				   (set & FUSE_SET_ATTR_GID) ? a->st_gid : (gid_t)-1, AT_SYMLINK_NOFOLLOW);
+	if (r == 0 && (set & FUSE_SET_ATTR_SIZE) && !(set & FUSE_SET_ATTR_MODE))
+		r = drop_setid(req, ino, -1); /* before the size changes */
 	if (r == 0 && (set & FUSE_SET_ATTR_SIZE))
 		r = fi ? poise_ftruncate(pf->pool, (int)fi->fh, a->st_size)
 		       : poise_truncateat(pf->pool, ino, "", a->st_size);
-	if (r == 0 && (set & FUSE_SET_ATTR_SIZE) && !(set & FUSE_SET_ATTR_MODE) && fuse_req_ctx(req)->uid != 0)
-		r = kill_setid(pf, ino);
 	if (r == 0 && (set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
 		if (set & FUSE_SET_ATTR_ATIME)
@@ -276,16 +284,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	(void)ino;
 	/* set-id bits go on a write by anyone but root (the kernel leaves it
 	 * to us for direct_io writes) */
-	if (fuse_req_ctx(req)->uid != 0) {
-		int r = poise_fclear_setid(PF(req)->pool, (int)fi->fh);
-		if (r < 0) {
-			fuse_reply_err(req, -r);
-			return;
-		}
-		/* the kernel's cached mode must not keep the bit while the new
-		 * bytes land (an exec in that window would run them set-id) */
-		if (r > 0 && PF(req)->se)
-			(void)fuse_lowlevel_notify_inval_inode(PF(req)->se, ino, -1, 0);
+	int r = drop_setid(req, ino, (int)fi->fh);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
 	}
 	ssize_t n = poise_pwrite(PF(req)->pool, (int)fi->fh, buf, size, off);
 	if (n < 0)
@@ -413,8 +415,8 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
-	(void)ino;
-	fuse_reply_err(req, -poise_fallocate(PF(req)->pool, (int)fi->fh, mode, off, len));
+	int r = drop_setid(req, ino, (int)fi->fh);
+	fuse_reply_err(req, r < 0 ? -r : -poise_fallocate(PF(req)->pool, (int)fi->fh, mode, off, len));
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
@@ -432,10 +434,14 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 			       int flags)
 {
 	(void)ino_in;
-	(void)ino_out;
 	struct pfuse *pf = PF(req);
 	if (flags) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	int r0 = drop_setid(req, ino_out, (int)fi_out->fh);
+	if (r0 < 0) {
+		fuse_reply_err(req, -r0);
 		return;
 	}
 	size_t chunk = len < (1u << 20) ? len : 1u << 20, done = 0;

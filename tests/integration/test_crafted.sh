@@ -117,6 +117,24 @@ expect_rc 1 "looping extent chains: fsck reports them" "$P" fsck "$T/loop.img"
 sane "looping extent chains: cat of one" "$P" cat "$T/loop.img" /frag1
 expect_rc 1 "looping extent chains: cat refuses it" "$P" cat "$T/loop.img" /frag1
 
+# ---- extents that claim blocks another inode holds ----
+"$P" put "$B" "$T/f" /second
+SECOND=$("$P" stat --json "$B" /second | python3 -c 'import json,sys; print(json.load(sys.stdin)["ino"])')
+$CRAFT extent-share "$B" "$T/share.img" "$TOP:$SECOND"
+sane "a shared block: info" "$P" info "$T/share.img"
+expect_rc 0 "a shared block: the pool still mounts" "$P" info "$T/share.img"
+check "the first holder keeps it" test "$("$P" cat "$T/share.img" /top)" = secret
+"$P" cat "$T/share.img" /second >/dev/null 2>"$T/err"
+contains "the second is refused as cross-linked (never two files on one block)" "$T/err" "cross-linked"
+not_clean "a shared block" "$T/share.img"
+$CRAFT extent-overlap "$B" "$T/over.img"
+start=$(date +%s)
+sane "every inode claiming the whole data area: info" "$P" info "$T/over.img"
+"$P" info "$T/over.img" 2>"$T/err"
+contains "refused at once, naming the cross-linking" "$T/err" "cross-linked"
+check "(in a few seconds)" test $(($(date +%s) - start)) -le 10
+"$P" rm "$B" /second
+
 # ---- sizes past what the pool holds ----
 $CRAFT dir-size "$B" "$T/dsz.img" "$SUB"
 # memory bounded: 2 GB of address space (not under ASan, which reserves terabytes)
