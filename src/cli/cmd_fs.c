@@ -471,9 +471,16 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local)
 	if (S_ISREG(st.st_mode)) {
 		/* never through a symlink already at local: a crafted pool must
 		 * not make get write outside its destination */
-		int out = open(local, O_CREAT | O_WRONLY | O_TRUNC | O_NOFOLLOW, st.st_mode & 07777);
+		int out = open(local, O_CREAT | O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, st.st_mode & 07777);
 		if (out < 0)
 			return cli_fail(0, "get: %s: %s", local, strerror(errno));
+		/* only a regular file with one name is written into (a FIFO or a
+		 * hard link someone planted in the destination is refused) */
+		struct stat ost;
+		if (fstat(out, &ost) < 0 || !S_ISREG(ost.st_mode) || ost.st_nlink != 1 || ftruncate(out, 0) < 0) {
+			close(out);
+			return cli_fail(0, "get: %s: exists and is not a plain file of one name: not written", local);
+		}
 		int rc = copy_out(p, "get", src, out);
 		if (close(out) < 0 && rc == EXIT_OK)
 			rc = cli_fail(0, "get: %s: %s", local, strerror(errno));

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -361,15 +362,23 @@ int bb_write_at(int dfd, const char *name, const char *path, const struct poise_
 			return poise_errno(errno, "%s", path);
 		return 0;
 	}
-	size_t plen = strlen(name) + 8;
+	size_t plen = strlen(name) + 32;
 	char *tmp = malloc(plen);
 	if (!tmp)
 		return poise_err(ENOMEM, "%s: out of memory", path);
-	snprintf(tmp, plen, "%s.tmp", name);
-	/* a new file of our own (O_EXCL never follows a symlink someone put
-	 * there), renamed over the list: never written through a link */
-	(void)unlinkat(dfd, tmp, 0);
-	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* a new file of our own under a name nobody can guess (O_EXCL never
+	 * follows a symlink someone put there), renamed over the list: never
+	 * written through a link, never stopped by a file planted in advance */
+	int fd = -1;
+	for (int tries = 0; fd < 0 && tries < 16; tries++) {
+		uint64_t rnd = 0;
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint64_t)getpid() * 0x9E3779B97F4A7C15ULL + (uint64_t)tries;
+		snprintf(tmp, plen, "%s.tmp.%016llx", name, (unsigned long long)rnd);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
 		int e = errno;

@@ -128,6 +128,20 @@ void poise_dev_share(struct poise_dev *d)
 	pthread_mutex_unlock(&open_lock);
 }
 
+/* Is char device maj:min a dax device?  sysfs says (its subsystem); where
+ * there is no sysfs, the devdax backend's own checks decide. */
+static int is_dax_chr(unsigned maj, unsigned min)
+{
+	char p[96], target[256];
+	snprintf(p, sizeof(p), "/sys/dev/char/%u:%u/subsystem", maj, min);
+	ssize_t n = readlink(p, target, sizeof(target) - 1);
+	if (n < 0)
+		return access("/sys/dev/char", F_OK) != 0; /* no sysfs at all: let the backend check */
+	target[n] = 0;
+	const char *base = strrchr(target, '/');
+	return !strcmp(base ? base + 1 : target, "dax");
+}
+
 int poise_dev_open(const char *path, struct poise_dev **out)
 {
 	struct statx stx;
@@ -158,6 +172,10 @@ int poise_dev_open(const char *path, struct poise_dev **out)
 	d->sidecar_dfd = -1;
 	d->align = POISE_PAGE;
 	pthread_mutex_init(&d->bb_update, NULL);
+	if (S_ISCHR(stx.stx_mode) && !is_dax_chr(stx.stx_rdev_major, stx.stx_rdev_minor)) {
+		ret = poise_err(EINVAL, "%s: not a pool (a character device, but not a devdax one)", path);
+		goto fail;
+	}
 	if (S_ISCHR(stx.stx_mode)) {
 		d->kind = POISE_DEV_DEVDAX;
 		d->ops = &poise_pool_devdax_ops;
@@ -180,9 +198,15 @@ int poise_dev_open(const char *path, struct poise_dev **out)
 		free(d);
 		return ret;
 	}
-	d->fd = open(path, O_RDWR | O_CLOEXEC);
+	d->fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (d->fd < 0) {
 		ret = poise_errno(errno, "%s", path);
+		goto fail;
+	}
+	struct stat fst; /* the file opened is the one checked above, not a swap */
+	if (fstat(d->fd, &fst) < 0 || fst.st_dev != d->file_dev || fst.st_ino != d->file_ino ||
+	    (fst.st_mode & S_IFMT) != (stx.stx_mode & S_IFMT)) {
+		ret = poise_err(EAGAIN, "%s: the path changed while the pool was being opened", path);
 		goto fail;
 	}
 	if ((ret = poise_dev_lock(d)) < 0)

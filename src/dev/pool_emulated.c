@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -54,6 +55,34 @@
  * keeps no user attributes, hard links to a pool with a list are not found
  * (symlinks are). */
 #define SIDECAR_XATTR "user.poise.badblocks"
+
+/* Root works on a user's list with that user's file-system identity
+ * (setfsuid, this thread only): whatever a path was made to name meanwhile,
+ * root then opens, makes, replaces or removes only what the pool's owner
+ * could itself. */
+struct fsid {
+	int on;
+	uid_t uid;
+	gid_t gid;
+};
+static struct fsid as_owner(struct poise_dev *d)
+{
+	struct fsid s = {0, 0, 0};
+	struct stat st;
+	if (geteuid() == 0 && fstat(d->fd, &st) == 0 && st.st_uid != 0) {
+		s.on = 1;
+		s.gid = (gid_t)setfsgid(st.st_gid);
+		s.uid = (uid_t)setfsuid(st.st_uid);
+	}
+	return s;
+}
+static void as_self(struct fsid s)
+{
+	if (s.on) {
+		(void)setfsuid(s.uid);
+		(void)setfsgid(s.gid);
+	}
+}
 
 /* Open path's directory into d (sidecar_dfd, sidecar_name); 0 or -1. */
 static int sidecar_at(struct poise_dev *d, char *path, const struct stat *pool, int check_owner)
@@ -142,9 +171,11 @@ static int emu_open(struct poise_dev *d)
 		return poise_err(EINVAL, "%s: not a pool: its size (%lld bytes) is not a positive multiple of 4096",
 				 d->path, (long long)st.st_size);
 	d->size = (uint64_t)st.st_size;
+	struct fsid id = as_owner(d);
 	int ret = sidecar_find(d, &st);
-	if (ret < 0)
-		return ret;
+	as_self(id);
+	if (ret < 0) /* no list can be kept; reads still refuse what the table holds */
+		snprintf(d->notice, sizeof(d->notice), "%s: no bad-sector list (%s)", d->path, poise_errmsg());
 	void *p = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, 0);
 	if (p == MAP_FAILED)
 		return poise_errno(errno, "%s: cannot map %llu bytes", d->path,
@@ -189,11 +220,18 @@ static int emu_load(struct poise_dev *d)
 	struct stat st;
 	if (fstat(d->fd, &st) < 0)
 		return poise_errno(errno, "%s", d->path);
+	if (d->sidecar_dfd < 0)
+		return 0;
+	struct fsid id = as_owner(d);
 	int ret = bb_read_at(d->sidecar_dfd, d->sidecar_name, d->sidecar, 1, st.st_uid, &r, &n);
+	as_self(id);
 	if (ret == -ENOENT)
 		return 0;
-	if (ret == -EPERM) { /* someone else's file where the list would be: not ours to believe */
-		snprintf(d->notice, sizeof(d->notice), "%s is not the pool owner's: ignored", d->sidecar);
+	if (ret < 0 && ret != -EINVAL && ret != -ENOMEM && ret != -EFBIG) {
+		/* something else where the list would be (another user's file, a
+		 * link, a socket, one we may not read): not ours to believe, and
+		 * no reason to refuse the pool */
+		snprintf(d->notice, sizeof(d->notice), "%s: ignored (%s)", d->sidecar, strerror(-ret));
 		return 0;
 	}
 	if (ret < 0)
@@ -214,11 +252,17 @@ static int emu_save(struct poise_dev *d)
 		return (int)n;
 	struct stat st;
 	int have = fstat(d->fd, &st) == 0;
+	if (d->sidecar_dfd < 0) {
+		free(r);
+		return poise_err(EACCES, "%s: its bad-sector list cannot be kept: %s", d->path, d->notice);
+	}
+	struct fsid id = as_owner(d);
 	int ret = bb_write_at(d->sidecar_dfd, d->sidecar_name, d->sidecar, r, (size_t)n, have ? st.st_uid : (uid_t)-1,
 			      have ? st.st_gid : (gid_t)-1);
-	free(r);
 	if (ret == 0)
 		sidecar_mark(d, n > 0);
+	as_self(id);
+	free(r);
 	return ret;
 }
 

@@ -59,6 +59,7 @@ static int extent_ok(const struct poise_fs *fs, const struct poise_extent *e)
 int extents_ok(const struct poise_fs *fs, const struct poise_extent *e, uint32_t n, uint64_t *lend)
 {
 	for (uint32_t i = 0; i < n; i++) {
+		/* (e_len < 2^32 < the largest file's blocks: the difference cannot wrap) */
 		if (!extent_ok(fs, &e[i]) || e[i].e_lblk < *lend ||
 		    e[i].e_lblk > POISE_MAX_FILE_SIZE / POISE_BLOCK - e[i].e_len) /* past the largest file */
 			return 0;

@@ -63,6 +63,9 @@ contains "info warns about a pool others can read" "$T/err" "can be read by ever
 "$P" fsck "$T/raw.img" >/dev/null 2>"$T/err"
 contains "fsck too" "$T/err" "chmod 600"
 chown $OWNER_UID:$OWNER_UID "$POOL"
+# the owner's directory: root keeps a user's bad-sector list with that
+# user's rights, so the list lives where the owner may write
+chown $OWNER_UID:$OWNER_UID "$T"
 
 # ---- a reader cannot block the pool's owner ----
 chmod 644 "$POOL"
@@ -109,6 +112,23 @@ printf 'precious bytes' | "$P" write "$T/links/hard.img" /f --offset 0
 check "a write through the hard link clears it for every name" test -z "$("$P" badblocks list "$POOL")"
 rm -f "$T/links/hard.img"
 
+# ---- what a stranger plants in a shared directory blocks nothing ----
+mkdir -m 1777 "$T/shared"
+"$P" mkfs --size 16M "$T/shared/sp.img" >/dev/null
+$STRANGER ln -s /etc/passwd "$T/shared/sp.img.badblocks"
+expect_rc 0 "a symlink planted where the pool's list would be: the pool still opens" "$P" info "$T/shared/sp.img"
+"$P" badblocks list "$T/shared/sp.img" 2>&1 | grep -q "ignored"
+check "(it says the planted file is ignored)" test $? -eq 0
+$STRANGER sh -c "rm -f '$T/shared/sp.img.badblocks'; : >'$T/shared/sp.img.badblocks.tmp'"
+expect_rc 0 "a planted temporary name does not stop an inject" "$P" badblocks inject "$T/shared/sp.img" 40
+check "and the list is the owner's own file" test "$(stat -c %U "$T/shared/sp.img.badblocks")" = root
+mkdir "$T/getdst" && mkfifo "$T/getdst/top"
+printf 'x' >"$T/one"; "$P" put "$T/shared/sp.img" "$T/one" /top
+sane_get() { timeout 20 "$P" get "$T/shared/sp.img" / "$T/getdst"; }
+sane_get 2>"$T/err"
+check "get into a destination holding a FIFO neither hangs nor writes into it" test $? -eq 1
+contains "(it names the file)" "$T/err" "getdst/top"
+
 # ---- attributes a pool's owner may set cannot make root touch other files ----
 printf 'keep me' >"$T/victim1"; cp "$T/victim1" "$T/victim1.ref"
 printf 'keep me' >"$T/victim2"; cp "$T/victim2" "$T/victim2.ref"
@@ -130,7 +150,6 @@ check "(root's file there is untouched)" cmp "$T/rootdir/x.badblocks" "$T/x.ref"
 check "and the pool's own list was used" test -z "$("$P" badblocks list "$POOL")"
 
 # ---- the control channel ----
-chown $OWNER_UID:$OWNER_UID "$T"
 $OWNER mkdir "$T/own"
 printf 'root only' >"$T/rootonly"
 chmod 600 "$T/rootonly"
