@@ -381,34 +381,64 @@ static void t_big_directory(void)
 }
 
 /* Vectored I/O past 2 GiB: segment by segment, no bounce buffer, 64-bit
- * counts (one 1.1 GiB buffer named twice makes a 2.2 GiB vector). */
+ * counts (one 1.1 GiB buffer named twice makes a 2.2 GiB vector).  Reads
+ * of a sparse file (holes cost no pool space) in every build; the 2.2 GiB
+ * write in the release build only (under the sanitizers it takes minutes). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define BIG_WRITES 0
+#else
+#define BIG_WRITES 1
+#endif
 static void t_vectored_past_2g(void)
 {
 	const size_t seg = (1100u << 20);
-	struct poise_pool *p = fresh((uint64_t)2560 << 20);
+#ifdef __SANITIZE_THREAD__
+	/* no threads here, and TSan takes a minute to move 2 GiB: the
+	 * counting is checked by the other builds; here the overflow check */
+	{
+		struct poise_pool *q = fresh(16 << 20);
+		CHECK(q != NULL);
+		int f = poise_open(q, "/v", O_CREAT | O_RDWR, 0600);
+		char b1[1];
+		struct iovec bad[2] = {{b1, SIZE_MAX / 2}, {b1, SIZE_MAX / 2 + 2}};
+		CHECK_EQ(poise_preadv(q, f, bad, 2, 0), -EINVAL);
+		poise_close(q, f);
+		poise_pool_close(&q);
+		unlink(path);
+		return;
+	}
+#endif
+	struct poise_pool *p = fresh(BIG_WRITES ? (uint64_t)2560 << 20 : 64 << 20);
 	CHECK(p != NULL);
 	char *buf = malloc(seg);
 	CHECK(buf != NULL);
-	for (size_t i = 0; i < seg; i += 4096)
-		buf[i] = (char)(i >> 12);
 	int fd = poise_open(p, "/big", O_CREAT | O_RDWR, 0600);
 	CHECK(fd >= 0);
-	struct iovec v[3] = {{buf, seg}, {(char *)"mid", 3}, {buf, seg}};
-	ssize_t k = poise_pwritev(p, fd, v, 3, 0);
-	CHECK_EQ(k, (long long)(2 * seg + 3));
-	CHECK(k > 0x7fffffffLL);
+	if (BIG_WRITES) {
+		for (size_t i = 0; i < seg; i += 4096)
+			buf[i] = (char)(i >> 12);
+		struct iovec v[3] = {{buf, seg}, {(char *)"mid", 3}, {buf, seg}};
+		ssize_t k = poise_pwritev(p, fd, v, 3, 0);
+		CHECK_EQ(k, (long long)(2 * seg + 3));
+		CHECK(k > 0x7fffffffLL);
+		char c[4];
+		CHECK_EQ(poise_pread(p, fd, c, 1, (off_t)(seg + 3 + 4096 * 7)), 1);
+		CHECK_EQ(c[0], 7);
+	} else { /* the same size, sparse: the middle bytes only */
+		CHECK_EQ(poise_pwrite(p, fd, "mid", 3, (off_t)seg), 3);
+		CHECK_EQ(poise_ftruncate(p, fd, (off_t)(2 * seg + 3)), 0);
+	}
 	char c[4];
 	CHECK_EQ(poise_pread(p, fd, c, 3, (off_t)seg), 3);
 	CHECK(!memcmp(c, "mid", 3));
-	CHECK_EQ(poise_pread(p, fd, c, 1, (off_t)(seg + 3 + 4096 * 7)), 1);
-	CHECK_EQ(c[0], 7);
-	memset(buf, 0, seg);
+	memset(buf, 1, seg);
 	char got[3] = {0};
 	struct iovec r[3] = {{buf, seg}, {got, 3}, {buf, seg}};
-	k = poise_preadv(p, fd, r, 3, 0);
+	ssize_t k = poise_preadv(p, fd, r, 3, 0);
 	CHECK_EQ(k, (long long)(2 * seg + 3));
+	CHECK(k > 0x7fffffffLL);
 	CHECK(!memcmp(got, "mid", 3));
-	CHECK_EQ(buf[4096 * 9], 9);
+	CHECK_EQ(buf[4096 * 9], BIG_WRITES ? 9 : 0);
 	/* a short read: the vector reaches past the end */
 	CHECK_EQ(poise_preadv(p, fd, r, 3, (off_t)seg), (long long)(seg + 3));
 	struct iovec bad[2] = {{buf, SIZE_MAX / 2}, {buf, SIZE_MAX / 2 + 2}};
