@@ -23,7 +23,9 @@
  * An opener with no lock file to use (the owner's runtime directory absent
  * and not ours to make, or taken by another user first) falls back to that
  * lock alone: it still excludes, and is excluded by, an owner of either
- * kind, and only it can be blocked by a reader's read lock.  An opener that
+ * kind, and only it can be blocked by a reader's read lock (none exists
+ * for a pool of mode 0600; for another, it warns, and a refusal by a
+ * reader's lock says how to shut readers out).  An opener that
  * finds a lock file it may not open (a group writer) refuses: the file's
  * holder may own the pool without the pool file's lock.
  *
@@ -162,12 +164,26 @@ int poise_dev_lock(struct poise_dev *d)
 	/* the pool file's own lock: required unless only readers block it
 	 * (they cannot be owners); an owner of either kind holds it */
 	int r = take(d, d->fd);
+	if (r == 1 && lfd < 0 && !write_locked(d->fd)) {
+		/* only a reader holds it, and with no lock file it is all we
+		 * have: say what lets a reader in and how to shut it out */
+		char dir[256];
+		(void)poise_runtime_dir(pool.st_uid, 0, dir, sizeof(dir));
+		return poise_err(EBUSY, "%s: another process that can read the pool holds a read lock on it, and %s, "
+					"the lock directory of the pool's owner, is missing or not the owner's: make the "
+					"pool readable by its owner only (chmod go-rw) or remove that directory",
+				 d->path, dir);
+	}
 	if (r < 0 || (r == 1 && (lfd < 0 || write_locked(d->fd)))) {
 		r = r < 0 ? r : busy(d, d->fd);
 		if (lfd >= 0)
 			close(lfd);
 		return r;
 	}
+	if (lfd < 0 && (pool.st_mode & 044))
+		snprintf(d->notice, sizeof(d->notice),
+			 "%s: no lock directory of the pool's owner: another user who can read the pool can keep it "
+			 "from being opened (make it owner-only: chmod go-rw)", d->path);
 	d->lock_fd = lfd;
 	return 0;
 }

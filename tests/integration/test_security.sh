@@ -90,8 +90,22 @@ LOCKF=/tmp/poise-$OWNER_UID/lock-$(dev_of "$POOL")-$(printf '%x' "$(ino_of "$POO
 check "its lock file is the pool owner's alone (0600), in the owner's own directory (0700)" \
 	test "$(stat -c '%a %u' "$LOCKF") $(stat -c '%a %u' "$(dirname "$LOCKF")")" = "600 $OWNER_UID 700 $OWNER_UID"
 expect_rc 0 "umount" "$P" umount "$M"
+# the owner's lock directory taken by a stranger first: the pool file's own
+# lock is all there is, and the reader's lock blocks it; say why and how out
+mv /tmp/poise-$OWNER_UID "$T/owner-rt"
+mkdir -m 0755 /tmp/poise-$OWNER_UID && chown $STRANGER_UID:$STRANGER_UID /tmp/poise-$OWNER_UID
+expect_rc 1 "a squatted lock directory and a reader: the owner is refused..." $OWNER "$P" info "$POOL"
+$OWNER "$P" info "$POOL" >/dev/null 2>"$T/err"
+contains "...with the way out (an owner-only pool)" "$T/err" "chmod go-rw"
 kill $GRIEF 2>/dev/null
+wait $GRIEF 2>/dev/null
+$OWNER "$P" badblocks list "$POOL" >/dev/null 2>"$T/err"
+contains "without the reader it opens, warning that a reader could block it" "$T/err" "another user who can read"
 chmod 600 "$POOL"
+$OWNER "$P" badblocks list "$POOL" >/dev/null 2>"$T/err"
+check "an owner-only pool: nobody can block it, no warning" sh -c "! grep -q 'another user' '$T/err'"
+rm -rf /tmp/poise-$OWNER_UID
+mv "$T/owner-rt" /tmp/poise-$OWNER_UID
 check "the lock file stays (never replaced, so one name never has two files)" test -f "$LOCKF"
 
 # ---- the bad-sector list through a symlink and a hard link ----
