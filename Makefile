@@ -5,12 +5,14 @@
 # other flags (make test uses build/asan and build/tsan).
 
 BUILD ?= build
+VERSION := 0.2.0
+SOVERSION := 0
 CC ?= cc
 OPT ?= -O2
 SAN ?=
 CFLAGS := -std=gnu11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wshadow -Wno-unused-parameter \
-	  -fPIC -Iinclude -Isrc $(SAN) $(EXTRA_CFLAGS)
-LDFLAGS := $(SAN)
+	  -fPIC -Iinclude -Isrc -DPOISE_RELEASE='"$(VERSION)"' $(SAN) $(EXTRA_CFLAGS)
+LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
 LDLIBS := -lpthread
 
 LIB_SRC := $(wildcard src/common/*.c src/dev/*.c src/fs/*.c) $(wildcard src/dev/*.S)
@@ -20,11 +22,16 @@ CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/cli/*.c src/fuse/*.c))
 # machine `make demo` installs libfuse3-dev (deps) before these are needed
 FUSE_CFLAGS = $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE_LIBS = $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
+# man pages: man/*.in are roff with @HELP cmd...@ lines, which gen.sh
+# replaces with the commands' own --help text (so the two never differ)
+MAN_IN := $(wildcard man/*.in)
+MAN_OUT := $(patsubst man/%.in,$(BUILD)/man/%,$(MAN_IN))
 UNIT := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCH := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/bench_*.c))
 
-.PHONY: all tests bench-bin deps test demo bench clean test-vm fuzz torture
-all: $(BUILD)/poise $(BUILD)/libpoise.so $(BUILD)/libpoise.a $(BUILD)/libpoise-preload.so
+.PHONY: all tests bench-bin deps test demo bench clean test-vm fuzz torture install uninstall deb
+all: $(BUILD)/poise $(BUILD)/libpoise.so $(BUILD)/libpoise.so.$(SOVERSION) $(BUILD)/libpoise.a \
+	$(BUILD)/libpoise-preload.so $(BUILD)/poise.pc $(BUILD)/mount.fuse.poise $(MAN_OUT)
 
 $(BUILD)/obj/src/fuse/%.o: src/fuse/%.c
 	@mkdir -p $(dir $@)
@@ -46,8 +53,14 @@ $(BUILD)/libpoise.map: include/poise.h
 	@mkdir -p $(dir $@)
 	@{ echo '{ global:'; grep -oE '\bpoise_[a-z0-9_]+ *\(' $< | tr -d ' (' | sort -u | sed 's/$$/;/'; \
 	   echo 'local: *; };'; } >$@
-$(BUILD)/libpoise.so: $(LIB_OBJ) $(BUILD)/libpoise.map
-	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise.so -Wl,--version-script=$(BUILD)/libpoise.map $(LIB_OBJ) -o $@ $(LDLIBS)
+# libpoise.so.0 is the soname (bump SOVERSION when the ABI breaks; VERSION
+# follows POISE_VERSION_MAJOR and _MINOR in poise.h);
+# libpoise.so is the link-time name
+$(BUILD)/libpoise.so.$(VERSION): $(LIB_OBJ) $(BUILD)/libpoise.map
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise.so.$(SOVERSION) -Wl,--version-script=$(BUILD)/libpoise.map \
+		$(LIB_OBJ) -o $@ $(LDLIBS)
+$(BUILD)/libpoise.so.$(SOVERSION) $(BUILD)/libpoise.so: $(BUILD)/libpoise.so.$(VERSION)
+	ln -sf libpoise.so.$(VERSION) $@
 PRELOAD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/preload/*.c))
 # the shim: the library linked in, so a program needs nothing but LD_PRELOAD.
 # Its copy of the library calls the C library's open, statx, pread, ...
@@ -70,6 +83,66 @@ $(BUILD)/libpoise-preload.so: $(PRELOAD_OBJ) $(SHIM_LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libpoise-preload.so -Wl,--version-script=$@.map $^ -o $@ $(LDLIBS) -ldl
 $(BUILD)/poise: $(CLI_OBJ) $(BUILD)/libpoise.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(FUSE_LIBS)
+
+$(BUILD)/man/%: man/%.in man/gen.sh $(BUILD)/poise
+	@mkdir -p $(dir $@)
+	man/gen.sh $(BUILD)/poise $(VERSION) <$< >$@.tmp && mv $@.tmp $@
+# the files that name where poise is installed are made with those places
+# (PREFIX etc. below); $(BUILD)/.dirs remembers them, so a change remakes
+$(BUILD)/.dirs: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(PREFIX) $(BINDIR) $(LIBDIR) $(INCLUDEDIR) $(VERSION)' | cmp -s - $@ || \
+		echo '$(PREFIX) $(BINDIR) $(LIBDIR) $(INCLUDEDIR) $(VERSION)' >$@
+$(BUILD)/poise.pc: scripts/poise.pc.in $(BUILD)/.dirs
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< >$@
+$(BUILD)/mount.fuse.poise: scripts/mount.fuse.poise $(BUILD)/.dirs
+	sed -e 's|@BINDIR@|$(BINDIR)|' $< >$@ && chmod 755 $@
+FORCE:
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the command, the libraries,
+# the header, pkg-config, the shim, the mount helper (in /sbin, where
+# mount(8) looks for mount.fuse.poise), man pages, bash completion
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SHIMDIR ?= $(LIBDIR)/poise
+SBINDIR ?= /sbin
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALL ?= install
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(SHIMDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 755 $(BUILD)/poise $(DESTDIR)$(BINDIR)/poise
+	$(INSTALL) -m 644 $(BUILD)/libpoise.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libpoise.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpoise.so.$(SOVERSION)
+	ln -sf libpoise.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libpoise.so
+	$(INSTALL) -m 644 $(BUILD)/libpoise.a $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 644 include/poise.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 $(BUILD)/poise.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 644 $(BUILD)/libpoise-preload.so $(DESTDIR)$(SHIMDIR)/
+	$(INSTALL) -m 755 $(BUILD)/mount.fuse.poise $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 644 $(filter %.3,$(MAN_OUT)) $(DESTDIR)$(MANDIR)/man3/
+	$(INSTALL) -m 644 $(filter %.8,$(MAN_OUT)) $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 644 scripts/poise.bash-completion $(DESTDIR)$(BASHCOMPDIR)/poise
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/poise $(DESTDIR)$(LIBDIR)/libpoise.so* $(DESTDIR)$(LIBDIR)/libpoise.a \
+		$(DESTDIR)$(INCLUDEDIR)/poise.h $(DESTDIR)$(PKGCONFIGDIR)/poise.pc \
+		$(DESTDIR)$(SHIMDIR)/libpoise-preload.so $(DESTDIR)$(SBINDIR)/mount.fuse.poise \
+		$(patsubst $(BUILD)/man/%,$(DESTDIR)$(MANDIR)/man3/%,$(filter %.3,$(MAN_OUT))) \
+		$(patsubst $(BUILD)/man/%,$(DESTDIR)$(MANDIR)/man8/%,$(filter %.8,$(MAN_OUT))) \
+		$(DESTDIR)$(BASHCOMPDIR)/poise
+	-rmdir $(DESTDIR)$(SHIMDIR)
+
+# the Debian packages (debian/): poise, libpoise1, libpoise-dev in ../
+# (dh's clean step runs `make clean`: build/ is removed first)
+deb:
+	@scripts/install-deps deb
+	dpkg-buildpackage -us -uc -b
+	lintian --fail-on error ../poise_$(VERSION)_amd64.changes
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h tests/unit/fs_check.h $(BUILD)/libpoise.a
 	@mkdir -p $(dir $@)

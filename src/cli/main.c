@@ -28,7 +28,7 @@ static const struct cli_cmd *const toplevel[] = {cli_fs_cmds, cli_mount_cmds, cl
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: poise COMMAND [ARGS...]   (poise COMMAND --help for details)\n\ncommands:\n");
+	fprintf(f, "usage: poise COMMAND [ARGS...]   (poise COMMAND --help for details; poise --version)\n\ncommands:\n");
 	for (const struct cli_cmd *const *t = toplevel; *t; t++)
 		for (const struct cli_cmd *c = *t; c->name; c++)
 			fprintf(f, "  poise %s\n", c->usage);
@@ -49,6 +49,10 @@ int cli_run(int argc, char **argv)
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("poise %s\n", POISE_RELEASE);
+		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);

@@ -387,8 +387,10 @@ int bb_write_at(int dfd, const char *name, const char *path, const struct poise_
 		free(tmp);
 		return poise_errno(e, "%s", path);
 	}
-	if (uid != (uid_t)-1 && geteuid() == 0) /* root writing a user's list: it stays the user's */
-		(void)fchown(fd, uid, gid);
+	/* root writing a user's list: it stays the user's (if it cannot, the
+	 * owner's own later opens of it are refused, never misread) */
+	if (uid != (uid_t)-1 && geteuid() == 0 && fchown(fd, uid, gid) < 0)
+		poise_errno(errno, "%s: cannot give it to uid %u", path, (unsigned)uid);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%llu %llu\n", (unsigned long long)r[i].sector, (unsigned long long)r[i].count);
 	int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;

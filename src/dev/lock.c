@@ -91,11 +91,17 @@ static int open_lock(const struct stat *pool, int make, int probe)
 	else if (!make || errno == EEXIST)
 		fd = openat(dfd, name, flags);
 	r = fd < 0 ? -errno : 0;
+	/* a file we just made is the owner's; one we cannot give it must not
+	 * stay, or the owner could never open it */
+	if (fd >= 0 && made && geteuid() == 0 && pool->st_uid != 0 && fchown(fd, pool->st_uid, pool->st_gid) < 0) {
+		r = -errno;
+		(void)unlinkat(dfd, name, 0);
+		close(fd);
+		fd = -1;
+	}
 	close(dfd);
 	if (fd < 0)
 		return r;
-	if (made && geteuid() == 0 && pool->st_uid != 0)
-		(void)fchown(fd, pool->st_uid, pool->st_gid); /* a file we just made: the owner's */
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != pool->st_uid) {
 		close(fd);

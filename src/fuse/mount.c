@@ -35,8 +35,10 @@ static int c_mount(const struct cli_cmd *c, int argc, char **argv);
 static int c_umount(const struct cli_cmd *c, int argc, char **argv);
 
 const struct cli_cmd cli_mount_cmds[] = {
-	{"mount", "mount [-o OPTIONS] [-f] POOL DIR",
-	 "Serve the file system on POOL at DIR through FUSE, until `poise umount DIR`.\n"
+	{"mount", "mount [-o OPTIONS] [-f] [--] POOL DIR",
+	 "Serve the file system on POOL at DIR through FUSE, until `poise umount DIR`\n"
+	 "(or umount DIR).  `mount -t fuse.poise POOL DIR` and fstab lines of type\n"
+	 "fuse.poise run this through the mount.fuse.poise helper.\n"
 	 "OPTIONS (comma-separated): ro; odirect=dax (default) or odirect=block\n"
 	 "(O_DIRECT opens take the block path); timeout=S (attribute and entry\n"
 	 "cache, default 1 s); allow_other and other FUSE options.  The kernel\n"
@@ -207,21 +209,24 @@ static int c_mount(const struct cli_cmd *c, int argc, char **argv)
 	int fg = 0;
 	const char *pool = NULL, *dir = NULL;
 	char fuse_o[1024] = "fsname=poise,subtype=poise,default_permissions";
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "-f")) {
+	for (int i = 0, only_names = 0; i < argc; i++) {
+		if (only_names || argv[i][0] != '-') {
+			if (!pool)
+				pool = argv[i];
+			else if (!dir)
+				dir = argv[i];
+			else
+				return cli_usage(c, "mount: unexpected argument '%s'", argv[i]);
+		} else if (!strcmp(argv[i], "--")) {
+			only_names = 1; /* what follows are POOL and DIR, even "-x" */
+		} else if (!strcmp(argv[i], "-f")) {
 			fg = 1;
 		} else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
 			int r = parse_opts(c, argv[++i], &pf, &pflags, fuse_o, sizeof(fuse_o));
 			if (r)
 				return r;
-		} else if (argv[i][0] == '-') {
-			return cli_usage(c, "mount: unknown option '%s'", argv[i]);
-		} else if (!pool) {
-			pool = argv[i];
-		} else if (!dir) {
-			dir = argv[i];
 		} else {
-			return cli_usage(c, "mount: unexpected argument '%s'", argv[i]);
+			return cli_usage(c, "mount: unknown option '%s'", argv[i]);
 		}
 	}
 	if (!pool || !dir)

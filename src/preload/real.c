@@ -32,17 +32,21 @@
 		__atomic_store_n(&cached, real, __ATOMIC_RELEASE); \
 	}
 
+/* The mode argument of open and openat: there only with O_CREAT or
+ * O_TMPFILE. */
+static mode_t open_mode(int flags, va_list ap)
+{
+	return (flags & (O_CREAT | __O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+}
+
 int __poise_libc_open(const char *path, int flags, ...);
 int __poise_libc_open(const char *path, int flags, ...)
 {
 	REAL(open, int (*)(const char *, int, ...));
-	mode_t mode = 0;
-	if (flags & (O_CREAT | __O_TMPFILE)) {
-		va_list ap;
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
+	va_list ap;
+	va_start(ap, flags);
+	mode_t mode = open_mode(flags, ap);
+	va_end(ap);
 	return real(path, flags, mode);
 }
 
@@ -50,13 +54,10 @@ int __poise_libc_openat(int dfd, const char *path, int flags, ...);
 int __poise_libc_openat(int dfd, const char *path, int flags, ...)
 {
 	REAL(openat, int (*)(int, const char *, int, ...));
-	mode_t mode = 0;
-	if (flags & (O_CREAT | __O_TMPFILE)) {
-		va_list ap;
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
+	va_list ap;
+	va_start(ap, flags);
+	mode_t mode = open_mode(flags, ap);
+	va_end(ap);
 	return real(dfd, path, flags, mode);
 }
 
@@ -80,6 +81,9 @@ int __poise_libc_fcntl(int fd, int cmd, ...)
 		return real args; \
 	}
 
+/* the fortified opens (_FORTIFY_SOURCE, as distributions build) */
+PASS(int, __open_2, (const char *p, int f), (p, f))
+PASS(int, __openat_2, (int d, const char *p, int f), (d, p, f))
 PASS(int, access, (const char *p, int m), (p, m))
 PASS(int, chown, (const char *p, uid_t u, gid_t g), (p, u, g))
 PASS(int, close, (int fd), (fd))
