@@ -15,8 +15,14 @@ CFLAGS := -std=gnu11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wshadow -Wno-unused-
 LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
 LDLIBS := -lpthread
 
-LIB_SRC := $(wildcard src/common/*.c src/dev/*.c src/fs/*.c) $(wildcard src/dev/*.S)
+# The test hooks (crash tracking and the crash fence, fault injection, the
+# deliberately wrong writer) are in test builds only: the unit tests link
+# libpoise-test.a (every library object again, -DPOISE_TEST_HOOKS, plus
+# these two files); the shipped libraries, the CLI and the shim have none.
+HOOK_SRC := src/common/fault.c src/dev/track.c
+LIB_SRC := $(filter-out $(HOOK_SRC),$(wildcard src/common/*.c src/dev/*.c src/fs/*.c)) $(wildcard src/dev/*.S)
 LIB_OBJ := $(patsubst %,$(BUILD)/obj/%.o,$(basename $(LIB_SRC)))
+TLIB_OBJ := $(patsubst %,$(BUILD)/obj-test/%.o,$(basename $(LIB_SRC) $(HOOK_SRC)))
 CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/cli/*.c src/fuse/*.c))
 # evaluated when used (`=`), not when the Makefile is read: on a fresh
 # machine `make demo` installs libfuse3-dev (deps) before these are needed
@@ -43,7 +49,17 @@ $(BUILD)/obj/%.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+$(BUILD)/obj-test/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DPOISE_TEST_HOOKS -MMD -MP -c $< -o $@
+$(BUILD)/obj-test/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
 $(BUILD)/libpoise.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/libpoise-test.a: $(TLIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 # A library that behaves in other people's processes exports its API and
@@ -144,10 +160,13 @@ deb:
 	dpkg-buildpackage -us -uc -b
 	lintian --fail-on error ../poise_$(VERSION)_amd64.changes
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h tests/unit/fs_check.h $(BUILD)/libpoise.a
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h tests/unit/fs_check.h $(BUILD)/libpoise-test.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(BUILD)/libpoise.a -o $@ $(LDLIBS)
-tests: all $(UNIT)
+	$(CC) $(CFLAGS) -DPOISE_TEST_HOOKS $< $(BUILD)/libpoise-test.a -o $@ $(LDLIBS)
+# the command with the test hooks (tests/fuzz/make-corpus.sh crashes it at a fence)
+$(BUILD)/tests/poise-hooks: $(CLI_OBJ) $(BUILD)/libpoise-test.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(FUSE_LIBS)
+tests: all $(UNIT) $(BUILD)/tests/poise-hooks
 
 $(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libpoise.a
 	$(CC) $(CFLAGS) $< $(BUILD)/libpoise.a -o $@ $(LDLIBS) -lm
@@ -203,4 +222,4 @@ test-vm: deps
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-test -name '*.d' 2>/dev/null)

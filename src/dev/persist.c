@@ -49,34 +49,11 @@ int poise_flush_set(enum poise_flush_kind k)
 	return 0;
 }
 
-long poise_fence_crash_at;
-static long fences;
-
-const char *poise_track_dump_path;
-
-void poise_fence_hook(void)
-{
-	long n = __atomic_add_fetch(&fences, 1, __ATOMIC_SEQ_CST);
-	if (n == poise_fence_crash_at) {
-		/* the power fails before this fence takes effect */
-		if (poise_track_on)
-			poise_track_crash(poise_track_dump_path);
-		_exit(99);
-	}
-	if (poise_track_on)
-		poise_track_fence();
-}
-
-long poise_fence_count(void)
-{
-	return __atomic_load_n(&fences, __ATOMIC_SEQ_CST);
-}
-
 static void do_init(void)
 {
-	const char *crash = secure_getenv("POISE_CRASH_FENCE");
-	if (crash && *crash)
-		poise_fence_crash_at = strtol(crash, NULL, 10);
+#ifdef POISE_TEST_HOOKS
+	poise_fence_env(); /* track.c: POISE_CRASH_FENCE, in test builds */
+#endif
 	const char *env = secure_getenv("POISE_FLUSH");
 	if (env && *env) {
 		for (int k = POISE_FLUSH_CLWB; k <= POISE_FLUSH_NONE; k++)

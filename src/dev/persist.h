@@ -32,18 +32,24 @@ int poise_flush_set(enum poise_flush_kind k);
 
 /* Write back every cache line overlapping [addr, addr+len); no fence. */
 void poise_flush(const void *addr, size_t len);
-/* Crash-test hook: with POISE_CRASH_FENCE=N the process exits (status 99)
- * at its N-th fence, as if the power failed there; N = -1 only counts.
- * Zero (unset) costs one predictable branch per fence. */
+#ifdef POISE_TEST_HOOKS
+/* The crash-test hooks (track.c), compiled into test builds only (make's
+ * libpoise-test.a, -DPOISE_TEST_HOOKS); the shipped library has none.
+ *
+ * With POISE_CRASH_FENCE=N the process exits (status 99) at its N-th
+ * fence, as if the power failed there; N = -1 only counts.  Zero (unset)
+ * costs one predictable branch per fence. */
 extern long poise_fence_crash_at;
 void poise_fence_hook(void);
 long poise_fence_count(void);
+/* Read POISE_CRASH_FENCE (poise_persist_init calls it once). */
+void poise_fence_env(void);
 
-/* Crash-state tracking (track.c; tests only): after poise_track_begin()
- * the device layer reports stores, flushes and fences; at the crash fence
- * the lines not yet durable are written to poise_track_dump_path (pool
- * offset, then the 64 bytes they held when last durable) and the process
- * exits (99; 98 when the dump could not be written). */
+/* Crash-state tracking: after poise_track_begin() the device layer reports
+ * stores, flushes and fences; at the crash fence the lines not yet durable
+ * are written to poise_track_dump_path (pool offset, then the 64 bytes they
+ * held when last durable) and the process exits (99; 98 when the dump could
+ * not be written). */
 extern int poise_track_on;
 extern const char *poise_track_dump_path;
 void poise_track_begin(const void *base, size_t len);
@@ -51,9 +57,26 @@ void poise_track_store(const void *addr, size_t len, int nt);
 void poise_track_flush(const void *addr, size_t len);
 void poise_track_fence(void);
 __attribute__((noreturn)) void poise_track_crash(const char *path);
-/* A deliberately wrong writer, for the harness to catch (tests only):
- * 1 = the log applies its records without flushing them. */
+/* A deliberately wrong writer, for the harness to catch: 1 = the log
+ * applies its records without flushing them. */
 extern int poise_bug;
+#else
+/* The shipped library: every hook site compiles to nothing. */
+#define poise_fence_crash_at 0L
+#define poise_track_on 0
+#define poise_bug 0
+static inline void poise_fence_hook(void)
+{
+}
+static inline void poise_track_store(const void *addr, size_t len, int nt)
+{
+	(void)addr, (void)len, (void)nt;
+}
+static inline void poise_track_flush(const void *addr, size_t len)
+{
+	(void)addr, (void)len;
+}
+#endif
 
 /* Order preceding flushes and non-temporal stores before later stores. */
 static inline void poise_fence(void)

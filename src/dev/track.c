@@ -1,6 +1,8 @@
 /*
  * track.c - crash-state tracking for tests (the crash harness of
- * tests/unit/test_fs_crash.c).  When poise_track_on is set, the device
+ * tests/unit/test_fs_crash.c), and the crash fence (POISE_CRASH_FENCE);
+ * compiled into test builds only (libpoise-test.a, -DPOISE_TEST_HOOKS),
+ * never into the shipped library.  When poise_track_on is set, the device
  * layer reports every store to the pool mapping before it happens, every
  * flush and every fence; this file keeps, per 64-byte line not yet known
  * durable, the content it last had when durable and whether it has been
@@ -37,6 +39,37 @@
 
 int poise_track_on;
 int poise_bug;
+
+/* ---- the crash fence (POISE_CRASH_FENCE) ---- */
+long poise_fence_crash_at;
+static long fences;
+
+const char *poise_track_dump_path;
+
+void poise_fence_env(void)
+{
+	const char *crash = secure_getenv("POISE_CRASH_FENCE");
+	if (crash && *crash)
+		poise_fence_crash_at = strtol(crash, NULL, 10);
+}
+
+void poise_fence_hook(void)
+{
+	long n = __atomic_add_fetch(&fences, 1, __ATOMIC_SEQ_CST);
+	if (n == poise_fence_crash_at) {
+		/* the power fails before this fence takes effect */
+		if (poise_track_on)
+			poise_track_crash(poise_track_dump_path);
+		_exit(99);
+	}
+	if (poise_track_on)
+		poise_track_fence();
+}
+
+long poise_fence_count(void)
+{
+	return __atomic_load_n(&fences, __ATOMIC_SEQ_CST);
+}
 
 struct line {
 	uintptr_t addr;	  /* 0: empty slot */

@@ -4,6 +4,8 @@
 # fragmented file (an extent chain) and extended attributes; and one left
 # with a committed transaction in its log (a crash at a fence); and crafted
 # images with valid checksums (below).
+# POISE must have the test hooks (build/tests/poise-hooks, made by make
+# tests) for the crash at a fence: the shipped command has none.
 set -euo pipefail
 P=$1
 OUT=$2
@@ -19,7 +21,9 @@ head -c 9000 /dev/zero | tr '\0' 'x' >"$T/mid"
 "$P" put "$T/tree" "$T/mid" /a/b/mid
 for o in 0 8192 16384 24576 32768 40960; do printf 'frag' | "$P" write "$T/tree" /frag --offset $o; done
 cp "$T/tree" "$T/crash"
-POISE_CRASH_FENCE=3 "$P" mkdir "$T/crash" /late 2>/dev/null || true
+rc=0
+POISE_CRASH_FENCE=3 "$P" mkdir "$T/crash" /late 2>/dev/null || rc=$?
+[ "$rc" -eq 99 ] || { echo "make-corpus.sh: $P did not crash at the fence (exit $rc): use build/tests/poise-hooks" >&2; exit 1; }
 for f in empty tree crash; do cp "$T/$f" "$OUT/$f.img"; done
 # crafted seeds (tests/craft.py): every CRC valid, one hostile field each,
 # so the fuzzer starts past the checksums
