@@ -109,31 +109,41 @@ struct poise_fs {
 #define POISE_SET_MTIME 16u
 #define POISE_SET_KILLPRIV 32u /* drop set-user-ID (and set-group-ID when group-executable) */
 
+/* Each prototype below says what the caller must hold ("Caller holds") or
+ * what the function takes itself ("Takes"); none may be called with a lock
+ * that comes after the ones it takes in the order above. */
+
 /* ---- log.c ---- */
+/* Takes nothing: a transaction is private to its thread until commit. */
 struct tx *tx_begin(struct poise_fs *fs);
 struct poise_fs *tx_fs(struct tx *tx);
 /* Queue a redo record: at commit, len bytes of data go to pool offset off. */
 int tx_write(struct tx *tx, uint64_t off, const void *data, uint32_t len);
 /* Commit: records, flush, fence, commit header, flush, fence, apply, retire.
- * Frees tx.  On error nothing was applied. */
+ * Frees tx.  On error nothing was applied.  Takes a lane's lane_lock (the
+ * last lock of the order); caller holds the locks of everything tx writes. */
 int tx_commit(struct tx *tx);
 void tx_abort(struct tx *tx);
-/* Mount: replay committed lanes in sequence order.  Returns how many. */
+/* Mount: replay committed lanes in sequence order.  Returns how many.
+ * Single-threaded (mount): no lock. */
 int log_replay(struct poise_fs *fs, int *replayed);
 /* Used by fsck: committed records waiting in the lanes. */
 int log_pending(struct poise_fs *fs);
 
 /* ---- alloc.c ---- */
+/* Mount and unmount only (single-threaded). */
 int alloc_init(struct poise_fs *fs);
 void alloc_fini(struct poise_fs *fs);
 /* Mount only (single-threaded): mark [blk, blk+n) held by an inode.
  * -EEXIST when a block of it is held already (cross-linked: nothing
  * marked), -E2BIG when the claims of the scan exceed twice the data area. */
 int alloc_claim(struct poise_fs *fs, uint64_t blk, uint64_t n);
-/* Up to want contiguous blocks near goal; at least 1.  *got set.  -ENOSPC. */
+/* Up to want contiguous blocks near goal; at least 1.  *got set.  -ENOSPC.
+ * Takes an allocator shard's lock; free_blocks the same. */
 int alloc_blocks(struct poise_fs *fs, uint64_t goal, uint64_t want, uint64_t *blk, uint64_t *got);
 /* Return blocks (after the transaction that dropped them committed). */
 void free_blocks(struct poise_fs *fs, uint64_t blk, uint64_t n);
+/* Take fs->ialloc_lock. */
 int alloc_ino(struct poise_fs *fs, uint64_t *ino);
 void free_ino(struct poise_fs *fs, uint64_t ino);
 void ino_mark_used(struct poise_fs *fs, uint64_t ino);
@@ -168,14 +178,18 @@ int extblk_read(struct poise_fs *fs, uint64_t ino, uint64_t p, uint64_t r, uint3
  * repetition.) */
 int extents_ok(const struct poise_fs *fs, const struct poise_extent *e, uint32_t n, uint64_t *lend);
 /* Get the in-memory inode (loading it); -ENOENT for a free inode, -EUCLEAN
- * for a corrupt one. */
+ * for a corrupt one.  Takes fs->icache_lock (a directory's index is loaded
+ * under it); caller may hold inode locks, never icache_lock. */
 int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp);
-/* A new inode in memory (caller logs its dinode, then ipublish()es it). */
+/* A new inode in memory (caller logs its dinode, then ipublish()es it,
+ * which takes fs->icache_lock; so does iput_dead). */
 int inew(struct poise_fs *fs, uint64_t ino, uint16_t mode, struct inode **ipp);
 void ipublish(struct poise_fs *fs, struct inode *ip);
-/* Log the dinode image nd (sealed here) for ip into tx. */
+/* Log the dinode image nd (sealed here) for ip into tx.  Caller holds
+ * ip->lock exclusive (or owns ip: not yet published). */
 int istore(struct tx *tx, struct inode *ip, struct poise_dinode *nd);
-/* Replace ip's extent list by ne[0..n) (sorted) inside tx: nd receives the
+/* Caller holds ip->lock exclusive for ext_store and ext_commit.
+ * Replace ip's extent list by ne[0..n) (sorted) inside tx: nd receives the
  * inline part and chain head; the overflow is logged in place when one
  * record changed, else written as a fresh chain.  Nothing in ip changes
  * until ext_commit(); ext_abort() undoes the allocations. */
@@ -191,7 +205,8 @@ int ext_store(struct tx *tx, struct poise_fs *fs, struct inode *ip, struct poise
 void ext_commit(struct poise_fs *fs, struct inode *ip, struct ext_change *ch);
 void ext_abort(struct poise_fs *fs, struct ext_change *ch);
 /* Block lookup: pool block of file block lblk, or 0 (hole); *run = blocks
- * contiguous from there (for a hole: blocks to the next extent, or ~0). */
+ * contiguous from there (for a hole: blocks to the next extent, or ~0).
+ * Caller holds ip->lock (shared is enough). */
 uint64_t imap(const struct inode *ip, uint64_t lblk, uint64_t *run);
 /* The same on a list being built (sorted extents). */
 uint64_t lmap(const struct poise_extent *ext, uint32_t n, uint64_t lblk, uint64_t *run);
@@ -212,7 +227,9 @@ int blk_known_bad(const struct poise_fs *fs, uint64_t blk);
 
 /* ---- xattr.c ---- */
 /* Linux's semantics: size 0 asks for the length; -ERANGE when too small,
- * -ENODATA when absent; flags XATTR_CREATE / XATTR_REPLACE. */
+ * -ENODATA when absent; flags XATTR_CREATE / XATTR_REPLACE.  Each takes
+ * ip->lock itself (get and list shared, set and remove exclusive): caller
+ * holds none of ip's locks. */
 int xattr_name_ok(const char *name);
 ssize_t xattr_get(struct poise_fs *fs, struct inode *ip, const char *name, void *value, size_t size);
 ssize_t xattr_list(struct poise_fs *fs, struct inode *ip, char *list, size_t size);
@@ -220,6 +237,8 @@ int xattr_set(struct poise_fs *fs, struct inode *ip, const char *name, const voi
 int xattr_remove(struct poise_fs *fs, struct inode *ip, const char *name);
 
 /* ---- dir.c ---- */
+/* Build dp's index from its blocks.  Caller holds fs->icache_lock (iget)
+ * or owns dp (not yet published). */
 int dir_load(struct poise_fs *fs, struct inode *dp);
 /* Lookup under dp->lock (shared is enough): 0 and *ino, *type; or -ENOENT. */
 int dir_lookup(struct inode *dp, const char *name, size_t len, uint64_t *ino, uint8_t *type);
@@ -233,6 +252,8 @@ int dir_retarget(struct tx *tx, struct poise_fs *fs, struct inode *dp, const cha
 		 size_t len, uint64_t ino, uint8_t type);
 void dir_commit(struct inode *dp);
 void dir_abort(struct inode *dp);
+/* Caller holds dp->lock (shared is enough) for dir_count, dir_corrupt and
+ * dir_snapshot. */
 size_t dir_count(struct inode *dp);
 /* Entries that failed their checks at load (fsck reports them). */
 size_t dir_corrupt(struct inode *dp);
@@ -247,19 +268,24 @@ void dir_free(struct dir *d);
 
 /* ---- file.c ---- */
 struct poise_block;
-/* bp: the block path, or NULL for DAX. */
+/* bp: the block path, or NULL for DAX.  Each takes ip->lock itself (read
+ * and in-place writes shared; allocating writes, truncate, fallocate and
+ * file_sync_times exclusive), then allocator shards and a lane: caller
+ * holds none of ip's locks. */
 ssize_t file_read(struct poise_fs *fs, struct inode *ip, void *buf, size_t len, uint64_t off,
 		  struct poise_block *bp);
 ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_t len,
 		   uint64_t off, int append, struct poise_block *bp);
 int file_truncate(struct poise_fs *fs, struct inode *ip, uint64_t size);
 int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off, uint64_t len);
-/* Free every block of an inode being deleted (after its tx committed). */
+/* Free every block of an inode being deleted (after its tx committed).
+ * Takes allocator shards only. */
 void file_free_all(struct poise_fs *fs, struct poise_extent *ext, uint32_t n, uint64_t *chain,
 		   uint32_t nchain);
 int file_sync_times(struct poise_fs *fs, struct inode *ip);
 
 /* ---- super.c ---- */
+/* Single-threaded: the pool is the caller's alone (poise_dev_open's lock). */
 int fs_mkfs(struct poise_dev *dev, uint64_t ninodes);
 int fs_mount(struct poise_dev *dev, struct poise_fs **out);
 void fs_unmount(struct poise_fs *fs);
