@@ -63,11 +63,11 @@ $(BUILD)/libpoise-test.a: $(TLIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 # A library that behaves in other people's processes exports its API and
-# nothing else: the version script lists the functions include/poise.h
-# declares (as PMDK's libpmem2.link.in does).
-$(BUILD)/libpoise.map: include/poise.h
+# nothing else: the version script lists the functions include/poise.h and
+# include/poise-admin.h declare (as PMDK's libpmem2.link.in does).
+$(BUILD)/libpoise.map: include/poise.h include/poise-admin.h
 	@mkdir -p $(dir $@)
-	@{ echo '{ global:'; grep -oE '\bpoise_[a-z0-9_]+ *\(' $< | tr -d ' (' | sort -u | sed 's/$$/;/'; \
+	@{ echo '{ global:'; cat $^ | grep -oE '\bpoise_[a-z0-9_]+ *\(' | tr -d ' (' | sort -u | sed 's/$$/;/'; \
 	   echo 'local: *; };'; } >$@
 # libpoise.so.0 is the soname (bump SOVERSION when the ABI breaks; VERSION
 # follows POISE_VERSION_MAJOR and _MINOR in poise.h);
@@ -137,7 +137,7 @@ install: all
 	ln -sf libpoise.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpoise.so.$(SOVERSION)
 	ln -sf libpoise.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libpoise.so
 	$(INSTALL) -m 644 $(BUILD)/libpoise.a $(DESTDIR)$(LIBDIR)/
-	$(INSTALL) -m 644 include/poise.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 include/poise.h include/poise-admin.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 644 $(BUILD)/poise.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	$(INSTALL) -m 644 $(BUILD)/libpoise-preload.so $(DESTDIR)$(SHIMDIR)/
 	$(INSTALL) -m 755 $(BUILD)/mount.fuse.poise $(DESTDIR)$(SBINDIR)/
@@ -146,7 +146,7 @@ install: all
 	$(INSTALL) -m 644 scripts/poise.bash-completion $(DESTDIR)$(BASHCOMPDIR)/poise
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/poise $(DESTDIR)$(LIBDIR)/libpoise.so* $(DESTDIR)$(LIBDIR)/libpoise.a \
-		$(DESTDIR)$(INCLUDEDIR)/poise.h $(DESTDIR)$(PKGCONFIGDIR)/poise.pc \
+		$(DESTDIR)$(INCLUDEDIR)/poise.h $(DESTDIR)$(INCLUDEDIR)/poise-admin.h $(DESTDIR)$(PKGCONFIGDIR)/poise.pc \
 		$(DESTDIR)$(SHIMDIR)/libpoise-preload.so $(DESTDIR)$(SBINDIR)/mount.fuse.poise \
 		$(patsubst $(BUILD)/man/%,$(DESTDIR)$(MANDIR)/man3/%,$(filter %.3,$(MAN_OUT))) \
 		$(patsubst $(BUILD)/man/%,$(DESTDIR)$(MANDIR)/man8/%,$(filter %.8,$(MAN_OUT))) \

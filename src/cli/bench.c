@@ -30,7 +30,7 @@
  */
 #include "cli/bench.h"
 #include "poise.h"
-#include "common/err.h"
+#include "poise-admin.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -54,9 +54,6 @@ struct live_req;
 int cli_remote(const char *path, const struct live_req *r, int *rc);
 /* Is the pool at path open in some process (its OFD write lock held)? */
 int cli_pool_held(const char *path);
-/* The control socket of the daemon running as uid for the pool file
- * (dev, ino): its directory in dir, its path in sock.  0 or -errno. */
-int cli_ctl_path(uid_t uid, dev_t dev, ino_t ino, char *dir, size_t dlen, char *sock, size_t slen);
 
 /* Sub-command tables (cmd_*.c). */
 extern const struct cli_cmd cli_pool_cmds[];

@@ -44,10 +44,10 @@ static int dev_read(const struct cli_cmd *c, int argc, char **argv)
 	if (cli_open_dev("dev read", argv[0], &d))
 		return EXIT_FAIL;
 	int rc = EXIT_OK;
-	if (off > d->size || len > d->size - off) {
+	if (off > poise_dev_size(d) || len > poise_dev_size(d) - off) {
 		rc = cli_fail(0, "dev read: %s: %llu bytes at offset %llu leave the pool (%llu bytes)",
 			      argv[0], (unsigned long long)len, (unsigned long long)off,
-			      (unsigned long long)d->size);
+			      (unsigned long long)poise_dev_size(d));
 		goto out;
 	}
 	char *buf = malloc(CHUNK);
@@ -57,7 +57,7 @@ static int dev_read(const struct cli_cmd *c, int argc, char **argv)
 	}
 	for (uint64_t done = 0; done < len;) {
 		size_t want = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
-		ssize_t k = poise_dev_read(d, off + done, buf, want);
+		ssize_t k = poise_dev_pread(d, off + done, buf, want);
 		if (k > 0) {
 			int w = cli_write_all(1, buf, (size_t)k);
 			if (w < 0) {
@@ -107,9 +107,9 @@ static int dev_write(const struct cli_cmd *c, int argc, char **argv)
 		}
 		if (k == 0)
 			break;
-		if (off + done > d->size || (uint64_t)k > d->size - off - done) {
+		if (off + done > poise_dev_size(d) || (uint64_t)k > poise_dev_size(d) - off - done) {
 			rc = cli_fail(0, "dev write: %s: input runs past the end of the pool (%llu bytes) after %llu bytes",
-				      argv[0], (unsigned long long)d->size, (unsigned long long)done);
+				      argv[0], (unsigned long long)poise_dev_size(d), (unsigned long long)done);
 			break;
 		}
 		ssize_t w = poise_dev_write(d, off + done, buf, (size_t)k);

@@ -6,8 +6,7 @@
 #include "cli/cli.h"
 #include "cli/live.h"
 #include "poise.h"
-#include "fs/fsck.h"
-#include "common/err.h"
+#include "poise-admin.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
  * cmd_pool.c - `poise pool create`.
  */
 #include "cli/cli.h"
-#include "dev/dev.h"
+#include "poise-admin.h"
 
 #include <string.h>
 

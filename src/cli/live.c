@@ -11,47 +11,13 @@
 #include "cli/cli.h"
 #include "cli/pool_open.h"
 #include "poise.h"
-#include "fs/scrub.h"
-#include "common/err.h"
+#include "poise-admin.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-const char *const live_kind_names[] = {"superblock", "inodes", "dir", "extents", "log", NULL};
-#define NKINDS 5
-
-int live_req_check(const struct live_req *r, const char **why)
-{
-	*why = NULL;
-	if (r->magic != LIVE_REQ_MAGIC)
-		*why = "not a poise request";
-	else if (r->op < LIVE_INFO || r->op >= LIVE_OP_END)
-		*why = "unknown operation";
-	else if (r->flags & ~LIVE_JSON)
-		*why = "unknown flags";
-	else if (r->nkinds > LIVE_MAX_KINDS || (r->op == LIVE_BB_INJECT_META && r->nkinds == 0))
-		*why = "bad metadata kind count";
-	else if (memchr(r->file, 0, sizeof(r->file)) == NULL)
-		*why = "unterminated file name";
-	else if (r->op == LIVE_BB_INJECT_FILE && (r->file[0] != '/' || r->length == 0))
-		*why = "bad file range";
-	else if ((r->op == LIVE_BB_INJECT || r->op == LIVE_BB_CLEAR) && r->count == 0)
-		*why = "zero sectors";
-	for (uint32_t i = 0; !*why && i < r->nkinds; i++)
-		if (r->kinds[i] >= NKINDS)
-			*why = "unknown metadata kind";
-	return *why ? -EINVAL : 0;
-}
-
-int live_req_writes(const struct live_req *r)
-{
-	return r->op == LIVE_BB_INJECT || r->op == LIVE_BB_INJECT_FILE || r->op == LIVE_BB_INJECT_META ||
-	       r->op == LIVE_BB_CLEAR;
-}
-
-struct poise_dev *poise_pool_dev(struct poise_pool *p);
 
 /* The pool to work on: the daemon's own (live), or one opened here.  The
  * daemon never opens anything by path for a request. */
@@ -92,7 +58,7 @@ static int do_info(const struct live_req *r, const char *path, struct poise_pool
 	if (get_pool("info", path, live, &p))
 		return EXIT_FAIL;
 	struct stat st;
-	if (fstat(poise_pool_dev(p)->fd, &st) == 0)
+	if (poise_dev_fstat(poise_pool_dev(p), &st) == 0)
 		cli_warn_mode(path, &st);
 	struct poise_info in;
 	poise_info(p, &in);
@@ -206,7 +172,7 @@ static int do_bb_list(const struct live_req *r, const char *path, struct poise_p
 	if (r->flags & LIVE_JSON) {
 		printf("{\"pool\":");
 		cli_json_str(stdout, path);
-		printf(",\"backend\":\"%s\",\"sector_size\":%u,\"ranges\":[", d->ops->name, POISE_SECTOR);
+		printf(",\"backend\":\"%s\",\"sector_size\":%u,\"ranges\":[", poise_dev_backend(d), POISE_SECTOR);
 		for (long i = 0; i < n; i++)
 			printf("%s{\"sector\":%llu,\"count\":%llu,\"offset\":%llu,\"length\":%llu}", i ? "," : "",
 			       (unsigned long long)rg[i].sector, (unsigned long long)rg[i].count,
@@ -297,7 +263,7 @@ static int do_clear(const struct live_req *r, const char *path, struct poise_poo
 	struct poise_dev *d;
 	if (get_dev("badblocks clear", path, live, &d))
 		return EXIT_FAIL;
-	uint64_t nsect = d->size / POISE_SECTOR;
+	uint64_t nsect = poise_dev_size(d) / POISE_SECTOR;
 	if (r->sector >= nsect || r->count > nsect - r->sector) {
 		put_dev(live, &d);
 		return cli_fail(0, "badblocks clear: %s: sectors %llu+%llu lie beyond the pool (%llu sectors)", path,

@@ -9,7 +9,7 @@ int cli_open_dev(const char *cmd, const char *path, struct poise_dev **d)
 	int ret = poise_dev_open(path, d);
 	if (ret < 0)
 		return cli_fail(ret, "%s", cmd);
-	if ((*d)->notice[0])
-		fprintf(stderr, "poise: warning: %s\n", (*d)->notice);
+	if (poise_dev_notice(*d)[0])
+		fprintf(stderr, "poise: warning: %s\n", poise_dev_notice(*d));
 	return 0;
 }

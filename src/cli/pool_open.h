@@ -5,7 +5,7 @@
 #ifndef POISE_CLI_POOL_OPEN_H
 #define POISE_CLI_POOL_OPEN_H
 
-#include "dev/dev.h"
+#include "poise-admin.h"
 
 /* 0, or EXIT_FAIL after printing "poise: CMD: message". */
 int cli_open_dev(const char *cmd, const char *path, struct poise_dev **d);

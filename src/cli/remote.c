@@ -26,7 +26,7 @@
  */
 #include "cli/cli.h"
 #include "cli/live.h"
-#include "dev/dev.h"
+#include "poise-admin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,13 +40,6 @@
 
 #define SEND_TIMEOUT_S 5
 #define ANSWER_TIMEOUT_S 120
-
-int cli_ctl_path(uid_t uid, dev_t dev, ino_t ino, char *dir, size_t dlen, char *sock, size_t slen)
-{
-	(void)poise_runtime_dir(uid, 0, dir, dlen); /* the caller checks the directory */
-	int n = snprintf(sock, slen, "%s/ctl-%llx-%llx.sock", dir, (unsigned long long)dev, (unsigned long long)ino);
-	return n < 0 || (size_t)n >= slen || n >= (int)sizeof(((struct sockaddr_un *)0)->sun_path) ? -ENAMETOOLONG : 0;
-}
 
 int cli_pool_held(const char *path)
 {
@@ -79,14 +72,14 @@ static int try_connect(uid_t uid, const struct stat *pool)
 {
 	char dir[256], path[320];
 	struct stat st;
-	if (cli_ctl_path(uid, pool->st_dev, pool->st_ino, dir, sizeof(dir), path, sizeof(path)) < 0)
+	if (ctl_socket_path(uid, pool->st_dev, pool->st_ino, dir, sizeof(dir), path, sizeof(path)) < 0)
 		return -1;
 	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != uid || (st.st_mode & 022))
 		return -1;
 	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != uid)
 		return -1;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	memcpy(a.sun_path, path, strlen(path) + 1); /* cli_ctl_path checked the length */
+	memcpy(a.sun_path, path, strlen(path) + 1); /* ctl_socket_path checked the length */
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;

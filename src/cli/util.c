@@ -2,7 +2,8 @@
  * util.c - argument parsing and error printing for the `poise` command.
  */
 #include "cli/cli.h"
-#include "common/err.h"
+#include "poise.h"
+#include "poise-admin.h"
 
 #include <errno.h>
 #include <stdarg.h>

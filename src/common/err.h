@@ -8,12 +8,8 @@
 #ifndef POISE_ERR_H
 #define POISE_ERR_H
 
-#include "poise.h" /* poise_errmsg() */
-
-/* Record "fmt..." as the thread's last message and return -err (err > 0). */
-int poise_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Same, appending ": strerror(err)". */
-int poise_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include "poise.h"       /* poise_errmsg() */
+#include "poise-admin.h" /* poise_err(), poise_errno(): public for tools */
 void poise_errclear(void);
 
 #endif

@@ -26,14 +26,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define POISE_SECTOR 512u
+#include "poise-admin.h" /* POISE_SECTOR, struct poise_bb_range */
+
 #define POISE_SECTOR_SHIFT 9
 #define POISE_BB_CHUNK_SHIFT 16 /* summary bitmap granularity: 64 KiB */
-
-struct poise_bb_range {
-	uint64_t sector;
-	uint64_t count;
-};
 
 struct poise_bbt {
 	pthread_rwlock_t lock;

@@ -93,20 +93,9 @@ struct poise_dev {
  * the holder; drop it. */
 int poise_dev_lock(struct poise_dev *d);
 void poise_dev_unlock(struct poise_dev *d);
-/* The runtime directory of uid's poise processes (lock files, control
- * sockets): /run/poise for root, /run/user/UID/poise, or /tmp/poise-UID;
- * made when create.  0, or -errno when it is not uid's alone (-EPERM). */
-int poise_runtime_dir(uid_t uid, int create, char *dir, size_t len);
-/* Is the pool at path owned by some process?  1 (and *pid when known), 0,
- * or -errno when it cannot be opened. */
-int poise_pool_holder(const char *path, pid_t *pid);
+/* poise_runtime_dir, poise_pool_holder, poise_dev_create, _open, _close,
+ * _write, _clear, _inject, _badblocks and the accessors: poise-admin.h. */
 
-/* Create an emulated pool file of `size` bytes (a multiple of 4 KiB).
- * Fails with -EEXIST when it exists. */
-int poise_dev_create(const char *path, uint64_t size);
-/* Open a pool; the backend follows from the path.  *out is set on success. */
-int poise_dev_open(const char *path, struct poise_dev **out);
-void poise_dev_close(struct poise_dev **d);
 /* Later opens of d's pool in this process return d itself (counted; their
  * closes only drop the count) until poise_dev_share(NULL).  The FUSE
  * daemon shares its pool with the commands its control channel runs. */

@@ -560,3 +560,30 @@ void poise_dev_persist(struct poise_dev *d, const void *addr, size_t len)
 	if (d->need_msync)
 		dev_msync(d, addr, len);
 }
+
+/* ---- the accessors of poise-admin.h ---- */
+
+uint64_t poise_dev_size(const struct poise_dev *d)
+{
+	return d->size;
+}
+
+const char *poise_dev_backend(const struct poise_dev *d)
+{
+	return d->ops->name;
+}
+
+const char *poise_dev_notice(const struct poise_dev *d)
+{
+	return d->notice;
+}
+
+ssize_t poise_dev_pread(struct poise_dev *d, uint64_t off, void *buf, size_t len)
+{
+	return poise_dev_read(d, off, buf, len);
+}
+
+int poise_dev_fstat(const struct poise_dev *d, struct stat *st)
+{
+	return fstat(d->fd, st) < 0 ? -errno : 0;
+}

@@ -25,6 +25,9 @@ struct poise_dir {
 	size_t n, at;
 };
 
+/* The file system of an open pool (fsck.c, scrub.c: api.c). */
+struct poise_fs *poise_pool_fs(struct poise_pool *p);
+
 /* ---- namei.c ---- */
 
 /* Resolve path from inode `at` (an absolute path starts at the root; ""

@@ -21,7 +21,8 @@
  * cycles), pass_links (3: link counts, parents, orphans: adopt), pass_space.
  * Single-threaded: it owns the pool while it runs.
  */
-#include "fs/fsck.h"
+#include "poise-admin.h"
+#include "fs/api.h"
 #include "fs/fs.h"
 #include "poise.h"
 #include "common/err.h"
@@ -35,8 +36,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct poise_pool;
-struct poise_fs *poise_pool_fs(struct poise_pool *p);
 
 static struct poise_fsck_problem *report(struct poise_fsck_report *r, const char *kind, uint64_t ino,
 					 const char *fmt, ...)

@@ -14,7 +14,8 @@
  * Offline it owns the pool; on a mounted pool (shared by the FUSE daemon)
  * it reads under each inode's lock and repairs nothing (report only).
  */
-#include "fs/scrub.h"
+#include "poise-admin.h"
+#include "fs/api.h"
 #include "fs/fs.h"
 #include "poise.h"
 #include "common/err.h"
@@ -25,8 +26,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct poise_pool;
-struct poise_fs *poise_pool_fs(struct poise_pool *p);
 
 /* Who owns a data block: an inode, and its file block (or a kind). */
 struct owner {

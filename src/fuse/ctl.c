@@ -7,7 +7,7 @@
  *   1. the caller's credentials (SO_PEERCRED) first: root, the daemon's
  *      own user or the pool file's owner; anyone else gets a refusal and
  *      nothing is read from them;
- *   2. one fixed-size request (struct live_req, cli/live.h), read within
+ *   2. one fixed-size request (struct live_req, ctlproto.h), read within
  *      REQ_TIMEOUT_MS: a client that sends half of one and waits delays
  *      the others by that much at most;
  *   3. every field checked (live_req_check); a read-only mount refuses
@@ -23,13 +23,11 @@
  * not stop the mount: the daemon says why on its stderr.
  */
 #include "fuse/pfuse.h"
-#include "cli/cli.h"
-#include "cli/live.h"
+#include "fuse/ctlproto.h"
 #include "poise.h"
-#include "dev/dev.h"
+#include "poise-admin.h"
 
 struct poise_dev *poise_pool_dev(struct poise_pool *p);
-#include "common/err.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -136,13 +134,13 @@ static void run_captured(int c, const struct live_req *r)
 	int out = memfd_create("poise-ctl-out", MFD_CLOEXEC), err = memfd_create("poise-ctl-err", MFD_CLOEXEC);
 	int s1 = dup(1), s2 = dup(2);
 	if (out < 0 || err < 0 || s1 < 0 || s2 < 0) {
-		refuse(c, EXIT_FAIL, "poise: control channel: out of descriptors\n");
+		refuse(c, CTL_EXIT_FAIL, "poise: control channel: out of descriptors\n");
 	} else {
 		fflush(stdout);
 		fflush(stderr);
 		dup2(out, 1);
 		dup2(err, 2);
-		int rc = live_exec(r, g_pf->pool_path, g_pf->pool); /* the served pool itself, never a path */
+		int rc = g_pf->exec(r, g_pf->pool_path, g_pf->pool); /* the served pool itself, never a path */
 		fflush(stdout);
 		fflush(stderr);
 		dup2(s1, 1);
@@ -167,24 +165,24 @@ static void serve_one(int c)
 	int ok = getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0;
 	/* the served pool file's owner, from the open file (never the path,
 	 * which someone may have re-pointed since the mount) */
-	if (!ok || fstat(poise_pool_dev(g_pf->pool)->fd, &st) < 0 ||
+	if (!ok || poise_dev_fstat(poise_pool_dev(g_pf->pool), &st) < 0 ||
 	    !(cr.uid == 0 || cr.uid == geteuid() || cr.uid == st.st_uid)) {
 		if (!ok)
 			cr.uid = (uid_t)-1;
-		refuse(c, EXIT_FAIL, "poise: %s: control channel: only the pool's owner or root may use it "
+		refuse(c, CTL_EXIT_FAIL, "poise: %s: control channel: only the pool's owner or root may use it "
 				     "(uid %u refused)\n", g_pf->pool_path, (unsigned)cr.uid);
 		return;
 	}
 	struct live_req *r = malloc(sizeof(*r));
 	const char *why;
 	if (!r)
-		refuse(c, EXIT_FAIL, "poise: control channel: out of memory\n");
+		refuse(c, CTL_EXIT_FAIL, "poise: control channel: out of memory\n");
 	else if (read_request(c, r, sizeof(*r)) < 0)
 		; /* half a request, or none in time: nothing to answer */
 	else if (live_req_check(r, &why) < 0)
-		refuse(c, EXIT_USAGE, "poise: control channel: refused a malformed request (%s)\n", why);
+		refuse(c, CTL_EXIT_USAGE, "poise: control channel: refused a malformed request (%s)\n", why);
 	else if (g_pf->readonly && live_req_writes(r))
-		refuse(c, EXIT_FAIL, "poise: %s: mounted read-only: badblocks inject and clear are refused\n",
+		refuse(c, CTL_EXIT_FAIL, "poise: %s: mounted read-only: badblocks inject and clear are refused\n",
 		       g_pf->pool_path);
 	else
 		run_captured(c, r);
@@ -217,12 +215,12 @@ int pfuse_ctl_start(struct pfuse *pf)
 	int r;
 	if (stat(pf->pool_path, &st) < 0)
 		return poise_errno(errno, "%s", pf->pool_path);
-	if ((r = cli_ctl_path(geteuid(), st.st_dev, st.st_ino, dir, sizeof(dir), sock_path, sizeof(sock_path))) < 0)
+	if ((r = ctl_socket_path(geteuid(), st.st_dev, st.st_ino, dir, sizeof(dir), sock_path, sizeof(sock_path))) < 0)
 		return poise_err(-r, "control socket path too long");
 	if ((r = poise_runtime_dir(geteuid(), 1, dir, sizeof(dir))) < 0) /* ours alone */
 		return r;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1); /* cli_ctl_path checked the length */
+	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1); /* ctl_socket_path checked the length */
 	/* a socket left by a daemon that died: the pool is ours now (its lock
 	 * is held), so no live daemon can be using the name */
 	(void)unlink(sock_path);

@@ -3,10 +3,13 @@
  * libfuse3's low-level API.  It only translates: every file-system decision
  * is the library's (src/fs/).
  *
- *   ops.c    the low-level operations, FUSE inode number = poise inode number
- *   mount.c  `poise mount` / `poise umount`: options, daemon, session loop
- *   ctl.c    the control channel: the CLI reaches a mounted pool's daemon
- *            (badblocks, scrub) through a unix socket
+ *   ops.c      the low-level operations, FUSE inode number = poise inode number
+ *   mount.c    the daemon: open the pool, mount, serve the session loop
+ *              (daemon.h: what the command line, src/cli/cmd_mount.c, calls)
+ *   ctl.c      the control channel: the CLI reaches a mounted pool's daemon
+ *              (badblocks, scrub) through a unix socket; ctlproto.[ch] its
+ *              protocol, shared with the client (src/cli/remote.c)
+ * The arrows go one way: src/cli/ calls into this layer, never back.
  */
 #ifndef POISE_PFUSE_H
 #define POISE_PFUSE_H
@@ -14,6 +17,9 @@
 #define FUSE_USE_VERSION 34
 #include <fuse_lowlevel.h>
 #include <sys/types.h>
+
+#include "fuse/ctlproto.h"
+#include "fuse/daemon.h"
 
 struct poise_pool;
 
@@ -23,6 +29,7 @@ struct pfuse {
 	struct fuse_session *se; /* for notifications to the kernel */
 	double timeout; /* attribute and entry cache, seconds */
 	int readonly;
+	ctl_exec_fn exec; /* the control channel's executor (pfuse_mount) */
 };
 
 extern const struct fuse_lowlevel_ops pfuse_ops;

@@ -8,7 +8,7 @@
  * tests/fuzz/make-corpus.sh).  Built by `make fuzz` (clang).
  */
 #include "poise.h"
-#include "fs/fsck.h"
+#include "poise-admin.h"
 
 #include <fcntl.h>
 #include <stdint.h>

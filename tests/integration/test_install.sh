@@ -29,7 +29,7 @@ PFX=$D/usr/local
 # ---- make install ----
 make --no-print-directory install BUILD="$B" DESTDIR="$D" >"$T/log" 2>&1
 check "make install DESTDIR=... succeeds" test $? -eq 0
-for f in bin/poise lib/libpoise.so.0.2.0 lib/libpoise.a include/poise.h lib/pkgconfig/poise.pc \
+for f in bin/poise lib/libpoise.so.0.2.0 lib/libpoise.a include/poise.h include/poise-admin.h lib/pkgconfig/poise.pc \
 	lib/poise/libpoise-preload.so share/man/man8/poise.8 share/man/man8/poise-mount.8 \
 	share/man/man8/mount.fuse.poise.8 share/man/man3/libpoise.3 share/bash-completion/completions/poise; do
 	check "installed: PREFIX/$f" test -f "$PFX/$f"
@@ -78,9 +78,9 @@ while IFS= read -r u; do
 	grep -qxF ".B poise $e" "$PFX"/share/man/man8/*.8 || miss="$miss [$u]"
 done <"$T/usages"
 check "every command's usage line is on a man page:$miss" test -z "$miss"
-grep -oE '\bpoise_[a-z0-9_]+ *\(' include/poise.h | tr -d ' (' | sort -u >"$T/api"
+cat include/poise.h include/poise-admin.h | grep -oE '\bpoise_[a-z0-9_]+ *\(' | tr -d ' (' | sort -u >"$T/api"
 miss=$(while read -r fn; do grep -q "$fn" "$PFX/share/man/man3/libpoise.3" || echo "$fn"; done <"$T/api" | tr '\n' ' ')
-check "libpoise(3) names every function of poise.h: ${miss:-all}" test -z "$miss"
+check "libpoise(3) names every function of poise.h and poise-admin.h: ${miss:-all}" test -z "$miss"
 
 # ---- bash completion ----
 cat >"$T/comp.sh" <<EOF

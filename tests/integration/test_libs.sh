@@ -17,8 +17,8 @@ trap 'rm -rf "$T"' EXIT
 
 nm -D --defined-only "$B/libpoise.so" | awk '{print $3}' | sort >"$T/lib"
 check "libpoise.so exports only poise_* names" test -z "$(grep -v '^poise_' "$T/lib")"
-grep -oE '\bpoise_[a-z0-9_]+ *\(' include/poise.h | tr -d ' (' | sort -u >"$T/api"
-check "exactly the functions poise.h declares" cmp "$T/lib" "$T/api"
+cat include/poise.h include/poise-admin.h | grep -oE '\bpoise_[a-z0-9_]+ *\(' | tr -d ' (' | sort -u >"$T/api"
+check "exactly the functions poise.h and poise-admin.h declare" cmp "$T/lib" "$T/api"
 check "(iget, tx_commit, dir_add, file_write, now_ns are not among them)" \
 	sh -c "! grep -qxE 'iget|tx_commit|dir_add|file_write|now_ns' '$T/lib'"
 nm -D --defined-only "$SHIM" | awk '{print $3}' | sort >"$T/shim"

@@ -5,7 +5,7 @@
 #ifndef POISE_FS_CHECK_H
 #define POISE_FS_CHECK_H
 
-#include "fs/fsck.h"
+#include "poise-admin.h"
 
 #include <stdio.h>
 

@@ -8,7 +8,7 @@
  */
 #include "harness.h"
 #include "poise.h"
-#include "fs/fsck.h"
+#include "poise-admin.h"
 #include "fs_check.h"
 
 #include <errno.h>

@@ -11,10 +11,9 @@
  */
 #include "harness.h"
 #include "poise.h"
-#include "fs/fsck.h"
+#include "poise-admin.h"
 #include "fs_check.h"
 #include "dev/dev.h"
-#include "fs/scrub.h"
 #include "fs/fs.h"
 #include "dev/block.h"
 #include "dev/persist.h"

@@ -17,11 +17,10 @@
  */
 #include "harness.h"
 #include "poise.h"
-#include "fs/fsck.h"
+#include "poise-admin.h"
 #include "fs_check.h"
 #include "dev/dev.h"
 #include "fs/fs.h"
-#include "fs/scrub.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,138 @@
+/*
+ * poise-admin.h - the administration interface of poise: check and repair
+ * (fsck), scrub, a pool's bad-sector list, raw reads and writes through the
+ * media-error path, pool files and who holds a pool.  The `poise` command,
+ * the FUSE daemon and the tests use it; programs that only store files need
+ * poise.h alone.
+ *
+ * Conventions as in poise.h: >= 0 or -errno, the detail in poise_errmsg().
+ * A struct poise_dev is one open pool device (the pool without a file
+ * system on top): opening one takes the pool's ownership lock as
+ * poise_pool_open() does, so neither may be open twice at once; a mounted
+ * pool is reached through its daemon instead.
+ */
+#ifndef POISE_ADMIN_H
+#define POISE_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct poise_pool;
+struct poise_dev;
+
+/* ---- messages ---- */
+/* Record "fmt..." as the calling thread's message for poise_errmsg() and
+ * return -err (err > 0): for tools that report their own failures the
+ * library's way.  poise_errno appends ": strerror(err)". */
+int poise_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int poise_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- the checker ---- */
+struct poise_fsck_problem {
+	char kind[24]; /* "superblock", "log", "inode", "blocks", "dirent", "nlink", "orphan", "space", "xattr" */
+	uint64_t ino;  /* 0 when not about one inode */
+	char detail[200];
+	int repaired;
+};
+struct poise_fsck_report {
+	struct poise_fsck_problem *p;
+	size_t n, cap;
+	uint64_t inodes_used, blocks_used, blocks_free, dirs, files, symlinks;
+	int log_replayed;
+	int mounted; /* 0: the pool did not mount (see p[0]) */
+};
+#define POISE_FSCK_REPAIR 1u
+/* Check the pool at path (recovering as a mount does: log replay, orphans),
+ * and with POISE_FSCK_REPAIR fix what can be fixed.  Returns 0 (report
+ * filled, r->n problems) or -errno when the pool cannot be opened at all. */
+int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r);
+void poise_fsck_free(struct poise_fsck_report *r);
+
+/* ---- scrub: every bad range, and whose bytes it holds ---- */
+struct poise_scrub_range {
+	uint64_t sector, count;       /* 512-byte sectors, inside one block */
+	char owner[16];               /* "file", "metadata", "free", "quarantined" */
+	char what[64];                /* file: "file"/"symlink"; metadata: the structure */
+	char path[1024];              /* the owner's path ("" when none) */
+	uint64_t ino;
+	uint64_t file_offset, length; /* file: the bytes of the file it covers */
+	int repaired;
+};
+struct poise_scrub_report {
+	struct poise_scrub_range *r;
+	size_t n, cap;
+	uint64_t blocks_scanned, sectors_bad;
+	uint64_t found_new; /* sectors the scan found that the table did not list */
+};
+/* Scan the pool at path (mounting it).  0, or -errno when it cannot be
+ * opened. */
+int poise_scrub(const char *path, struct poise_scrub_report *rep);
+/* The same on a pool this process has open and in service (the FUSE
+ * daemon's): reports, repairs nothing a transaction could race. */
+int poise_scrub_live(struct poise_pool *pool, struct poise_scrub_report *rep);
+void poise_scrub_free(struct poise_scrub_report *rep);
+/* The first sector of one copy of a metadata structure of an open pool, for
+ * injection: "superblock" (the primary), "inodes" (the root inode's primary
+ * sector), "dir" (the root directory's first block), "extents" (the first
+ * extent block of any file), "log" (lane 0's header).  -ENOENT when the
+ * pool has no such structure yet, -EINVAL for another kind. */
+int poise_metadata_sector(struct poise_pool *pool, const char *kind, uint64_t *sector);
+
+/* ---- pool devices, bad sectors, raw access ---- */
+#define POISE_SECTOR 512u
+struct poise_bb_range {
+	uint64_t sector;
+	uint64_t count;
+};
+/* Create an emulated pool file of `size` bytes (a multiple of 4 KiB), mode
+ * 0600.  Fails with -EEXIST when it exists. */
+int poise_dev_create(const char *path, uint64_t size);
+/* Open a pool device; the backend follows from the path (a devdax
+ * character device, a file on a DAX mount, any other file: emulated). */
+int poise_dev_open(const char *path, struct poise_dev **out);
+void poise_dev_close(struct poise_dev **d);
+/* The device of an open pool (valid until the pool is closed). */
+struct poise_dev *poise_pool_dev(struct poise_pool *pool);
+uint64_t poise_dev_size(const struct poise_dev *d);
+/* "emulated", "fsdax" or "devdax". */
+const char *poise_dev_backend(const struct poise_dev *d);
+/* A warning worth printing about how the device was opened ("" if none). */
+const char *poise_dev_notice(const struct poise_dev *d);
+struct stat;
+/* The status of the opened pool file itself (never of its path, which may
+ * name another file by now).  0 or -errno. */
+int poise_dev_fstat(const struct poise_dev *d, struct stat *st);
+/* Read through the machine-check-safe copy: len, a short count ending
+ * before the first bad byte, or -EIO when off itself is in a bad sector;
+ * -EINVAL when the range leaves the pool. */
+ssize_t poise_dev_pread(struct poise_dev *d, uint64_t off, void *buf, size_t len);
+/* Write: clears every bad sector it overlaps (partly covered ones are
+ * zero-filled first), writes, persists.  len or -errno. */
+ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len);
+/* Clear every bad sector overlapping [off, off+len) (byte offsets): they
+ * read as zeros afterwards. */
+int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len);
+/* Emulated pools: poison [sector, sector+count) (-EOPNOTSUPP elsewhere). */
+int poise_dev_inject(struct poise_dev *d, uint64_t sector, uint64_t count);
+/* The bad-sector list, sorted: returns the count (caller frees *out). */
+long poise_dev_badblocks(struct poise_dev *d, struct poise_bb_range **out);
+
+/* ---- who holds a pool ---- */
+/* The runtime directory of uid's poise processes (lock files, control
+ * sockets): /run/poise for root, /tmp/poise-UID otherwise; made when
+ * create.  0, or -EPERM when it is not uid's alone. */
+int poise_runtime_dir(uid_t uid, int create, char *dir, size_t len);
+/* Is the pool at path held by some process?  1 (and *pid when known), 0,
+ * or -errno when it cannot be opened. */
+int poise_pool_holder(const char *path, pid_t *pid);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
