@@ -83,7 +83,7 @@ struct poise_dev {
 	char *sidecar;  /* emulated: PATH.badblocks */
 	int sidecar_dfd; /* ... its directory, opened once (-1 when none) */
 	const char *sidecar_name; /* ... its name in there (inside sidecar) */
-	char notice[256]; /* a warning the caller may print (fallbacks) */
+	char notice[512]; /* warnings the caller may print (fallbacks): poise_dev_note */
 	void *priv;       /* backend's own state between open and load */
 	struct poise_bbt bb;
 	pthread_mutex_t bb_update;
@@ -134,6 +134,9 @@ int poise_dev_inject(struct poise_dev *d, uint64_t sector, uint64_t count);
 /* Snapshot of the table; returns the count (caller frees *out). */
 long poise_dev_badblocks(struct poise_dev *d, struct poise_bb_range **out);
 const char *poise_dev_kind_name(enum poise_dev_kind k);
+
+/* Add a warning to d->notice ("; " between two). */
+void poise_dev_note(struct poise_dev *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Persist stores made through d->base. */
 void poise_dev_persist(struct poise_dev *d, const void *addr, size_t len);

@@ -187,7 +187,7 @@ int poise_dev_lock(struct poise_dev *d)
 		return r;
 	}
 	if (lfd < 0 && (pool.st_mode & 044))
-		snprintf(d->notice, sizeof(d->notice),
+		poise_dev_note(d,
 			 "%s: no lock directory of the pool's owner: another user who can read the pool can keep it "
 			 "from being opened (make it owner-only: chmod go-rw)", d->path);
 	d->lock_fd = lfd;

@@ -21,6 +21,7 @@
 #include "common/err.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -586,4 +587,17 @@ ssize_t poise_dev_pread(struct poise_dev *d, uint64_t off, void *buf, size_t len
 int poise_dev_fstat(const struct poise_dev *d, struct stat *st)
 {
 	return fstat(d->fd, st) < 0 ? -errno : 0;
+}
+
+void poise_dev_note(struct poise_dev *d, const char *fmt, ...)
+{
+	size_t l = strlen(d->notice);
+	if (l && l + 2 < sizeof(d->notice)) {
+		memcpy(d->notice + l, "; ", 3);
+		l += 2;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(d->notice + l, sizeof(d->notice) - l, fmt, ap);
+	va_end(ap);
 }

@@ -175,7 +175,7 @@ static int emu_open(struct poise_dev *d)
 	int ret = sidecar_find(d, &st);
 	as_self(id);
 	if (ret < 0) /* no list can be kept; reads still refuse what the table holds */
-		snprintf(d->notice, sizeof(d->notice), "%s: no bad-sector list (%s)", d->path, poise_errmsg());
+		poise_dev_note(d, "%s: no bad-sector list (%s)", d->path, poise_errmsg());
 	void *p = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, 0);
 	if (p == MAP_FAILED)
 		return poise_errno(errno, "%s: cannot map %llu bytes", d->path,
@@ -231,7 +231,7 @@ static int emu_load(struct poise_dev *d)
 		/* something else where the list would be (another user's file, a
 		 * link, a socket, one we may not read): not ours to believe, and
 		 * no reason to refuse the pool */
-		snprintf(d->notice, sizeof(d->notice), "%s: ignored (%s)", d->sidecar, strerror(-ret));
+		poise_dev_note(d, "%s: ignored (%s)", d->sidecar, strerror(-ret));
 		return 0;
 	}
 	if (ret < 0)

@@ -58,7 +58,7 @@ static int fsdax_open(struct poise_dev *d)
 	void *p = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC,
 		       d->fd, 0);
 	if (p == MAP_FAILED && (errno == EOPNOTSUPP || errno == EINVAL)) {
-		snprintf(d->notice, sizeof(d->notice),
+		poise_dev_note(d,
 			 "%s: the kernel refused MAP_SYNC; mapped MAP_SHARED and every persist also msyncs",
 			 d->path);
 		d->need_msync = 1;
