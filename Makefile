@@ -128,32 +128,35 @@ SHIMDIR ?= $(LIBDIR)/poise
 SBINDIR ?= /sbin
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 INSTALL ?= install
+# (each place quoted: a DESTDIR or PREFIX with a space stays one path)
+D = $(DESTDIR)
 install: all
-	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-		$(DESTDIR)$(SHIMDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(BASHCOMPDIR)
-	$(INSTALL) -m 755 $(BUILD)/poise $(DESTDIR)$(BINDIR)/poise
-	$(INSTALL) -m 644 $(BUILD)/libpoise.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
-	ln -sf libpoise.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libpoise.so.$(SOVERSION)
-	ln -sf libpoise.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libpoise.so
-	$(INSTALL) -m 644 $(BUILD)/libpoise.a $(DESTDIR)$(LIBDIR)/
-	$(INSTALL) -m 644 include/poise.h include/poise-admin.h $(DESTDIR)$(INCLUDEDIR)/
-	$(INSTALL) -m 644 $(BUILD)/poise.pc $(DESTDIR)$(PKGCONFIGDIR)/
-	$(INSTALL) -m 644 $(BUILD)/libpoise-preload.so $(DESTDIR)$(SHIMDIR)/
-	$(INSTALL) -m 755 $(BUILD)/mount.fuse.poise $(DESTDIR)$(SBINDIR)/
-	$(INSTALL) -m 644 $(filter %.3,$(MAN_OUT)) $(DESTDIR)$(MANDIR)/man3/
-	$(INSTALL) -m 644 $(filter %.8,$(MAN_OUT)) $(DESTDIR)$(MANDIR)/man8/
-	$(INSTALL) -m 644 scripts/poise.bash-completion $(DESTDIR)$(BASHCOMPDIR)/poise
+	$(INSTALL) -d "$(D)$(BINDIR)" "$(D)$(LIBDIR)" "$(D)$(INCLUDEDIR)" "$(D)$(PKGCONFIGDIR)" "$(D)$(SHIMDIR)" \
+		"$(D)$(SBINDIR)" "$(D)$(MANDIR)/man3" "$(D)$(MANDIR)/man8" "$(D)$(BASHCOMPDIR)"
+	$(INSTALL) -m 755 $(BUILD)/poise "$(D)$(BINDIR)/poise"
+	$(INSTALL) -m 644 $(BUILD)/libpoise.so.$(VERSION) "$(D)$(LIBDIR)/"
+	ln -sf libpoise.so.$(VERSION) "$(D)$(LIBDIR)/libpoise.so.$(SOVERSION)"
+	ln -sf libpoise.so.$(SOVERSION) "$(D)$(LIBDIR)/libpoise.so"
+	$(INSTALL) -m 644 $(BUILD)/libpoise.a "$(D)$(LIBDIR)/"
+	$(INSTALL) -m 644 include/poise.h include/poise-admin.h "$(D)$(INCLUDEDIR)/"
+	$(INSTALL) -m 644 $(BUILD)/poise.pc "$(D)$(PKGCONFIGDIR)/"
+	$(INSTALL) -m 644 $(BUILD)/libpoise-preload.so "$(D)$(SHIMDIR)/"
+	$(INSTALL) -m 755 $(BUILD)/mount.fuse.poise "$(D)$(SBINDIR)/"
+	$(INSTALL) -m 644 $(filter %.3,$(MAN_OUT)) "$(D)$(MANDIR)/man3/"
+	$(INSTALL) -m 644 $(filter %.8,$(MAN_OUT)) "$(D)$(MANDIR)/man8/"
+	$(INSTALL) -m 644 scripts/poise.bash-completion "$(D)$(BASHCOMPDIR)/poise"
+	@# a real install (no DESTDIR) by root: the loader's cache learns libpoise.so.0
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/poise $(DESTDIR)$(LIBDIR)/libpoise.so* $(DESTDIR)$(LIBDIR)/libpoise.a \
-		$(DESTDIR)$(INCLUDEDIR)/poise.h $(DESTDIR)$(INCLUDEDIR)/poise-admin.h $(DESTDIR)$(PKGCONFIGDIR)/poise.pc \
-		$(DESTDIR)$(SHIMDIR)/libpoise-preload.so $(DESTDIR)$(SBINDIR)/mount.fuse.poise \
-		$(patsubst $(BUILD)/man/%,$(DESTDIR)$(MANDIR)/man3/%,$(filter %.3,$(MAN_OUT))) \
-		$(patsubst $(BUILD)/man/%,$(DESTDIR)$(MANDIR)/man8/%,$(filter %.8,$(MAN_OUT))) \
-		$(DESTDIR)$(BASHCOMPDIR)/poise
-	-rmdir $(DESTDIR)$(SHIMDIR)
+	rm -f "$(D)$(BINDIR)/poise" "$(D)$(LIBDIR)/libpoise.so.$(VERSION)" "$(D)$(LIBDIR)/libpoise.so.$(SOVERSION)" \
+		"$(D)$(LIBDIR)/libpoise.so" "$(D)$(LIBDIR)/libpoise.a" "$(D)$(INCLUDEDIR)/poise.h" \
+		"$(D)$(INCLUDEDIR)/poise-admin.h" "$(D)$(PKGCONFIGDIR)/poise.pc" "$(D)$(SHIMDIR)/libpoise-preload.so" \
+		"$(D)$(SBINDIR)/mount.fuse.poise" "$(D)$(BASHCOMPDIR)/poise"
+	for m in $(patsubst $(BUILD)/man/%,man3/%,$(filter %.3,$(MAN_OUT))) \
+		 $(patsubst $(BUILD)/man/%,man8/%,$(filter %.8,$(MAN_OUT))); do rm -f "$(D)$(MANDIR)/$$m"; done
+	-rmdir "$(D)$(SHIMDIR)"
 
-# the Debian packages (debian/): poise, libpoise1, libpoise-dev in ../
+# the Debian packages (debian/): poise, libpoise0, libpoise-dev in ../
 # (dh's clean step runs `make clean`: build/ is removed first)
 deb:
 	@scripts/install-deps deb

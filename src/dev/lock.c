@@ -175,9 +175,10 @@ int poise_dev_lock(struct poise_dev *d)
 		 * have: say what lets a reader in and how to shut it out */
 		char dir[256];
 		(void)poise_runtime_dir(pool.st_uid, 0, dir, sizeof(dir));
-		return poise_err(EBUSY, "%s: another process that can read the pool holds a read lock on it, and %s, "
-					"the lock directory of the pool's owner, is missing or not the owner's: make the "
-					"pool readable by its owner only (chmod go-rw) or remove that directory",
+		return poise_err(EBUSY, "%s: another process that can read the pool holds a read lock on it (until it "
+					"closes the pool), and %s, the lock directory of the pool's owner, is missing or "
+					"not the owner's: make the pool readable by its owner only (chmod go-rw) to keep "
+					"others out from then on, and have root remove that directory",
 				 d->path, dir);
 	}
 	if (r < 0 || (r == 1 && (lfd < 0 || write_locked(d->fd)))) {

@@ -476,6 +476,7 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 	r->mounted = 1;
 	c.fs = poise_pool_fs(c.pool);
 	c.N = c.fs->sb.s_ninodes;
+	pass_super(&c); /* needs no memory: done even when the tables below cannot be had */
 	c.by_parent = calloc(c.N + 1, 1);
 	c.nc.refs = calloc(c.N + 1, sizeof(uint32_t));
 	c.nc.subdirs = calloc(c.N + 1, sizeof(uint32_t));
@@ -485,7 +486,6 @@ int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 	if (!c.nc.refs || !c.nc.subdirs || !c.nc.named_in || !c.owner || !c.ips || !c.by_parent) {
 		ret = poise_err(ENOMEM, "out of memory");
 	} else {
-		pass_super(&c);
 		pass_inodes(&c);
 		ret = pass_entries(&c);
 		if (ret == 0) {

@@ -27,7 +27,6 @@
 #include "poise.h"
 #include "poise-admin.h"
 
-struct poise_dev *poise_pool_dev(struct poise_pool *p);
 
 #include <errno.h>
 #include <poll.h>

@@ -38,7 +38,7 @@ check "installed: /sbin/mount.fuse.poise (where mount(8) looks), executable" tes
 check "libpoise.so.0 and libpoise.so are links to the versioned file" \
 	test "$(readlink "$PFX/lib/libpoise.so.0") $(readlink "$PFX/lib/libpoise.so")" = "libpoise.so.0.2.0 libpoise.so.0"
 check "its soname is libpoise.so.0" sh -c "readelf -d '$PFX/lib/libpoise.so.0.2.0' | grep -q 'SONAME.*\[libpoise.so.0\]'"
-check "the helper runs the poise it was installed with" grep -q '^POISE=/usr/local/bin/poise$' "$D/sbin/mount.fuse.poise"
+check "the helper runs the poise it was installed with" grep -qx 'POISE="/usr/local/bin/poise"' "$D/sbin/mount.fuse.poise"
 check "poise --version names the version" sh -c "'$PFX/bin/poise' --version | grep -qx 'poise 0.2.0'"
 
 # ---- pkg-config and the README's example ----
@@ -53,6 +53,8 @@ cc -Wall -Werror "$T/hello.c" $flags -o "$T/hello" 2>"$T/err"
 check "the README's C example builds with pkg-config, without a warning" test $? -eq 0
 LD_LIBRARY_PATH=$PFX/lib "$T/hello"
 check "and runs against the installed library" test $? -eq 0
+LD_LIBRARY_PATH=$PFX/lib "$T/hello"
+check "and runs again on the pool it made" test $? -eq 0
 check "(the file it made is in the pool)" sh -c "'$B/poise' cat '$T/fs.img' /hello | grep -qx hi"
 check "it loads libpoise.so.0" sh -c "LD_LIBRARY_PATH='$PFX/lib' ldd '$T/hello' | grep -q 'libpoise.so.0 => $PFX/lib/libpoise.so.0'"
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
@@ -92,6 +94,8 @@ check "completion: commands" test "$(comp mk)" = "mkdir mkfs"
 check "completion: a group's subcommands" test "$(comp badblocks "''")" = "list inject clear --help"
 check "completion: a command's options, from its --help" test "$(comp mkfs --)" = "--force --inodes --size --help"
 check "completion: a subcommand's options" sh -c "echo '$(comp badblocks inject x.img --f)' | grep -qx -- --file"
+check "completion: one option of a comma list keeps the ones before it" test "$(comp mount -o ro,odi)" = "ro,odirect=dax ro,odirect=block"
+check "completion: a word that is no command completes nothing, quietly" test -z "$(comp 'a/b' '' 2>&1)"
 check "completion: mount's DIR is a directory" test "$(comp mount x.img "'$T/ro'")" = "$T/root"
 
 # ---- mount -t fuse.poise, fstab, umount (in a private mount namespace) ----
@@ -118,6 +122,9 @@ held() { find /proc/[0-9]*/fd -lname '$POOL' 2>/dev/null | grep -q .; }
 gone() { for i in \$(seq 100); do held || return 0; sleep 0.1; done; return 1; }
 expect_rc 0 "mount.fuse.poise -f (fake) checks and does not mount" /sbin/mount.fuse.poise $POOL $M -o rw,allow_other -f
 check "(nothing mounted)" sh -c "! grep -q ' $M ' /proc/self/mounts"
+mkdir -p $T/globdir && touch $T/globdir/odirect=block $T/globdir/secret
+(cd $T/globdir && /sbin/mount.fuse.poise $POOL $M -o 'rw,*,odirect=*' -f -v) 2>$T/glob
+check "options are never expanded as file names in the caller's directory" grep -qF -- "-o *,odirect=*" $T/glob
 expect_rc 0 "mount DIR: the fstab line mounts through the helper" mount $M
 check "it is a fuse.poise mount of the pool" mounted
 check "with allow_other (mount's own options dropped, the rest passed)" grep -q " $M fuse.poise .*allow_other" /proc/self/mounts
