@@ -128,6 +128,51 @@ int __openat_2(int dirfd, const char *path, int flags)
 
 int __openat64_2(int dirfd, const char *path, int flags) __attribute__((alias("__openat_2")));
 
+/* The fortified calls (_FORTIFY_SOURCE, as distributions build programs:
+ * a read whose buffer size the compiler knows but whose length it does not
+ * becomes __read_chk).  The length is checked against the buffer as the C
+ * library's own would, then the call is the shim's.  Without these, a
+ * fortified program's read of a poise descriptor would reach the
+ * placeholder and see end of file. */
+extern void __chk_fail(void) __attribute__((noreturn));
+
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return read(fd, buf, n);
+}
+
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return pread(fd, buf, n, off);
+}
+
+ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t off, size_t buflen) __attribute__((alias("__pread_chk")));
+
+ssize_t __readlink_chk(const char *path, char *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return readlink(path, buf, len);
+}
+
+ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return readlinkat(dirfd, path, buf, len);
+}
+
+char *__getcwd_chk(char *buf, size_t size, size_t buflen)
+{
+	if (size > buflen)
+		__chk_fail();
+	return getcwd(buf, size);
+}
+
 int creat(const char *path, mode_t mode)
 {
 	return open(path, O_CREAT | O_WRONLY | O_TRUNC, mode);

@@ -81,9 +81,15 @@ int __poise_libc_fcntl(int fd, int cmd, ...)
 		return real args; \
 	}
 
-/* the fortified opens (_FORTIFY_SOURCE, as distributions build) */
+/* the fortified calls (_FORTIFY_SOURCE, as distributions build) */
+PASS(char *, __getcwd_chk, (char *b, size_t n, size_t l), (b, n, l))
 PASS(int, __open_2, (const char *p, int f), (p, f))
 PASS(int, __openat_2, (int d, const char *p, int f), (d, p, f))
+PASS(ssize_t, __pread_chk, (int fd, void *b, size_t n, off_t o, size_t l), (fd, b, n, o, l))
+PASS(ssize_t, __pread64_chk, (int fd, void *b, size_t n, off_t o, size_t l), (fd, b, n, o, l))
+PASS(ssize_t, __read_chk, (int fd, void *b, size_t n, size_t l), (fd, b, n, l))
+PASS(ssize_t, __readlink_chk, (const char *p, char *b, size_t n, size_t l), (p, b, n, l))
+PASS(ssize_t, __readlinkat_chk, (int d, const char *p, char *b, size_t n, size_t l), (d, p, b, n, l))
 PASS(int, access, (const char *p, int m), (p, m))
 PASS(int, chown, (const char *p, uid_t u, gid_t g), (p, u, g))
 PASS(int, close, (int fd), (fd))

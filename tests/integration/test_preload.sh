@@ -3,7 +3,8 @@
 # shim: fio (psync and pvsync2, crc32c verification, threads), sqlite3
 # (transactions, integrity_check, reopened), cp/cat/sha256sum/tar round
 # trips, ls, mv, rm, ln -s, chmod, touch, stat; media errors as EIO; fork
-# keeps descriptors, exec closes them; paths outside POISE_PATH untouched.
+# keeps descriptors, exec closes them; paths outside POISE_PATH untouched;
+# a program built with _FORTIFY_SOURCE=2 (its __read_chk and kin).
 # Usage: test_preload.sh [POISE_BINARY] (the shim is beside it)
 set -u
 cd "$(dirname "$0")/../.."
@@ -110,6 +111,43 @@ os.pwrite(fd, src[19968:20480], 19968)
 os.close(fd)"
 
 check "the file reads whole" cmp <(S cat /poise/victim) "$T/ref"
+
+# ---- a program built as distributions build (_FORTIFY_SOURCE=2) ----
+# its reads of a buffer of known size but unknown length become __read_chk,
+# __pread_chk, __readlink_chk, __getcwd_chk: they must reach the pool too
+cat >"$T/fort.c" <<'C'
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	char buf[64], lnk[64], cwd[256];
+	size_t want = (size_t)atoi(argv[2]); /* unknown to the compiler */
+	int fd = open(argv[1], O_RDONLY);
+	if (fd < 0)
+		return 2;
+	ssize_t r = read(fd, buf, want), p = pread(fd, buf, want, 6);
+	ssize_t l = readlink(argv[3], lnk, want);
+	if (chdir(argv[4]) != 0)
+		return 3;
+	char *c = getcwd(cwd, want * 4);
+	printf("%zd %zd %.*s %zd %.*s %s\n", r, p, (int)(p > 0 ? p : 0), buf, l, (int)(l > 0 ? l : 0), lnk, c ? c : "-");
+	return 0;
+}
+C
+printf 'hello world' >"$T/hw"
+S cp "$T/hw" /poise/hw
+S ln -s /poise/hw /poise/hwlink
+if cc -O2 -D_FORTIFY_SOURCE=2 "$T/fort.c" -o "$T/fort" 2>"$T/err" && nm -u "$T/fort" | grep -q __read_chk; then
+	out=$(S "$T/fort" /poise/hw 20 /poise/hwlink /poise/a 2>&1)
+	check "a fortified program reads pool files, links and its cwd (read, pread, readlink, getcwd _chk)" \
+		test "$out" = "11 5 world 9 /poise/hw /poise/a"
+	S "$T/fort" /poise/hw 100 /poise/hwlink /poise/a >/dev/null 2>"$T/err"
+	check "and a length past the buffer still stops it, as glibc does" grep -q "buffer overflow detected" "$T/err"
+else
+	bad "(the fortified test program did not build with __read_chk)" "$(cat "$T/err")"
+fi
 
 # ---- the pool is consistent ----
 expect_rc 0 "fsck" "$P" fsck "$POOL"
