@@ -25,8 +25,10 @@
 #include "fs/layout.h"
 #include "dev/dev.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 struct dir;
@@ -100,6 +102,12 @@ struct poise_fs {
 	int odirect_block;       /* pool option: O_DIRECT opens take the block path */
 	struct poise_block *blk; /* opened at the first block-path open (fd_lock) */
 };
+
+/* The directory-entry type (DT_DIR, DT_LNK, DT_REG) of a file of mode. */
+static inline uint8_t dtype_of(uint16_t mode)
+{
+	return S_ISDIR(mode) ? DT_DIR : S_ISLNK(mode) ? DT_LNK : DT_REG;
+}
 
 /* setattr masks (namei.c) */
 #define POISE_SET_MODE 1u

@@ -303,7 +303,7 @@ static int pass_entries(struct check *c)
 		for (size_t i = 0; i < n; i++) {
 			uint64_t t = e[i].ino;
 			struct inode *tp = t <= c->N ? c->ips[t] : NULL;
-			uint8_t want = tp ? (S_ISDIR(tp->d.i_mode) ? DT_DIR : S_ISLNK(tp->d.i_mode) ? DT_LNK : DT_REG) : 0;
+			uint8_t want = tp ? dtype_of(tp->d.i_mode) : 0;
 			if (!tp || e[i].type != want) {
 				struct poise_fsck_problem *p = report(c->r, "dirent", ino, "directory %llu: entry '%s' names %s inode %llu",
 								      (unsigned long long)ino, e[i].name,
@@ -370,9 +370,7 @@ static int adopt(struct check *c, struct inode *ip)
 	pthread_rwlock_wrlock(&lf->lock);
 	struct tx *tx = tx_begin(fs);
 	struct poise_dinode nd = ip->d, lnd;
-	int rr = tx ? dir_add(tx, fs, lf, name + 12, strlen(name + 12), ip->ino,
-			      dir ? DT_DIR : S_ISLNK(ip->d.i_mode) ? DT_LNK : DT_REG)
-		    : -ENOMEM;
+	int rr = tx ? dir_add(tx, fs, lf, name + 12, strlen(name + 12), ip->ino, dtype_of(ip->d.i_mode)) : -ENOMEM;
 	lnd = lf->d;
 	if (dir) {
 		nd.i_parent = ip->parent = lf->ino;

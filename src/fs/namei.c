@@ -30,10 +30,6 @@
 
 #define MAX_SYMLINKS 40
 
-static uint8_t dtype(uint16_t mode)
-{
-	return S_ISDIR(mode) ? DT_DIR : S_ISLNK(mode) ? DT_LNK : DT_REG;
-}
 
 static int read_link(struct poise_fs *fs, struct inode *ip, char *buf, size_t len)
 {
@@ -53,7 +49,7 @@ static int read_link(struct poise_fs *fs, struct inode *ip, char *buf, size_t le
  * and so is a type that differs from the inode's. */
 static int entry_fits(const struct inode *dp, uint8_t t, struct inode *ip)
 {
-	if (dtype(ip->type) != t)
+	if (dtype_of(ip->type) != t)
 		return 0;
 	return !S_ISDIR(ip->type) ||
 	       (ip != dp && ip->ino != POISE_ROOT_INO && __atomic_load_n(&ip->parent, __ATOMIC_ACQUIRE) == dp->ino);
@@ -63,8 +59,8 @@ static int corrupt_entry(const struct inode *dp, const char *name, size_t len, u
 {
 	return poise_err(EUCLEAN, "directory %llu: entry '%.*s' names %s inode %llu%s (corrupt)",
 			 (unsigned long long)dp->ino, (int)len, name,
-			 dtype(ip->type) != t ? "a differently typed" : "directory", (unsigned long long)ip->ino,
-			 dtype(ip->type) != t ? "" : ", which has its name elsewhere (a cycle)");
+			 dtype_of(ip->type) != t ? "a differently typed" : "directory", (unsigned long long)ip->ino,
+			 dtype_of(ip->type) != t ? "" : ", which has its name elsewhere (a cycle)");
 }
 
 /* The inode that name names in directory dp.  A rename or unlink racing
@@ -294,7 +290,7 @@ int namei_create(struct poise_fs *fs, struct inode *dp, const char *name, size_t
 		}
 	}
 	if (ret == 0)
-		ret = dir_add(tx, fs, dp, name, len, ino, dtype(mode));
+		ret = dir_add(tx, fs, dp, name, len, ino, dtype_of(mode));
 	struct poise_dinode pnd = dp->d;
 	set_times(&pnd, 1);
 	if (S_ISDIR(mode))
@@ -641,7 +637,7 @@ int poise_linkat(struct poise_pool *pool, uint64_t fat, const char *from, uint64
 	struct poise_dinode nd = ip->d, pnd;
 	nd.i_nlink++;
 	set_times(&nd, 0);
-	ret = tx ? dir_add(tx, fs, dp, name, len, ip->ino, dtype(ip->d.i_mode)) : -ENOMEM;
+	ret = tx ? dir_add(tx, fs, dp, name, len, ip->ino, dtype_of(ip->d.i_mode)) : -ENOMEM;
 	pnd = dp->d;
 	set_times(&pnd, 1);
 	if (ret == 0)
