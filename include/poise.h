@@ -197,6 +197,11 @@ void poise_set_thread_owner(uid_t uid, gid_t gid);
 /* SEEK_DATA / SEEK_HOLE (and SEEK_SET/SEEK_END) on an open file: the
  * offset, or -ENXIO past the end. */
 off_t poise_lseek(struct poise_pool *pool, int fd, off_t off, int whence);
+/* fcntl(F_SETFL) on an open descriptor: O_APPEND, O_NONBLOCK, O_NOATIME and
+ * O_DIRECT become as in flags (other bits are ignored, as the kernel
+ * ignores them); the path O_DIRECT data takes (odirect=block) stays the one
+ * chosen when the file was opened. */
+int poise_fsetfl(struct poise_pool *pool, int fd, int flags);
 
 /* Extended attributes (user.*, trusted.*, security.*; up to one 4 KiB block
  * per inode), with Linux's semantics: size 0 returns the length needed;

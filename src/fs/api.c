@@ -317,7 +317,7 @@ static int check_rw(struct file *f, int write)
 {
 	if (!f)
 		return poise_err(EBADF, "bad descriptor");
-	int acc = f->flags & O_ACCMODE;
+	int acc = __atomic_load_n(&f->flags, __ATOMIC_RELAXED) & O_ACCMODE;
 	if (S_ISDIR(f->ip->type))
 		return poise_err(EISDIR, "a directory");
 	if (write ? acc == O_RDONLY : acc == O_WRONLY)
@@ -344,7 +344,7 @@ ssize_t poise_pwrite(struct poise_pool *pool, int fd, const void *buf, size_t le
 		return ret;
 	if (off < 0)
 		return poise_err(EINVAL, "negative offset");
-	return file_write(pool->fs, f->ip, buf, len, (uint64_t)off, !!(f->flags & O_APPEND),
+	return file_write(pool->fs, f->ip, buf, len, (uint64_t)off, !!(__atomic_load_n(&f->flags, __ATOMIC_RELAXED) & O_APPEND),
 			  f->blockpath ? pool->fs->blk : NULL);
 }
 
@@ -464,6 +464,19 @@ int poise_removexattrat(struct poise_pool *pool, uint64_t at, const char *path, 
 	struct inode *ip;
 	int ret = namei_resolve(pool->fs, at, path, 0, &ip);
 	return ret < 0 ? ret : xattr_remove(pool->fs, ip, name);
+}
+
+int poise_fsetfl(struct poise_pool *pool, int fd, int flags)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	if (!f)
+		return poise_err(EBADF, "bad descriptor");
+	const int settable = O_APPEND | O_NONBLOCK | O_NOATIME | O_DIRECT;
+	int old = __atomic_load_n(&f->flags, __ATOMIC_RELAXED), new;
+	do
+		new = (old & ~settable) | (flags & settable);
+	while (!__atomic_compare_exchange_n(&f->flags, &old, new, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return 0;
 }
 
 off_t poise_lseek(struct poise_pool *pool, int fd, off_t off, int whence)

@@ -75,6 +75,7 @@ struct poise_fs {
 	/* log (log.c) */
 	pthread_mutex_t lane_lock[POISE_NLANES];
 	uint64_t seq; /* atomic */
+	unsigned fork_mark; /* the process's fork count at mount (log_replay): a forked child does not commit */
 
 	/* blocks (alloc.c): 1 bit per pool block, 1 = in use; the data area is
 	 * cut into shards with a lock each, a thread starts in its own shard */
@@ -128,7 +129,9 @@ struct poise_fs *tx_fs(struct tx *tx);
 /* Queue a redo record: at commit, len bytes of data go to pool offset off. */
 int tx_write(struct tx *tx, uint64_t off, const void *data, uint32_t len);
 /* Commit: records, flush, fence, commit header, flush, fence, apply, retire.
- * Frees tx.  On error nothing was applied.  Takes a lane's lane_lock (the
+ * Frees tx.  On error nothing was applied; -EROFS in a child forked after
+ * the mount (its in-memory state is a copy the parent's changes make
+ * stale: what it committed would be lost or clobber the parent's).  Takes a lane's lane_lock (the
  * last lock of the order); caller holds the locks of everything tx writes. */
 int tx_commit(struct tx *tx);
 void tx_abort(struct tx *tx);

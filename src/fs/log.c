@@ -28,6 +28,13 @@
  *
  * Lanes: POISE_NLANES, one per thread slot (threads are spread round-robin
  * on first use); each has a mutex held from step 1 to 4.
+ *
+ * Forks: a child forked after the mount has a copy of the allocator, the
+ * inode cache and the directories that neither process's later changes
+ * reach in the other, so a transaction of the child would hand out blocks
+ * and entries the parent also holds (and the parent's next commit would
+ * drop the child's).  The child's commits fail with EROFS instead: it may
+ * read, and overwrite blocks its files already have, nothing more.
  */
 #include "fs/fs.h"
 #include "dev/persist.h"
@@ -125,6 +132,18 @@ struct tx *tx_begin(struct poise_fs *fs)
 	tx->fs = fs;
 	tx->used = tx->nrec = 0;
 	return tx;
+}
+
+/* How many times this process has forked (counted in the child). */
+static unsigned forks;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void forked(void)
+{
+	__atomic_add_fetch(&forks, 1, __ATOMIC_RELAXED);
+}
+static void fork_watch(void)
+{
+	pthread_atfork(NULL, NULL, forked);
 }
 
 static void tx_end(struct tx *tx)
@@ -227,6 +246,11 @@ int tx_commit(struct tx *tx)
 		tx_end(tx);
 		return 0;
 	}
+	if (__atomic_load_n(&forks, __ATOMIC_RELAXED) != fs->fork_mark) {
+		tx_end(tx);
+		return poise_err(EROFS, "this process is a fork of the one that opened the pool: it may not change it "
+					"(processes share a pool through its mount)");
+	}
 	struct poise_lane h = {
 		.l_magic = POISE_LOG_COMMITTED,
 		.l_nrec = tx->nrec,
@@ -313,6 +337,8 @@ int log_replay(struct poise_fs *fs, int *replayed)
 	struct poise_lane h;
 	int n = 0, ret = 0;
 	uint64_t maxseq = 0;
+	pthread_once(&fork_once, fork_watch);
+	fs->fork_mark = __atomic_load_n(&forks, __ATOMIC_RELAXED);
 	uint8_t *recs = malloc(LANE_BYTES);
 	if (!recs)
 		return poise_err(ENOMEM, "out of memory");

@@ -1,25 +1,26 @@
 /*
- * calls.c - the interposed system-call wrappers of the preload shim.  Each
- * checks whether its descriptor or path is a poise one (shim.c) and either
+ * calls.c - the interposed system-call wrappers of the preload shim: open,
+ * close, data, attributes, names, descriptors (dup, fcntl) and mmap.  Each
+ * checks whether its descriptor or path is a poise one (shim.h) and either
  * calls the library or the next definition in the link order (the real
- * libc function).  Errors follow libc's convention: -1 and errno.
+ * libc function).  Errors follow libc's convention: -1 and errno.  The
+ * rest of the calls that take a descriptor are in fdcalls.c; docs/SHIM.md
+ * lists every call and what it answers.
  *
- * Not served, and what a program sees (also in the README): chdir into the
- * pool (the kernel answers ENOENT: relative paths resolve against the real
- * working directory, so use absolute paths or *at calls with a poise
- * directory descriptor); copy_file_range and sendfile with a poise
- * descriptor (EXDEV/EINVAL: callers fall back to read/write); O_TMPFILE
- * (EOPNOTSUPP); record locks always succeed (the pool belongs to one
- * process, and POSIX locks never conflict within a process); access() checks
- * existence only (the library does not enforce modes); shared writable
- * mmap needs the file range contiguous in the pool (else ENODEV); the
- * poison of a mapped page raises SIGBUS as on real DAX.
+ * Not served, and what a program sees (also in docs/SHIM.md): chdir into
+ * the pool keeps the kernel's working directory (relative paths resolve in
+ * the shim; a child after exec starts where the kernel's is); O_TMPFILE
+ * (EOPNOTSUPP); access() checks existence only (the library does not
+ * enforce modes); a shared mmap needs its range to be one extent of the
+ * file and no fixed address (else ENODEV), and the poison of a mapped page
+ * raises SIGBUS as on real DAX; a private mmap is a copy taken at the call.
  */
 #include "preload/shim.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,7 @@ static int open_ours(uint64_t at, const char *inner, int flags, mode_t mode)
 	if (f->isdir)
 		f->path = shim_dir_path(at, inner);
 	pthread_mutex_init(&f->lock, NULL);
-	int fd = shim_install(f, 0);
+	int fd = shim_install(f, flags & O_CLOEXEC);
 	if (fd < 0) {
 		poise_close(shim_pool, pfd);
 		free(f);
@@ -214,7 +215,7 @@ static ssize_t write_at_offset(struct pfile *f, const struct iovec *iov, int cnt
 	pthread_mutex_lock(&f->lock);
 	ssize_t r = poise_pwritev(shim_pool, f->pfd, iov, cnt, f->off);
 	if (r > 0) {
-		if (f->flags & O_APPEND) {
+		if (shim_flags(f) & O_APPEND) {
 			struct stat st;
 			if (poise_fstat(shim_pool, f->pfd, &st) == 0)
 				f->off = st.st_size;
@@ -406,22 +407,6 @@ int posix_fallocate(int fd, off_t off, off_t len)
 }
 
 int posix_fallocate64(int fd, off_t off, off_t len) __attribute__((alias("posix_fallocate")));
-
-int posix_fadvise(int fd, off_t off, off_t len, int advice)
-{
-	return shim_get_peek(fd) ? 0 : NEXT(posix_fadvise)(fd, off, len, advice);
-}
-
-int posix_fadvise64(int fd, off_t off, off_t len, int advice) __attribute__((alias("posix_fadvise")));
-
-ssize_t copy_file_range(int in, off_t *oin, int out, off_t *oout, size_t len, unsigned flags)
-{
-	if (shim_get_peek(in) || shim_get_peek(out)) {
-		errno = EXDEV; /* callers fall back to read and write */
-		return -1;
-	}
-	return NEXT(copy_file_range)(in, oin, out, oout, len, flags);
-}
 
 /* ---- attributes ---- */
 
@@ -723,11 +708,11 @@ ssize_t readlink(const char *path, char *buf, size_t len)
 
 /* ---- descriptors ---- */
 
-/* A second number for poise file f: a dup of the reserved descriptor,
- * close-on-exec like every poise descriptor. */
-static int dup_ours(int fd, struct pfile *f, int minfd)
+/* A second number for poise file f: a dup of the reserved descriptor
+ * (close-on-exec when cloexec is set, as dup and F_DUPFD leave it clear). */
+static int dup_ours(int fd, struct pfile *f, int minfd, int cloexec)
 {
-	int nfd = NEXT(fcntl)(fd, F_DUPFD_CLOEXEC, minfd > 0 ? minfd : 0);
+	int nfd = NEXT(fcntl)(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, minfd);
 	if (nfd >= 0)
 		shim_install_at(nfd, f);
 	return nfd;
@@ -738,7 +723,7 @@ int dup(int fd)
 	struct pfile *f = shim_get(fd);
 	if (!f)
 		return NEXT(dup)(fd);
-	int r = dup_ours(fd, f, 0);
+	int r = dup_ours(fd, f, 0, 0);
 	shim_put(f);
 	return r;
 }
@@ -746,7 +731,7 @@ int dup(int fd)
 int dup3(int old, int new, int flags)
 {
 	struct pfile *f = shim_get(old);
-	int r = NEXT(dup3)(old, new, f ? O_CLOEXEC : flags);
+	int r = NEXT(dup3)(old, new, flags);
 	if (r >= 0) {
 		if (f)
 			shim_install_at(new, f);
@@ -777,32 +762,86 @@ int fcntl(int fd, int cmd, ...)
 	struct pfile *f = shim_get(fd);
 	if (!f)
 		return NEXT(fcntl)(fd, cmd, arg);
-	int r = 0;
+	int r = 0, iarg = (int)(intptr_t)arg;
 	switch (cmd) {
 	case F_GETFL:
-		r = f->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+		r = shim_flags(f) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
 		break;
 	case F_SETFL:
-		f->flags = (f->flags & ~(O_NONBLOCK | O_NOATIME)) | ((int)(intptr_t)arg & (O_NONBLOCK | O_NOATIME));
+		r = shim_setfl(f, iarg);
+		break;
+	case F_GETFD:
+	case F_SETFD: /* the number's own flag: the placeholder holds it */
+		r = NEXT(fcntl)(fd, cmd, arg);
+		r = r < 0 ? -errno : r;
 		break;
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
-		r = dup_ours(fd, f, (int)(intptr_t)arg);
+		r = dup_ours(fd, f, iarg, cmd == F_DUPFD_CLOEXEC);
+		r = r < 0 ? -errno : r;
 		break;
+	case F_GETLK:
 	case F_SETLK:
 	case F_SETLKW:
+	case F_OFD_GETLK:
 	case F_OFD_SETLK:
 	case F_OFD_SETLKW:
-		break; /* one process owns the pool: its locks never conflict */
-	case F_GETLK:
-	case F_OFD_GETLK:
-		((struct flock *)arg)->l_type = F_UNLCK;
+		r = lk_fcntl(f, cmd, arg);
 		break;
-	default:
-		r = NEXT(fcntl)(fd, cmd, arg); /* F_GETFD, F_SETFD: the reserved descriptor's */
+	case F_GETOWN: /* kept as the kernel keeps them; regular files never raise SIGIO */
+		r = f->own_type == F_OWNER_PGRP ? -f->own_pid : f->own_pid;
+		break;
+	case F_SETOWN:
+		f->own_type = iarg < 0 ? F_OWNER_PGRP : F_OWNER_PID;
+		f->own_pid = iarg < 0 ? -iarg : iarg;
+		break;
+	case F_GETOWN_EX:
+		((struct f_owner_ex *)arg)->type = f->own_type;
+		((struct f_owner_ex *)arg)->pid = f->own_pid;
+		break;
+	case F_SETOWN_EX: {
+		const struct f_owner_ex *o = arg;
+		if (o->type != F_OWNER_TID && o->type != F_OWNER_PID && o->type != F_OWNER_PGRP) {
+			r = -EINVAL;
+			break;
+		}
+		f->own_type = o->type;
+		f->own_pid = o->pid;
+		break;
+	}
+	case F_GETSIG:
+		r = f->sig;
+		break;
+	case F_SETSIG:
+		if (iarg < 0 || iarg > SIGRTMAX)
+			r = -EINVAL;
+		else
+			f->sig = iarg;
+		break;
+	case F_GET_RW_HINT: /* a uint64_t, at whatever alignment the caller has it */
+		memcpy(arg, &f->hint, sizeof(f->hint));
+		break;
+	case F_SET_RW_HINT: {
+		uint64_t h;
+		memcpy(&h, arg, sizeof(h));
+		if (h > RWH_WRITE_LIFE_EXTREME)
+			r = -EINVAL;
+		else
+			f->hint = h;
+		break;
+	}
+	case F_GETLEASE:
+		r = F_UNLCK;
+		break;
+	case F_GETPIPE_SZ:
+	case F_SETPIPE_SZ:
+		r = -EBADF; /* not a pipe */
+		break;
+	default: /* F_SETLEASE, F_NOTIFY, seals, ...: not kept */
+		r = -EINVAL;
 	}
 	shim_put(f);
-	return r;
+	return (int)shim_ret(r);
 }
 
 int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
@@ -821,10 +860,14 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	if (!f)
 		return NEXT(mmap)(addr, len, prot, flags, fd, off);
 	void *p = MAP_FAILED;
-	if ((flags & MAP_SHARED) && (prot & PROT_WRITE)) {
-		/* the file's bytes in place: stores reach the pool (msync persists) */
+	if ((flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE) {
+		/* the file's bytes in place, read or written: every later write
+		 * of the file shows through, stores reach the pool (msync
+		 * persists).  The range must be one extent of the file, and the
+		 * pool's mapping cannot move to a fixed address: else ENODEV. */
 		void *a;
-		int r = poise_map(shim_pool, f->pfd, (uint64_t)off, len, &a);
+		int r = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) ? -ENODEV
+									: poise_map(shim_pool, f->pfd, (uint64_t)off, len, &a);
 		pthread_mutex_lock(&direct_lock);
 		for (int i = 0; r == 0 && i < 64; i++)
 			if (!direct[i].addr) {
@@ -838,7 +881,8 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 			errno = ENODEV;
 	} else {
 		/* a private copy (or a read-only snapshot of a shared one) */
-		p = NEXT(mmap)(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		p = NEXT(mmap)(addr, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_32BIT)), -1, 0);
 		if (p != MAP_FAILED) {
 			ssize_t k = poise_pread(shim_pool, f->pfd, p, len, off);
 			if (k < 0) {

@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 /* The C library's NAME, looked up once (a race looks it up twice: the same
@@ -72,6 +74,17 @@ int __poise_libc_fcntl(int fd, int cmd, ...)
 	return real(fd, cmd, arg);
 }
 
+int __poise_libc_ioctl(int fd, unsigned long req, ...);
+int __poise_libc_ioctl(int fd, unsigned long req, ...)
+{
+	REAL(ioctl, int (*)(int, unsigned long, ...));
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return real(fd, req, arg);
+}
+
 /* The fixed-argument ones. */
 #define PASS(ret, name, params, args) \
 	ret __poise_libc_##name params; \
@@ -96,6 +109,9 @@ PASS(int, close, (int fd), (fd))
 PASS(int, fallocate, (int fd, int m, off_t o, off_t l), (fd, m, o, l))
 PASS(int, fchmod, (int fd, mode_t m), (fd, m))
 PASS(int, fchown, (int fd, uid_t u, gid_t g), (fd, u, g))
+PASS(ssize_t, fgetxattr, (int fd, const char *n, void *v, size_t l), (fd, n, v, l))
+PASS(int, fremovexattr, (int fd, const char *n), (fd, n))
+PASS(int, fsetxattr, (int fd, const char *n, const void *v, size_t l, int f), (fd, n, v, l, f))
 PASS(FILE *, fdopen, (int fd, const char *m), (fd, m))
 PASS(FILE *, fopen, (const char *p, const char *m), (p, m))
 PASS(int, fstat, (int fd, struct stat *st), (fd, st))

@@ -159,6 +159,7 @@ void shim_put(struct pfile *f)
 	int last = --f->refs == 0;
 	pthread_mutex_unlock(&tab_lock);
 	if (last) {
+		lk_release(f);
 		poise_close(shim_pool, f->pfd);
 		free(f->path);
 		pthread_mutex_destroy(&f->lock);
@@ -166,11 +167,10 @@ void shim_put(struct pfile *f)
 	}
 }
 
-int shim_install(struct pfile *f, int unused)
+int shim_install(struct pfile *f, int cloexec)
 {
-	(void)unused;
 	resolve_real();
-	int fd = real_open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int fd = real_open("/dev/null", O_PATH | (cloexec ? O_CLOEXEC : 0));
 	if (fd < 0)
 		return -1;
 	if (fd >= MAXFD) {
@@ -189,8 +189,10 @@ void shim_install_at(int fd, struct pfile *f)
 	f->refs++;
 	__atomic_store_n(&tab[fd], f, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&tab_lock);
-	if (old)
+	if (old) {
+		lk_close(old->ino);
 		shim_put(old);
+	}
 }
 
 void shim_forget(int fd)
@@ -201,8 +203,10 @@ void shim_forget(int fd)
 	struct pfile *f = tab[fd];
 	__atomic_store_n(&tab[fd], NULL, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&tab_lock);
-	if (f)
+	if (f) {
+		lk_close(f->ino);
 		shim_put(f);
+	}
 }
 
 long shim_ret(long r)

@@ -5,13 +5,20 @@
  *
  *   shim.c   set-up, path matching, the descriptor table, the real calls
  *   calls.c  the interposed system-call wrappers (open ... mmap)
+ *   fdcalls.c the rest of the calls that take a descriptor (the audit list)
+ *   locks.c  flock, OFD and POSIX record locks on poise files
  *   stdio.c  fopen/fdopen on poise files (fopencookie), and directories
  *
- * Descriptors: a poise file's descriptor is a real kernel descriptor (a
- * /dev/null opened O_CLOEXEC) reserved for it, so its number never collides
- * with the program's own; the table maps that number to the open poise
- * file.  dup'ed numbers share one struct pfile (its offset and flags), as
- * they share an open file description in the kernel.
+ * Descriptors: a poise file's descriptor is a real kernel descriptor
+ * reserved for it (an O_PATH descriptor of /dev/null), so its number never
+ * collides with the program's own; the table maps that number to the open
+ * poise file.  dup'ed numbers share one struct pfile (its offset and
+ * flags), as they share an open file description in the kernel.  O_PATH,
+ * so that a call the shim does not serve fails loudly (EBADF from the
+ * kernel) instead of reading end of file or swallowing a write as /dev/null
+ * would; and close-on-exec only when the program asked for it, so that a
+ * new program finds its inherited numbers taken (and failing with EBADF),
+ * never reused by the next file it opens.
  *
  * Lock rules: tab_lock guards the table (install, remove, lookups take it
  * briefly); a pfile's own mutex guards its offset for read/write/lseek.
@@ -22,6 +29,7 @@
 #include "poise.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -30,10 +38,12 @@ struct pfile {
 	int pfd;       /* the library's descriptor */
 	uint64_t ino;
 	int isdir;
-	int flags;     /* open flags (O_APPEND, access mode) */
+	int flags;     /* open flags (O_APPEND, access mode); atomic: F_SETFL changes them */
 	off_t off;
 	int refs;      /* kernel descriptors sharing it */
 	char *path;    /* directories: the path the program sees (for fchdir), or NULL */
+	int own_type, own_pid, sig; /* F_SETOWN(_EX), F_SETSIG: kept, never used (no SIGIO for files) */
+	uint64_t hint; /* F_SET_RW_HINT */
 	pthread_mutex_t lock;
 };
 
@@ -49,8 +59,8 @@ void shim_put(struct pfile *f);
 /* Is fd a poise descriptor (no reference taken)? */
 int shim_get_peek(int fd);
 /* A new kernel descriptor number for f (a reference taken): the number, or
- * -1 with errno.  Always close-on-exec. */
-int shim_install(struct pfile *f, int unused);
+ * -1 with errno.  Close-on-exec when cloexec is set. */
+int shim_install(struct pfile *f, int cloexec);
 /* Forget fd's mapping (the caller closes the kernel descriptor). */
 void shim_forget(int fd);
 /* Install fd -> f at a given number (dup2). */
@@ -63,6 +73,28 @@ int shim_at(int dirfd, const char *path, uint64_t *at, const char **inner);
 /* A directory's path as the program sees it, for (at, inner) of an open
  * (malloc'd), or NULL when it cannot be known. */
 char *shim_dir_path(uint64_t at, const char *inner);
+
+/* The entry at position pos of poise directory fd (0 ".", 1 "..", then
+ * entry pos - 2 of the snapshot d): 1 with *e filled, 0 past the end. */
+int shim_dir_entry(int fd, struct poise_dir *d, long pos, struct poise_entry *e);
+
+/* The F_SETFL flags a poise descriptor keeps, and setting them (0 or -errno). */
+#define SHIM_SETFL (O_APPEND | O_NONBLOCK | O_NOATIME | O_DIRECT)
+int shim_setfl(struct pfile *f, int flags);
+static inline int shim_flags(const struct pfile *f)
+{
+	return __atomic_load_n(&f->flags, __ATOMIC_RELAXED);
+}
+
+/* Locks (locks.c).  lk_fcntl: F_GETLK, F_SETLK(W) and the F_OFD_ forms on
+ * f; lk_lockf: lockf(3) on f; lk_flock: flock(2) on f; each 0 or -errno.
+ * lk_close: a descriptor of ino closed (the process's POSIX locks on it
+ * go); lk_release: f's last number closed (its OFD and flock locks go). */
+int lk_fcntl(struct pfile *f, int cmd, struct flock *fl);
+int lk_lockf(struct pfile *f, int cmd, off_t len);
+int lk_flock(struct pfile *f, int op);
+void lk_close(uint64_t ino);
+void lk_release(const struct pfile *f);
 
 /* The real libc functions. */
 extern int (*real_open)(const char *, int, ...);

@@ -68,6 +68,8 @@ FILE *fdopen(int fd, const char *mode)
 		return NEXT(fdopen)(fd, mode);
 	cookie_io_functions_t io = {ck_read, ck_write, ck_seek, ck_close};
 	FILE *f = fopencookie((void *)(intptr_t)fd, mode, io);
+	if (f)
+		f->_fileno = fd; /* fileno() answers the number (glibc's I/O on the stream stays the cookie's) */
 	if (f && strchr(mode, 'a'))
 		fseeko(f, 0, SEEK_END);
 	return f;
@@ -169,27 +171,33 @@ DIR *opendir(const char *path)
 	return d;
 }
 
+int shim_dir_entry(int fd, struct poise_dir *d, long pos, struct poise_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (pos < 2) {
+		struct stat st;
+		strcpy(e->name, pos ? ".." : ".");
+		e->type = DT_DIR;
+		e->ino = fstatat(fd, pos ? ".." : "", &st, pos ? 0 : AT_EMPTY_PATH) == 0 ? st.st_ino : 1;
+		return 1;
+	}
+	poise_seekdir(d, pos - 2);
+	return poise_readdir(d, e) == 1;
+}
+
 struct dirent *readdir(DIR *dp)
 {
 	struct sdir *s = ours(dp);
 	if (!s)
 		return NEXT(readdir)(dp);
 	struct dirent *e = &s->ent;
+	struct poise_entry pe;
+	if (!shim_dir_entry(s->fd, s->d, s->pos, &pe))
+		return NULL;
 	memset(e, 0, sizeof(*e));
-	if (s->pos < 2) {
-		struct stat st;
-		strcpy(e->d_name, s->pos ? ".." : ".");
-		e->d_type = DT_DIR;
-		e->d_ino = fstatat(s->fd, s->pos ? ".." : "", &st, s->pos ? 0 : AT_EMPTY_PATH) == 0 ? st.st_ino : 1;
-	} else {
-		struct poise_entry pe;
-		poise_seekdir(s->d, s->pos - 2);
-		if (poise_readdir(s->d, &pe) != 1)
-			return NULL;
-		e->d_ino = pe.ino;
-		e->d_type = pe.type;
-		snprintf(e->d_name, sizeof(e->d_name), "%s", pe.name);
-	}
+	e->d_ino = pe.ino;
+	e->d_type = pe.type;
+	snprintf(e->d_name, sizeof(e->d_name), "%s", pe.name);
 	s->pos++;
 	e->d_off = s->pos;
 	e->d_reclen = sizeof(*e);
