@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -130,6 +131,18 @@ int poise_runtime_dir(uid_t uid, int create, char *dir, size_t len);
 /* Is the pool at path held by some process?  1 (and *pid when known), 0,
  * or -errno when it cannot be opened. */
 int poise_pool_holder(const char *path, pid_t *pid);
+
+/* ---- signals ----
+ * The library reads the pool through a copy that survives poison: its own
+ * SIGBUS and SIGSEGV handler turns a fault inside that copy into EIO and
+ * passes every other fault to the handler installed before it.  A program
+ * that installs its own handler for either signal after a pool is open
+ * would take that away (a media error would then crash it): it calls
+ * poise_sigaction() in place of sigaction(2), which keeps the library's
+ * handler and makes act the one other faults go to (old: the one before).
+ * Other signals, or before any pool is open: sigaction(2) itself.  The
+ * preload shim does this for every program's sigaction() and signal(). */
+int poise_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
 #ifdef __cplusplus
 }

@@ -14,12 +14,17 @@
  * outside a guarded copy, is delivered as the SIGBUS BUS_MCEERR_AR real
  * poison raises, so applications with a direct map see real semantics.
  *
+ * The program's own handlers for the two signals, set after ours through
+ * poise_sigaction() (the shim sends sigaction() and signal() there), become
+ * the ones we chain to, so ours stays first.
+ *
  * Invariants: the registry is an array of (base, len) pairs written under
  * reg_lock and read lock-free by the handler (atomic loads; a slot's base is
  * published last and cleared first).  The handler touches no lock and no
  * TLS, so it is async-signal-safe.
  */
 #include "dev/mcsafe.h"
+#include "poise-admin.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -38,7 +43,7 @@ static struct {
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction old_segv, old_bus;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static int init_err;
+static int init_err, installed;
 
 static int in_pool(uintptr_t a)
 {
@@ -170,6 +175,25 @@ static void do_init(void)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSEGV, &sa, &old_segv) || sigaction(SIGBUS, &sa, &old_bus))
 		init_err = -errno;
+	else
+		__atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
+}
+
+/* The program's own handlers: with ours installed they become the ones we
+ * chain to (a handler swap is not atomic with a fault in flight: the fault
+ * then sees the old or the new one, both the program's). */
+int poise_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if ((sig != SIGSEGV && sig != SIGBUS) || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+		return sigaction(sig, act, old);
+	pthread_mutex_lock(&reg_lock);
+	struct sigaction *mine = sig == SIGBUS ? &old_bus : &old_segv;
+	if (old)
+		*old = *mine;
+	if (act)
+		*mine = *act;
+	pthread_mutex_unlock(&reg_lock);
+	return 0;
 }
 
 int poise_mc_init(void)

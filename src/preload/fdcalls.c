@@ -34,6 +34,7 @@
  * move its offset.
  */
 #include "preload/shim.h"
+#include "poise-admin.h"
 
 #include <aio.h>
 #include <dirent.h>
@@ -858,4 +859,26 @@ int aio_fsync64(int op, struct aiocb64 *cb)
 int lio_listio64(int mode, struct aiocb64 *const list[], int n, struct sigevent *sig)
 {
 	return lio_listio(mode, (struct aiocb *const *)list, n, sig);
+}
+
+/* ---- fault handlers: the library's stays first ---- */
+
+/* A program's SIGBUS and SIGSEGV handlers become the ones the library's
+ * media-error handler passes other faults to (poise_sigaction): Redis, a
+ * JVM or a crash reporter installing its own must not turn a poisoned
+ * sector into a crash. */
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	return poise_sigaction(sig, act, old);
+}
+
+__sighandler_t signal(int sig, __sighandler_t h)
+{
+	if (sig != SIGSEGV && sig != SIGBUS)
+		return NEXT(signal)(sig, h);
+	struct sigaction sa = {.sa_handler = h, .sa_flags = SA_RESTART}, old;
+	sigemptyset(&sa.sa_mask);
+	if (poise_sigaction(sig, &sa, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
 }

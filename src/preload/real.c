@@ -17,6 +17,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -128,6 +129,8 @@ PASS(ssize_t, pread, (int fd, void *b, size_t n, off_t o), (fd, b, n, o))
 PASS(ssize_t, pwrite, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o))
 PASS(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))
 PASS(ssize_t, readlink, (const char *p, char *b, size_t n), (p, b, n))
+PASS(int, sigaction, (int s, const struct sigaction *a, struct sigaction *o), (s, a, o))
+PASS(__sighandler_t, signal, (int s, __sighandler_t h), (s, h))
 PASS(int, rename, (const char *a, const char *b), (a, b))
 PASS(int, renameat, (int a, const char *b, int c, const char *d), (a, b, c, d))
 PASS(int, rmdir, (const char *p), (p))

@@ -13,7 +13,14 @@
 #     on the mount: kill -9, restart, every key back; a foreground SAVE
 #     reloads without the AOF; BGSAVE (a forked child writing the pool) is
 #     refused with EROFS under the shim (the multi-process issue's), never
-#     half-written.
+#     half-written;
+#   - poison under a data block of an SST: RocksDB's IO error naming the
+#     file for the keys in that block (never a crash or a wrong value),
+#     every other key read, a compaction stopped with the error and its
+#     input kept; poison inside Redis's AOF: Redis refuses to start with an
+#     I/O error naming the file, redis-check-aof names it, nothing crashes
+#     (Redis installs its own SIGSEGV/SIGBUS handler: the shim keeps the
+#     library's media-error handler in front of it).
 # Usage: test_apps.sh [POISE_BINARY] (the shim is beside it)
 set -u
 cd "$(dirname "$0")/../.."
@@ -137,6 +144,64 @@ redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1
 wait "$RPID" 2>/dev/null
 expect_rc 0 "shim: the pool is fsck-clean after Redis" "$P" fsck "$POOL"
 
+# ---- poison under a live database's files ----
+# the hex key and value of line N of an `ldb scan --hex` listing
+kv() { sed -n "$2p" "$1"; }
+sst_poison() { # sst_poison TAG DBDIR POOL INNER RUNNER...: DBDIR as programs see it, INNER inside the pool
+	local tag=$1 db=$2 pool=$3 inner=$4; shift 4
+	"$@" db_bench --db="$db" --benchmarks=fillseq --num=20000 --compression_type=none --value_size=100 \
+		--block_size=4096 --write_buffer_size=1048576 --disable_auto_compactions=1 $DB_DIRECT >/dev/null 2>&1
+	"$@" ldb --db="$db" scan --hex >"$T/before" 2>&1
+	local sst
+	sst=$("$@" ls "$db" | grep '\.sst$' | head -1)
+	check "$tag: the database has its SST files" test -n "$sst" -a "$(wc -l <"$T/before")" = 20000
+	expect_rc 0 "$tag: poison a sector under a data block of $sst" "$P" badblocks inject "$pool" --file "$inner/$sst" --offset 65536
+	"$@" ldb --db="$db" scan --hex >"$T/after" 2>"$T/after.err"
+	contains "$tag: ldb scan stops with RocksDB's IO error, naming the file" "$T/after.err" "IO error: While pread offset 65536"
+	contains "$tag: ... and the file" "$T/after.err" "$sst: Input/output error"
+	local n
+	n=$(wc -l <"$T/after")
+	check "$tag: what the scan gave before the error is exactly the data" cmp "$T/after" <(head -n "$n" "$T/before")
+	local badkey="" i
+	for i in $(seq "$n" 16 $((n + 640))); do
+		"$@" ldb --db="$db" get --hex "$(printf '0x%016X3030303030303030' "$i")" >"$T/get" 2>&1 || { badkey=$i; break; }
+	done
+	check "$tag: a key in the poisoned block fails with an IO error" grep -q "Get failed: IO error.*$sst" "$T/get"
+	for i in 1 "$n" 20000; do
+		local key val
+		key=$(kv "$T/before" "$i" | cut -d' ' -f1)
+		val=$(kv "$T/before" "$i" | cut -d' ' -f3)
+		check "$tag: key $key (outside the block) reads its value" test "$("$@" ldb --db="$db" get --hex "$key" 2>&1)" = "$val"
+	done
+	"$@" ldb --db="$db" compact >"$T/compact" 2>&1
+	contains "$tag: a compaction stops with the IO error" "$T/compact" "Compaction failed: IO error"
+	check "$tag: ... keeping its input file" "$@" test -e "$db/$sst"
+	key=$(kv "$T/before" 20000 | cut -d' ' -f1)
+	check "$tag: ... and the rest reads after it" test "$("$@" ldb --db="$db" get --hex "$key" 2>&1)" = "$(kv "$T/before" 20000 | cut -d' ' -f3)"
+}
+aof_poison() { # aof_poison TAG DIR POOL INNER RUNNER...
+	local tag=$1 dir=$2 pool=$3 inner=$4; shift 4
+	"$@" mkdir -p "$dir"
+	check "$tag: redis-server starts (AOF, appendfsync always)" redis_up "$dir" "$@"
+	redis_keys 2000
+	redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1
+	wait "$RPID" 2>/dev/null
+	local aof=appendonlydir/appendonly.aof.1.incr.aof
+	expect_rc 0 "$tag: poison a sector inside the AOF" "$P" badblocks inject "$pool" --file "$inner/$aof" --offset 30000
+	timeout 20 "$@" redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$dir" --appendonly yes --save '' \
+		--daemonize no --logfile "$T/redis-bad.log"
+	local rc=$?
+	check "$tag: Redis will not start on a damaged AOF (exit $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+	contains "$tag: ... saying it is an I/O error in that file" "$T/redis-bad.log" \
+		"Unrecoverable error reading the append only file appendonly.aof.1.incr.aof: Input/output error"
+	check "$tag: ... without crashing" sh -c "! grep -q 'crashed by signal' '$T/redis-bad.log'"
+	"$@" redis-check-aof "$dir/appendonlydir/appendonly.aof.manifest" >"$T/cka2" 2>&1
+	contains "$tag: redis-check-aof names the unreadable file" "$T/cka2" "Failed to read from AOF appendonly.aof.1.incr.aof"
+}
+sst_poison "shim" /poise/sstp "$POOL" /sstp $S
+aof_poison "shim" /poise/aofp "$POOL" /aofp $S
+expect_rc 0 "shim: fsck after the poison cases (the bad sectors listed, nothing else)" "$P" fsck "$POOL"
+
 # ---- the same on the mount ----
 if [ ! -c /dev/fuse ] || [ "$(id -u)" != 0 ]; then
 	bad "SKIP: the mount half needs /dev/fuse and root"
@@ -147,6 +212,8 @@ expect_rc 0 "mkfs (mount)" "$P" mkfs --size 1G "$T/mpool.img"
 expect_rc 0 "mount" "$P" mount "$T/mpool.img" "$M"
 rocks "mount" "$M" env
 redis "mount" "$M" env
+sst_poison "mount" "$M/sstp" "$T/mpool.img" /sstp env
+aof_poison "mount" "$M/aofp" "$T/mpool.img" /aofp env
 expect_rc 0 "umount" "$P" umount "$M"
 expect_rc 0 "the mounted pool is fsck-clean" "$P" fsck "$T/mpool.img"
 finish
