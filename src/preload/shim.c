@@ -3,7 +3,9 @@
  * shim (see shim.h).
  *
  * Set-up is lazy: the first call that names a path opens the pool at
- * POISE_POOL (a program that never touches POISE_PATH never opens it).  A
+ * POISE_POOL (a program that never touches POISE_PATH never opens it);
+ * POISE_ODIRECT=block opens it with odirect=block (O_DIRECT data through
+ * the kernel's block path, the 2016 patch's design, for comparison).  A
  * pool belongs to one process: after fork the child keeps working
  * descriptors (the table and the open pool are copied), which is safe as
  * long as only one of the two processes uses the pool from then on (the
@@ -74,8 +76,11 @@ static void start(void)
 {
 	pthread_mutex_lock(&init_lock);
 	if (state == 0) {
-		const char *pool = secure_getenv("POISE_POOL");
-		int r = poise_pool_open(pool, 0, &shim_pool);
+		const char *pool = secure_getenv("POISE_POOL"), *od = secure_getenv("POISE_ODIRECT");
+		unsigned fl = od && !strcmp(od, "block") ? POISE_ODIRECT_BLOCK : 0; /* the 2016 patch's design, to compare */
+		if (od && strcmp(od, "block") && strcmp(od, "dax"))
+			fprintf(stderr, "poise-preload: POISE_ODIRECT=%s: not dax or block; dax it is\n", od);
+		int r = poise_pool_open(pool, fl, &shim_pool);
 		if (r == 0) {
 			__atomic_store_n(&state, 1, __ATOMIC_RELEASE);
 		} else {
