@@ -41,7 +41,17 @@ static struct {
 	uintptr_t len;
 } ranges[POISE_MC_MAX_RANGES];
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sigaction old_segv, old_bus;
+/* The handlers we pass other faults to (the program's): two slots per
+ * signal, the live one published by index, so a handler in flight reads a
+ * whole struct, never one half written by poise_sigaction (which takes no
+ * lock: it may run inside a signal handler).  Two threads setting the same
+ * signal's handler at once may lose one of the two settings. */
+static struct sigaction prog[2][2]; /* [SIGSEGV, SIGBUS][slot] */
+static int live[2];
+static int sigk(int sig)
+{
+	return sig == SIGBUS;
+}
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_err, installed;
 
@@ -55,21 +65,50 @@ static int in_pool(uintptr_t a)
 	return 0;
 }
 
+static void set_prog(int k, const struct sigaction *a)
+{
+	int next = 1 - __atomic_load_n(&live[k], __ATOMIC_ACQUIRE);
+	prog[k][next] = *a;
+	__atomic_store_n(&live[k], next, __ATOMIC_RELEASE);
+}
+
 static void chain(int sig, siginfo_t *si, void *uc)
 {
-	struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
-	if (old->sa_flags & SA_SIGINFO) {
-		if (old->sa_sigaction) {
-			old->sa_sigaction(sig, si, uc);
-			return;
+	int k = sigk(sig);
+	struct sigaction old = prog[k][__atomic_load_n(&live[k], __ATOMIC_ACQUIRE)];
+	void (*h)(int) = old.sa_handler;
+	if ((old.sa_flags & SA_SIGINFO) ? old.sa_sigaction != NULL : (h != SIG_DFL && h != SIG_IGN)) {
+		/* the program's handler, as the kernel would run it: its mask
+		 * added for the call, reset first when it asked for that */
+		sigset_t before;
+		pthread_sigmask(SIG_BLOCK, &old.sa_mask, &before);
+		if (old.sa_flags & SA_RESETHAND) {
+			struct sigaction dfl;
+			memset(&dfl, 0, sizeof(dfl));
+			dfl.sa_handler = SIG_DFL;
+			set_prog(k, &dfl);
 		}
-	} else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
-		old->sa_handler(sig);
+		if (old.sa_flags & SA_SIGINFO)
+			old.sa_sigaction(sig, si, uc);
+		else
+			h(sig);
+		pthread_sigmask(SIG_SETMASK, &before, NULL);
 		return;
 	}
-	/* Default action: reinstall it and return; the faulting instruction
-	 * runs again and the kernel kills the process with the signal. */
+	if (h == SIG_IGN && si->si_code <= 0)
+		return; /* sent by kill() or raise(), and ignored */
+	/* The default action (a fault ignored gets it too, as from the
+	 * kernel): reinstall it; a fault runs its instruction again and the
+	 * kernel kills the process; a signal sent by kill() or raise() is
+	 * raised again, unblocked. */
 	signal(sig, SIG_DFL);
+	if (si->si_code <= 0) {
+		sigset_t m;
+		sigemptyset(&m);
+		sigaddset(&m, sig);
+		pthread_sigmask(SIG_UNBLOCK, &m, NULL);
+		raise(sig);
+	}
 }
 
 int poise_mc_pending;
@@ -135,8 +174,10 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 			bus.si_signo = SIGBUS;
 			bus.si_code = BUS_MCEERR_AR;
 			bus.si_addr_lsb = 12;
+			const struct sigaction *ob = &prog[1][__atomic_load_n(&live[1], __ATOMIC_ACQUIRE)];
+			int dfl = !(ob->sa_flags & SA_SIGINFO) && (ob->sa_handler == SIG_DFL || ob->sa_handler == SIG_IGN);
 			chain(SIGBUS, &bus, ucv);
-			if (old_bus.sa_handler == SIG_DFL && !(old_bus.sa_flags & SA_SIGINFO)) {
+			if (dfl) {
 				sigset_t m;
 				sigemptyset(&m);
 				sigaddset(&m, SIGBUS);
@@ -173,7 +214,7 @@ static void do_init(void)
 	sa.sa_sigaction = handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSEGV, &sa, &old_segv) || sigaction(SIGBUS, &sa, &old_bus))
+	if (sigaction(SIGSEGV, &sa, &prog[0][0]) || sigaction(SIGBUS, &sa, &prog[1][0]))
 		init_err = -errno;
 	else
 		__atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
@@ -186,13 +227,12 @@ int poise_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	if ((sig != SIGSEGV && sig != SIGBUS) || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
 		return sigaction(sig, act, old);
-	pthread_mutex_lock(&reg_lock);
-	struct sigaction *mine = sig == SIGBUS ? &old_bus : &old_segv;
-	if (old)
-		*old = *mine;
+	int k = sigk(sig);
+	struct sigaction cur = prog[k][__atomic_load_n(&live[k], __ATOMIC_ACQUIRE)];
 	if (act)
-		*mine = *act;
-	pthread_mutex_unlock(&reg_lock);
+		set_prog(k, act);
+	if (old)
+		*old = cur;
 	return 0;
 }
 

@@ -313,7 +313,7 @@ int poise_close(struct poise_pool *pool, int fd)
 	return ret;
 }
 
-static int check_rw(struct file *f, int write)
+static int check_rw(struct poise_fs *fs, struct file *f, int write)
 {
 	if (!f)
 		return poise_err(EBADF, "bad descriptor");
@@ -322,13 +322,13 @@ static int check_rw(struct file *f, int write)
 		return poise_err(EISDIR, "a directory");
 	if (write ? acc == O_RDONLY : acc == O_WRONLY)
 		return poise_err(EBADF, "descriptor not open for %s", write ? "writing" : "reading");
-	return 0;
+	return write ? log_fork_check(fs) : 0; /* a forked child: refused before a byte moves */
 }
 
 ssize_t poise_pread(struct poise_pool *pool, int fd, void *buf, size_t len, off_t off)
 {
 	struct file *f = fd_get(pool->fs, fd);
-	int ret = check_rw(f, 0);
+	int ret = check_rw(pool->fs, f, 0);
 	if (ret < 0)
 		return ret;
 	if (off < 0)
@@ -339,7 +339,7 @@ ssize_t poise_pread(struct poise_pool *pool, int fd, void *buf, size_t len, off_
 ssize_t poise_pwrite(struct poise_pool *pool, int fd, const void *buf, size_t len, off_t off)
 {
 	struct file *f = fd_get(pool->fs, fd);
-	int ret = check_rw(f, 1);
+	int ret = check_rw(pool->fs, f, 1);
 	if (ret < 0)
 		return ret;
 	if (off < 0)
@@ -406,7 +406,7 @@ int poise_fsync(struct poise_pool *pool, int fd)
 int poise_ftruncate(struct poise_pool *pool, int fd, off_t len)
 {
 	struct file *f = fd_get(pool->fs, fd);
-	int ret = check_rw(f, 1);
+	int ret = check_rw(pool->fs, f, 1);
 	if (ret < 0)
 		return ret == -EBADF && f ? poise_err(EINVAL, "descriptor not open for writing") : ret;
 	if (len < 0)
@@ -522,7 +522,7 @@ off_t poise_lseek(struct poise_pool *pool, int fd, off_t off, int whence)
 int poise_fallocate(struct poise_pool *pool, int fd, int mode, off_t off, off_t len)
 {
 	struct file *f = fd_get(pool->fs, fd);
-	int ret = check_rw(f, 1);
+	int ret = check_rw(pool->fs, f, 1);
 	if (ret < 0)
 		return ret;
 	if (off < 0 || len <= 0)
@@ -611,6 +611,9 @@ int poise_map(struct poise_pool *pool, int fd, uint64_t off, uint64_t len, void 
 		return poise_err(EBADF, "bad descriptor");
 	if (len == 0 || off + len < off)
 		return poise_err(EINVAL, "poise_map: empty or wrapping range");
+	int forked = log_fork_check(pool->fs); /* the map is writable */
+	if (forked < 0)
+		return forked;
 	struct inode *ip = f->ip;
 	int ret = 0;
 	pthread_rwlock_rdlock(&ip->lock);

@@ -135,6 +135,9 @@ int tx_write(struct tx *tx, uint64_t off, const void *data, uint32_t len);
  * last lock of the order); caller holds the locks of everything tx writes. */
 int tx_commit(struct tx *tx);
 void tx_abort(struct tx *tx);
+/* 0, or -EROFS (with the message) in a child forked after the mount: the
+ * data path calls it before a write, truncate or writable map.  Takes nothing. */
+int log_fork_check(struct poise_fs *fs);
 /* Mount: replay committed lanes in sequence order.  Returns how many.
  * Single-threaded (mount): no lock. */
 int log_replay(struct poise_fs *fs, int *replayed);

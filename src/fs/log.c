@@ -33,8 +33,11 @@
  * inode cache and the directories that neither process's later changes
  * reach in the other, so a transaction of the child would hand out blocks
  * and entries the parent also holds (and the parent's next commit would
- * drop the child's).  The child's commits fail with EROFS instead: it may
- * read, and overwrite blocks its files already have, nothing more.
+ * drop the child's).  The child's commits fail with EROFS instead, and so
+ * do its data writes, truncates and writable maps, at their entry (its idea
+ * of which blocks are a file's may be stale too): it may read, nothing more.
+ * Counted by a pthread_atfork handler, so a child of vfork, _Fork or a raw
+ * clone is not seen (vfork's child may only exec or _exit anyway).
  */
 #include "fs/fs.h"
 #include "dev/persist.h"
@@ -146,6 +149,14 @@ static void fork_watch(void)
 	pthread_atfork(NULL, NULL, forked);
 }
 
+int log_fork_check(struct poise_fs *fs)
+{
+	if (__atomic_load_n(&forks, __ATOMIC_RELAXED) == fs->fork_mark)
+		return 0;
+	return poise_err(EROFS, "this process is a fork of the one that opened the pool: it may not change it "
+				"(processes share a pool through its mount)");
+}
+
 static void tx_end(struct tx *tx)
 {
 	if (tx->cached)
@@ -246,10 +257,10 @@ int tx_commit(struct tx *tx)
 		tx_end(tx);
 		return 0;
 	}
-	if (__atomic_load_n(&forks, __ATOMIC_RELAXED) != fs->fork_mark) {
+	int forked = log_fork_check(fs);
+	if (forked < 0) {
 		tx_end(tx);
-		return poise_err(EROFS, "this process is a fork of the one that opened the pool: it may not change it "
-					"(processes share a pool through its mount)");
+		return forked;
 	}
 	struct poise_lane h = {
 		.l_magic = POISE_LOG_COMMITTED,

@@ -480,7 +480,9 @@ int poise_utimensat(struct poise_pool *pool, uint64_t at, const char *path, cons
 int poise_truncateat(struct poise_pool *pool, uint64_t at, const char *path, off_t len)
 {
 	struct inode *ip;
-	int ret = namei_resolve(pool->fs, at, path, 1, &ip);
+	int ret = log_fork_check(pool->fs);
+	if (ret == 0)
+		ret = namei_resolve(pool->fs, at, path, 1, &ip);
 	if (ret < 0)
 		return ret;
 	if (len < 0)

@@ -183,7 +183,8 @@ int creat64(const char *path, mode_t mode) __attribute__((alias("creat")));
 
 int close(int fd)
 {
-	shim_forget(fd);
+	if (shim_get_peek(fd) && !shim_shared_child())
+		shim_forget(fd);
 	return NEXT(close)(fd);
 }
 
@@ -713,6 +714,11 @@ ssize_t readlink(const char *path, char *buf, size_t len)
 static int dup_ours(int fd, struct pfile *f, int minfd, int cloexec)
 {
 	int nfd = NEXT(fcntl)(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, minfd);
+	if (nfd >= SHIM_MAXFD) { /* past the table: as past RLIMIT_NOFILE */
+		NEXT(close)(nfd);
+		errno = minfd >= SHIM_MAXFD ? EINVAL : EMFILE;
+		return -1;
+	}
 	if (nfd >= 0)
 		shim_install_at(nfd, f);
 	return nfd;
@@ -730,7 +736,14 @@ int dup(int fd)
 
 int dup3(int old, int new, int flags)
 {
+	if (shim_shared_child()) /* a vfork child's dup2 onto its stdio: the table is the parent's */
+		return NEXT(dup3)(old, new, flags);
 	struct pfile *f = shim_get(old);
+	if (f && (new < 0 || new >= SHIM_MAXFD)) {
+		shim_put(f);
+		errno = EBADF;
+		return -1;
+	}
 	int r = NEXT(dup3)(old, new, flags);
 	if (r >= 0) {
 		if (f)
@@ -854,13 +867,40 @@ static struct {
 } direct[64]; /* shared mappings that point into the pool: munmap leaves them */
 static pthread_mutex_t direct_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Does [a, a + len) meet a shared map that points into the pool?  Caller
+ * holds direct_lock. */
+static int meets_direct(uintptr_t a, size_t len)
+{
+	for (int i = 0; i < 64; i++) {
+		uintptr_t d = (uintptr_t)direct[i].addr;
+		if (d && a < d + direct[i].len && d < a + len)
+			return 1;
+	}
+	return 0;
+}
+
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
+		/* the pool's own pages under a map the program let go of:
+		 * never replaced (the pool would lose them) */
+		pthread_mutex_lock(&direct_lock);
+		int meets = meets_direct((uintptr_t)addr, len);
+		pthread_mutex_unlock(&direct_lock);
+		if (meets) {
+			errno = (flags & MAP_FIXED_NOREPLACE) ? EEXIST : EINVAL;
+			return MAP_FAILED;
+		}
+	}
 	struct pfile *f = (flags & MAP_ANONYMOUS) ? NULL : shim_get(fd);
 	if (!f)
 		return NEXT(mmap)(addr, len, prot, flags, fd, off);
 	void *p = MAP_FAILED;
-	if ((flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE) {
+	int shared = (flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE;
+	int acc = shim_flags(f) & O_ACCMODE;
+	if (acc == O_WRONLY || (shared && (prot & PROT_WRITE) && acc == O_RDONLY)) {
+		errno = EACCES; /* as the kernel: a map reads, a shared writable one needs O_RDWR */
+	} else if (shared) {
 		/* the file's bytes in place, read or written: every later write
 		 * of the file shows through, stores reach the pool (msync
 		 * persists).  The range must be one extent of the file, and the
@@ -900,17 +940,43 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 
 void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) __attribute__((alias("mmap")));
 
+/* A shared poise map is the pool's own mapping: unmapping it only forgets
+ * it (whole) or leaves it (in part); the rest of the range, outside every
+ * such map, is unmapped for real. */
 int munmap(void *addr, size_t len)
 {
+	uintptr_t s = (uintptr_t)addr, e = s + len;
+	struct {
+		uintptr_t a, b;
+	} keep[64];
+	int n = 0;
 	pthread_mutex_lock(&direct_lock);
-	for (int i = 0; i < 64; i++)
-		if (direct[i].addr == addr) {
+	for (int i = 0; i < 64; i++) {
+		uintptr_t d = (uintptr_t)direct[i].addr, de = d + direct[i].len;
+		if (!d || de <= s || d >= e)
+			continue;
+		keep[n].a = d < s ? s : d;
+		keep[n++].b = de > e ? e : de;
+		if (d >= s && de <= e)
 			direct[i].addr = NULL;
-			pthread_mutex_unlock(&direct_lock);
-			return 0;
-		}
+	}
 	pthread_mutex_unlock(&direct_lock);
-	return NEXT(munmap)(addr, len);
+	if (!n)
+		return NEXT(munmap)(addr, len);
+	for (int i = 1; i < n; i++) /* by address */
+		for (int j = i; j > 0 && keep[j].a < keep[j - 1].a; j--) {
+			__typeof__(keep[0]) t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	uintptr_t at = s;
+	for (int i = 0; i < n; i++) {
+		uintptr_t from = at, to = keep[i].a & ~(uintptr_t)4095;
+		if (to > from && NEXT(munmap)((void *)from, to - from) < 0)
+			return -1;
+		at = keep[i].b > at ? (keep[i].b + 4095) & ~(uintptr_t)4095 : at;
+	}
+	return at < e ? NEXT(munmap)((void *)at, e - at) : 0;
 }
 
 int msync(void *addr, size_t len, int flags)

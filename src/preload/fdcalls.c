@@ -373,25 +373,29 @@ int lockf64(int fd, int cmd, off64_t len) __attribute__((alias("lockf")));
 
 static void forget_from(unsigned first, unsigned last)
 {
-	for (unsigned fd = first; fd <= last && fd < 65536; fd++)
+	for (unsigned fd = first; fd <= last && fd < SHIM_MAXFD; fd++)
 		if (shim_get_peek((int)fd))
 			shim_forget((int)fd);
 }
 
+/* A vfork child (CPython's subprocess) or CLOSE_RANGE_UNSHARE closes numbers
+ * of a table that is not the shim's (the parent's, or this thread's own new
+ * one): the kernel alone. */
 int close_range(unsigned first, unsigned last, int flags)
 {
 	if (first > last || (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC))) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (!(flags & CLOSE_RANGE_CLOEXEC))
+	if (!(flags & (CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)) && !shim_shared_child())
 		forget_from(first, last);
 	return NEXT(close_range)(first, last, flags);
 }
 
 void closefrom(int low)
 {
-	forget_from(low < 0 ? 0 : (unsigned)low, ~0U);
+	if (!shim_shared_child())
+		forget_from(low < 0 ? 0 : (unsigned)low, ~0U);
 	NEXT(closefrom)(low);
 }
 
@@ -474,7 +478,30 @@ ssize_t copy_file_range(int in, off64_t *oin, int out, off64_t *oout, size_t n, 
 		errno = EINVAL;
 		return -1;
 	}
-	return move(in, oin, out, oout, n);
+	struct pfile *fi = shim_get(in), *fo = shim_get(out);
+	int r = 0;
+	if (!fi || !fo)
+		r = -EBADF;
+	else if ((shim_flags(fi) & O_ACCMODE) == O_WRONLY || (shim_flags(fo) & O_ACCMODE) == O_RDONLY ||
+		 (shim_flags(fo) & O_APPEND))
+		r = -EBADF; /* as the kernel: readable in, writable out, no O_APPEND */
+	else if (fi->isdir || fo->isdir)
+		r = -EISDIR;
+	else if (fi->ino == fo->ino) { /* one file: the ranges may not overlap */
+		pthread_mutex_lock(&fi->lock);
+		off64_t a = oin ? *oin : fi->off;
+		pthread_mutex_unlock(&fi->lock);
+		pthread_mutex_lock(&fo->lock);
+		off64_t b = oout ? *oout : fo->off;
+		pthread_mutex_unlock(&fo->lock);
+		if ((a <= b && (uint64_t)(b - a) < n) || (b < a && (uint64_t)(a - b) < n))
+			r = -EINVAL;
+	}
+	if (fi)
+		shim_put(fi);
+	if (fo)
+		shim_put(fo);
+	return r < 0 ? shim_ret(r) : move(in, oin, out, oout, n);
 }
 
 static int is_pipe(int fd)
@@ -499,8 +526,8 @@ static ssize_t pipe_to_pool(int in, int out, off64_t *ooff, size_t n, unsigned f
 		r = ooff ? pwrite(out, buf, (size_t)r, *ooff) : write(out, buf, (size_t)r);
 		if (r > 0 && ooff)
 			*ooff += r;
-		if (r > 0 && NEXT(read)(in, buf, (size_t)r) != r) /* take what was written off the pipe */
-			r = -1;
+		if (r > 0) /* take what was written off the pipe (the count stands: it is in the file) */
+			(void)!NEXT(read)(in, buf, (size_t)r);
 	} else if (r > 0) {
 		r = -1;
 	}
@@ -531,13 +558,19 @@ ssize_t splice(int in, off64_t *ioff, int out, off64_t *ooff, size_t n, unsigned
 	}
 	if (po)
 		return pipe_to_pool(in, out, ooff, n, flags);
-	/* pool to pipe: what a pipe holds at a time, without blocking when asked */
-	struct pollfd p = {out, POLLOUT, 0};
-	if ((flags & SPLICE_F_NONBLOCK) && poll(&p, 1, 0) == 0) {
-		errno = EAGAIN;
-		return -1;
+	/* pool to pipe: at most what the pipe holds; without blocking when
+	 * asked, at most the room it has now */
+	size_t cap = 1 << 16;
+	if (flags & SPLICE_F_NONBLOCK) {
+		int size = NEXT(fcntl)(out, F_GETPIPE_SZ), queued = 0;
+		if (size > 0 && NEXT(ioctl)(out, FIONREAD, &queued) == 0)
+			cap = size > queued ? (size_t)(size - queued) : 0;
+		if (!cap) {
+			errno = EAGAIN;
+			return -1;
+		}
 	}
-	return move(in, ioff, out, NULL, n < (1 << 16) ? n : (1 << 16));
+	return move(in, ioff, out, NULL, n < cap ? n : cap);
 }
 
 ssize_t tee(int in, int out, size_t n, unsigned flags)
@@ -558,16 +591,16 @@ ssize_t vmsplice(int fd, const struct iovec *iov, size_t cnt, unsigned flags)
 
 /* ---- extended attributes ---- */
 
-/* The inode an xattr call names: fd's, or path's (following links unless
- * nofollow).  1 with *ino (or *r < 0), 0 when it is the kernel's. */
-static int xattr_target(int fd, const char *path, int nofollow, uint64_t *ino, int *r)
+/* The inode an xattr call names: fd's (*f then holds a reference for the
+ * length of the call), or path's (following links unless nofollow).  1
+ * with *ino (or *r < 0), 0 when it is the kernel's. */
+static int xattr_target(int fd, const char *path, int nofollow, uint64_t *ino, int *r, struct pfile **f)
 {
+	*f = NULL;
 	if (!path) {
-		struct pfile *f = shim_get(fd);
-		if (!f)
+		if (!(*f = shim_get(fd)))
 			return 0;
-		*ino = f->ino;
-		shim_put(f);
+		*ino = (*f)->ino;
 		*r = 0;
 		return 1;
 	}
@@ -586,9 +619,13 @@ static int xattr_target(int fd, const char *path, int nofollow, uint64_t *ino, i
 	{                                                                                                     \
 		uint64_t ino;                                                                                 \
 		int r;                                                                                        \
-		if (!xattr_target(fd, path, nofollow, &ino, &r))                                              \
+		struct pfile *f;                                                                              \
+		if (!xattr_target(fd, path, nofollow, &ino, &r, &f))                                          \
 			return next;                                                                          \
-		return r < 0 ? shim_ret(r) : shim_ret(call);                                                  \
+		long k = r < 0 ? r : (call);                                                                  \
+		if (f)                                                                                        \
+			shim_put(f);                                                                          \
+		return shim_ret(k);                                                                           \
 	}
 
 XATTR_CALL(ssize_t fgetxattr(int fd, const char *name, void *v, size_t size), fd, NULL, 1,
@@ -682,21 +719,26 @@ int utime(const char *path, const struct utimbuf *t)
 /* ---- directory entries ---- */
 
 /* The entries from the description's position on, packed as the kernel
- * packs them (struct linux_dirent64), "." and ".." first; the position
- * (d_off) is an index the next call resumes at, which lseek(fd, 0,
- * SEEK_SET) rewinds. */
+ * packs them (struct linux_dirent64), "." and ".." first.  One snapshot of
+ * the directory serves from position 0 until the next rewind (lseek to 0),
+ * so entries unlinked between calls move nothing (a program that deletes
+ * as it reads sees every entry once); d_off is the index the next call
+ * resumes at. */
 ssize_t getdents64(int fd, void *buf, size_t len)
 {
 	struct pfile *f = shim_get(fd);
 	if (!f)
 		return NEXT(getdents64)(fd, buf, len);
-	struct poise_dir *d = NULL;
-	ssize_t r = f->isdir ? poise_opendirat(shim_pool, f->ino, "", &d) : -ENOTDIR;
+	ssize_t r = f->isdir ? 0 : -ENOTDIR;
+	pthread_mutex_lock(&f->lock);
+	if (r == 0 && (f->off == 0 || !f->dents)) {
+		poise_closedir(&f->dents);
+		r = poise_opendirat(shim_pool, f->ino, "", &f->dents);
+	}
 	if (r == 0) {
-		pthread_mutex_lock(&f->lock);
 		size_t used = 0;
 		struct poise_entry e;
-		while (shim_dir_entry(fd, d, (long)f->off, &e)) {
+		while (shim_dir_entry(fd, f->dents, (long)f->off, &e)) {
 			size_t nl = strlen(e.name), rl = (offsetof(struct dirent64, d_name) + nl + 1 + 7) & ~(size_t)7;
 			if (used + rl > len) {
 				if (!used)
@@ -713,9 +755,8 @@ ssize_t getdents64(int fd, void *buf, size_t len)
 		}
 		if (r == 0)
 			r = (ssize_t)used;
-		pthread_mutex_unlock(&f->lock);
-		poise_closedir(&d);
 	}
+	pthread_mutex_unlock(&f->lock);
 	shim_put(f);
 	return shim_ret(r);
 }

@@ -34,7 +34,7 @@ static size_t prefix_len;
 static int state; /* 0 not started, 1 on, -1 off */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
-#define MAXFD 65536
+#define MAXFD SHIM_MAXFD
 static struct pfile *tab[MAXFD];
 static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -48,9 +48,26 @@ static void resolve_real(void)
 	__atomic_store_n(&real_open, (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open"), __ATOMIC_RELEASE);
 }
 
+/* The pid the table belongs to: a child of vfork (or posix_spawn's clone)
+ * shares this memory, table and all, until it execs, so what it closes or
+ * dup2s must not change the table (CPython's subprocess calls close_range
+ * and dup2 there).  A child of fork has its own copy: the handler moves it. */
+static pid_t shim_pid;
+static void forked_child(void)
+{
+	__atomic_store_n(&shim_pid, getpid(), __ATOMIC_RELAXED);
+}
+
+int shim_shared_child(void)
+{
+	return getpid() != __atomic_load_n(&shim_pid, __ATOMIC_RELAXED);
+}
+
 __attribute__((constructor)) static void shim_real(void)
 {
 	resolve_real();
+	shim_pid = getpid();
+	pthread_atfork(NULL, NULL, forked_child);
 }
 
 /* POISE_PATH, read once (no pool opened yet). */
@@ -116,9 +133,38 @@ static uint64_t vcwd_ino;
 static char vcwd_path[4096];
 static pthread_mutex_t cwd_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* /proc/self/fd/N, /proc/thread-self/fd/N or /dev/fd/N of a poise number
+ * N: the pfile's inode (the kernel would reopen the placeholder). */
+static int fd_alias(const char *path, uint64_t *ino)
+{
+	const char *p;
+	if (!strncmp(path, "/proc/self/fd/", 14))
+		p = path + 14;
+	else if (!strncmp(path, "/dev/fd/", 8))
+		p = path + 8;
+	else if (!strncmp(path, "/proc/thread-self/fd/", 21))
+		p = path + 21;
+	else
+		return 0;
+	char *e;
+	long n = strtol(p, &e, 10);
+	if (e == p || *e || n < 0 || n >= MAXFD)
+		return 0;
+	struct pfile *f = shim_get((int)n);
+	if (!f)
+		return 0;
+	*ino = f->ino;
+	shim_put(f);
+	return 1;
+}
+
 int shim_at(int dirfd, const char *path, uint64_t *at, const char **inner)
 {
 	if (path && path[0] == '/') {
+		if (fd_alias(path, at)) {
+			*inner = "";
+			return 1;
+		}
 		*at = POISE_ROOT;
 		return shim_ours(path, inner);
 	}
@@ -165,6 +211,7 @@ void shim_put(struct pfile *f)
 	pthread_mutex_unlock(&tab_lock);
 	if (last) {
 		lk_release(f);
+		poise_closedir(&f->dents);
 		poise_close(shim_pool, f->pfd);
 		free(f->path);
 		pthread_mutex_destroy(&f->lock);
@@ -189,6 +236,8 @@ int shim_install(struct pfile *f, int cloexec)
 
 void shim_install_at(int fd, struct pfile *f)
 {
+	if (fd < 0 || fd >= MAXFD)
+		return; /* callers keep numbers below MAXFD; never write past the table */
 	pthread_mutex_lock(&tab_lock);
 	struct pfile *old = tab[fd];
 	f->refs++;

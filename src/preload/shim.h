@@ -44,6 +44,7 @@ struct pfile {
 	char *path;    /* directories: the path the program sees (for fchdir), or NULL */
 	int own_type, own_pid, sig; /* F_SETOWN(_EX), F_SETSIG: kept, never used (no SIGIO for files) */
 	uint64_t hint; /* F_SET_RW_HINT */
+	struct poise_dir *dents; /* getdents64's snapshot, from position 0 to the next rewind; under lock */
 	pthread_mutex_t lock;
 };
 
@@ -61,6 +62,11 @@ int shim_get_peek(int fd);
 /* A new kernel descriptor number for f (a reference taken): the number, or
  * -1 with errno.  Close-on-exec when cloexec is set. */
 int shim_install(struct pfile *f, int cloexec);
+/* The highest descriptor number the table holds, plus one. */
+#define SHIM_MAXFD 65536
+/* Is this a child that shares the parent's memory (vfork, posix_spawn)?
+ * Then it must leave the table alone: it is the parent's. */
+int shim_shared_child(void);
 /* Forget fd's mapping (the caller closes the kernel descriptor). */
 void shim_forget(int fd);
 /* Install fd -> f at a given number (dup2). */

@@ -159,7 +159,7 @@ DIR *opendir(const char *path)
 	uint64_t at;
 	if (!shim_at(AT_FDCWD, path, &at, &in))
 		return NEXT(opendir)(path);
-	int fd = open(path, O_RDONLY | O_DIRECTORY);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* as glibc's opendir */
 	if (fd < 0)
 		return NULL;
 	DIR *d = fdopendir(fd);

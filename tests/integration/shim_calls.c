@@ -453,6 +453,109 @@ static void maps(void)
 	close(fd);
 }
 
+static volatile sig_atomic_t caught;
+static void on_segv(int sig __attribute__((unused)))
+{
+	caught++;
+}
+
+static void signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_segv}, old;
+	sigemptyset(&sa.sa_mask);
+	CHECK("BOTH sigaction SIGSEGV", sigaction(SIGSEGV, &sa, NULL) == 0 && sigaction(SIGSEGV, NULL, &old) == 0 &&
+						old.sa_handler == on_segv, "handler not kept");
+	raise(SIGSEGV);
+	CHECK("BOTH ... raise(SIGSEGV) runs it", caught == 1, "caught %d", (int)caught);
+	sa.sa_flags = SA_RESETHAND;
+	sigaction(SIGSEGV, &sa, NULL);
+	raise(SIGSEGV);
+	CHECK("BOTH SA_RESETHAND: runs once, then the default", caught == 2 && sigaction(SIGSEGV, NULL, &old) == 0 &&
+								      old.sa_handler == SIG_DFL, "caught %d", (int)caught);
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		raise(SIGSEGV);
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK("BOTH signal(SIGSEGV, SIG_DFL) then raise kills", WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %d", st);
+}
+
+static void more(void)
+{
+	/* getdents64 while unlinking what it returned */
+	mkdir(p("gu"), 0755);
+	for (int i = 0; i < 6; i++) {
+		char n[64];
+		snprintf(n, sizeof(n), "gu/f%d", i);
+		close(mkfile(n, NULL));
+	}
+	int d = open(p("gu"), O_RDONLY | O_DIRECTORY);
+	char buf[80];
+	int seen = 0;
+	ssize_t n;
+	while ((n = getdents64(d, buf, sizeof(buf))) > 0)
+		for (ssize_t o = 0; o < n;) {
+			struct dirent64 *e = (struct dirent64 *)(buf + o);
+			if (e->d_name[0] == 'f') {
+				seen++;
+				unlinkat(d, e->d_name, 0);
+			}
+			o += e->d_reclen;
+		}
+	CHECK("BOTH getdents64 while unlinking what it returned sees every entry", seen == 6, "saw %d", seen);
+	close(d);
+
+	int fd = mkfile("alias", "through /proc");
+	char path[64], b[32] = {0};
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int r = open(path, O_RDONLY);
+	CHECK("BOTH open(/proc/self/fd/N) reopens the file", r >= 0 && read(r, b, sizeof(b)) == 13 && !memcmp(b, "through /proc", 13),
+	      "got '%s'", b);
+	close(r);
+	snprintf(path, sizeof(path), "/dev/fd/%d", fd);
+	struct stat st;
+	CHECK("BOTH stat(/dev/fd/N) is the file's", stat(path, &st) == 0 && st.st_size == 13, "size %lld", (long long)st.st_size);
+
+	int ro = open(p("alias"), O_RDONLY);
+	REFUSED("BOTH mmap MAP_SHARED PROT_WRITE of an O_RDONLY descriptor", mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0) == MAP_FAILED ? -1 : 0, EACCES);
+	close(ro);
+	int big = mkfile("two-pages", NULL);
+	char page[8192];
+	memset(page, 'p', sizeof(page));
+	if (write(big, page, sizeof(page)) == (ssize_t)sizeof(page)) {
+		char *m = mmap(NULL, 8192, PROT_READ, MAP_SHARED, big, 0);
+		CHECK("BOTH munmap of half a shared map leaves the other half", m != MAP_FAILED && munmap(m + 4096, 4096) == 0 &&
+										     m[100] == 'p' && munmap(m, 4096) == 0,
+		      "failed");
+	}
+	close(big);
+
+	int c = mkfile("cfr", "0123456789abcdef");
+	loff_t a = 0, z = 4;
+	REFUSED("BOTH copy_file_range of overlapping ranges of one file", copy_file_range(c, &a, c, &z, 8, 0), EINVAL);
+	int ap = open(p("cfr-out"), O_WRONLY | O_CREAT | O_APPEND, 0644);
+	a = 0;
+	REFUSED("BOTH copy_file_range to an O_APPEND descriptor", copy_file_range(c, &a, ap, NULL, 4, 0), EBADF);
+	close(ap);
+
+	/* a vfork child (as CPython's subprocess) closing everything leaves the parent's descriptors */
+	pid_t pid = vfork();
+	if (pid == 0) {
+		close_range(3, ~0U, 0);
+		_exit(0);
+	}
+	int stt;
+	waitpid(pid, &stt, 0);
+	memset(b, 0, sizeof(b));
+	CHECK("BOTH a vfork child's close_range leaves the parent's descriptors", pread(c, b, 4, 0) == 4 && !memcmp(b, "0123", 4),
+	      "read failed");
+	close(c);
+	close(fd);
+}
+
 /* The placeholder a poise number stands on: a call no wrapper serves (here
  * a raw system call) fails, never reads end of file or swallows a write. */
 static void placeholder(void)
@@ -489,11 +592,14 @@ static void forked(void)
 		int rd = pread(fd, b, 6, 0) == 6 && !memcmp(b, "parent", 6);
 		errno = 0;
 		int c = open(p("fk-child"), O_CREAT | O_WRONLY, 0644);
-		_exit(rd && c == -1 && errno == EROFS ? 0 : 1);
+		int ce = errno;
+		errno = 0;
+		ssize_t w = pwrite(fd, "child!", 6, 0); /* in place, in blocks the file has: refused too */
+		_exit(rd && c == -1 && ce == EROFS && w == -1 && errno == EROFS ? 0 : 1);
 	}
 	int st;
 	waitpid(pid, &st, 0);
-	CHECK("POISE a forked child reads, and its create fails with EROFS", WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	CHECK("POISE a forked child reads; its create and its in-place write fail with EROFS", WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	      "status %d", st);
 	CHECK("POISE ... and the parent still writes", write(fd, "+", 1) == 1 && access(p("fk-child"), F_OK) != 0, "failed");
 	close(fd);
@@ -521,6 +627,8 @@ int main(int argc, char **argv)
 	dents();
 	aio();
 	maps();
+	more();
+	signals();
 	if (poise) {
 		placeholder();
 		forked();
