@@ -92,6 +92,7 @@ done
 gnuplot <<GP
 set terminal pngcairo size 1000,560 font ",11"
 set output "docs/plots/rocksdb.png"
+set termoption noenhanced
 set title "RocksDB db_bench, O_DIRECT reads, flushes and compactions (median of $REPS)"
 set style data histograms
 set style histogram clustered gap 1

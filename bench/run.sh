@@ -195,6 +195,16 @@ threads and ≥ 1.0× tmpfs; fillrandom on the shim ≥ 1.0× tmpfs; the mount
 
 ![RocksDB](plots/rocksdb.png)
 
+How to read it: the shim's O_DIRECT reads are copies from the mapped pool,
+so \`readrandom\` and \`readwhilewriting\` run several times the block path's
+rate (the 2016 patch's design pays a system call and the block driver for
+every read) and above tmpfs, which copies from the page cache through a
+system call. \`fillrandom\` is bound by RocksDB's WAL appends: each is one
+durable metadata transaction in poise (issue 19's subject) and an
+in-memory one in tmpfs; the block path writes the same way, so the two
+shim columns meet there. On the mount every request is a FUSE round trip,
+which caps both mount columns far below the shim.
+
 $rtable
 DOC
 echo "bench: wrote $OUT" >&2
