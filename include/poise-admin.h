@@ -83,6 +83,11 @@ void poise_scrub_free(struct poise_scrub_report *rep);
  * extent block of any file), "log" (lane 0's header).  -ENOENT when the
  * pool has no such structure yet, -EINVAL for another kind. */
 int poise_metadata_sector(struct poise_pool *pool, const char *kind, uint64_t *sector);
+/* The files this process has loaded (opened, looked up, served) whose data
+ * lies in pool bytes [off, off+len): up to max inode numbers into inos, the
+ * count returned.  The FUSE mount drops the kernel's cached pages of these
+ * after the control channel injects or clears media errors under them. */
+long poise_range_owners(struct poise_pool *pool, uint64_t off, uint64_t len, uint64_t *inos, long max);
 
 /* ---- pool devices, bad sectors, raw access ---- */
 #define POISE_SECTOR 512u

@@ -176,6 +176,13 @@ int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uin
 		    unsigned flags);
 int poise_linkat(struct poise_pool *pool, uint64_t fat, const char *from, uint64_t tat, const char *to, int flags);
 int poise_symlinkat(struct poise_pool *pool, const char *target, uint64_t at, const char *path);
+/* As mknod(2): mode's type S_IFIFO, S_IFSOCK, S_IFCHR or S_IFBLK (dev is
+ * the device number), or S_IFREG/0 for an empty file; -EPERM for S_IFDIR.
+ * The library cannot open a FIFO, socket or device (-ENXIO); the mount
+ * can, through the kernel.  The first node in a format-1.0 pool moves it
+ * to format 1.1 (poise_info says which), which a poise before 1.1 refuses. */
+int poise_mknodat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode, dev_t dev);
+int poise_mknod(struct poise_pool *pool, const char *path, mode_t mode, dev_t dev);
 ssize_t poise_readlinkat(struct poise_pool *pool, uint64_t at, const char *path, char *buf, size_t len);
 int poise_fchmodat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode, int flags);
 /* What a write or truncate by an unprivileged user does on Linux: clear
@@ -189,11 +196,32 @@ int poise_fclear_setid(struct poise_pool *pool, int fd);
 int poise_fchownat(struct poise_pool *pool, uint64_t at, const char *path, uid_t uid, gid_t gid, int flags);
 /* ts[0] atime, ts[1] mtime; UTIME_NOW and UTIME_OMIT as utimensat(2); NULL: now. */
 int poise_utimensat(struct poise_pool *pool, uint64_t at, const char *path, const struct timespec ts[2], int flags);
+/* A read of inode ino happened: update its access time as policy how says
+ * (the FUSE mount calls it; the library's own reads never change atime):
+ * POISE_ATIME_RELATIME when it is not after the last modification or
+ * change, or is a day old (Linux's relatime); POISE_ATIME_STRICT always;
+ * POISE_ATIME_NEVER never.  In memory at once (stat shows it), on the
+ * media with the next fsync, close or metadata update of the inode, as
+ * mtime of an overwrite.  1 when it changed, 0 when not, or -errno. */
+/* Inode ino's generation: set when the inode is made, never changed; with
+ * the inode number it names one file for as long as the pool lives (NFS
+ * file handles through the mount). */
+int poise_generation(struct poise_pool *pool, uint64_t ino, uint64_t *gen);
+#define POISE_ATIME_NEVER 0
+#define POISE_ATIME_RELATIME 1
+#define POISE_ATIME_STRICT 2
+int poise_touch_atime(struct poise_pool *pool, uint64_t ino, int how);
 int poise_truncateat(struct poise_pool *pool, uint64_t at, const char *path, off_t len);
 int poise_opendirat(struct poise_pool *pool, uint64_t at, const char *path, struct poise_dir **dir);
 /* Files, directories and symlinks this thread creates from now on belong to
  * uid:gid (a FUSE request's caller); (uid_t)-1 returns to the pool opener. */
 void poise_set_thread_owner(uid_t uid, gid_t gid);
+/* Files, directories and nodes this thread creates from now on: in a
+ * directory with a default ACL they inherit it (the mode given masks it);
+ * elsewhere their mode is masked by `mask` (a FUSE request's umask), as a
+ * kernel file system with ACLs does.  -1 (the default): no umask (the
+ * caller applied its own). */
+void poise_set_thread_umask(int mask);
 /* SEEK_DATA / SEEK_HOLE (and SEEK_SET/SEEK_END) on an open file: the
  * offset, or -ENXIO past the end. */
 off_t poise_lseek(struct poise_pool *pool, int fd, off_t off, int whence);
@@ -218,7 +246,7 @@ int poise_removexattrat(struct poise_pool *pool, uint64_t at, const char *path, 
 /* ---- directories ---- */
 struct poise_entry {
 	uint64_t ino;
-	unsigned char type; /* DT_REG, DT_DIR, DT_LNK */
+	unsigned char type; /* DT_REG, DT_DIR, DT_LNK, DT_FIFO, DT_SOCK, DT_CHR, DT_BLK */
 	char name[256];
 };
 /* A snapshot of the entries at open time ("." and ".." not included). */

@@ -23,6 +23,12 @@ KINDs:
   extent-overlap      every inode's first extent claims the whole data area
   dir-size            directory inode ARG: i_size = 2^27 blocks
   file-size           file inode ARG: i_size = 2^60
+  as-1.0              the superblock says format 1.0 (s_minor 0, s_features 0): a pool an older
+                      poise made (it holds no FIFO, socket or device)
+  sb-minor            s_minor = ARG (a format newer than this poise)
+  sb-features         s_features = ARG on the pool's own minor
+  set-mode            inode ARG ("INO:OCTAL"): i_mode = OCTAL (and its entries' d_type to match)
+  set-rdev            inode ARG ("INO:N"): i_rdev = N
 """
 import os
 import struct
@@ -211,6 +217,30 @@ def main():
         ino = int(arg)
         d = m.inode(ino)
         struct.pack_into('<Q', d, 24, (1 << 27) * BLOCK if kind == 'dir-size' else 1 << 60)
+        m.put_inode(ino, d)
+    elif kind == 'as-1.0':
+        m.set_sb(minor=0, features=0)
+    elif kind == 'sb-minor':
+        m.set_sb(minor=int(arg))
+    elif kind == 'sb-features':
+        m.set_sb(features=int(arg, 0))
+    elif kind == 'set-mode':
+        ino, mode = arg.split(':')
+        ino, mode = int(ino), int(mode, 8)
+        d = m.inode(ino)
+        struct.pack_into('<H', d, 4, mode)
+        m.put_inode(ino, d)
+        for dino in range(1, m.s('ninodes') + 1):  # every directory's entries naming it
+            dd = m.inode(dino)
+            if (struct.unpack_from('<H', dd, 4)[0] & 0o170000) != 0o040000:
+                continue
+            for p, r, sl, e_ino, t, name in m.entries(dino):
+                if e_ino == ino:
+                    m.put_entry(p, r, sl, e_ino, (mode >> 12) & 15, name)
+    elif kind == 'set-rdev':
+        ino, n = (int(x, 0) for x in arg.split(':'))
+        d = m.inode(ino)
+        struct.pack_into('<Q', d, 112, n)
         m.put_inode(ino, d)
     else:
         raise SystemExit('unknown kind ' + kind)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -180,10 +181,15 @@ static int c_fsck(const struct cli_cmd *c, int argc, char **argv)
 	} else {
 		for (size_t i = 0; i < rep.n; i++)
 			printf("%s: %s%s\n", rep.p[i].kind, rep.p[i].detail, rep.p[i].repaired ? " (repaired)" : "");
+		/* FIFOs, sockets and devices: the inodes of no other kind */
+		unsigned long long nodes = rep.inodes_used - rep.files - rep.dirs - rep.symlinks;
+		char other[64] = "";
+		if (nodes && nodes <= rep.inodes_used)
+			snprintf(other, sizeof(other), ", %llu fifos, sockets or devices", nodes);
 		if (rep.mounted)
-			printf("%s: %llu inodes (%llu files, %llu directories, %llu symlinks), %llu blocks used, %llu free: %s\n",
+			printf("%s: %llu inodes (%llu files, %llu directories, %llu symlinks%s), %llu blocks used, %llu free: %s\n",
 			       ops[0], (unsigned long long)rep.inodes_used, (unsigned long long)rep.files,
-			       (unsigned long long)rep.dirs, (unsigned long long)rep.symlinks,
+			       (unsigned long long)rep.dirs, (unsigned long long)rep.symlinks, other,
 			       (unsigned long long)rep.blocks_used, (unsigned long long)rep.blocks_free,
 			       rep.n == 0 ? "clean" : unrepaired ? "PROBLEMS FOUND" : "repaired");
 	}
@@ -199,11 +205,26 @@ static int by_name(const void *a, const void *b)
 
 static void mode_str(mode_t m, char *s)
 {
-	s[0] = S_ISDIR(m) ? 'd' : S_ISLNK(m) ? 'l' : '-';
+	s[0] = S_ISDIR(m) ? 'd' : S_ISLNK(m) ? 'l' : S_ISFIFO(m) ? 'p' : S_ISSOCK(m) ? 's' : S_ISCHR(m) ? 'c'
+	     : S_ISBLK(m) ? 'b' : '-';
 	const char *x = "rwxrwxrwx";
 	for (int i = 0; i < 9; i++)
 		s[1 + i] = (m & (0400 >> i)) ? x[i] : '-';
+	/* set-id and sticky bits as ls shows them */
+	if (m & S_ISUID)
+		s[3] = (m & S_IXUSR) ? 's' : 'S';
+	if (m & S_ISGID)
+		s[6] = (m & S_IXGRP) ? 's' : 'S';
+	if (m & S_ISVTX)
+		s[9] = (m & S_IXOTH) ? 't' : 'T';
 	s[10] = 0;
+}
+
+/* What stat calls a file of mode m. */
+static const char *type_name(mode_t m)
+{
+	return S_ISDIR(m) ? "directory" : S_ISLNK(m) ? "symlink" : S_ISFIFO(m) ? "fifo" : S_ISSOCK(m) ? "socket"
+	       : S_ISCHR(m) ? "character device" : S_ISBLK(m) ? "block device" : "file";
 }
 
 static int c_ls(const struct cli_cmd *c, int argc, char **argv)
@@ -253,8 +274,12 @@ static int c_ls(const struct cli_cmd *c, int argc, char **argv)
 				target[4 + k] = 0;
 			}
 		}
-		printf("%s %3lu %6u %6u %10lld %s ", ms, (unsigned long)st.st_nlink, st.st_uid, st.st_gid,
-		       (long long)st.st_size, tb);
+		char size[32];
+		if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) /* devices: major, minor as ls shows them */
+			snprintf(size, sizeof(size), "%u, %u", major(st.st_rdev), minor(st.st_rdev));
+		else
+			snprintf(size, sizeof(size), "%lld", (long long)st.st_size);
+		printf("%s %3lu %6u %6u %10s %s ", ms, (unsigned long)st.st_nlink, st.st_uid, st.st_gid, size, tb);
 		cli_print_name(stdout, e[i].name);
 		cli_print_name(stdout, target);
 		putchar('\n');
@@ -280,14 +305,16 @@ static int c_stat(const struct cli_cmd *c, int argc, char **argv)
 	poise_pool_close(&p);
 	if (ret < 0)
 		return cli_fail(ret, "stat: %s", ops[1]);
-	const char *type = S_ISDIR(st.st_mode) ? "directory" : S_ISLNK(st.st_mode) ? "symlink" : "file";
+	const char *type = type_name(st.st_mode);
 	if (seen[0]) {
 		printf("{\"path\":");
 		cli_json_str(stdout, ops[1]);
 		printf(",\"type\":\"%s\",\"ino\":%llu,\"mode\":\"%04o\",\"nlink\":%lu,\"uid\":%u,\"gid\":%u,"
-		       "\"size\":%lld,\"blocks\":%lld,\"atime_ns\":%lld,\"mtime_ns\":%lld,\"ctime_ns\":%lld}\n",
+		       "\"size\":%lld,\"blocks\":%lld,\"rdev_major\":%u,\"rdev_minor\":%u,"
+		       "\"atime_ns\":%lld,\"mtime_ns\":%lld,\"ctime_ns\":%lld}\n",
 		       type, (unsigned long long)st.st_ino, st.st_mode & 07777, (unsigned long)st.st_nlink,
-		       st.st_uid, st.st_gid, (long long)st.st_size, (long long)st.st_blocks,
+		       st.st_uid, st.st_gid, (long long)st.st_size, (long long)st.st_blocks, major(st.st_rdev),
+		       minor(st.st_rdev),
 		       (long long)st.st_atim.tv_sec * 1000000000 + st.st_atim.tv_nsec,
 		       (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
 		       (long long)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec);
@@ -297,6 +324,8 @@ static int c_stat(const struct cli_cmd *c, int argc, char **argv)
 		       (unsigned long)st.st_nlink, st.st_uid, st.st_gid, (long long)st.st_size,
 		       (long long)st.st_blocks, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
 		       (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+		if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+			printf("device: %u, %u\n", major(st.st_rdev), minor(st.st_rdev));
 	}
 	return EXIT_OK;
 }
@@ -396,9 +425,9 @@ static int put_tree(struct poise_pool *p, const char *local, const char *dst)
 	}
 	if (S_ISREG(st.st_mode))
 		return put_file(p, local, dst, &st);
-	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "poise: put: %s: skipped (not a file, directory or symlink)\n", local);
-		return EXIT_OK;
+	if (!S_ISDIR(st.st_mode)) { /* a FIFO, socket or device: the node, as cp -a makes it */
+		int ret = poise_mknod(p, dst, st.st_mode & (S_IFMT | 07777), st.st_rdev);
+		return ret < 0 ? cli_fail(ret, "put: %s", dst) : EXIT_OK;
 	}
 	int ret = poise_mkdir(p, dst, st.st_mode & 07777);
 	if (ret < 0 && ret != -EEXIST)
@@ -467,6 +496,13 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local)
 	/* no set-user-ID or set-group-ID bits from a pool: a crafted one must
 	 * not make root extract set-id programs (as tar does for non-root) */
 	st.st_mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+		/* the node itself, as tar and cp -a make it (devices need root;
+		 * an existing name is never replaced) */
+		if (mknod(local, st.st_mode & (S_IFMT | 07777), st.st_rdev) < 0)
+			return cli_fail(0, "get: %s: %s", local, strerror(errno));
+		return EXIT_OK;
+	}
 	if (S_ISREG(st.st_mode)) {
 		/* never through a symlink already at local: a crafted pool must
 		 * not make get write outside its destination */

@@ -5,8 +5,9 @@
  * mounts; only then does the command return (or, without -f, the daemon
  * detach): the parent waits on a pipe for the child's "ready" or its error
  * message, so every failure is reported by the command itself.
- * Options: ro, odirect=dax|block, timeout=SECONDS (attribute and entry
- * cache), and the usual FUSE ones (allow_other, ...), passed through;
+ * Options: ro, odirect=dax|block, cache=page|none, relatime|noatime|
+ * strictatime, timeout=SECONDS (attribute and entry cache), and the usual
+ * FUSE ones (allow_other, ...), passed through;
  * default_permissions is always on (the kernel enforces modes and
  * ownership).  The session ends on unmount or SIGTERM/SIGINT; the pool is
  * then closed cleanly (the log is empty, nothing to replay).
@@ -40,9 +41,13 @@ const struct cli_cmd cli_mount_cmds[] = {
 	 "(or umount DIR).  `mount -t fuse.poise POOL DIR` and fstab lines of type\n"
 	 "fuse.poise run this through the mount.fuse.poise helper.\n"
 	 "OPTIONS (comma-separated): ro; odirect=dax (default) or odirect=block\n"
-	 "(O_DIRECT opens take the block path); timeout=S (attribute and entry\n"
-	 "cache, default 1 s); allow_other and other FUSE options.  The kernel\n"
-	 "checks permissions (default_permissions).  -f stays in the foreground.\n"
+	 "(O_DIRECT opens take the block path); cache=page (default: buffered\n"
+	 "opens use the page cache, write-through, and MAP_SHARED works) or\n"
+	 "cache=none (every read and write goes to the pool; no shared maps);\n"
+	 "relatime (default), noatime or strictatime; timeout=S (attribute and\n"
+	 "entry cache, default 1 s); allow_other and other FUSE options.  The\n"
+	 "kernel checks permissions and POSIX ACLs (default_permissions).\n"
+	 "-f stays in the foreground.\n"
 	 "While mounted, `poise badblocks` and `poise scrub` on POOL reach the\n"
 	 "daemon through its control socket (the pool's owner and root only).\n",
 	 c_mount},
@@ -102,9 +107,24 @@ static int parse_opts(const struct cli_cmd *c, const char *o, struct pfuse_mount
 				free(dup);
 				return r;
 			}
+		} else if (!strcmp(t, "cache=none") || !strcmp(t, "cache=page")) {
+			pf->cache_none = t[6] == 'n';
+		} else if (!strncmp(t, "cache=", 6)) {
+			int r = cli_usage(c, "mount: cache takes page or none, not '%s'", t + 6);
+			free(dup);
+			return r;
 		} else if (!strcmp(t, "default_permissions")) {
 			/* always on */
 		} else {
+			/* access times: ours to keep (the kernel leaves them to a
+			 * FUSE file system); the flag also goes to the kernel, so
+			 * the mount table shows it */
+			if (!strcmp(t, "noatime"))
+				pf->atime = POISE_ATIME_NEVER;
+			else if (!strcmp(t, "strictatime"))
+				pf->atime = POISE_ATIME_STRICT;
+			else if (!strcmp(t, "relatime") || !strcmp(t, "atime"))
+				pf->atime = POISE_ATIME_RELATIME;
 			if (!strcmp(t, "ro"))
 				pf->readonly = 1;
 			size_t l = strlen(fuse_o);
@@ -121,7 +141,7 @@ static int parse_opts(const struct cli_cmd *c, const char *o, struct pfuse_mount
 
 static int c_mount(const struct cli_cmd *c, int argc, char **argv)
 {
-	struct pfuse_mount pf = {.timeout = 1.0, .exec = live_exec};
+	struct pfuse_mount pf = {.timeout = 1.0, .atime = POISE_ATIME_RELATIME, .exec = live_exec};
 	int fg = 0;
 	const char *pool = NULL, *dir = NULL;
 	char fuse_o[1024] = "fsname=poise,subtype=poise,default_permissions";

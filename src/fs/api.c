@@ -235,7 +235,7 @@ int poise_openat(struct poise_pool *pool, uint64_t at, const char *path, int fla
 		ret = dp->dead || dp->d.i_nlink == 0 ? poise_err(ENOENT, "the directory was removed")
 						     : dir_lookup(dp, name, len, &ino, &t);
 		if (ret == -ENOENT && !dp->dead) {
-			ret = namei_create(fs, dp, name, len, S_IFREG | (mode & 07777), NULL, &ip);
+			ret = namei_create(fs, dp, name, len, S_IFREG | (mode & 07777), NULL, 0, &ip);
 			pthread_rwlock_unlock(&dp->lock);
 			if (ret < 0)
 				return ret;
@@ -258,6 +258,9 @@ int poise_openat(struct poise_pool *pool, uint64_t at, const char *path, int fla
 		return poise_err(EISDIR, "%s is a directory", path);
 	if ((flags & O_DIRECTORY) && !S_ISDIR(ip->type))
 		return poise_err(ENOTDIR, "%s is not a directory", path);
+	if (is_node(ip->type))
+		return poise_err(ENXIO, "%s is a %s: the library cannot open it (open it through the mount)", path,
+				 S_ISFIFO(ip->type) ? "FIFO" : S_ISSOCK(ip->type) ? "socket" : "device node");
 	pthread_rwlock_wrlock(&ip->lock);
 	if (ip->dead) {
 		pthread_rwlock_unlock(&ip->lock);
@@ -536,13 +539,14 @@ static void fill_stat(struct inode *ip, struct stat *st)
 	pthread_rwlock_rdlock(&ip->lock);
 	st->st_ino = ip->ino;
 	st->st_mode = ip->d.i_mode;
+	st->st_rdev = (dev_t)ip->d.i_rdev;
 	st->st_nlink = ip->d.i_nlink;
 	st->st_uid = ip->d.i_uid;
 	st->st_gid = ip->d.i_gid;
 	st->st_size = (off_t)ip->d.i_size;
 	st->st_blksize = POISE_BLOCK;
 	st->st_blocks = (blkcnt_t)(ip->d.i_blocks * (POISE_BLOCK / 512));
-	int64_t a = ip->d.i_atime_ns, m = __atomic_load_n(&ip->d.i_mtime_ns, __ATOMIC_RELAXED),
+	int64_t a = __atomic_load_n(&ip->d.i_atime_ns, __ATOMIC_RELAXED), m = __atomic_load_n(&ip->d.i_mtime_ns, __ATOMIC_RELAXED),
 		c = __atomic_load_n(&ip->d.i_ctime_ns, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(&ip->lock);
 	st->st_atim.tv_sec = a / 1000000000;
@@ -551,6 +555,46 @@ static void fill_stat(struct inode *ip, struct stat *st)
 	st->st_mtim.tv_nsec = m % 1000000000;
 	st->st_ctim.tv_sec = c / 1000000000;
 	st->st_ctim.tv_nsec = c % 1000000000;
+}
+
+int poise_generation(struct poise_pool *pool, uint64_t ino, uint64_t *gen)
+{
+	struct inode *ip;
+	int ret = iget(pool->fs, ino, &ip);
+	if (ret == 0)
+		*gen = ip->d.i_generation; /* set at creation, never changed */
+	return ret;
+}
+
+long poise_range_owners(struct poise_pool *pool, uint64_t off, uint64_t len, uint64_t *inos, long max)
+{
+	struct poise_fs *fs = pool->fs;
+	uint64_t b0 = off / POISE_BLOCK, b1 = (off + len + POISE_BLOCK - 1) / POISE_BLOCK;
+	long n = 0;
+	if (len == 0 || off + len < off)
+		return poise_err(EINVAL, "an empty or wrapping range");
+	for (uint64_t ino = 1; ino <= fs->sb.s_ninodes && n < max; ino++) {
+		struct inode *ip = __atomic_load_n(&fs->itab[ino], __ATOMIC_ACQUIRE);
+		if (!ip || !S_ISREG(ip->type))
+			continue;
+		int hit = 0;
+		pthread_rwlock_rdlock(&ip->lock);
+		for (uint32_t i = 0; i < ip->next && !hit; i++)
+			hit = ip->ext[i].e_pblk < b1 && ip->ext[i].e_pblk + ip->ext[i].e_len > b0;
+		pthread_rwlock_unlock(&ip->lock);
+		if (hit)
+			inos[n++] = ino;
+	}
+	return n;
+}
+
+int poise_touch_atime(struct poise_pool *pool, uint64_t ino, int how)
+{
+	struct inode *ip;
+	if (how != POISE_ATIME_RELATIME && how != POISE_ATIME_STRICT)
+		return how == POISE_ATIME_NEVER ? 0 : poise_err(EINVAL, "unknown access-time policy %d", how);
+	int ret = iget(pool->fs, ino, &ip);
+	return ret < 0 ? ret : file_touch_atime(ip, how);
 }
 
 int poise_fstat(struct poise_pool *pool, int fd, struct stat *st)

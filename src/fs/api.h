@@ -44,7 +44,7 @@ int namei_is_dot(const char *name, size_t len);
  * symlink to target.  Caller holds dp->lock exclusive and has looked the
  * name up under it.  *out: the new inode. */
 int namei_create(struct poise_fs *fs, struct inode *dp, const char *name, size_t len, uint16_t mode,
-		 const char *target, struct inode **out);
+		 const char *target, uint64_t rdev, struct inode **out);
 /* Log the zeroing of ip's dinode into tx (the inode is being freed). */
 int namei_log_free_dinode(struct tx *tx, struct inode *ip);
 /* Free an inode whose last link and last descriptor are gone.  Caller holds

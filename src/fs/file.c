@@ -17,10 +17,13 @@
  * allocated but not written (fallocate, partial blocks of a write) are
  * zero-filled before they are published.
  *
- * mtime/ctime of in-place overwrites change in DRAM and reach the media at
- * fsync, close or the next metadata update (times_dirty).
+ * mtime/ctime of in-place overwrites, and access times (file_touch_atime),
+ * change in DRAM and reach the media at fsync, close, unmount or the next
+ * metadata update (times_dirty); each is stored with an atomic store under
+ * the shared lock and read with atomic loads.
  */
 #include "fs/fs.h"
+#include "poise.h"
 #include "dev/persist.h"
 #include "dev/block.h"
 #include "common/err.h"
@@ -491,6 +494,7 @@ static int in_runs(const struct newrun *r, uint32_t n, uint64_t p)
 static struct poise_dinode image(struct inode *ip)
 {
 	struct poise_dinode nd = ip->d;
+	nd.i_atime_ns = __atomic_load_n(&ip->d.i_atime_ns, __ATOMIC_RELAXED);
 	nd.i_mtime_ns = __atomic_load_n(&ip->d.i_mtime_ns, __ATOMIC_RELAXED);
 	nd.i_ctime_ns = __atomic_load_n(&ip->d.i_ctime_ns, __ATOMIC_RELAXED);
 	return nd;
@@ -654,6 +658,26 @@ void file_free_all(struct poise_fs *fs, struct poise_extent *ext, uint32_t n, ui
 		free_blocks(fs, ext[i].e_pblk, ext[i].e_len);
 	for (uint32_t c = 0; c < nchain; c++)
 		free_blocks(fs, chain[c], 1);
+}
+
+/* (fs.h) */
+int file_touch_atime(struct inode *ip, int how)
+{
+	pthread_rwlock_rdlock(&ip->lock);
+	int64_t now = now_ns(), a = __atomic_load_n(&ip->d.i_atime_ns, __ATOMIC_RELAXED),
+		m = __atomic_load_n(&ip->d.i_mtime_ns, __ATOMIC_RELAXED),
+		c = __atomic_load_n(&ip->d.i_ctime_ns, __ATOMIC_RELAXED);
+	/* relatime as Linux has it: when the access time is not after the
+	 * last change, or a day old */
+	int touch = !ip->dead && (how == POISE_ATIME_STRICT ||
+				  (how == POISE_ATIME_RELATIME &&
+				   (a <= m || a <= c || now - a >= 24LL * 3600 * 1000000000)));
+	if (touch) {
+		__atomic_store_n(&ip->d.i_atime_ns, now, __ATOMIC_RELAXED);
+		__atomic_store_n(&ip->times_dirty, 1, __ATOMIC_RELAXED);
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	return touch;
 }
 
 int file_sync_times(struct poise_fs *fs, struct inode *ip)

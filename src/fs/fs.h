@@ -107,7 +107,31 @@ struct poise_fs {
 /* The directory-entry type (DT_DIR, DT_LNK, DT_REG) of a file of mode. */
 static inline uint8_t dtype_of(uint16_t mode)
 {
-	return S_ISDIR(mode) ? DT_DIR : S_ISLNK(mode) ? DT_LNK : DT_REG;
+	return (uint8_t)IFTODT(mode & S_IFMT);
+}
+
+/* Is mode's type one that fs may hold?  Regular files, directories and
+ * symlinks always; FIFOs, sockets and devices with POISE_FEAT_NODES. */
+static inline int type_ok(const struct poise_fs *fs, uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+		return 1;
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFCHR:
+	case S_IFBLK:
+		return (__atomic_load_n(&fs->sb.s_features, __ATOMIC_ACQUIRE) & POISE_FEAT_NODES) != 0;
+	}
+	return 0;
+}
+
+/* A node: a FIFO, socket or device, which holds no blocks. */
+static inline int is_node(uint32_t mode)
+{
+	return S_ISFIFO(mode) || S_ISSOCK(mode) || S_ISCHR(mode) || S_ISBLK(mode);
 }
 
 /* setattr masks (namei.c) */
@@ -194,6 +218,10 @@ int extents_ok(const struct poise_fs *fs, const struct poise_extent *e, uint32_t
 /* Get the in-memory inode (loading it); -ENOENT for a free inode, -EUCLEAN
  * for a corrupt one.  Takes fs->icache_lock (a directory's index is loaded
  * under it); caller may hold inode locks, never icache_lock. */
+/* Is d's type one fs holds, with the fields its type allows (no device
+ * number off devices, no data on nodes)?  0 or -EUCLEAN; iget and fsck
+ * both check with it. */
+int dinode_type_check(struct poise_fs *fs, uint64_t ino, const struct poise_dinode *d);
 int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp);
 /* A new inode in memory (caller logs its dinode, then ipublish()es it,
  * which takes fs->icache_lock; so does iput_dead). */
@@ -244,7 +272,38 @@ int blk_known_bad(const struct poise_fs *fs, uint64_t blk);
  * -ENODATA when absent; flags XATTR_CREATE / XATTR_REPLACE.  Each takes
  * ip->lock itself (get and list shared, set and remove exclusive): caller
  * holds none of ip's locks. */
+#define XATTR_ACL_ACCESS "system.posix_acl_access"
+#define XATTR_ACL_DEFAULT "system.posix_acl_default"
 int xattr_name_ok(const char *name);
+/* xattr_get with ip->lock already held (either way). */
+ssize_t xattr_get_locked(struct poise_fs *fs, struct inode *ip, const char *name, void *value, size_t size);
+/* A change of an inode's attribute block inside a caller's transaction:
+ * xattr_stage writes block b (NULL: none) to a fresh pair and points nd at
+ * it; after the transaction, xattr_stage_end frees the old pair (committed)
+ * or the fresh one (not).  Caller holds ip->lock exclusive (or owns a new
+ * inode). */
+struct xattr_pair {
+	uint64_t fresh[2], old[2];
+};
+int xattr_stage(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd, uint8_t *b, struct xattr_pair *st);
+void xattr_stage_end(struct poise_fs *fs, struct xattr_pair *st, int committed);
+/* A chmod to nd->i_mode: stage ip's access ACL rewritten to agree (nothing
+ * staged when it has none). */
+int xattr_chmod_stage(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd, struct xattr_pair *st);
+
+/* ---- acl.c ---- (values of system.posix_acl_*; pure) */
+/* Is value a valid ACL?  *base_only: it holds only the owner, group and
+ * other entries.  0 or -EINVAL. */
+int acl_check(const void *value, size_t size, int *base_only);
+/* The permission bits a valid access ACL gives (other bits of mode kept). */
+uint16_t acl_mode(const void *value, size_t size, uint16_t mode);
+/* Rewrite a valid access ACL's owner, mask (or group) and other entries to
+ * mode's bits. */
+void acl_chmod(void *value, size_t size, uint16_t mode);
+/* A parent's default ACL into a new inode's access ACL (in place), masked
+ * by *mode, which gets the result's bits; 1 when the result needs storing
+ * (named entries or a mask), 0 when the mode says it all. */
+int acl_create(void *value, size_t size, uint16_t *mode);
 ssize_t xattr_get(struct poise_fs *fs, struct inode *ip, const char *name, void *value, size_t size);
 ssize_t xattr_list(struct poise_fs *fs, struct inode *ip, char *list, size_t size);
 int xattr_set(struct poise_fs *fs, struct inode *ip, const char *name, const void *value, size_t size, int flags);
@@ -297,11 +356,22 @@ int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off
 void file_free_all(struct poise_fs *fs, struct poise_extent *ext, uint32_t n, uint64_t *chain,
 		   uint32_t nchain);
 int file_sync_times(struct poise_fs *fs, struct inode *ip);
+/* A read of ip under policy how (POISE_ATIME_*): set its access time to now
+ * in DRAM (stored as file_sync_times stores mtime) when the policy says
+ * so; 1 when it did.  Takes ip->lock shared. */
+int file_touch_atime(struct inode *ip, int how);
 
 /* ---- super.c ---- */
 /* Single-threaded: the pool is the caller's alone (poise_dev_open's lock). */
 int fs_mkfs(struct poise_dev *dev, uint64_t ninodes);
 int fs_mount(struct poise_dev *dev, struct poise_fs **out);
 void fs_unmount(struct poise_fs *fs);
+/* Add features feat (POISE_FEAT_*) to the format inside tx: both copies of
+ * the superblock move to 1.1 with the bits set.  *out gets the new
+ * superblock; 1 when it changed (the caller calls super_publish after tx
+ * commits), 0 when fs already had feat.  Any thread; racing upgrades
+ * write the same bytes. */
+int super_add_features(struct tx *tx, struct poise_fs *fs, uint64_t feat, struct poise_super *out);
+void super_publish(struct poise_fs *fs, const struct poise_super *s);
 
 #endif

@@ -229,8 +229,8 @@ static void pass_inodes(struct check *c)
 		}
 		if (d.i_mode == 0)
 			continue;
-		if (!S_ISREG(d.i_mode) && !S_ISDIR(d.i_mode) && !S_ISLNK(d.i_mode)) {
-			report(r, "inode", ino, "inode %llu has an unknown type (mode %o)", (unsigned long long)ino, d.i_mode);
+		if (dinode_type_check(fs, ino, &d) < 0) {
+			report(r, "inode", ino, "%s", poise_errmsg());
 			continue;
 		}
 		struct inode *ip;
@@ -252,7 +252,7 @@ static void pass_inodes(struct check *c)
 			r->dirs++;
 		else if (S_ISREG(d.i_mode))
 			r->files++;
-		else
+		else if (S_ISLNK(d.i_mode))
 			r->symlinks++;
 		inode_blocks(c, ip);
 		if (S_ISDIR(d.i_mode))

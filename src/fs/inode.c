@@ -215,6 +215,20 @@ static void ifree_mem(struct inode *ip)
 	free(ip);
 }
 
+/* (fs.h) */
+int dinode_type_check(struct poise_fs *fs, uint64_t ino, const struct poise_dinode *d)
+{
+	unsigned long long n = (unsigned long long)ino;
+	if (!type_ok(fs, d->i_mode))
+		return poise_err(EUCLEAN, "inode %llu has a type format %u.%u does not have (mode %o)", n,
+				 fs->sb.s_major, __atomic_load_n(&fs->sb.s_minor, __ATOMIC_ACQUIRE), d->i_mode);
+	if (d->i_rdev && !S_ISCHR(d->i_mode) && !S_ISBLK(d->i_mode))
+		return poise_err(EUCLEAN, "inode %llu: a device number on what is not a device", n);
+	if (is_node(d->i_mode) && (d->i_size || d->i_nextents || d->i_ext_blk || d->i_ext_rblk))
+		return poise_err(EUCLEAN, "inode %llu: a FIFO, socket or device that holds data", n);
+	return 0;
+}
+
 int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp)
 {
 	if (ino < 1 || ino > fs->sb.s_ninodes)
@@ -248,6 +262,8 @@ int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp)
 				(unsigned long long)ino);
 		goto fail;
 	}
+	if ((ret = dinode_type_check(fs, ino, &ip->d)) < 0)
+		goto fail;
 	ip->type = ip->d.i_mode & S_IFMT;
 	ip->parent = ip->d.i_parent;
 	if (S_ISDIR(ip->type) && (ip->parent == 0 || ip->parent > fs->sb.s_ninodes)) {

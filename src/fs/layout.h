@@ -28,7 +28,12 @@
 
 #define POISE_MAGIC 0x3153464553494f50ULL /* "POISEFS1" */
 #define POISE_FMT_MAJOR 1
-#define POISE_FMT_MINOR 0
+#define POISE_FMT_MINOR 1
+/* s_features: what a pool may hold beyond format 1.0.  A 1.0 reader
+ * refuses any pool with s_features != 0, so a pool that may hold an inode
+ * it would misread always carries a bit it does not know. */
+#define POISE_FEAT_NODES 1ULL /* 1.1: FIFOs, sockets, character and block devices (i_rdev) */
+#define POISE_FEATURES_KNOWN POISE_FEAT_NODES
 #define POISE_BLOCK 4096u
 #define POISE_BLOCK_SHIFT 12
 #define POISE_ROOT_INO 1ULL
@@ -60,7 +65,7 @@ struct poise_super {
 	uint64_t s_root_ino;
 	int64_t s_mkfs_time_ns;
 	uint8_t s_uuid[16];
-	uint64_t s_features;       /* 0 in version 1.0 */
+	uint64_t s_features;       /* 0 in version 1.0; POISE_FEAT_* in 1.1 */
 	uint64_t s_quarantine_ino; /* POISE_QUARANTINE_INO */
 	uint64_t s_log_replica_blk; /* the lanes' replicas: s_log_blk + nlanes * lane_blocks */
 	uint8_t s_reserved[100];
@@ -81,10 +86,13 @@ struct poise_extent {
 _Static_assert(sizeof(struct poise_extent) == 32, "extent is 32 bytes");
 
 /* Inode: i_mode == 0 means free.  i_crc covers the 256 bytes with i_crc = 0.
- * Extents [0, 4) are inline; the rest live in a chain of extent blocks. */
+ * Extents [0, 4) are inline; the rest live in a chain of extent blocks.
+ * FIFOs, sockets and device nodes (only with POISE_FEAT_NODES) hold no
+ * blocks and have size 0; i_rdev is the device number of a character or
+ * block device (the kernel's dev_t encoding) and 0 for every other type. */
 struct poise_dinode {
 	uint32_t i_crc;
-	uint16_t i_mode;   /* S_IFREG/S_IFDIR/S_IFLNK | permissions */
+	uint16_t i_mode;   /* S_IFREG/DIR/LNK (1.1: also S_IFIFO/SOCK/CHR/BLK) | permissions */
 	uint16_t i_flags;
 	uint32_t i_nlink;
 	uint32_t i_uid, i_gid;
@@ -98,7 +106,8 @@ struct poise_dinode {
 	uint64_t i_ext_rblk; /* the first extent block's replica, 0 if none */
 	uint64_t i_xattr_blk;  /* extended attributes: a block, 0 if none */
 	uint64_t i_xattr_rblk; /* ... and its replica */
-	uint64_t i_reserved[2];
+	uint64_t i_rdev;       /* 1.1: a device's number; 0 otherwise (1.0: reserved, 0) */
+	uint64_t i_reserved;
 	struct poise_extent i_ext[POISE_INLINE_EXTENTS];
 };
 _Static_assert(sizeof(struct poise_dinode) == POISE_INODE_SIZE, "inode is 256 bytes");
@@ -148,7 +157,7 @@ struct poise_dirent {
 	uint64_t d_ino;
 	uint32_t d_crc;
 	uint8_t d_name_len;
-	uint8_t d_type;   /* DT_REG, DT_DIR, DT_LNK */
+	uint8_t d_type;   /* DT_REG, DT_DIR, DT_LNK (1.1: also DT_FIFO/SOCK/CHR/BLK) */
 	uint8_t d_nslots;
 	uint8_t d_pad;
 	char d_name[];

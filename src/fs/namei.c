@@ -236,6 +236,65 @@ static __thread struct {
 	gid_t gid;
 } owner;
 
+/* The umask of this thread's creations (poise_set_thread_umask): -1 none. */
+static __thread int thread_umask = -1;
+
+void poise_set_thread_umask(int mask)
+{
+	thread_umask = mask < 0 ? -1 : mask & 0777;
+}
+
+/* A new inode ip in dp (dp->lock held exclusive): with dp's default ACL,
+ * its access ACL (and a directory's default) staged into ip->d, its mode
+ * masked by the ACL; without, the thread's umask.  Symlinks are 0777. */
+static int inherit(struct poise_fs *fs, struct inode *dp, struct inode *ip, struct xattr_pair *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (S_ISLNK(ip->type))
+		return 0;
+	uint8_t *acl = malloc(3 * POISE_BLOCK), *dflt = acl + POISE_BLOCK, *blk = dflt + POISE_BLOCK;
+	if (!acl)
+		return poise_err(ENOMEM, "out of memory");
+	ssize_t n = xattr_get_locked(fs, dp, XATTR_ACL_DEFAULT, acl, POISE_BLOCK);
+	int base;
+	if (n == -ENODATA || (n >= 0 && acl_check(acl, (size_t)n, &base) < 0)) {
+		if (thread_umask >= 0)
+			ip->d.i_mode &= (uint16_t)~thread_umask;
+		free(acl);
+		return 0;
+	}
+	if (n < 0) {
+		free(acl);
+		return (int)n;
+	}
+	memset(blk, 0, POISE_BLOCK);
+	/* the entries, packed as xattr.c packs them: access (when it is more
+	 * than the mode), then a directory's default */
+	struct poise_xattr_hdr *h = (struct poise_xattr_hdr *)blk;
+	size_t w = sizeof(*h);
+	memcpy(dflt, acl, (size_t)n);
+	for (int k = 0; k < 2; k++) {
+		const char *name = k ? XATTR_ACL_DEFAULT : XATTR_ACL_ACCESS;
+		const uint8_t *v = k ? dflt : acl;
+		if (k == 0 && !acl_create(acl, (size_t)n, &ip->d.i_mode))
+			continue;
+		if (k == 1 && !S_ISDIR(ip->type))
+			continue;
+		size_t nl = strlen(name);
+		blk[w] = (uint8_t)nl;
+		blk[w + 2] = (uint8_t)(n & 0xff);
+		blk[w + 3] = (uint8_t)(n >> 8);
+		memcpy(blk + w + 4, name, nl);
+		memcpy(blk + w + 4 + nl, v, (size_t)n);
+		w += (4 + nl + (size_t)n + 3) & ~(size_t)3;
+		h->a_count++;
+	}
+	h->a_bytes = (uint32_t)(w - sizeof(*h));
+	int ret = h->a_count ? xattr_stage(fs, ip, &ip->d, blk, st) : 0;
+	free(acl);
+	return ret;
+}
+
 void poise_set_thread_owner(uid_t uid, gid_t gid)
 {
 	owner.set = uid != (uid_t)-1;
@@ -245,10 +304,11 @@ void poise_set_thread_owner(uid_t uid, gid_t gid)
 
 /* (api.h) */
 int namei_create(struct poise_fs *fs, struct inode *dp, const char *name, size_t len,
-			 uint16_t mode, const char *target, struct inode **out)
+			 uint16_t mode, const char *target, uint64_t rdev, struct inode **out)
 {
 	uint64_t ino, blk = 0, got;
 	struct inode *ip;
+	struct xattr_pair acl = {{0, 0}, {0, 0}};
 	int ret = alloc_ino(fs, &ino);
 	if (ret < 0)
 		return ret;
@@ -256,6 +316,7 @@ int namei_create(struct poise_fs *fs, struct inode *dp, const char *name, size_t
 		free_ino(fs, ino);
 		return ret;
 	}
+	ip->d.i_rdev = S_ISCHR(mode) || S_ISBLK(mode) ? rdev : 0;
 	ip->d.i_uid = owner.set ? owner.uid : fs->uid;
 	ip->d.i_gid = owner.set ? owner.gid : fs->gid;
 	if (dp->d.i_mode & S_ISGID) { /* BSD group semantics in a set-group-ID directory */
@@ -269,6 +330,8 @@ int namei_create(struct poise_fs *fs, struct inode *dp, const char *name, size_t
 		if ((ret = dir_load(fs, ip)) < 0) /* size 0: an empty index */
 			goto fail;
 	}
+	if ((ret = inherit(fs, dp, ip, &acl)) < 0)
+		goto fail;
 	struct ext_change ch;
 	memset(&ch, 0, sizeof(ch));
 	struct tx *tx = tx_begin(fs);
@@ -289,6 +352,12 @@ int namei_create(struct poise_fs *fs, struct inode *dp, const char *name, size_t
 			ret = ext_store(tx, fs, ip, &ip->d, &e, 1, &ch);
 		}
 	}
+	struct poise_super nsb;
+	int upgrade = 0;
+	if (ret == 0 && is_node(mode)) /* a 1.0 pool moves to 1.1 with its first node */
+		ret = upgrade = super_add_features(tx, fs, POISE_FEAT_NODES, &nsb);
+	if (ret > 0)
+		ret = 0;
 	if (ret == 0)
 		ret = dir_add(tx, fs, dp, name, len, ino, dtype_of(mode));
 	struct poise_dinode pnd = dp->d;
@@ -310,6 +379,9 @@ int namei_create(struct poise_fs *fs, struct inode *dp, const char *name, size_t
 			free_blocks(fs, blk, 1);
 		goto fail;
 	}
+	xattr_stage_end(fs, &acl, 1);
+	if (upgrade > 0)
+		super_publish(fs, &nsb);
 	if (target)
 		ext_commit(fs, ip, &ch);
 	dir_commit(dp);
@@ -318,6 +390,7 @@ int namei_create(struct poise_fs *fs, struct inode *dp, const char *name, size_t
 	*out = ip;
 	return 0;
 fail:
+	xattr_stage_end(fs, &acl, 0);
 	free_ino(fs, ino);
 	if (ip->dir)
 		dir_free(ip->dir);
@@ -338,7 +411,8 @@ static int name_ok(const char *name, size_t len, int for_create)
 
 /* ---- names ---- */
 
-static int mknode(struct poise_pool *pool, uint64_t at, const char *path, uint16_t mode, const char *target)
+static int mknode(struct poise_pool *pool, uint64_t at, const char *path, uint16_t mode, const char *target,
+		  uint64_t rdev)
 {
 	struct poise_fs *fs = pool->fs;
 	struct inode *dp, *ip;
@@ -357,19 +431,45 @@ static int mknode(struct poise_pool *pool, uint64_t at, const char *path, uint16
 	else if (dir_lookup(dp, name, len, &ino, &t) == 0)
 		ret = poise_err(EEXIST, "%s exists", path);
 	else
-		ret = namei_create(fs, dp, name, len, mode, target, &ip);
+		ret = namei_create(fs, dp, name, len, mode, target, rdev, &ip);
 	pthread_rwlock_unlock(&dp->lock);
 	return ret;
 }
 
 int poise_mkdirat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode)
 {
-	return mknode(pool, at, path, S_IFDIR | (mode & 07777), NULL);
+	return mknode(pool, at, path, S_IFDIR | (mode & 07777), NULL, 0);
 }
 
 int poise_mkdir(struct poise_pool *pool, const char *path, mode_t mode)
 {
 	return poise_mkdirat(pool, POISE_ROOT_INO, path, mode);
+}
+
+int poise_mknodat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode, dev_t dev)
+{
+	uint16_t perm = (uint16_t)(mode & 07777);
+	switch (mode & S_IFMT) {
+	case 0:
+	case S_IFREG: {
+		int fd = poise_openat(pool, at, path, O_CREAT | O_EXCL | O_WRONLY, perm);
+		return fd < 0 ? fd : poise_close(pool, fd);
+	}
+	case S_IFCHR:
+	case S_IFBLK:
+		return mknode(pool, at, path, (uint16_t)((mode & S_IFMT) | perm), NULL, (uint64_t)dev);
+	case S_IFIFO:
+	case S_IFSOCK:
+		return mknode(pool, at, path, (uint16_t)((mode & S_IFMT) | perm), NULL, 0);
+	case S_IFDIR:
+		return poise_err(EPERM, "mknod cannot make a directory (use mkdir)");
+	}
+	return poise_err(EINVAL, "mknod: mode %o has no file type poise knows", (unsigned)mode);
+}
+
+int poise_mknod(struct poise_pool *pool, const char *path, mode_t mode, dev_t dev)
+{
+	return poise_mknodat(pool, POISE_ROOT_INO, path, mode, dev);
 }
 
 int poise_symlink(struct poise_pool *pool, const char *target, const char *path)
@@ -384,7 +484,7 @@ int poise_symlinkat(struct poise_pool *pool, const char *target, uint64_t at, co
 		return poise_err(ENOENT, "empty symlink target");
 	if (tl >= POISE_BLOCK)
 		return poise_err(ENAMETOOLONG, "symlink target longer than %u bytes", POISE_BLOCK - 1);
-	return mknode(pool, at, path, S_IFLNK | 0777, target);
+	return mknode(pool, at, path, S_IFLNK | 0777, target, 0);
 }
 
 ssize_t poise_readlink(struct poise_pool *pool, const char *path, char *buf, size_t len)
@@ -441,10 +541,15 @@ int namei_setattr(struct poise_pool *pool, uint64_t at, const char *path, int fo
 		*(k ? &nd.i_mtime_ns : &nd.i_atime_ns) = t;
 	}
 	nd.i_ctime_ns = now;
-	struct tx *tx = tx_begin(pool->fs);
-	ret = tx ? istore(tx, ip, &nd) : poise_err(ENOMEM, "out of memory");
+	struct xattr_pair acl;
+	ret = (mask & POISE_SET_MODE) && nd.i_mode != ip->d.i_mode ? xattr_chmod_stage(pool->fs, ip, &nd, &acl)
+								     : (memset(&acl, 0, sizeof(acl)), 0);
+	struct tx *tx = ret == 0 ? tx_begin(pool->fs) : NULL;
+	if (ret == 0)
+		ret = tx ? istore(tx, ip, &nd) : poise_err(ENOMEM, "out of memory");
 	if (tx)
 		ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
+	xattr_stage_end(pool->fs, &acl, ret == 0);
 	if (ret == 0) {
 		ip->d = nd;
 		ip->times_dirty = 0; /* the stored times are these */

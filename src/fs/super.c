@@ -47,9 +47,12 @@ static int super_check(const struct poise_super *s, uint64_t dev_size, const cha
 		return poise_err(EUCLEAN, "not a poise file system (no poise magic in the %s superblock)", where);
 	if (poise_crc32c(0, s, offsetof(struct poise_super, s_crc)) != s->s_crc)
 		return poise_err(EUCLEAN, "the %s superblock fails its checksum", where);
-	if (s->s_major != POISE_FMT_MAJOR)
-		return poise_err(EUCLEAN, "format version %u.%u is not supported (this poise reads %u.x)",
-				 s->s_major, s->s_minor, POISE_FMT_MAJOR);
+	if (s->s_major != POISE_FMT_MAJOR || s->s_minor > POISE_FMT_MINOR)
+		return poise_err(EUCLEAN, "format version %u.%u is not supported (this poise reads %u.0 to %u.%u)",
+				 s->s_major, s->s_minor, POISE_FMT_MAJOR, POISE_FMT_MAJOR, POISE_FMT_MINOR);
+	if ((s->s_minor == 0 && s->s_features) || (s->s_features & ~POISE_FEATURES_KNOWN))
+		return poise_err(EUCLEAN, "the %s superblock names features %#llx that format %u.%u does not have",
+				 where, (unsigned long long)s->s_features, s->s_major, s->s_minor);
 	/* every comparison below is of values already bounded by the pool, so
 	 * nothing wraps: a field is checked against the pool before any sum
 	 * or product uses it */
@@ -64,7 +67,7 @@ static int super_check(const struct poise_super *s, uint64_t dev_size, const cha
 	     s->s_data_blk == s->s_itable_blk + s->s_itable_blocks && s->s_replica_blk == nb - 1 &&
 	     s->s_itable_blocks < nb - 1 && s->s_itable_replica_blk == nb - 1 - s->s_itable_blocks &&
 	     s->s_data_blk < s->s_itable_replica_blk && s->s_root_ino == POISE_ROOT_INO &&
-	     s->s_quarantine_ino == POISE_QUARANTINE_INO && s->s_features == 0;
+	     s->s_quarantine_ino == POISE_QUARANTINE_INO;
 	if (!ok)
 		return poise_err(EUCLEAN, "the %s superblock describes an impossible geometry", where);
 	return 0;
@@ -91,6 +94,7 @@ int fs_mkfs(struct poise_dev *dev, uint64_t ninodes)
 	s.s_magic = POISE_MAGIC;
 	s.s_major = POISE_FMT_MAJOR;
 	s.s_minor = POISE_FMT_MINOR;
+	s.s_features = POISE_FEATURES_KNOWN;
 	s.s_block_size = POISE_BLOCK;
 	s.s_nblocks = nblocks;
 	s.s_pool_size = nblocks * POISE_BLOCK;
@@ -193,6 +197,51 @@ static int read_super(struct poise_dev *dev, struct poise_super *s)
 		}
 	}
 	return poise_err(pr == -EIO ? EIO : EUCLEAN, "%s: %s", dev->path, why);
+}
+
+/* After log replay: a replayed transaction may have upgraded the format
+ * (super_add_features); nothing else of the superblock may change, so a
+ * log record that rewrote its geometry is corruption. */
+static int reread_super(struct poise_fs *fs)
+{
+	struct poise_super s, a, b;
+	int ret = read_super(fs->dev, &s);
+	if (ret < 0)
+		return ret;
+	a = s;
+	b = fs->sb;
+	a.s_minor = b.s_minor = 0;
+	a.s_features = b.s_features = 0;
+	a.s_crc = b.s_crc = 0;
+	if (memcmp(&a, &b, sizeof(a)))
+		return poise_err(EUCLEAN, "%s: the log rewrote the superblock's geometry (corrupt log)", fs->dev->path);
+	fs->sb = s;
+	return 0;
+}
+
+/* (fs.h) */
+int super_add_features(struct tx *tx, struct poise_fs *fs, uint64_t feat, struct poise_super *out)
+{
+	*out = fs->sb;
+	out->s_minor = __atomic_load_n(&fs->sb.s_minor, __ATOMIC_ACQUIRE);
+	out->s_features = __atomic_load_n(&fs->sb.s_features, __ATOMIC_ACQUIRE);
+	if ((out->s_features & feat) == feat)
+		return 0;
+	out->s_minor = POISE_FMT_MINOR;
+	out->s_features |= feat;
+	super_seal(out);
+	int ret = tx_write(tx, 0, out, sizeof(*out));
+	if (ret == 0)
+		ret = tx_write(tx, fs->sb.s_replica_blk * POISE_BLOCK, out, sizeof(*out));
+	return ret < 0 ? ret : 1;
+}
+
+/* (fs.h) */
+void super_publish(struct poise_fs *fs, const struct poise_super *s)
+{
+	__atomic_store_n(&fs->sb.s_crc, s->s_crc, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->sb.s_minor, s->s_minor, __ATOMIC_RELEASE);
+	__atomic_store_n(&fs->sb.s_features, s->s_features, __ATOMIC_RELEASE);
 }
 
 /* Mark the blocks inode d holds (mount scan).  Returns -EUCLEAN for a chain
@@ -389,6 +438,8 @@ int fs_mount(struct poise_dev *dev, struct poise_fs **out)
 		goto fail;
 	}
 	if ((ret = log_replay(fs, &replayed)) < 0)
+		goto fail;
+	if (replayed && (ret = reread_super(fs)) < 0)
 		goto fail;
 	uint64_t *orphans;
 	size_t norphans;

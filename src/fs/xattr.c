@@ -1,7 +1,8 @@
 /*
  * xattr.c - extended attributes: small name/value pairs of an inode (the
- * user.*, trusted.* and security.* namespaces; system.* (ACLs) is not
- * stored), at most one block of them per inode.
+ * user.*, trusted.* and security.* namespaces, and the POSIX ACLs
+ * system.posix_acl_access and system.posix_acl_default, kept in step with
+ * the mode by acl.c), at most one block of them per inode.
  *
  * On media (layout.h): a block and its replica, named by the dinode's
  * i_xattr_blk/i_xattr_rblk.  A change builds the new block in DRAM, writes
@@ -51,8 +52,10 @@ int xattr_name_ok(const char *name)
 	size_t nl = strlen(name);
 	if (nl == 0 || nl > 255)
 		return poise_err(nl ? ERANGE : EINVAL, "attribute name of %zu bytes", nl);
-	if (strncmp(name, "user.", 5) && strncmp(name, "trusted.", 8) && strncmp(name, "security.", 9))
-		return poise_err(EOPNOTSUPP, "%s: only user.*, trusted.* and security.* attributes are stored", name);
+	if (strncmp(name, "user.", 5) && strncmp(name, "trusted.", 8) && strncmp(name, "security.", 9) &&
+	    strcmp(name, XATTR_ACL_ACCESS) && strcmp(name, XATTR_ACL_DEFAULT))
+		return poise_err(EOPNOTSUPP, "%s: only user.*, trusted.*, security.* attributes and POSIX ACLs are "
+				 "stored", name);
 	return 0;
 }
 
@@ -90,12 +93,14 @@ static long find(const uint8_t *b, const char *name)
 	return -1;
 }
 
-ssize_t xattr_get(struct poise_fs *fs, struct inode *ip, const char *name, void *value, size_t size)
+/* (fs.h) */
+ssize_t xattr_get_locked(struct poise_fs *fs, struct inode *ip, const char *name, void *value, size_t size)
 {
+	if (!ip->d.i_xattr_blk)
+		return -ENODATA;
 	uint8_t *b = malloc(POISE_BLOCK);
 	if (!b)
 		return poise_err(ENOMEM, "out of memory");
-	pthread_rwlock_rdlock(&ip->lock);
 	ssize_t ret = load(fs, ip, b);
 	long at = ret < 0 ? -1 : find(b, name);
 	if (ret == 0 && at < 0) {
@@ -110,8 +115,15 @@ ssize_t xattr_get(struct poise_fs *fs, struct inode *ip, const char *name, void 
 			ret = (ssize_t)vl;
 		}
 	}
-	pthread_rwlock_unlock(&ip->lock);
 	free(b);
+	return ret;
+}
+
+ssize_t xattr_get(struct poise_fs *fs, struct inode *ip, const char *name, void *value, size_t size)
+{
+	pthread_rwlock_rdlock(&ip->lock);
+	ssize_t ret = xattr_get_locked(fs, ip, name, value, size);
+	pthread_rwlock_unlock(&ip->lock);
 	return ret;
 }
 
@@ -142,46 +154,112 @@ ssize_t xattr_list(struct poise_fs *fs, struct inode *ip, char *list, size_t siz
 	return ret < 0 ? ret : (ssize_t)need;
 }
 
-/* Switch ip to the attribute block `b` (NULL: none) in one transaction. */
-static int publish(struct poise_fs *fs, struct inode *ip, uint8_t *b)
+/* (fs.h) */
+int xattr_stage(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd, uint8_t *b, struct xattr_pair *st)
 {
-	uint64_t pair[2] = {0, 0}, got;
 	int ret = 0;
+	uint64_t got;
+	memset(st, 0, sizeof(*st));
 	if (b) {
 		struct poise_xattr_hdr *h = (struct poise_xattr_hdr *)b;
 		h->a_magic = POISE_XATTR_MAGIC;
 		h->a_owner = ip->ino;
 		h->a_crc = block_crc(b);
 		for (int k = 0; k < 2 && ret == 0; k++)
-			ret = alloc_blocks(fs, ip->next ? ip->ext[0].e_pblk : 0, 1, &pair[k], &got);
+			ret = alloc_blocks(fs, ip->next ? ip->ext[0].e_pblk : 0, 1, &st->fresh[k], &got);
 		for (int k = 0; k < 2 && ret == 0; k++)
-			if (poise_dev_store(fs->dev, pair[k] * POISE_BLOCK, b, POISE_BLOCK) < 0)
+			if (poise_dev_store(fs->dev, st->fresh[k] * POISE_BLOCK, b, POISE_BLOCK) < 0)
 				ret = poise_err(EIO, "cannot write the attribute block");
+		if (ret < 0) {
+			xattr_stage_end(fs, st, 0);
+			return ret;
+		}
 	}
+	st->old[0] = nd->i_xattr_blk;
+	st->old[1] = nd->i_xattr_rblk;
+	nd->i_blocks = nd->i_blocks - (st->old[0] ? 2 : 0) + (b ? 2 : 0);
+	nd->i_xattr_blk = st->fresh[0];
+	nd->i_xattr_rblk = st->fresh[1];
+	return 0;
+}
+
+/* (fs.h) */
+void xattr_stage_end(struct poise_fs *fs, struct xattr_pair *st, int committed)
+{
+	uint64_t *gone = committed ? st->old : st->fresh;
+	for (int k = 0; k < 2; k++)
+		if (gone[k])
+			free_blocks(fs, gone[k], 1);
+	memset(st, 0, sizeof(*st));
+}
+
+/* Switch ip to the attribute block `b` (NULL: none), and its permission
+ * bits to those of mode when mode >= 0 (an access ACL), in one
+ * transaction. */
+static int publish(struct poise_fs *fs, struct inode *ip, uint8_t *b, int mode)
+{
 	struct poise_dinode nd = ip->d;
-	uint64_t old[2] = {nd.i_xattr_blk, nd.i_xattr_rblk};
-	nd.i_blocks = nd.i_blocks - (old[0] ? 2 : 0) + (b ? 2 : 0);
-	nd.i_xattr_blk = pair[0];
-	nd.i_xattr_rblk = pair[1];
+	struct xattr_pair st;
+	int ret = xattr_stage(fs, ip, &nd, b, &st);
+	if (ret < 0)
+		return ret;
+	if (mode >= 0)
+		nd.i_mode = (uint16_t)((nd.i_mode & ~0777u) | ((unsigned)mode & 0777));
 	nd.i_ctime_ns = now_ns();
-	struct tx *tx = ret == 0 ? tx_begin(fs) : NULL;
-	if (ret == 0 && !tx)
+	struct tx *tx = tx_begin(fs);
+	if (!tx)
 		ret = poise_err(ENOMEM, "out of memory");
 	if (ret == 0) {
 		ret = istore(tx, ip, &nd);
 		ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
 	}
-	if (ret < 0) {
-		for (int k = 0; k < 2; k++)
-			if (pair[k])
-				free_blocks(fs, pair[k], 1);
-		return ret;
+	xattr_stage_end(fs, &st, ret == 0);
+	if (ret == 0)
+		ip->d = nd;
+	return ret;
+}
+
+/* A copy of block b without the entry at `skip` (-1: none); the entry
+ * count and length set.  Returns the bytes used (from the block start). */
+static size_t copy_without(const uint8_t *b, long skip, uint8_t *nb)
+{
+	const struct poise_xattr_hdr *h = (const struct poise_xattr_hdr *)b;
+	struct poise_xattr_hdr *nh = (struct poise_xattr_hdr *)nb;
+	size_t w = HDR;
+	for (size_t r = HDR; r + 4 <= HDR + h->a_bytes;) {
+		size_t el = entry_len(b[r], (size_t)b[r + 2] | (size_t)b[r + 3] << 8);
+		if ((long)r != skip) {
+			memcpy(nb + w, b + r, el);
+			w += el;
+			nh->a_count++;
+		}
+		r += el;
 	}
-	ip->d = nd;
-	for (int k = 0; k < 2; k++)
-		if (old[k])
-			free_blocks(fs, old[k], 1);
-	return 0;
+	nh->a_bytes = (uint32_t)(w - HDR);
+	return w;
+}
+
+/* (fs.h) */
+int xattr_chmod_stage(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd, struct xattr_pair *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!ip->d.i_xattr_blk)
+		return 0;
+	uint8_t *b = malloc(POISE_BLOCK);
+	if (!b)
+		return poise_err(ENOMEM, "out of memory");
+	int ret = load(fs, ip, b);
+	long at = ret < 0 ? -1 : find(b, XATTR_ACL_ACCESS);
+	if (at >= 0) {
+		size_t nl = b[at], vl = (size_t)b[at + 2] | (size_t)b[at + 3] << 8;
+		int base;
+		if (acl_check(b + at + 4 + nl, vl, &base) == 0) { /* else leave what chmod cannot mend */
+			acl_chmod(b + at + 4 + nl, vl, nd->i_mode);
+			ret = xattr_stage(fs, ip, nd, b, st);
+		}
+	}
+	free(b);
+	return ret;
 }
 
 int xattr_set(struct poise_fs *fs, struct inode *ip, const char *name, const void *value, size_t size, int flags)
@@ -189,6 +267,11 @@ int xattr_set(struct poise_fs *fs, struct inode *ip, const char *name, const voi
 	int ret = xattr_name_ok(name);
 	if (ret < 0)
 		return ret;
+	int acl = !strcmp(name, XATTR_ACL_ACCESS) ? 1 : !strcmp(name, XATTR_ACL_DEFAULT) ? 2 : 0, base = 0;
+	if (acl && (ret = acl_check(value, size, &base)) < 0)
+		return ret;
+	if (acl == 2 && !S_ISDIR(ip->type))
+		return poise_err(EACCES, "a default ACL is for directories only");
 	size_t nl = strlen(name);
 	if (size > 0xffff || entry_len(nl, size) > SPACE)
 		return poise_err(ENOSPC, "%s: a value of %zu bytes does not fit an attribute block", name, size);
@@ -208,20 +291,16 @@ int xattr_set(struct poise_fs *fs, struct inode *ip, const char *name, const voi
 		ret = poise_err(EEXIST, "%s exists", name);
 	else if (ret == 0 && at < 0 && (flags & XATTR_REPLACE))
 		ret = poise_err(ENODATA, "%s: no such attribute", name);
-	if (ret == 0) {
+	if (ret == 0 && acl == 1 && base) {
+		/* an access ACL of the owner, group and other entries alone is
+		 * the mode: stored as the mode, no attribute (as ext4) */
+		copy_without(b, at, nb);
+		ret = publish(fs, ip, ((struct poise_xattr_hdr *)nb)->a_count ? nb : NULL,
+			      acl_mode(value, size, ip->d.i_mode));
+	} else if (ret == 0) {
 		/* the new block: every other entry, then this one */
-		const struct poise_xattr_hdr *h = (const struct poise_xattr_hdr *)b;
 		struct poise_xattr_hdr *nh = (struct poise_xattr_hdr *)nb;
-		size_t w = HDR;
-		for (size_t r = HDR; r + 4 <= HDR + h->a_bytes;) {
-			size_t enl = b[r], evl = (size_t)b[r + 2] | (size_t)b[r + 3] << 8, el = entry_len(enl, evl);
-			if ((long)r != at) {
-				memcpy(nb + w, b + r, el);
-				w += el;
-				nh->a_count++;
-			}
-			r += el;
-		}
+		size_t w = copy_without(b, at, nb);
 		if (w + entry_len(nl, size) > POISE_BLOCK) {
 			ret = poise_err(ENOSPC, "%s: the inode's attribute block is full", name);
 		} else {
@@ -234,7 +313,7 @@ int xattr_set(struct poise_fs *fs, struct inode *ip, const char *name, const voi
 			w += entry_len(nl, size);
 			nh->a_count++;
 			nh->a_bytes = (uint32_t)(w - HDR);
-			ret = publish(fs, ip, nb);
+			ret = publish(fs, ip, nb, acl == 1 ? acl_mode(value, size, ip->d.i_mode) : -1);
 		}
 	}
 	pthread_rwlock_unlock(&ip->lock);
@@ -254,20 +333,8 @@ int xattr_remove(struct poise_fs *fs, struct inode *ip, const char *name)
 		if (ret == 0 && at < 0)
 			ret = -ENODATA;
 		if (ret == 0) {
-			const struct poise_xattr_hdr *h = (const struct poise_xattr_hdr *)b;
-			struct poise_xattr_hdr *nh = (struct poise_xattr_hdr *)nb;
-			size_t w = HDR;
-			for (size_t r = HDR; r + 4 <= HDR + h->a_bytes;) {
-				size_t el = entry_len(b[r], (size_t)b[r + 2] | (size_t)b[r + 3] << 8);
-				if ((long)r != at) {
-					memcpy(nb + w, b + r, el);
-					w += el;
-					nh->a_count++;
-				}
-				r += el;
-			}
-			nh->a_bytes = (uint32_t)(w - HDR);
-			ret = publish(fs, ip, nh->a_count ? nb : NULL);
+			copy_without(b, at, nb);
+			ret = publish(fs, ip, ((struct poise_xattr_hdr *)nb)->a_count ? nb : NULL, -1);
 		}
 		pthread_rwlock_unlock(&ip->lock);
 	}

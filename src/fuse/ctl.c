@@ -127,6 +127,23 @@ static int read_request(int c, void *buf, size_t len)
 	return 0;
 }
 
+/* After r changed bytes of the pool behind the kernel (an injection
+ * scrambles them, a clear zeroes them): drop the cached pages of the files
+ * there, so the next read meets the pool as it now is. */
+static void drop_cached(const struct live_req *r)
+{
+	if (r->op == LIVE_BB_INJECT || r->op == LIVE_BB_CLEAR) {
+		pfuse_inval_range(g_pf, r->sector * POISE_SECTOR, r->count * POISE_SECTOR);
+	} else if (r->op == LIVE_BB_INJECT_FILE) {
+		struct poise_bb_range *rg;
+		long n = poise_dev_badblocks(poise_pool_dev(g_pf->pool), &rg);
+		for (long i = 0; i < n; i++)
+			pfuse_inval_range(g_pf, rg[i].sector * POISE_SECTOR, rg[i].count * POISE_SECTOR);
+		if (n >= 0)
+			free(rg);
+	}
+}
+
 /* Run r with stdout and stderr captured; answer the client. */
 static void run_captured(int c, const struct live_req *r)
 {
@@ -140,6 +157,7 @@ static void run_captured(int c, const struct live_req *r)
 		dup2(out, 1);
 		dup2(err, 2);
 		int rc = g_pf->exec(r, g_pf->pool_path, g_pf->pool); /* the served pool itself, never a path */
+		drop_cached(r);
 		fflush(stdout);
 		fflush(stderr);
 		dup2(s1, 1);

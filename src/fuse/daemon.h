@@ -12,6 +12,8 @@ struct pfuse_mount {
 	unsigned pool_flags;   /* poise_pool_open's (POISE_ODIRECT_BLOCK) */
 	double timeout;        /* attribute and entry cache, seconds */
 	int readonly;
+	int cache_none;        /* cache=none: all direct_io (no shared mmap) */
+	int atime;             /* POISE_ATIME_* */
 	const char *dir;       /* the mount point */
 	const char *fuse_opts; /* the option string for libfuse (escaped) */
 	ctl_exec_fn exec;      /* the control channel's executor */

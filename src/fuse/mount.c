@@ -31,7 +31,9 @@ static void on_term(int sig)
 /* (daemon.h) */
 int pfuse_serve(const struct pfuse_mount *m, int ready, int fg)
 {
-	struct pfuse pfs = {.pool_path = m->pool_path, .timeout = m->timeout, .readonly = m->readonly, .exec = m->exec};
+	struct pfuse pfs = {.pool_path = m->pool_path, .timeout = m->timeout, .readonly = m->readonly,
+			    .cache_none = m->cache_none, .atime = m->readonly ? POISE_ATIME_NEVER : m->atime,
+			    .exec = m->exec};
 	struct pfuse *pf = &pfs;
 	unsigned pflags = m->pool_flags;
 	const char *dir = m->dir, *fuse_o = m->fuse_opts;

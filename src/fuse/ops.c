@@ -5,14 +5,35 @@
  * inode itself (empty path).  Open files are poise descriptors in fi->fh;
  * open directories are snapshots (struct poise_dir) in fi->fh.
  *
- * Caching (documented in the README): attributes and entries are cached
- * `timeout` seconds (1 by default); file data is not cached by the kernel
- * (direct_io), so every read and write reaches the pool (a media error is
- * seen at once, and a write returns only when the bytes are on the media:
- * no writeback cache, so nothing acknowledged can be lost).  Permissions:
- * the mount always uses default_permissions, so the kernel checks mode
- * bits, ownership and sticky directories against these attributes; new
- * inodes belong to the calling process's uid and gid.
+ * Caching (docs/MOUNT.md): attributes and entries are cached `timeout`
+ * seconds (1 by default).  File data:
+ *   - buffered opens use the kernel's page cache, write-through (no
+ *     writeback cache): a write() returns when its bytes are on the media,
+ *     and every process reading through the mount sees it at once (one
+ *     page cache per inode); MAP_SHARED maps work, and their stores reach
+ *     the media at msync (or writeback), as on any kernel file system.  A
+ *     read request that meets a bad sector inside the file fails whole
+ *     with EIO (never short: the kernel would take a short page read for
+ *     the end of the file), so a page over poison is EIO to read() and
+ *     SIGBUS to a map;
+ *   - O_DIRECT opens bypass the cache through the kernel's own O_DIRECT
+ *     path (which writes back and drops cached pages of the range first)
+ *     and keep the exact prefix of a read that meets a bad sector;
+ *   - -o cache=none: every open is direct_io, as before (no shared maps).
+ * Each open drops the file's cached pages (no keep_cache), and the control
+ * channel's injections and clears drop those of the files they touch
+ * (pfuse_inval_range), so nothing that writes the pool behind the kernel
+ * leaves stale pages.
+ * Permissions: the mount always uses default_permissions, so the kernel
+ * checks mode bits, ownership, sticky directories and POSIX ACLs
+ * (FUSE_CAP_POSIX_ACL: the library keeps the ACLs, their inheritance and
+ * the mode in step); new inodes belong to the calling process's uid and
+ * gid.  Locks (fcntl, OFD, flock) are the kernel's own: no lock
+ * operations are implemented, so the kernel keeps them for the mount as it
+ * does for a local file system.  NFS export: "." and ".." are looked up,
+ * and entries carry the inode's generation (FUSE_CAP_EXPORT_SUPPORT).
+ * Access times: pf->atime (relatime by default) on read and readdir
+ * requests that reach the daemon.
  *
  * Threads: libfuse's multithreaded loop calls these concurrently; the
  * library is thread-safe, and nothing here is shared but `struct pfuse`
@@ -20,6 +41,7 @@
  */
 #include "fuse/pfuse.h"
 #include "poise.h"
+#include "poise-admin.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,19 +54,29 @@
 
 #define PF(req) ((struct pfuse *)fuse_req_userdata(req))
 
+/* The entry of `path` in `parent`; "." and ".." as the NFS server asks for
+ * them (the inode itself, a directory's parent).  0 or -errno. */
+static int fill_entry(struct pfuse *pf, fuse_ino_t parent, const char *path, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	int r = poise_fstatat(pf->pool, parent, strcmp(path, ".") ? path : "", &e->attr, AT_SYMLINK_NOFOLLOW);
+	if (r == 0)
+		r = poise_generation(pf->pool, e->attr.st_ino, &e->generation);
+	if (r < 0)
+		return r;
+	e->ino = e->attr.st_ino;
+	e->attr_timeout = e->entry_timeout = pf->timeout;
+	return 0;
+}
+
 static void reply_entry(fuse_req_t req, const char *path, fuse_ino_t parent)
 {
-	struct pfuse *pf = PF(req);
 	struct fuse_entry_param e;
-	memset(&e, 0, sizeof(e));
-	int r = poise_fstatat(pf->pool, parent, path, &e.attr, AT_SYMLINK_NOFOLLOW);
-	if (r < 0) {
+	int r = fill_entry(PF(req), parent, path, &e);
+	if (r < 0)
 		fuse_reply_err(req, -r);
-		return;
-	}
-	e.ino = e.attr.st_ino;
-	e.attr_timeout = e.entry_timeout = pf->timeout;
-	fuse_reply_entry(req, &e);
+	else
+		fuse_reply_entry(req, &e);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -54,6 +86,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 }
@@ -143,37 +179,39 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, buf);
 }
 
-/* New inodes belong to the caller. */
+/* New inodes belong to the caller, with its umask unless the directory
+ * has a default ACL (the kernel leaves both to a file system with ACLs). */
 static void as_caller(fuse_req_t req)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	poise_set_thread_owner(c->uid, c->gid);
+	poise_set_thread_umask((int)c->umask);
 }
 
+static void as_daemon(void)
+{
+	poise_set_thread_owner((uid_t)-1, (gid_t)-1);
+	poise_set_thread_umask(-1);
+}
+
+/* Every type mknod(2) makes: files, FIFOs (mkfifo), sockets (bind of a
+ * unix socket) and devices (the kernel checked CAP_MKNOD). */
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	(void)rdev;
-	if (!S_ISREG(mode)) {
-		fuse_reply_err(req, EOPNOTSUPP); /* devices, fifos, sockets: not stored */
-		return;
-	}
 	as_caller(req);
-	mode &= ~fuse_req_ctx(req)->umask;
-	int fd = poise_openat(PF(req)->pool, parent, name, O_CREAT | O_EXCL | O_WRONLY, mode);
-	poise_set_thread_owner((uid_t)-1, (gid_t)-1);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	poise_close(PF(req)->pool, fd);
-	reply_entry(req, name, parent);
+	int r = poise_mknodat(PF(req)->pool, parent, name, mode, rdev);
+	as_daemon();
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_entry(req, name, parent);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	as_caller(req);
-	int r = poise_mkdirat(PF(req)->pool, parent, name, mode & ~fuse_req_ctx(req)->umask);
-	poise_set_thread_owner((uid_t)-1, (gid_t)-1);
+	int r = poise_mkdirat(PF(req)->pool, parent, name, mode);
+	as_daemon();
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -184,7 +222,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 {
 	as_caller(req);
 	int r = poise_symlinkat(PF(req)->pool, link, parent, name);
-	poise_set_thread_owner((uid_t)-1, (gid_t)-1);
+	as_daemon();
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -222,6 +260,16 @@ static int open_flags(int f)
 	return f & (O_ACCMODE | O_APPEND | O_TRUNC | O_DIRECT | O_NOFOLLOW);
 }
 
+/* The kernel's caching of an open file (the head comment). */
+static void set_caching(const struct pfuse *pf, struct fuse_file_info *fi)
+{
+	/* O_DIRECT: direct_io, whose short reads the kernel passes on as
+	 * they are (its generic O_DIRECT path takes one for the end of the
+	 * file and shrinks the size) */
+	fi->direct_io = pf->cache_none || (fi->flags & O_DIRECT);
+	fi->keep_cache = 0; /* an open drops what the kernel cached */
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int fd = poise_openat(PF(req)->pool, ino, "", open_flags(fi->flags), 0);
@@ -230,7 +278,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)fd;
-	fi->direct_io = 1; /* no page cache: every read and write reaches the pool */
+	set_caching(PF(req), fi);
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller was interrupted */
 		poise_close(PF(req)->pool, fd);
 }
@@ -239,43 +287,48 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	struct pfuse *pf = PF(req);
 	as_caller(req);
-	int fd = poise_openat(pf->pool, parent, name, open_flags(fi->flags) | O_CREAT | (fi->flags & O_EXCL),
-			      mode & ~fuse_req_ctx(req)->umask);
-	poise_set_thread_owner((uid_t)-1, (gid_t)-1);
+	int fd = poise_openat(pf->pool, parent, name, open_flags(fi->flags) | O_CREAT | (fi->flags & O_EXCL), mode);
+	as_daemon();
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
 	}
 	struct fuse_entry_param e;
-	memset(&e, 0, sizeof(e));
-	int r = poise_fstatat(pf->pool, parent, name, &e.attr, AT_SYMLINK_NOFOLLOW);
+	int r = fill_entry(pf, parent, name, &e);
 	if (r < 0) {
 		poise_close(pf->pool, fd);
 		fuse_reply_err(req, -r);
 		return;
 	}
-	e.ino = e.attr.st_ino;
-	e.attr_timeout = e.entry_timeout = pf->timeout;
 	fi->fh = (uint64_t)fd;
-	fi->direct_io = 1;
+	set_caching(pf, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		poise_close(pf->pool, fd);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	(void)ino;
+	struct pfuse *pf = PF(req);
 	char *buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ssize_t n = poise_pread(PF(req)->pool, (int)fi->fh, buf, size, off);
+	ssize_t n = poise_pread(pf->pool, (int)fi->fh, buf, size, off);
+	struct stat st;
+	/* a page-cache read (not O_DIRECT, not direct_io) that stops short
+	 * inside the file met a bad sector: EIO for the whole request, or the
+	 * kernel would shrink the file to the short end */
+	if (n >= 0 && (size_t)n < size && !(fi->flags & O_DIRECT) && !pf->cache_none &&
+	    poise_fstat(pf->pool, (int)fi->fh, &st) == 0 && off + n < st.st_size)
+		n = -EIO;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n); /* EIO when the read starts on a bad sector */
 	else
-		fuse_reply_buf(req, buf, (size_t)n); /* short: the bytes before the damage */
+		fuse_reply_buf(req, buf, (size_t)n); /* short (O_DIRECT): the bytes before the damage */
 	free(buf);
+	if (n >= 0 && pf->atime != POISE_ATIME_NEVER && !(fi->flags & O_NOATIME))
+		(void)poise_touch_atime(pf->pool, ino, pf->atime);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -356,8 +409,9 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 				break;
 			name = ent.name;
 			e.attr.st_ino = ent.ino;
-			e.attr.st_mode = (mode_t)(ent.type == DT_DIR ? S_IFDIR : ent.type == DT_LNK ? S_IFLNK : S_IFREG);
-			if (plus && poise_fstatat(pf->pool, ino, name, &e.attr, AT_SYMLINK_NOFOLLOW) < 0)
+			e.attr.st_mode = (mode_t)DTTOIF(ent.type);
+			if (plus && (poise_fstatat(pf->pool, ino, name, &e.attr, AT_SYMLINK_NOFOLLOW) < 0 ||
+				     poise_generation(pf->pool, e.attr.st_ino, &e.generation) < 0))
 				continue; /* removed since the snapshot */
 		}
 		size_t n;
@@ -374,6 +428,8 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+	if (off == 0 && pf->atime != POISE_ATIME_NEVER)
+		(void)poise_touch_atime(pf->pool, ino, pf->atime);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -516,6 +572,17 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	fuse_reply_err(req, -poise_removexattrat(PF(req)->pool, ino, "", name));
+}
+
+/* (pfuse.h) */
+void pfuse_inval_range(struct pfuse *pf, uint64_t off, uint64_t len)
+{
+	long max = 1 << 16;
+	uint64_t *inos = pf->se ? malloc((size_t)max * sizeof(*inos)) : NULL;
+	long n = inos ? poise_range_owners(pf->pool, off, len, inos, max) : 0;
+	for (long i = 0; i < n; i++)
+		(void)fuse_lowlevel_notify_inval_inode(pf->se, inos[i], 0, 0); /* unknown to the kernel: -ENOENT */
+	free(inos);
 }
 
 const struct fuse_lowlevel_ops pfuse_ops = {

@@ -29,8 +29,14 @@ struct pfuse {
 	struct fuse_session *se; /* for notifications to the kernel */
 	double timeout; /* attribute and entry cache, seconds */
 	int readonly;
+	int cache_none; /* -o cache=none: every open direct_io, as before 1.1 */
+	int atime;      /* POISE_ATIME_* (relatime unless -o noatime / strictatime) */
 	ctl_exec_fn exec; /* the control channel's executor (pfuse_mount) */
 };
+
+/* ops.c: drop the kernel's cached pages of every file whose data lies in
+ * pool bytes [off, off+len) (after the control channel changed them). */
+void pfuse_inval_range(struct pfuse *pf, uint64_t off, uint64_t len);
 
 extern const struct fuse_lowlevel_ops pfuse_ops;
 

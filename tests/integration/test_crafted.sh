@@ -147,4 +147,50 @@ $CRAFT file-size "$B" "$T/fsz.img" "$TOP"
 not_clean "file of 2^60 bytes" "$T/fsz.img"
 "$P" fsck "$T/fsz.img" >"$T/fsck" 2>&1
 contains "file of 2^60 bytes: fsck names the limit" "$T/fsck" "past the largest the format allows"
+# ---- format versions: 1.0 pools, newer ones, and the node types of 1.1 ----
+"$P" info "$B" >"$T/info"
+contains "a new pool is format 1.1" "$T/info" "poise 1.1"
+$CRAFT as-1.0 "$B" "$T/v10.img"
+expect_rc 0 "a 1.0 pool (an older poise's) opens" "$P" info "$T/v10.img"
+"$P" info "$T/v10.img" >"$T/info"
+contains "and says it is 1.0" "$T/info" "poise 1.0"
+expect_rc 0 "a 1.0 pool is fsck-clean" "$P" fsck "$T/v10.img"
+check "its files read as before" test "$("$P" cat "$T/v10.img" /top)" = secret
+cp "$T/v10.img" "$T/v10b.img"
+mkfifo "$T/fifo"
+expect_rc 0 "a FIFO put into a 1.0 pool" "$P" put "$T/v10b.img" "$T/fifo" /fifo
+"$P" info "$T/v10b.img" >"$T/info"
+contains "moves the pool to 1.1 with it" "$T/info" "poise 1.1"
+expect_rc 0 "which is fsck-clean" "$P" fsck "$T/v10b.img"
+check "and holds the FIFO" test "$("$P" stat --json "$T/v10b.img" /fifo |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["type"])')" = fifo
+$CRAFT sb-minor "$B" "$T/v12.img" 2
+expect_rc 1 "a 1.2 pool (a newer poise's) is refused" "$P" info "$T/v12.img"
+"$P" fsck "$T/v12.img" >"$T/err" 2>&1
+contains "naming the version" "$T/err" "format version 1.2 is not supported"
+$CRAFT sb-features "$B" "$T/feat.img" 0x2
+expect_rc 1 "an unknown feature bit is refused" "$P" info "$T/feat.img"
+"$P" info "$T/feat.img" 2>"$T/err"
+contains "naming it" "$T/err" "features 0x2"
+$CRAFT sb-features "$T/v10.img" "$T/feat0.img" 0x1
+expect_rc 1 "a 1.0 superblock with a feature bit is refused" "$P" info "$T/feat0.img"
+# a FIFO in a 1.0 pool: what an older poise could never have written
+$CRAFT set-mode "$T/v10.img" "$T/fifo10.img" "$TOP:010644"
+not_clean "a FIFO in a 1.0 pool" "$T/fifo10.img"
+"$P" fsck "$T/fifo10.img" >"$T/fsck" 2>&1
+contains "a FIFO in a 1.0 pool: fsck names it" "$T/fsck" "a type format 1.0 does not have"
+expect_rc 1 "a FIFO in a 1.0 pool: stat refuses it (never misread)" "$P" stat "$T/fifo10.img" /top
+sane "a FIFO in a 1.0 pool: ls -l" "$P" ls -l "$T/fifo10.img" /
+# nodes that hold data, device numbers on files
+$CRAFT set-mode "$B" "$T/fifod.img" "$TOP:010644"
+not_clean "a FIFO holding blocks" "$T/fifod.img"
+"$P" fsck "$T/fifod.img" >"$T/fsck" 2>&1
+contains "a FIFO holding blocks: fsck names it" "$T/fsck" "a FIFO, socket or device that holds data"
+expect_rc 1 "a FIFO holding blocks: stat refuses it" "$P" stat "$T/fifod.img" /top
+$CRAFT set-rdev "$B" "$T/rdev.img" "$TOP:0x103"
+not_clean "a device number on a file" "$T/rdev.img"
+"$P" fsck "$T/rdev.img" >"$T/fsck" 2>&1
+contains "a device number on a file: fsck names it" "$T/fsck" "a device number on what is not a device"
+sane "a device number on a file: cat" "$P" cat "$T/rdev.img" /top
+expect_rc 1 "a device number on a file: cat refuses it" "$P" cat "$T/rdev.img" /top
 finish

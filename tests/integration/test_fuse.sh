@@ -150,8 +150,17 @@ cp "$T/ref" "$M/victim"
 expect_rc 0 "inject poison under a mounted file (control channel)" "$P" badblocks inject "$POOL" --file /victim --offset 5000
 cat "$M/victim" >"$T/got" 2>"$T/caterr"
 contains "a read reaching it fails with EIO" "$T/caterr" "Input/output error"
-check "exactly the bytes before the bad sector arrived" cmp "$T/got" <(head -c 4608 "$T/ref")
-check "and the rest of the file reads" cmp <(tail -c +5121 "$M/victim") <(tail -c +5121 "$T/ref")
+# through the page cache (a buffered open): the pages before the bad one
+check "buffered: exactly the pages before the bad one arrived" cmp "$T/got" <(head -c 4096 "$T/ref")
+check "buffered: the file's size is unchanged (no short read taken for its end)" \
+	test "$(stat -c %s "$M/victim")" = 65536
+check "buffered: the rest of the file reads" cmp <(tail -c +8193 "$M/victim") <(tail -c +8193 "$T/ref")
+# O_DIRECT: the exact prefix, to the sector
+dd if="$M/victim" of="$T/got" bs=64k iflag=direct status=none 2>/dev/null
+check "O_DIRECT: exactly the bytes before the bad sector arrived" cmp "$T/got" <(head -c 4608 "$T/ref")
+check "O_DIRECT: and the size is still unchanged" test "$(stat -c %s "$M/victim")" = 65536
+dd if="$M/victim" of="$T/got" bs=512 skip=10 iflag=direct status=none 2>/dev/null
+check "O_DIRECT: the rest of the file reads, from the next sector" cmp "$T/got" <(tail -c +5121 "$T/ref")
 "$P" scrub "$POOL" >"$T/scrub"
 contains "scrub while mounted names the file" "$T/scrub" "/victim, bytes 4608-5119"
 "$P" badblocks list "$POOL" >"$T/bb"

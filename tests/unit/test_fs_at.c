@@ -1,14 +1,17 @@
 /*
  * test_fs_at.c - the *at calls (paths relative to an inode, "" for the
  * inode itself), renameat2 with RENAME_NOREPLACE and RENAME_EXCHANGE,
- * ownership and times, SEEK_DATA/SEEK_HOLE, and directory positions: what
- * the FUSE mount and the shim are built on.
+ * ownership and times, SEEK_DATA/SEEK_HOLE, directory positions, FIFOs,
+ * sockets and device nodes (format 1.1), POSIX ACLs (mode in step,
+ * inheritance), access times and generations: what the FUSE mount and
+ * the shim are built on.
  */
 #include "harness.h"
 #include "poise.h"
 #include "fs_check.h"
 #include "fs/fs.h"
 
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
 #include <errno.h>
@@ -229,7 +232,8 @@ static void t_xattrs(void)
 	CHECK_EQ(poise_setxattrat(p, POISE_ROOT, "/f", "user.b", "", 0, 0), 0); /* empty values count */
 	CHECK_EQ(poise_setxattrat(p, f, "", "user.a", "x", 1, XATTR_CREATE), -EEXIST);
 	CHECK_EQ(poise_setxattrat(p, f, "", "user.c", "x", 1, XATTR_REPLACE), -ENODATA);
-	CHECK_EQ(poise_setxattrat(p, f, "", "system.posix_acl_access", "x", 1, 0), -EOPNOTSUPP);
+	CHECK_EQ(poise_setxattrat(p, f, "", "system.posix_acl_access", "x", 1, 0), -EINVAL); /* not an ACL */
+	CHECK_EQ(poise_setxattrat(p, f, "", "system.other", "x", 1, 0), -EOPNOTSUPP);
 	char buf[64];
 	CHECK_EQ(poise_getxattrat(p, f, "", "user.a", NULL, 0), 5);
 	CHECK_EQ(poise_getxattrat(p, f, "", "user.a", buf, 2), -ERANGE);
@@ -277,6 +281,183 @@ static void t_xattrs(void)
 	CHECK(h_fsck_clean(img));
 }
 
+static void t_nodes(void)
+{
+	struct poise_pool *p = fresh();
+	CHECK(p);
+	CHECK_EQ(poise_mknod(p, "/fifo", S_IFIFO | 0640, 0), 0);
+	CHECK_EQ(poise_mknod(p, "/sock", S_IFSOCK | 0755, 0), 0);
+	CHECK_EQ(poise_mknod(p, "/null", S_IFCHR | 0666, makedev(1, 3)), 0);
+	CHECK_EQ(poise_mknodat(p, POISE_ROOT, "blk", S_IFBLK | 0600, makedev(7, 1)), 0);
+	CHECK_EQ(poise_mknod(p, "/reg", S_IFREG | 0600, 0), 0);
+	CHECK_EQ(poise_mknod(p, "/plain", 0644, 0), 0); /* no type: a file, as mknod(2) */
+	CHECK_EQ(poise_mknod(p, "/dir", S_IFDIR | 0755, 0), -EPERM);
+	CHECK_EQ(poise_mknod(p, "/fifo", S_IFIFO | 0640, 0), -EEXIST);
+	struct stat st;
+	CHECK_EQ(poise_lstat(p, "/fifo", &st), 0);
+	CHECK(S_ISFIFO(st.st_mode) && (st.st_mode & 07777) == 0640 && st.st_size == 0 && st.st_rdev == 0);
+	CHECK_EQ(poise_lstat(p, "/sock", &st), 0);
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_EQ(poise_lstat(p, "/null", &st), 0);
+	CHECK(S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3);
+	CHECK_EQ(poise_lstat(p, "/blk", &st), 0);
+	CHECK(S_ISBLK(st.st_mode) && major(st.st_rdev) == 7 && minor(st.st_rdev) == 1);
+	CHECK_EQ(poise_lstat(p, "/plain", &st), 0);
+	CHECK(S_ISREG(st.st_mode));
+	/* the library cannot open a node; the mount opens them through the kernel */
+	CHECK_EQ(poise_open(p, "/fifo", O_RDONLY, 0), -ENXIO);
+	CHECK_EQ(poise_open(p, "/null", O_RDWR, 0), -ENXIO);
+	CHECK_EQ(poise_truncateat(p, POISE_ROOT, "/fifo", 0), -EINVAL);
+	/* directory entries carry the type */
+	struct poise_dir *d;
+	struct poise_entry e;
+	int types = 0;
+	CHECK_EQ(poise_opendir(p, "/", &d), 0);
+	while (poise_readdir(d, &e) == 1)
+		types |= e.type == DT_FIFO ? 1 : e.type == DT_SOCK ? 2 : e.type == DT_CHR ? 4 : e.type == DT_BLK ? 8 : 0;
+	poise_closedir(&d);
+	CHECK_EQ(types, 15);
+	CHECK_EQ(poise_rename(p, "/fifo", "/fifo2"), 0);
+	CHECK_EQ(poise_link(p, "/null", "/null2"), 0);
+	CHECK_EQ(poise_unlink(p, "/null"), 0);
+	struct poise_info in;
+	CHECK_EQ(poise_info(p, &in), 0);
+	CHECK_EQ(in.format_minor, 1);
+	poise_pool_close(&p);
+	CHECK(h_fsck_clean(img));
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0); /* all of it after a remount */
+	CHECK_EQ(poise_lstat(p, "/null2", &st), 0);
+	CHECK(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3) && st.st_nlink == 1);
+	CHECK_EQ(poise_lstat(p, "/fifo2", &st), 0);
+	CHECK(S_ISFIFO(st.st_mode));
+	poise_pool_close(&p);
+}
+
+/* An ACL value: version 2, then (tag, perm, id) triples. */
+static size_t acl(uint8_t *b, int n, const unsigned *e)
+{
+	b[0] = 2, b[1] = b[2] = b[3] = 0;
+	for (int i = 0; i < n; i++) {
+		uint8_t *x = b + 4 + 8 * i;
+		unsigned tag = e[3 * i], perm = e[3 * i + 1], id = e[3 * i + 2];
+		x[0] = (uint8_t)tag, x[1] = (uint8_t)(tag >> 8), x[2] = (uint8_t)perm, x[3] = 0;
+		memcpy(x + 4, &id, 4);
+	}
+	return 4 + 8 * (size_t)n;
+}
+
+static unsigned perm_of(const uint8_t *b, size_t n, unsigned tag)
+{
+	for (size_t i = 0; 4 + 8 * i < n; i++)
+		if (b[4 + 8 * i] == tag)
+			return b[6 + 8 * i];
+	return 99;
+}
+
+static void t_acls(void)
+{
+	struct poise_pool *p = fresh();
+	CHECK(p);
+	CHECK_EQ(poise_mkdir(p, "/d", 0755), 0);
+	uint64_t d = ino_of(p, "/d");
+	uint8_t v[128], g[128];
+	const unsigned full[] = {1, 7, 0, 2, 6, 1000, 4, 5, 0, 16, 7, 0, 32, 4, 0};
+	size_t n = acl(v, 5, full);
+	/* checked as the kernel checks: order, one of each base entry, a mask */
+	const unsigned nomask[] = {1, 7, 0, 2, 6, 1000, 4, 5, 0, 32, 4, 0};
+	size_t bad = acl(g, 4, nomask);
+	CHECK_EQ(poise_setxattrat(p, d, "", "system.posix_acl_access", g, bad, 0), -EINVAL);
+	const unsigned unordered[] = {4, 5, 0, 1, 7, 0, 32, 4, 0};
+	bad = acl(g, 3, unordered);
+	CHECK_EQ(poise_setxattrat(p, d, "", "system.posix_acl_access", g, bad, 0), -EINVAL);
+	/* an access ACL sets the mode's bits: owner, mask, other */
+	CHECK_EQ(poise_setxattrat(p, d, "", "system.posix_acl_access", v, n, 0), 0);
+	struct stat st;
+	CHECK_EQ(poise_lstat(p, "/d", &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0774);
+	CHECK_EQ(poise_getxattrat(p, d, "", "system.posix_acl_access", g, sizeof(g)), (ssize_t)n);
+	CHECK(!memcmp(g, v, n));
+	/* a chmod rewrites them in the ACL */
+	CHECK_EQ(poise_chmod(p, "/d", 0750), 0);
+	ssize_t k = poise_getxattrat(p, d, "", "system.posix_acl_access", g, sizeof(g));
+	CHECK_EQ(k, (ssize_t)n);
+	CHECK(perm_of(g, (size_t)k, 1) == 7 && perm_of(g, (size_t)k, 16) == 5 && perm_of(g, (size_t)k, 32) == 0);
+	CHECK(perm_of(g, (size_t)k, 2) == 6); /* the named entry stays */
+	/* the base entries alone are the mode: no attribute kept */
+	const unsigned base[] = {1, 6, 0, 4, 4, 0, 32, 0, 0};
+	n = acl(v, 3, base);
+	CHECK_EQ(poise_setxattrat(p, d, "", "system.posix_acl_access", v, n, 0), 0);
+	CHECK_EQ(poise_lstat(p, "/d", &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0640);
+	CHECK_EQ(poise_getxattrat(p, d, "", "system.posix_acl_access", g, sizeof(g)), -ENODATA);
+	CHECK_EQ(poise_chmod(p, "/d", 0755), 0);
+	/* a default ACL: on directories only, inherited by what is made in it */
+	CHECK_EQ(poise_close(p, poise_open(p, "/f", O_CREAT | O_WRONLY, 0644)), 0);
+	CHECK_EQ(poise_setxattrat(p, ino_of(p, "/f"), "", "system.posix_acl_default", v, n, 0), -EACCES);
+	const unsigned dflt[] = {1, 7, 0, 2, 5, 1000, 4, 5, 0, 16, 5, 0, 32, 5, 0};
+	n = acl(v, 5, dflt);
+	CHECK_EQ(poise_setxattrat(p, d, "", "system.posix_acl_default", v, n, 0), 0);
+	poise_set_thread_umask(077); /* not used where a default ACL is */
+	CHECK_EQ(poise_close(p, poise_open(p, "/d/new", O_CREAT | O_WRONLY, 0640)), 0);
+	CHECK_EQ(poise_mkdir(p, "/d/sub", 0777), 0);
+	CHECK_EQ(poise_mknod(p, "/d/fifo", S_IFIFO | 0666, 0), 0);
+	CHECK_EQ(poise_close(p, poise_open(p, "/masked", O_CREAT | O_WRONLY, 0666)), 0);
+	poise_set_thread_umask(-1);
+	CHECK_EQ(poise_lstat(p, "/masked", &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0600); /* no default ACL: the umask */
+	CHECK_EQ(poise_lstat(p, "/d/new", &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0640); /* 0640 masked by the ACL: owner rw, mask r, other none */
+	k = poise_getxattrat(p, ino_of(p, "/d/new"), "", "system.posix_acl_access", g, sizeof(g));
+	CHECK_EQ(k, (ssize_t)n);
+	CHECK(perm_of(g, (size_t)k, 1) == 6 && perm_of(g, (size_t)k, 2) == 5 && perm_of(g, (size_t)k, 16) == 4);
+	CHECK_EQ(poise_getxattrat(p, ino_of(p, "/d/new"), "", "system.posix_acl_default", g, sizeof(g)), -ENODATA);
+	CHECK_EQ(poise_lstat(p, "/d/sub", &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0755);
+	CHECK_EQ(poise_getxattrat(p, ino_of(p, "/d/sub"), "", "system.posix_acl_default", g, sizeof(g)),
+		 (ssize_t)n); /* a directory keeps the default too */
+	CHECK(!memcmp(g, v, n));
+	CHECK_EQ(poise_getxattrat(p, ino_of(p, "/d/fifo"), "", "system.posix_acl_access", g, sizeof(g)), (ssize_t)n);
+	poise_pool_close(&p);
+	CHECK(h_fsck_clean(img));
+}
+
+static void t_atime_generation(void)
+{
+	struct poise_pool *p = fresh();
+	CHECK(p);
+	CHECK_EQ(poise_close(p, poise_open(p, "/f", O_CREAT | O_WRONLY, 0644)), 0);
+	uint64_t f = ino_of(p, "/f"), g1, g2;
+	struct timespec old[2] = {{1000, 0}, {2000, 0}}, newer[2] = {{3000, 0}, {2000, 0}};
+	CHECK_EQ(poise_utimensat(p, f, "", old, 0), 0); /* atime before mtime */
+	CHECK_EQ(poise_touch_atime(p, f, POISE_ATIME_NEVER), 0);
+	CHECK_EQ(poise_touch_atime(p, f, POISE_ATIME_RELATIME), 1);
+	struct stat st;
+	CHECK_EQ(poise_lstat(p, "/f", &st), 0);
+	CHECK(st.st_atim.tv_sec > 2000 && st.st_mtim.tv_sec == 2000);
+	CHECK_EQ(poise_touch_atime(p, f, POISE_ATIME_RELATIME), 0); /* after the change and recent: kept */
+	CHECK_EQ(poise_touch_atime(p, f, POISE_ATIME_STRICT), 1);
+	CHECK_EQ(poise_utimensat(p, f, "", newer, 0), 0); /* after mtime, but old: relatime updates it */
+	CHECK_EQ(poise_touch_atime(p, f, POISE_ATIME_RELATIME), 1);
+	CHECK_EQ(poise_touch_atime(p, f, 7), -EINVAL);
+	CHECK_EQ(poise_generation(p, f, &g1), 0);
+	CHECK_EQ(poise_unlink(p, "/f"), 0);
+	CHECK_EQ(poise_close(p, poise_open(p, "/g", O_CREAT | O_WRONLY, 0644)), 0);
+	CHECK_EQ(poise_generation(p, f, &g2), -ENOENT); /* a removed inode has none */
+	f = ino_of(p, "/g");
+	CHECK_EQ(poise_generation(p, f, &g2), 0);
+	CHECK(g2 != g1);
+	CHECK_EQ(poise_lstat(p, "/g", &st), 0);
+	int64_t a = st.st_atim.tv_sec;
+	poise_pool_close(&p);
+	CHECK_EQ(poise_pool_open(img, 0, &p), 0);
+	uint64_t g3;
+	CHECK_EQ(poise_generation(p, f, &g3), 0);
+	CHECK_EQ(g3, g2); /* stable across a remount */
+	CHECK_EQ(poise_lstat(p, "/g", &st), 0);
+	CHECK_EQ(st.st_atim.tv_sec, a);
+	poise_pool_close(&p);
+}
+
 int main(void)
 {
 	RUN(t_relative);
@@ -284,6 +465,9 @@ int main(void)
 	RUN(t_owner_and_times);
 	RUN(t_seek_data_hole);
 	RUN(t_xattrs);
+	RUN(t_nodes);
+	RUN(t_acls);
+	RUN(t_atime_generation);
 	if (h_tmpdir_remove() != 0)
 		return 2;
 	DONE();
