@@ -501,6 +501,10 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local)
 		 * an existing name is never replaced) */
 		if (mknod(local, st.st_mode & (S_IFMT | 07777), st.st_rdev) < 0)
 			return cli_fail(0, "get: %s: %s", local, strerror(errno));
+		/* the mode the pool holds, not the umask's (never through a
+		 * symlink put in its place meanwhile) */
+		if (fchmodat(AT_FDCWD, local, st.st_mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
+			return cli_fail(0, "get: %s: %s", local, strerror(errno));
 		return EXIT_OK;
 	}
 	if (S_ISREG(st.st_mode)) {

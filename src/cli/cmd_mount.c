@@ -7,7 +7,8 @@
  * message, so every failure is reported by the command itself.
  * Options: ro, odirect=dax|block, cache=page|none, relatime|noatime|
  * strictatime, timeout=SECONDS (attribute and entry cache), and the usual
- * FUSE ones (allow_other, ...), passed through;
+ * FUSE ones (allow_other, ...), passed through (strictatime is not: libfuse
+ * does not know it, so the mount table shows relatime);
  * default_permissions is always on (the kernel enforces modes and
  * ownership).  The session ends on unmount or SIGTERM/SIGINT; the pool is
  * then closed cleanly (the log is empty, nothing to replay).
@@ -119,12 +120,14 @@ static int parse_opts(const struct cli_cmd *c, const char *o, struct pfuse_mount
 			/* access times: ours to keep (the kernel leaves them to a
 			 * FUSE file system); the flag also goes to the kernel, so
 			 * the mount table shows it */
-			if (!strcmp(t, "noatime"))
+			if (!strcmp(t, "noatime")) {
 				pf->atime = POISE_ATIME_NEVER;
-			else if (!strcmp(t, "strictatime"))
+			} else if (!strcmp(t, "strictatime")) {
 				pf->atime = POISE_ATIME_STRICT;
-			else if (!strcmp(t, "relatime") || !strcmp(t, "atime"))
+				continue; /* libfuse does not know it */
+			} else if (!strcmp(t, "relatime") || !strcmp(t, "atime")) {
 				pf->atime = POISE_ATIME_RELATIME;
+			}
 			if (!strcmp(t, "ro"))
 				pf->readonly = 1;
 			size_t l = strlen(fuse_o);
