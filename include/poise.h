@@ -231,8 +231,11 @@ off_t poise_lseek(struct poise_pool *pool, int fd, off_t off, int whence);
  * chosen when the file was opened. */
 int poise_fsetfl(struct poise_pool *pool, int fd, int flags);
 
-/* Extended attributes (user.*, trusted.*, security.*; up to one 4 KiB block
- * per inode), with Linux's semantics: size 0 returns the length needed;
+/* Extended attributes (user.*, trusted.*, security.*, and the POSIX ACLs
+ * system.posix_acl_access and system.posix_acl_default: checked as the
+ * kernel checks them, an access ACL sets the mode's bits and a chmod
+ * rewrites it, a default ACL is inherited by what is made in the
+ * directory; up to one 4 KiB block per inode), with Linux's semantics: size 0 returns the length needed;
  * -ERANGE when the buffer is too small, -ENODATA when absent, -ENOSPC when
  * the inode's block is full, -EOPNOTSUPP for other namespaces; flags
  * XATTR_CREATE / XATTR_REPLACE.  A symlink's own attributes (no follow). */

@@ -20,10 +20,12 @@
  *     path (which writes back and drops cached pages of the range first)
  *     and keep the exact prefix of a read that meets a bad sector;
  *   - -o cache=none: every open is direct_io, as before (no shared maps).
- * Each open drops the file's cached pages (no keep_cache), and the control
- * channel's injections and clears drop those of the files they touch
- * (pfuse_inval_range), so nothing that writes the pool behind the kernel
- * leaves stale pages.
+ * Cached pages outlive an open (keep_cache): every change of file data
+ * passes through the kernel, which updates or drops its pages, except
+ * two, which drop them here: an O_DIRECT write (kernels before 6.6 leave
+ * cached pages of the range as they were) and the control channel's
+ * injections and clears (pfuse_inval_range).  So nothing that writes the
+ * pool behind the page cache leaves stale pages.
  * Permissions: the mount always uses default_permissions, so the kernel
  * checks mode bits, ownership, sticky directories and POSIX ACLs
  * (FUSE_CAP_POSIX_ACL: the library keeps the ACLs, their inheritance and
@@ -32,8 +34,9 @@
  * operations are implemented, so the kernel keeps them for the mount as it
  * does for a local file system.  NFS export: "." and ".." are looked up,
  * and entries carry the inode's generation (FUSE_CAP_EXPORT_SUPPORT).
- * Access times: pf->atime (relatime by default) on read and readdir
- * requests that reach the daemon.
+ * Access times: pf->atime (relatime by default) on opens for reading, and
+ * on read and readdir requests that reach the daemon (a read served from
+ * the page cache does not: an open for reading stands for it).
  *
  * Threads: libfuse's multithreaded loop calls these concurrently; the
  * library is thread-safe, and nothing here is shared but `struct pfuse`
@@ -263,6 +266,16 @@ static int open_flags(int f)
 	return f & (O_ACCMODE | O_APPEND | O_TRUNC | O_DIRECT | O_NOFOLLOW);
 }
 
+/* A read of ino through an open of `flags`: its access time as the mount's
+ * policy says.  Called for opens for reading too: reads served from the
+ * page cache never reach the daemon. */
+static void touch_atime(const struct pfuse *pf, fuse_ino_t ino, int flags)
+{
+	if (pf->atime != POISE_ATIME_NEVER && !(flags & O_NOATIME) && (flags & O_ACCMODE) != O_WRONLY &&
+	    poise_touch_atime(pf->pool, ino, pf->atime) > 0 && pf->se)
+		(void)fuse_lowlevel_notify_inval_inode(pf->se, ino, -1, 0); /* the attributes only */
+}
+
 /* The kernel's caching of an open file (the head comment). */
 static void set_caching(const struct pfuse *pf, struct fuse_file_info *fi)
 {
@@ -270,7 +283,9 @@ static void set_caching(const struct pfuse *pf, struct fuse_file_info *fi)
 	 * they are (its generic O_DIRECT path takes one for the end of the
 	 * file and shrinks the size) */
 	fi->direct_io = pf->cache_none || (fi->flags & O_DIRECT);
-	fi->keep_cache = 0; /* an open drops what the kernel cached */
+	fi->keep_cache = 1; /* the pages outlive an open: only what the
+			     * kernel sees changes the pool, and the rest is
+			     * invalidated (the head comment) */
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -282,6 +297,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)fd;
 	set_caching(PF(req), fi);
+	touch_atime(PF(req), ino, fi->flags);
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller was interrupted */
 		poise_close(PF(req)->pool, fd);
 }
@@ -330,8 +346,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	else
 		fuse_reply_buf(req, buf, (size_t)n); /* short (O_DIRECT): the bytes before the damage */
 	free(buf);
-	if (n >= 0 && pf->atime != POISE_ATIME_NEVER && !(fi->flags & O_NOATIME))
-		(void)poise_touch_atime(pf->pool, ino, pf->atime);
+	if (n >= 0)
+		touch_atime(pf, ino, fi->flags);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -345,7 +361,13 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, -r);
 		return;
 	}
-	ssize_t n = poise_pwrite(PF(req)->pool, (int)fi->fh, buf, size, off);
+	struct pfuse *pf = PF(req);
+	ssize_t n = poise_pwrite(pf->pool, (int)fi->fh, buf, size, off);
+	/* an O_DIRECT write went past the page cache: drop its pages of the
+	 * range (a multithreaded session serves what that needs meanwhile;
+	 * never for the kernel's own writeback, which holds those pages) */
+	if (n > 0 && (fi->flags & O_DIRECT) && !fi->writepage && !pf->cache_none && pf->se)
+		(void)fuse_lowlevel_notify_inval_inode(pf->se, ino, off, n);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

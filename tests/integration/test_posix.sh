@@ -135,6 +135,23 @@ print(os.pread(os.open(sys.argv[1], os.O_RDONLY), 6, 0).decode())  # before any 
 EOF
 check "write() shows in a map, a map's store shows to read()" \
 	test "$(python3 "$T/coherent.py" "$M/shared" | tr '\n' ' ')" = "written mapped "
+cat >"$T/direct.py" <<'EOF'
+import mmap, os, sys
+p = sys.argv[1]
+b = os.open(p, os.O_RDWR | os.O_CREAT)
+os.pwrite(b, b"A" * 8192, 0)
+os.pread(b, 8192, 0)                    # its pages cached
+d = os.open(p, os.O_RDWR | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+buf[:] = b"D" * 4096
+os.pwritev(d, [buf], 4096)              # past the page cache
+print(os.pread(b, 1, 4096).decode(), end=" ")   # buffered: the new byte
+os.pwrite(b, b"B", 0)
+os.preadv(d, [buf], 0)
+print(buf[0:1].decode())                # O_DIRECT: the buffered write
+EOF
+check "O_DIRECT and buffered opens of one file agree both ways" \
+	test "$(python3 "$T/direct.py" "$M/direct")" = "D B"
 dd if=/dev/urandom of="$T/mref" bs=64k count=4 status=none
 cp "$T/mref" "$M/mfile"
 python3 -c "

@@ -7,6 +7,10 @@
 #                tests/vm/compare.sh (the media-error scenario on ext4-DAX,
 #                xfs-DAX and poise; regenerates docs/KERNEL-COMPARISON.md)
 #   devdax mode  tests/vm/devdax.sh (/dev/dax0.0 as the pool)
+#   raw mode     tests/vm/nfs.sh (a poise mount exported by the kernel's
+#                NFS server, mounted back over loopback, v3 and v4.2)
+# The image gets the NFS server (POISE_VM_EXTRA; pmem-vm setup rebuilds it
+# once when that list changes).
 # Ends with the summed "N passed, N failed".  PMEM_VM names pmem-vm
 # (default ../shared/pmem-vm/pmem-vm).
 set -u
@@ -17,6 +21,8 @@ if [ ! -x "$VMTOOL" ]; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
+export POISE_VM_EXTRA=nfs-kernel-server,iproute2,procps
+"$VMTOOL" setup || { echo "test-vm: pmem-vm setup failed"; echo "0 passed, 1 failed"; exit 1; }
 TP=0 TF=0
 suite() { # MODE SCRIPT...
 	local mode=$1; shift
@@ -46,6 +52,7 @@ for col in ext4 xfs poise; do
 	suite fsdax "bash tests/vm/compare.sh $col"
 done
 suite devdax "bash tests/vm/devdax.sh"
+suite raw "bash tests/vm/nfs.sh"
 if [ -f build/cmp-ext4.txt ] && [ -f build/cmp-xfs.txt ] && [ -f build/cmp-poise.txt ]; then
 	declare -A DESC=(
 		[read-beside]="read 512 B at 4096 (a good sector, same page)"
