@@ -42,7 +42,11 @@ const struct cli_cmd cli_fs_cmds[] = {
 	{"cat", "cat POOL PATH", "Write a file to stdout.  At a media error it stops, naming\n"
 	 "the file offset and pool sector.\n", c_cat},
 	{"put", "put POOL LOCAL PATH", "Copy a local file, or a directory tree, into the pool.\n", c_put},
-	{"get", "get POOL PATH LOCAL", "Copy a file, or a directory tree, out of the pool.\n", c_get},
+	{"get", "get [--devices] POOL PATH LOCAL",
+	 "Copy a file, or a directory tree, out of the pool: files, directories,\n"
+	 "symlinks, FIFOs and sockets (never set-user-ID or set-group-ID bits).\n"
+	 "Device nodes only with --devices (and as root): a pool is outside input,\n"
+	 "and a node it names could open a raw disk to whoever reaches LOCAL.\n", c_get},
 	{"rm", "rm [-r] POOL PATH", "Remove a file, an empty directory, or with -r a tree.\n", c_rm},
 	{"mkdir", "mkdir [-p] POOL PATH", "Make a directory (-p: parents too, no error if it exists).\n", c_mkdir},
 	{"mv", "mv POOL FROM TO", "Rename (atomically replaces TO).\n", c_mv},
@@ -475,7 +479,7 @@ static int child_path(char *buf, size_t len, const char *dir, const char *name)
 	return n > 0 && (size_t)n < len;
 }
 
-static int get_tree(struct poise_pool *p, const char *src, const char *local)
+static int get_tree(struct poise_pool *p, const char *src, const char *local, int devices)
 {
 	struct stat st;
 	int ret = poise_lstat(p, src, &st);
@@ -496,6 +500,10 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local)
 	/* no set-user-ID or set-group-ID bits from a pool: a crafted one must
 	 * not make root extract set-id programs (as tar does for non-root) */
 	st.st_mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && !devices) {
+		fprintf(stderr, "poise: get: %s: a device node, skipped (--devices creates them)\n", src);
+		return EXIT_OK;
+	}
 	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
 		/* the node itself, as tar and cp -a make it (devices need root;
 		 * an existing name is never replaced) */
@@ -545,7 +553,7 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local)
 			rc = cli_fail(0, "get: %s: a name in it is unusable here or makes a path too long", src);
 			break;
 		}
-		rc = get_tree(p, s, l);
+		rc = get_tree(p, s, l, devices);
 	}
 	free(s);
 	poise_closedir(&d);
@@ -554,15 +562,16 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local)
 
 static int c_get(const struct cli_cmd *c, int argc, char **argv)
 {
-	int n;
+	static const char *const acc[] = {"--devices", NULL};
+	int seen[1] = {0}, n;
 	char *ops[3];
-	int r = args(c, argc, argv, NULL, NULL, ops, 3, 3, &n);
+	int r = args(c, argc, argv, acc, seen, ops, 3, 3, &n);
 	if (r)
 		return r;
 	struct poise_pool *p;
 	if (open_pool("get", ops[0], &p))
 		return EXIT_FAIL;
-	r = get_tree(p, ops[1], ops[2]);
+	r = get_tree(p, ops[1], ops[2], seen[0]);
 	poise_pool_close(&p);
 	return r;
 }

@@ -98,7 +98,10 @@ contains "poise ls -l shows the device's numbers" "$T/ls" "1, 5"
 contains "poise ls -l shows the socket" "$T/ls" "srwxr-xr-x"
 check "poise stat names the type" test "$("$P" stat --json "$T/put.img" /tree/sub/blk |
 	python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["type"], d["rdev_major"], d["rdev_minor"])')" = "block device 7 3"
-expect_rc 0 "poise get of the tree" "$P" get "$T/put.img" /tree "$T/got"
+expect_rc 0 "poise get of the tree (devices asked for)" "$P" get --devices "$T/put.img" /tree "$T/got"
+"$P" get "$T/put.img" /tree "$T/got2" 2>"$T/err"
+contains "without --devices, get skips device nodes and says so" "$T/err" "a device node, skipped"
+check "(and made none)" test ! -e "$T/got2/sub/zero" -a -p "$T/got2/sub/fifo"
 check "put then get: the types, modes and device numbers" cmp <(meta "$S") <(meta "$T/got")
 check "and the socket" test -S "$T/got/sub/sock"
 expect_rc 0 "fsck of a pool with every type" "$P" fsck "$T/put.img"
