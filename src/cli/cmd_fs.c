@@ -507,12 +507,15 @@ static int get_tree(struct poise_pool *p, const char *src, const char *local, in
 	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
 		/* the node itself, as tar and cp -a make it (devices need root;
 		 * an existing name is never replaced) */
-		if (mknod(local, st.st_mode & (S_IFMT | 07777), st.st_rdev) < 0)
-			return cli_fail(0, "get: %s: %s", local, strerror(errno));
-		/* the mode the pool holds, not the umask's (never through a
-		 * symlink put in its place meanwhile) */
-		if (fchmodat(AT_FDCWD, local, st.st_mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
-			return cli_fail(0, "get: %s: %s", local, strerror(errno));
+		/* the mode the pool holds, not the umask's: made so at once
+		 * (no chmod by name afterwards, which a name swapped meanwhile
+		 * would redirect) */
+		mode_t um = umask(0);
+		int k = mknod(local, st.st_mode & (S_IFMT | 07777), st.st_rdev);
+		int e = errno;
+		umask(um);
+		if (k < 0)
+			return cli_fail(0, "get: %s: %s", local, strerror(e));
 		return EXIT_OK;
 	}
 	if (S_ISREG(st.st_mode)) {

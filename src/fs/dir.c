@@ -178,7 +178,7 @@ static int entry_ok(const struct poise_fs *fs, const struct poise_dirent *h, uns
 	return len != 0 && !dot && h->d_nslots == POISE_DIRENT_SLOTS(len) &&
 	       s + h->d_nslots <= POISE_DSLOTS_PER_BLOCK && h->d_ino <= fs->sb.s_ninodes &&
 	       h->d_ino != POISE_ROOT_INO && h->d_ino != POISE_QUARANTINE_INO &&
-	       type_ok(fs, DTTOIF(h->d_type)) &&
+	       type_ok(fs, DTTOIF(h->d_type)) && IFTODT(DTTOIF(h->d_type)) == h->d_type &&
 	       !memchr(h->d_name, '/', len) && !memchr(h->d_name, 0, len) &&
 	       dirent_crc(h, h->d_name) == h->d_crc;
 }

@@ -280,13 +280,18 @@ static int inherit(struct poise_fs *fs, struct inode *dp, struct inode *ip, stru
 			continue;
 		if (k == 1 && !S_ISDIR(ip->type))
 			continue;
-		size_t nl = strlen(name);
+		size_t nl = strlen(name), el = (4 + nl + (size_t)n + 3) & ~(size_t)3;
+		if (w + el > POISE_BLOCK) { /* both copies of a large default ACL do not fit one block */
+			free(acl);
+			return poise_err(ENOSPC, "the directory's default ACL (%zd bytes) does not fit a new "
+					 "directory's attribute block twice", n);
+		}
 		blk[w] = (uint8_t)nl;
 		blk[w + 2] = (uint8_t)(n & 0xff);
 		blk[w + 3] = (uint8_t)(n >> 8);
 		memcpy(blk + w + 4, name, nl);
 		memcpy(blk + w + 4 + nl, v, (size_t)n);
-		w += (4 + nl + (size_t)n + 3) & ~(size_t)3;
+		w += el;
 		h->a_count++;
 	}
 	h->a_bytes = (uint32_t)(w - sizeof(*h));

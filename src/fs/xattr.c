@@ -34,17 +34,37 @@ static uint32_t block_crc(const uint8_t *b)
 	return poise_crc32c(poise_crc32c(0, &h, HDR), b + HDR, SPACE);
 }
 
+static size_t entry_len(size_t nl, size_t vl)
+{
+	return (4 + nl + vl + 3) & ~(size_t)3;
+}
+
+/* Does every entry lie inside the block's a_bytes, with a name, and are
+ * there a_count of them?  (A block is outside input: its CRC may be
+ * valid and its lengths hostile.) */
+static int entries_ok(const uint8_t *b)
+{
+	const struct poise_xattr_hdr *h = (const struct poise_xattr_hdr *)b;
+	size_t end = HDR + h->a_bytes, at = HDR;
+	uint32_t n = 0;
+	while (at < end) {
+		if (end - at < 4 || b[at] == 0)
+			return 0;
+		size_t el = entry_len(b[at], (size_t)b[at + 2] | (size_t)b[at + 3] << 8);
+		if (el > end - at)
+			return 0;
+		at += el;
+		n++;
+	}
+	return n == h->a_count;
+}
+
 static unsigned xattr_score(const struct poise_fs *fs, const uint8_t *b, const void *ctx)
 {
 	(void)fs;
 	const struct poise_xattr_hdr *h = (const struct poise_xattr_hdr *)b;
 	return h->a_magic != POISE_XATTR_MAGIC || h->a_owner != *(const uint64_t *)ctx || h->a_bytes > SPACE ||
-	       block_crc(b) != h->a_crc;
-}
-
-static size_t entry_len(size_t nl, size_t vl)
-{
-	return (4 + nl + vl + 3) & ~(size_t)3;
+	       block_crc(b) != h->a_crc || !entries_ok(b);
 }
 
 int xattr_name_ok(const char *name)

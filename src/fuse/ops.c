@@ -56,6 +56,11 @@
 #include <unistd.h>
 
 #define PF(req) ((struct pfuse *)fuse_req_userdata(req))
+/* fi->fh of a file: the poise descriptor, and FH_DIRECT when the open was
+ * direct_io (the kernel sends no open flags that say so: O_DIRECT in a
+ * request's flags may be a later fcntl on a page-cache open) */
+#define FH_DIRECT (1ULL << 32)
+#define FD(fi) ((int)((fi)->fh & 0xffffffffu))
 
 /* The entry of `path` in `parent`; "." and ".." as the NFS server asks for
  * them (the inode itself, a directory's parent).  0 or -errno. */
@@ -156,7 +161,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set, 
 	if (r == 0 && (set & FUSE_SET_ATTR_SIZE) && !(set & FUSE_SET_ATTR_MODE))
 		r = drop_setid(req, ino, -1); /* before the size changes */
 	if (r == 0 && (set & FUSE_SET_ATTR_SIZE))
-		r = fi ? poise_ftruncate(pf->pool, (int)fi->fh, a->st_size)
+		r = fi ? poise_ftruncate(pf->pool, FD(fi), a->st_size)
 		       : poise_truncateat(pf->pool, ino, "", a->st_size);
 	if (r == 0 && (set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
@@ -283,6 +288,8 @@ static void set_caching(const struct pfuse *pf, struct fuse_file_info *fi)
 	 * they are (its generic O_DIRECT path takes one for the end of the
 	 * file and shrinks the size) */
 	fi->direct_io = pf->cache_none || (fi->flags & O_DIRECT);
+	if (fi->direct_io)
+		fi->fh |= FH_DIRECT;
 	fi->keep_cache = 1; /* the pages outlive an open: only what the
 			     * kernel sees changes the pool, and the rest is
 			     * invalidated (the head comment) */
@@ -333,13 +340,18 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ssize_t n = poise_pread(pf->pool, (int)fi->fh, buf, size, off);
-	struct stat st;
-	/* a page-cache read (not O_DIRECT, not direct_io) that stops short
-	 * inside the file met a bad sector: EIO for the whole request, or the
-	 * kernel would shrink the file to the short end */
-	if (n >= 0 && (size_t)n < size && !(fi->flags & O_DIRECT) && !pf->cache_none &&
-	    poise_fstat(pf->pool, (int)fi->fh, &st) == 0 && off + n < st.st_size)
+	struct stat before, after;
+	int cached = !(fi->fh & FH_DIRECT);
+	if (cached && poise_fstat(pf->pool, FD(fi), &before) < 0)
+		cached = 0;
+	ssize_t n = poise_pread(pf->pool, FD(fi), buf, size, off);
+	/* a page-cache read that stops short inside the file met a bad
+	 * sector: EIO for the whole request, or the kernel would shrink the
+	 * file to the short end.  "Inside": before the size as it was both
+	 * before and after the read (a file growing or shrinking meanwhile
+	 * ends a read short without damage) */
+	if (n >= 0 && (size_t)n < size && cached && poise_fstat(pf->pool, FD(fi), &after) == 0 &&
+	    off + n < before.st_size && off + n < after.st_size)
 		n = -EIO;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n); /* EIO when the read starts on a bad sector */
@@ -356,17 +368,18 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	(void)ino;
 	/* set-id bits go on a write by anyone but root (the kernel leaves it
 	 * to us for direct_io writes) */
-	int r = drop_setid(req, ino, (int)fi->fh);
+	int r = drop_setid(req, ino, FD(fi));
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
 	struct pfuse *pf = PF(req);
-	ssize_t n = poise_pwrite(pf->pool, (int)fi->fh, buf, size, off);
-	/* an O_DIRECT write went past the page cache: drop its pages of the
-	 * range (a multithreaded session serves what that needs meanwhile;
-	 * never for the kernel's own writeback, which holds those pages) */
-	if (n > 0 && (fi->flags & O_DIRECT) && !fi->writepage && !pf->cache_none && pf->se)
+	ssize_t n = poise_pwrite(pf->pool, FD(fi), buf, size, off);
+	/* a write on a direct_io open went past the page cache: drop its
+	 * pages of the range (a multithreaded session serves what that needs
+	 * meanwhile; never for the kernel's own writeback, nor for a page-cache
+	 * open, whose writes hold those pages) */
+	if (n > 0 && (fi->fh & FH_DIRECT) && !fi->writepage && !pf->cache_none && pf->se)
 		(void)fuse_lowlevel_notify_inval_inode(pf->se, ino, off, n);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -384,14 +397,14 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fuse_reply_err(req, -poise_close(PF(req)->pool, (int)fi->fh));
+	fuse_reply_err(req, -poise_close(PF(req)->pool, FD(fi)));
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)datasync;
-	fuse_reply_err(req, -poise_fsync(PF(req)->pool, (int)fi->fh));
+	fuse_reply_err(req, -poise_fsync(PF(req)->pool, FD(fi)));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -496,14 +509,14 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
-	int r = drop_setid(req, ino, (int)fi->fh);
-	fuse_reply_err(req, r < 0 ? -r : -poise_fallocate(PF(req)->pool, (int)fi->fh, mode, off, len));
+	int r = drop_setid(req, ino, FD(fi));
+	fuse_reply_err(req, r < 0 ? -r : -poise_fallocate(PF(req)->pool, FD(fi), mode, off, len));
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
 	(void)ino;
-	off_t r = poise_lseek(PF(req)->pool, (int)fi->fh, off, whence);
+	off_t r = poise_lseek(PF(req)->pool, FD(fi), off, whence);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
@@ -520,7 +533,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	int r0 = drop_setid(req, ino_out, (int)fi_out->fh);
+	int r0 = drop_setid(req, ino_out, FD(fi_out));
 	if (r0 < 0) {
 		fuse_reply_err(req, -r0);
 		return;
@@ -534,12 +547,12 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 	int err = 0;
 	while (done < len) {
 		size_t want = len - done < chunk ? len - done : chunk;
-		ssize_t n = poise_pread(pf->pool, (int)fi_in->fh, buf, want, off_in + (off_t)done);
+		ssize_t n = poise_pread(pf->pool, FD(fi_in), buf, want, off_in + (off_t)done);
 		if (n <= 0) {
 			err = n < 0 ? (int)-n : 0;
 			break;
 		}
-		ssize_t w = poise_pwrite(pf->pool, (int)fi_out->fh, buf, (size_t)n, off_out + (off_t)done);
+		ssize_t w = poise_pwrite(pf->pool, FD(fi_out), buf, (size_t)n, off_out + (off_t)done);
 		if (w < 0) {
 			err = (int)-w;
 			break;

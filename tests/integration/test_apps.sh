@@ -196,7 +196,11 @@ aof_poison() { # aof_poison TAG DIR POOL INNER RUNNER...
 		"Unrecoverable error reading the append only file appendonly.aof.1.incr.aof: Input/output error"
 	check "$tag: ... without crashing" sh -c "! grep -q 'crashed by signal' '$T/redis-bad.log'"
 	"$@" redis-check-aof "$dir/appendonlydir/appendonly.aof.manifest" >"$T/cka2" 2>&1
-	contains "$tag: redis-check-aof names the unreadable file" "$T/cka2" "Failed to read from AOF appendonly.aof.1.incr.aof"
+	# (through the mount's page cache, stdio's read of the damaged page
+	# fails whole, which redis-check-aof reports as the file not valid
+	# from the last whole command before that page)
+	check "$tag: redis-check-aof names the unreadable file" grep -qE \
+		"Failed to read from AOF appendonly.aof.1.incr.aof|AOF appendonly.aof.1.incr.aof is not valid" "$T/cka2"
 }
 sst_poison "shim" /poise/sstp "$POOL" /sstp $S
 aof_poison "shim" /poise/aofp "$POOL" /aofp $S
