@@ -275,6 +275,9 @@ int blk_known_bad(const struct poise_fs *fs, uint64_t blk);
 #define XATTR_ACL_ACCESS "system.posix_acl_access"
 #define XATTR_ACL_DEFAULT "system.posix_acl_default"
 int xattr_name_ok(const char *name);
+/* Append the entry name = value to attribute block b (its header's count
+ * and length kept): 0, or -ENOSPC when it does not fit (no message). */
+int xattr_append(uint8_t *b, const char *name, const void *value, size_t size);
 /* xattr_get with ip->lock already held (either way). */
 ssize_t xattr_get_locked(struct poise_fs *fs, struct inode *ip, const char *name, void *value, size_t size);
 /* A change of an inode's attribute block inside a caller's transaction:

@@ -268,34 +268,21 @@ static int inherit(struct poise_fs *fs, struct inode *dp, struct inode *ip, stru
 		return (int)n;
 	}
 	memset(blk, 0, POISE_BLOCK);
-	/* the entries, packed as xattr.c packs them: access (when it is more
-	 * than the mode), then a directory's default */
+	/* the entries: access (when it is more than the mode), then a
+	 * directory's default */
 	struct poise_xattr_hdr *h = (struct poise_xattr_hdr *)blk;
-	size_t w = sizeof(*h);
 	memcpy(dflt, acl, (size_t)n);
-	for (int k = 0; k < 2; k++) {
-		const char *name = k ? XATTR_ACL_DEFAULT : XATTR_ACL_ACCESS;
-		const uint8_t *v = k ? dflt : acl;
-		if (k == 0 && !acl_create(acl, (size_t)n, &ip->d.i_mode))
-			continue;
-		if (k == 1 && !S_ISDIR(ip->type))
-			continue;
-		size_t nl = strlen(name), el = (4 + nl + (size_t)n + 3) & ~(size_t)3;
-		if (w + el > POISE_BLOCK) { /* both copies of a large default ACL do not fit one block */
-			free(acl);
-			return poise_err(ENOSPC, "the directory's default ACL (%zd bytes) does not fit a new "
-					 "directory's attribute block twice", n);
-		}
-		blk[w] = (uint8_t)nl;
-		blk[w + 2] = (uint8_t)(n & 0xff);
-		blk[w + 3] = (uint8_t)(n >> 8);
-		memcpy(blk + w + 4, name, nl);
-		memcpy(blk + w + 4 + nl, v, (size_t)n);
-		w += el;
-		h->a_count++;
+	int ret = 0;
+	if (acl_create(acl, (size_t)n, &ip->d.i_mode))
+		ret = xattr_append(blk, XATTR_ACL_ACCESS, acl, (size_t)n);
+	if (ret == 0 && S_ISDIR(ip->type))
+		ret = xattr_append(blk, XATTR_ACL_DEFAULT, dflt, (size_t)n);
+	if (ret < 0) { /* both copies of a large default ACL do not fit one block */
+		free(acl);
+		return poise_err(ENOSPC, "the directory's default ACL (%zd bytes) does not fit a new "
+				 "directory's attribute block twice", n);
 	}
-	h->a_bytes = (uint32_t)(w - sizeof(*h));
-	int ret = h->a_count ? xattr_stage(fs, ip, &ip->d, blk, st) : 0;
+	ret = h->a_count ? xattr_stage(fs, ip, &ip->d, blk, st) : 0;
 	free(acl);
 	return ret;
 }
@@ -546,9 +533,9 @@ int namei_setattr(struct poise_pool *pool, uint64_t at, const char *path, int fo
 		*(k ? &nd.i_mtime_ns : &nd.i_atime_ns) = t;
 	}
 	nd.i_ctime_ns = now;
-	struct xattr_pair acl;
-	ret = (mask & POISE_SET_MODE) && nd.i_mode != ip->d.i_mode ? xattr_chmod_stage(pool->fs, ip, &nd, &acl)
-								     : (memset(&acl, 0, sizeof(acl)), 0);
+	struct xattr_pair acl = {{0, 0}, {0, 0}};
+	if ((mask & POISE_SET_MODE) && nd.i_mode != ip->d.i_mode)
+		ret = xattr_chmod_stage(pool->fs, ip, &nd, &acl);
 	struct tx *tx = ret == 0 ? tx_begin(pool->fs) : NULL;
 	if (ret == 0)
 		ret = tx ? istore(tx, ip, &nd) : poise_err(ENOMEM, "out of memory");

@@ -114,6 +114,25 @@ static long find(const uint8_t *b, const char *name)
 }
 
 /* (fs.h) */
+int xattr_append(uint8_t *b, const char *name, const void *value, size_t size)
+{
+	struct poise_xattr_hdr *h = (struct poise_xattr_hdr *)b;
+	size_t nl = strlen(name), w = HDR + h->a_bytes;
+	if (size > 0xffff || w + entry_len(nl, size) > POISE_BLOCK)
+		return -ENOSPC;
+	b[w] = (uint8_t)nl;
+	b[w + 1] = 0;
+	b[w + 2] = (uint8_t)(size & 0xff);
+	b[w + 3] = (uint8_t)(size >> 8);
+	memcpy(b + w + 4, name, nl);
+	if (size)
+		memcpy(b + w + 4 + nl, value, size);
+	h->a_count++;
+	h->a_bytes = (uint32_t)(w + entry_len(nl, size) - HDR);
+	return 0;
+}
+
+/* (fs.h) */
 ssize_t xattr_get_locked(struct poise_fs *fs, struct inode *ip, const char *name, void *value, size_t size)
 {
 	if (!ip->d.i_xattr_blk)
@@ -319,22 +338,11 @@ int xattr_set(struct poise_fs *fs, struct inode *ip, const char *name, const voi
 			      acl_mode(value, size, ip->d.i_mode));
 	} else if (ret == 0) {
 		/* the new block: every other entry, then this one */
-		struct poise_xattr_hdr *nh = (struct poise_xattr_hdr *)nb;
-		size_t w = copy_without(b, at, nb);
-		if (w + entry_len(nl, size) > POISE_BLOCK) {
+		copy_without(b, at, nb);
+		if (xattr_append(nb, name, value, size) < 0)
 			ret = poise_err(ENOSPC, "%s: the inode's attribute block is full", name);
-		} else {
-			nb[w] = (uint8_t)nl;
-			nb[w + 2] = (uint8_t)(size & 0xff);
-			nb[w + 3] = (uint8_t)(size >> 8);
-			memcpy(nb + w + 4, name, nl);
-			if (size)
-				memcpy(nb + w + 4 + nl, value, size);
-			w += entry_len(nl, size);
-			nh->a_count++;
-			nh->a_bytes = (uint32_t)(w - HDR);
+		else
 			ret = publish(fs, ip, nb, acl == 1 ? acl_mode(value, size, ip->d.i_mode) : -1);
-		}
 	}
 	pthread_rwlock_unlock(&ip->lock);
 	free(b);
