@@ -13,6 +13,7 @@
  * Lock rules: none of its own; the descriptor is immutable while open.
  */
 #include "dev/block.h"
+#include "dev/persist.h"
 #include "common/err.h"
 
 #include <errno.h>
@@ -126,6 +127,7 @@ ssize_t poise_block_write(struct poise_block *b, uint64_t off, const void *buf, 
 {
 	int ret;
 	__atomic_add_fetch(&b->writes, 1, __ATOMIC_RELAXED);
+	poise_unfenced = 1; /* a commit after it fences first, as after a DAX store */
 	if (bbt_maybe(&b->dev->bb, off, len) && (ret = poise_dev_clear(b->dev, off, len)) < 0)
 		return ret;
 	return rw(b, 1, off, (void *)buf, len);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 static int kind = POISE_FLUSH_CLFLUSH;
+__thread int poise_unfenced;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int init_err;
 

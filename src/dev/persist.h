@@ -78,10 +78,16 @@ static inline void poise_track_flush(const void *addr, size_t len)
 }
 #endif
 
+/* 1 while this thread has stored to a pool (poise_dev_store and the other
+ * device writes) since its last fence: a commit fences first only then, so
+ * a transaction whose records are all it wrote pays no fence for them. */
+extern __thread int poise_unfenced;
+
 /* Order preceding flushes and non-temporal stores before later stores. */
 static inline void poise_fence(void)
 {
 	__asm__ __volatile__("sfence" ::: "memory");
+	poise_unfenced = 0;
 	if (__builtin_expect(poise_fence_crash_at != 0 || poise_track_on, 0))
 		poise_fence_hook();
 }

@@ -442,6 +442,7 @@ int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len)
 	int ret = check_range(d, off, len, "clear");
 	if (ret < 0 || len == 0)
 		return ret;
+	poise_unfenced = 1; /* clearing writes the sectors */
 	pthread_mutex_lock(&d->bb_update);
 	ret = clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
 	pthread_mutex_unlock(&d->bb_update);
@@ -469,6 +470,7 @@ static ssize_t dev_write(struct poise_dev *d, uint64_t off, const void *buf, siz
 	int nt = len >= 256;
 	uint64_t fault;
 	uint8_t *dst = d->base + off;
+	poise_unfenced = 1;
 	if (__builtin_expect(poise_track_on, 0))
 		poise_track_store(dst, len, nt);
 	size_t k = poise_mc_copy(dst, buf, len, nt, &fault);

@@ -75,6 +75,12 @@ struct poise_fs {
 	/* log (log.c) */
 	pthread_mutex_t lane_lock[POISE_NLANES];
 	uint64_t seq; /* atomic */
+	/* retirements not yet known durable (log.c): lane i's retire stores
+	 * are counted in retire_issued[i] after they are made; a commit that
+	 * sees retire_durable[i] behind it writes the lane's headers back
+	 * before its own fence, then records the count it saw (atomics) */
+	uint32_t retire_issued[POISE_NLANES], retire_durable[POISE_NLANES];
+	uintptr_t retire_by[POISE_NLANES]; /* the thread that made lane i's last retire stores */
 	unsigned fork_mark; /* the process's fork count at mount (log_replay): a forked child does not commit */
 
 	/* blocks (alloc.c): 1 bit per pool block, 1 = in use; the data area is
@@ -152,7 +158,8 @@ struct tx *tx_begin(struct poise_fs *fs);
 struct poise_fs *tx_fs(struct tx *tx);
 /* Queue a redo record: at commit, len bytes of data go to pool offset off. */
 int tx_write(struct tx *tx, uint64_t off, const void *data, uint32_t len);
-/* Commit: records, flush, fence, commit header, flush, fence, apply, retire.
+/* Commit (log.c's head comment): records and header, fence, apply, fence,
+ * retire (made durable by the next commit).
  * Frees tx.  On error nothing was applied; -EROFS in a child forked after
  * the mount (its in-memory state is a copy the parent's changes make
  * stale: what it committed would be lost or clobber the parent's).  Takes a lane's lane_lock (the
@@ -167,6 +174,9 @@ int log_fork_check(struct poise_fs *fs);
 int log_replay(struct poise_fs *fs, int *replayed);
 /* Used by fsck: committed records waiting in the lanes. */
 int log_pending(struct poise_fs *fs);
+/* Make every retirement durable (unmount: the last commits' retirements
+ * wait for a next commit that will not come). */
+void log_quiesce(struct poise_fs *fs);
 
 /* ---- alloc.c ---- */
 /* Mount and unmount only (single-threaded). */

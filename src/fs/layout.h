@@ -28,12 +28,20 @@
 
 #define POISE_MAGIC 0x3153464553494f50ULL /* "POISEFS1" */
 #define POISE_FMT_MAJOR 1
-#define POISE_FMT_MINOR 1
+#define POISE_FMT_MINOR 2
 /* s_features: what a pool may hold beyond format 1.0.  A 1.0 reader
  * refuses any pool with s_features != 0, so a pool that may hold an inode
  * it would misread always carries a bit it does not know. */
 #define POISE_FEAT_NODES 1ULL /* 1.1: FIFOs, sockets, character and block devices (i_rdev) */
-#define POISE_FEATURES_KNOWN POISE_FEAT_NODES
+/* 1.2: lane headers carry l_hash, and a commit writes records and header
+ * under one fence (log.c).  A crc32c over records that hold crc-sealed
+ * structures does not see those structures' contents (a crc over a
+ * message followed by its own crc is a constant), so without the hash a
+ * lane torn between two extents would still pass its crc. */
+#define POISE_FEAT_LOG_HASH 2ULL
+#define POISE_FEATURES_KNOWN (POISE_FEAT_NODES | POISE_FEAT_LOG_HASH)
+/* The least format minor that may carry features f. */
+#define POISE_FEAT_MINOR(f) ((f) & POISE_FEAT_LOG_HASH ? 2 : (f) & POISE_FEAT_NODES ? 1 : 0)
 #define POISE_BLOCK 4096u
 #define POISE_BLOCK_SHIFT 12
 #define POISE_ROOT_INO 1ULL
@@ -168,7 +176,8 @@ _Static_assert(sizeof(struct poise_dirent) == 16, "dirent header is 16 bytes");
 /* Log lane: a 64-byte header, then records (struct poise_logrec + data
  * rounded up to 8 bytes).  l_magic == POISE_LOG_COMMITTED marks a committed
  * transaction not yet known to be applied; l_crc covers the header with
- * l_crc = 0 and all l_bytes of records. */
+ * l_crc = 0 and all l_bytes of records; in 1.2 l_hash covers the same with
+ * l_crc and l_hash = 0, and a lane is committed only when both match. */
 #define POISE_LOG_COMMITTED 0x544d4d4f434f4c50ULL /* "PLOCOMMT" */
 struct poise_lane {
 	uint64_t l_magic;
@@ -177,7 +186,8 @@ struct poise_lane {
 	uint32_t l_bytes;
 	uint32_t l_crc;
 	uint32_t l_pad;
-	uint64_t l_reserved[4];
+	uint64_t l_hash; /* 1.2 (POISE_FEAT_LOG_HASH): log.c's lane_hash over header and records; else 0 */
+	uint64_t l_reserved[3];
 };
 _Static_assert(sizeof(struct poise_lane) == 64, "lane header is 64 bytes");
 struct poise_logrec {

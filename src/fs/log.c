@@ -2,19 +2,60 @@
  * log.c - transactions: redo-log lanes make a multi-range metadata update
  * atomic across a crash.
  *
- * A transaction stages records (pool offset, bytes) in DRAM.  tx_commit():
- *   1. copies the records into a lane after its header, in both copies of
- *      the lane (primary and replica); fence;
- *   2. writes the lane header (magic, global sequence number, crc over header
- *      and records) into both; fence                <- the commit point
- *   3. applies every record to its place; fence;
- *   4. retires the lane (magic = 0) in both; fence.
- * Mount replays the lanes whose header is committed and whose crc matches
- * in either copy (the primary first), in sequence order; a lane without a
- * valid header in either copy is ignored (the transaction never happened).
- * Records are physical, so replay is idempotent.  Invariant: a transaction
- * holds the locks of every structure it writes until tx_commit() returns,
- * so at most one unretired record can touch given bytes at a crash.
+ * A transaction stages records (pool offset, bytes) in DRAM.  tx_commit()
+ * in a format 1.2 pool (POISE_FEAT_LOG_HASH) pays two fences; poise 0.2
+ * paid four (one after the records and one after the retirement as well):
+ *   0. only if this thread stored to the pool since its last fence (the
+ *      data of an extending write, a new directory or chain block: bytes
+ *      the records will point at): fence, so they are durable before the
+ *      commit can be;
+ *   1. writes the records and the lane header (magic, global sequence
+ *      number, crc32c and a 64-bit hash over header and records) into both
+ *      copies of the lane, and writes back the headers of lanes whose
+ *      retirement is not yet known durable (below); fence  <- commit point
+ *   2. applies every record to its place; fence;
+ *   3. retires the lane (magic = 0) in both copies, and writes the lines
+ *      back, without a fence: the next commit of any thread makes it
+ *      durable (step 1).
+ * Records and header share one fence: a crash in step 1 may leave any of
+ * their lines old or new, and a header whose records are not all there
+ * fails its hash, so the lane reads as never committed (the caller had
+ * not returned).  The hash, not the crc, is what makes this safe: a crc
+ * over a message followed by its own crc is a constant, so a crc32c over
+ * records does not see the contents of the crc-sealed extents, entries and
+ * inodes inside them, and a lane torn between two transactions' extents
+ * passes it (the crash harness found exactly that).  The hash mixes every
+ * word in with a multiply, which is not linear.  The deliberately wrong
+ * writer 2 leaves the last record out of both checks and the harness
+ * catches it.  In 1.0 and 1.1 pools the lanes carry the crc alone (what an
+ * older poise checks), so step 1 keeps a fence between the records and
+ * the header there: three fences.
+ * Mount replays the lanes whose header is committed and whose checks pass
+ * in either copy (the one with the higher sequence number when both do),
+ * in sequence order; a lane without a valid header in either copy is
+ * ignored (the transaction never happened).  Records are physical, so
+ * replay is idempotent.  The media format of a lane is the same in every
+ * version but for l_hash; only the order of the writes changed, and an
+ * older poise replays a 1.1 pool's lanes as it always did.
+ *
+ * Why a retirement may wait for the next commit.  A lane whose retirement
+ * is not durable at a crash is replayed again: harmless as long as no
+ * later transaction touching the same bytes has applied anything, since
+ * replaying it in sequence order rewrites what is already there, and a
+ * later committed one is replayed after it.  A later transaction T on
+ * those bytes starts after this one returned (a transaction holds the
+ * locks of every structure it writes until tx_commit() returns), so the
+ * retirement's stores and its retire_issued count happened before T's
+ * step 1 reads the counts; T writes the header back (a cache-line
+ * write-back acts on the line whichever core stored it) and T's fence makes
+ * the retirement durable before T applies a byte.  A fence orders only its
+ * own thread's write-backs, which is why T writes the line back itself
+ * (the deliberately wrong writer 3 does not, and the threaded harness
+ * catches it).
+ * So at any crash, every lane still valid is either the newest transaction
+ * on its bytes or older than transactions that are themselves still
+ * valid.  Invariant: a lane is reused only by its own next commit (its
+ * mutex is held from step 1 to 3), after its own apply fence.
  *
  * Media errors: a lane copy whose poison cannot be cleared is skipped (the
  * other copy carries the transaction); a lane unusable in both copies is
@@ -26,8 +67,15 @@
  * record set, serves until a heal rewrites the whole copy.  A record its
  * place refuses is tried once more, then the place is listed bad.
  *
+ * Why the lane's twin is a whole copy: a replay that has lost one copy
+ * needs every record of the other.  Half a lane per copy (each copy the
+ * records of one of the structures' two copies) would leave the other
+ * copy of each structure at its old contents, which are valid and would
+ * be read as current; and the second copy costs no ordering point, only
+ * cache lines written back under the same fence.
+ *
  * Lanes: POISE_NLANES, one per thread slot (threads are spread round-robin
- * on first use); each has a mutex held from step 1 to 4.
+ * on first use); each has a mutex held from step 1 to 3.
  *
  * Forks: a child forked after the mount has a copy of the allocator, the
  * inode cache and the directories that neither process's later changes
@@ -184,11 +232,83 @@ void tx_abort(struct tx *tx)
 	tx_end(tx);
 }
 
+/* The start of the last record of [recs, recs+bytes). */
+static uint32_t last_record_at(const uint8_t *recs, uint32_t bytes)
+{
+	uint32_t at = 0, prev = 0;
+	while (at < bytes && bytes - at >= sizeof(struct poise_logrec)) {
+		struct poise_logrec r;
+		memcpy(&r, recs + at, sizeof(r));
+		prev = at;
+		if (r.r_len > bytes - at)
+			break;
+		at += (uint32_t)sizeof(r) + ((r.r_len + 7) & ~7u);
+	}
+	return prev;
+}
+
+/* The record bytes a lane's checks cover: all of them, but for the
+ * deliberately wrong writer 2 (test builds, in the writer and the reader
+ * alike) not the last record, so that a header can be whole while that
+ * record is torn. */
+static uint32_t covered(const struct poise_lane *h, const uint8_t *recs)
+{
+	if (__builtin_expect(poise_bug == 2, 0) && h->l_nrec > 1)
+		return last_record_at(recs, h->l_bytes);
+	return h->l_bytes;
+}
+
+/* crc32c over the header (its crc field zero) and the records. */
 static uint32_t lane_crc(const struct poise_lane *h, const uint8_t *recs)
 {
 	struct poise_lane c = *h;
 	c.l_crc = 0;
-	return poise_crc32c(poise_crc32c(0, &c, sizeof(c)), recs, h->l_bytes);
+	return poise_crc32c(poise_crc32c(0, &c, sizeof(c)), recs, covered(h, recs));
+}
+
+/* 1.2's lane hash: over the header (crc and hash zero) and the records,
+ * 8 bytes at a time, each word mixed in with a multiply (carries make it
+ * non-linear over GF(2): unlike a crc, it sees the contents of records
+ * that carry crcs of their own).  Detects a lane torn between two
+ * transactions' lines; it is no defence against a forger, who can write
+ * any hash (replay bounds-checks every record regardless). */
+static uint64_t mix(uint64_t x, uint64_t w)
+{
+	x ^= w;
+	x *= 0xff51afd7ed558ccdULL;
+	return x ^ (x >> 32);
+}
+
+static uint64_t lane_hash(const struct poise_lane *h, const uint8_t *recs)
+{
+	struct poise_lane c = *h;
+	c.l_crc = 0;
+	c.l_hash = 0;
+	uint64_t x = 0x243f6a8885a308d3ULL, w;
+	for (size_t i = 0; i < sizeof(c); i += 8) {
+		memcpy(&w, (const uint8_t *)&c + i, 8);
+		x = mix(x, w);
+	}
+	uint32_t n = covered(h, recs), i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, recs + i, 8);
+		x = mix(x, w);
+	}
+	if (i < n) {
+		w = 0;
+		memcpy(&w, recs + i, n - i);
+		x = mix(x, w ^ ((uint64_t)(n - i) << 56));
+	}
+	x = mix(x, n);
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	return x ^ (x >> 29);
+}
+
+/* 1 when the pool's lanes carry the hash (format 1.2): a commit then
+ * writes records and header under one fence. */
+static int hashed(struct poise_fs *fs)
+{
+	return (__atomic_load_n(&fs->sb.s_features, __ATOMIC_ACQUIRE) & POISE_FEAT_LOG_HASH) != 0;
 }
 
 /* Apply records [recs, recs+bytes) to their places (no fence).  After the
@@ -229,30 +349,90 @@ static int apply(struct poise_fs *fs, const uint8_t *recs, uint32_t bytes, int r
 	return 0;
 }
 
-/* Steps 1-2 on lane `lane` (its mutex held): records and header into
- * every copy that takes them.  0 when at least one copy holds the
- * committed transaction, -EIO when neither copy can. */
+/* A number unique to the calling thread while it runs. */
+static uintptr_t thread_token(void)
+{
+	static __thread char me;
+	return (uintptr_t)&me;
+}
+
+/* Step 1's write-back of other retirements: every lane whose retire
+ * stores are not known durable gets its headers written back by this
+ * thread, so this thread's next fence makes them durable.  seen[] takes
+ * the counts written back, for retired_durable(). */
+static void flush_retired(struct poise_fs *fs, uint32_t *seen)
+{
+	for (int i = 0; i < (int)fs->sb.s_nlanes && i < POISE_NLANES; i++) {
+		seen[i] = __atomic_load_n(&fs->retire_issued[i], __ATOMIC_ACQUIRE);
+		if (seen[i] == __atomic_load_n(&fs->retire_durable[i], __ATOMIC_RELAXED))
+			continue;
+		/* this thread's own retire stores were written back when made:
+		 * its fence covers them.  Another thread's are not covered by
+		 * this fence unless this thread writes the lines back too (the
+		 * deliberately wrong writer 3 does not). */
+		if (__atomic_load_n(&fs->retire_by[i], __ATOMIC_RELAXED) == thread_token() ||
+		    __builtin_expect(poise_bug == 3, 0))
+			continue;
+		for (int rep = 0; rep < 2; rep++)
+			poise_flush(fs->base + lane_off(fs, i, rep), sizeof(uint64_t));
+	}
+}
+
+/* After the fence that followed flush_retired(seen): those counts are
+ * durable.  (A racing commit may store an older count: that costs one
+ * write-back more, never one less.) */
+static void retired_durable(struct poise_fs *fs, const uint32_t *seen)
+{
+	for (int i = 0; i < (int)fs->sb.s_nlanes && i < POISE_NLANES; i++)
+		if (seen[i] != __atomic_load_n(&fs->retire_durable[i], __ATOMIC_RELAXED))
+			__atomic_store_n(&fs->retire_durable[i], seen[i], __ATOMIC_RELAXED);
+}
+
+/* Step 1 on lane `lane` (its mutex held): records and header into every
+ * copy that takes them, no fence.  0 when at least one copy took the
+ * whole transaction, -EIO when neither did. */
 static int lane_write(struct poise_fs *fs, int lane, struct tx *tx, struct poise_lane *h)
 {
-	int live[2];
-	for (int rep = 0; rep < 2; rep++) {
-		uint64_t lo = lane_off(fs, lane, rep);
-		live[rep] = poise_dev_store(fs->dev, lo + sizeof(*h), tx->buf, tx->used) >= 0;
-	}
-	if (!live[0] && !live[1])
-		return -EIO;
-	poise_fence();
-	int any = 0;
+	int live[2], any = 0, one_fence = hashed(fs);
+	for (int rep = 0; rep < 2; rep++)
+		live[rep] = poise_dev_store(fs->dev, lane_off(fs, lane, rep) + sizeof(*h), tx->buf, tx->used) >= 0;
+	if (!one_fence && (live[0] || live[1]))
+		poise_fence(); /* 1.0 and 1.1: only a crc, so the records are durable before the header */
 	for (int rep = 0; rep < 2; rep++)
 		if (live[rep])
 			any |= poise_dev_store(fs->dev, lane_off(fs, lane, rep), h, sizeof(*h)) >= 0;
 	return any ? 0 : -EIO;
 }
 
+/* Step 3: the lane's transaction is applied and fenced; its header says
+ * so from now on in both copies, durable at the next commit's fence. */
+static void lane_retire(struct poise_fs *fs, int lane)
+{
+	uint64_t zero = 0;
+	for (int rep = 0; rep < 2; rep++) {
+		uint64_t lo = lane_off(fs, lane, rep);
+		ssize_t k = poise_dev_store(fs->dev, lo, &zero, sizeof(zero));
+		if (k < 0 && !unclearable(fs, lo, sizeof(zero)))
+			(void)poise_dev_mark_bad(fs->dev, lo, sizeof(zero)); /* unreadable = not committed */
+	}
+	__atomic_store_n(&fs->retire_by[lane], thread_token(), __ATOMIC_RELAXED);
+	__atomic_add_fetch(&fs->retire_issued[lane], 1, __ATOMIC_RELEASE);
+	poise_unfenced = 0; /* these stores are the next commit's to order (flush_retired), not a dependency */
+}
+
+void log_quiesce(struct poise_fs *fs)
+{
+	uint32_t seen[POISE_NLANES];
+	flush_retired(fs, seen);
+	poise_fence();
+	retired_durable(fs, seen);
+}
+
 int tx_commit(struct tx *tx)
 {
 	struct poise_fs *fs = tx->fs;
 	int nl = (int)fs->sb.s_nlanes, first = lane_of_thread() % nl, lane = -1, ret = -EIO;
+	uint32_t seen[POISE_NLANES];
 	if (tx->nrec == 0) {
 		tx_end(tx);
 		return 0;
@@ -267,10 +447,13 @@ int tx_commit(struct tx *tx)
 		.l_nrec = tx->nrec,
 		.l_bytes = tx->used,
 	};
+	if (poise_unfenced)
+		poise_fence(); /* step 0: what the records point at is durable first */
 	for (int t = 0; t < nl && ret < 0; t++) {
 		lane = (first + t) % nl;
 		pthread_mutex_lock(&fs->lane_lock[lane]);
 		h.l_seq = __atomic_add_fetch(&fs->seq, 1, __ATOMIC_RELAXED);
+		h.l_hash = hashed(fs) ? lane_hash(&h, tx->buf) : 0;
 		h.l_crc = lane_crc(&h, tx->buf);
 		ret = lane_write(fs, lane, tx, &h);
 		if (ret < 0)
@@ -280,19 +463,13 @@ int tx_commit(struct tx *tx)
 		tx_end(tx);
 		return poise_err(EIO, "no log lane can be written (media errors in both copies of every lane)");
 	}
+	flush_retired(fs, seen);
 	poise_fence(); /* the commit point: from here the update survives a crash */
+	retired_durable(fs, seen);
 	ret = apply(fs, tx->buf, tx->used, 0);
 	poise_fence();
-	if (ret == 0) {
-		uint64_t zero = 0;
-		for (int rep = 0; rep < 2; rep++) {
-			uint64_t lo = lane_off(fs, lane, rep);
-			ssize_t k = poise_dev_store(fs->dev, lo, &zero, sizeof(zero)); /* retire */
-			if (k < 0 && !unclearable(fs, lo, sizeof(zero)))
-				(void)poise_dev_mark_bad(fs->dev, lo, sizeof(zero)); /* unreadable = not committed */
-		}
-		poise_fence();
-	}
+	if (ret == 0)
+		lane_retire(fs, lane);
 	pthread_mutex_unlock(&fs->lane_lock[lane]);
 	tx_end(tx);
 	return ret;
@@ -319,14 +496,26 @@ static int lane_copy_read(struct poise_fs *fs, int i, int rep, struct poise_lane
 		return 0;
 	if (poise_dev_read(fs->dev, lo + sizeof(*h), recs, h->l_bytes) != (ssize_t)h->l_bytes)
 		return 0;
-	return lane_crc(h, recs) == h->l_crc;
+	return lane_crc(h, recs) == h->l_crc && (!hashed(fs) || lane_hash(h, recs) == h->l_hash);
 }
 
-/* Lane i's committed transaction from either copy (both hold the same one
- * when both are intact): 1, else 0. */
+/* Lane i's committed transaction from either copy: 1, else 0.  Both
+ * copies hold the same one when both are intact; when they differ (one
+ * copy's write failed, and the other kept an older transaction whose
+ * retirement was not yet durable) the newer one is the lane's. */
 static int lane_read(struct poise_fs *fs, int i, struct poise_lane *h, uint8_t *recs)
 {
-	return lane_copy_read(fs, i, 0, h, recs) || lane_copy_read(fs, i, 1, h, recs);
+	if (!lane_copy_read(fs, i, 1, h, recs))
+		return lane_copy_read(fs, i, 0, h, recs);
+	uint64_t seq1 = h->l_seq;
+	struct poise_lane h0;
+	uint8_t *r0 = malloc(LANE_BYTES);
+	if (r0 && lane_copy_read(fs, i, 0, &h0, r0) && h0.l_seq >= seq1) {
+		*h = h0;
+		memcpy(recs, r0, h0.l_bytes);
+	}
+	free(r0);
+	return 1;
 }
 
 int log_pending(struct poise_fs *fs)
@@ -378,6 +567,8 @@ int log_replay(struct poise_fs *fs, int *replayed)
 	}
 	poise_fence();
 	free(recs);
+	memset(fs->retire_issued, 0, sizeof(fs->retire_issued));
+	memset(fs->retire_durable, 0, sizeof(fs->retire_durable));
 	fs->seq = maxseq;
 	*replayed = n;
 	return ret;

@@ -50,7 +50,7 @@ static int super_check(const struct poise_super *s, uint64_t dev_size, const cha
 	if (s->s_major != POISE_FMT_MAJOR || s->s_minor > POISE_FMT_MINOR)
 		return poise_err(EUCLEAN, "format version %u.%u is not supported (this poise reads %u.0 to %u.%u)",
 				 s->s_major, s->s_minor, POISE_FMT_MAJOR, POISE_FMT_MAJOR, POISE_FMT_MINOR);
-	if ((s->s_minor == 0 && s->s_features) || (s->s_features & ~POISE_FEATURES_KNOWN))
+	if (s->s_minor < POISE_FEAT_MINOR(s->s_features) || (s->s_features & ~POISE_FEATURES_KNOWN))
 		return poise_err(EUCLEAN, "the %s superblock names features %#llx that format %u.%u does not have",
 				 where, (unsigned long long)s->s_features, s->s_major, s->s_minor);
 	/* every comparison below is of values already bounded by the pool, so
@@ -227,8 +227,9 @@ int super_add_features(struct tx *tx, struct poise_fs *fs, uint64_t feat, struct
 	out->s_features = __atomic_load_n(&fs->sb.s_features, __ATOMIC_ACQUIRE);
 	if ((out->s_features & feat) == feat)
 		return 0;
-	out->s_minor = POISE_FMT_MINOR;
 	out->s_features |= feat;
+	if (out->s_minor < POISE_FEAT_MINOR(out->s_features))
+		out->s_minor = POISE_FEAT_MINOR(out->s_features);
 	super_seal(out);
 	int ret = tx_write(tx, 0, out, sizeof(*out));
 	if (ret == 0)
@@ -471,6 +472,8 @@ void fs_unmount(struct poise_fs *fs)
 		for (uint64_t i = 1; i <= fs->sb.s_ninodes; i++)
 			if (fs->itab[i] && fs->itab[i]->times_dirty)
 				(void)file_sync_times(fs, fs->itab[i]);
+	if (fs->dev && fs->dev->base)
+		log_quiesce(fs);
 	icache_fini(fs);
 	alloc_fini(fs);
 	free(fs->ino_bad);

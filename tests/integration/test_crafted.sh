@@ -149,7 +149,7 @@ not_clean "file of 2^60 bytes" "$T/fsz.img"
 contains "file of 2^60 bytes: fsck names the limit" "$T/fsck" "past the largest the format allows"
 # ---- format versions: 1.0 pools, newer ones, and the node types of 1.1 ----
 "$P" info "$B" >"$T/info"
-contains "a new pool is format 1.1" "$T/info" "poise 1.1"
+contains "a new pool is format 1.2" "$T/info" "poise 1.2"
 $CRAFT as-1.0 "$B" "$T/v10.img"
 expect_rc 0 "a 1.0 pool (an older poise's) opens" "$P" info "$T/v10.img"
 "$P" info "$T/v10.img" >"$T/info"
@@ -164,14 +164,18 @@ contains "moves the pool to 1.1 with it" "$T/info" "poise 1.1"
 expect_rc 0 "which is fsck-clean" "$P" fsck "$T/v10b.img"
 check "and holds the FIFO" test "$("$P" stat --json "$T/v10b.img" /fifo |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["type"])')" = fifo
-$CRAFT sb-minor "$B" "$T/v12.img" 2
-expect_rc 1 "a 1.2 pool (a newer poise's) is refused" "$P" info "$T/v12.img"
-"$P" fsck "$T/v12.img" >"$T/err" 2>&1
-contains "naming the version" "$T/err" "format version 1.2 is not supported"
-$CRAFT sb-features "$B" "$T/feat.img" 0x2
+$CRAFT sb-minor "$B" "$T/v13.img" 3
+expect_rc 1 "a 1.3 pool (a newer poise's) is refused" "$P" info "$T/v13.img"
+"$P" fsck "$T/v13.img" >"$T/err" 2>&1
+contains "naming the version" "$T/err" "format version 1.3 is not supported"
+$CRAFT sb-minor "$B" "$T/v11h.img" 1
+expect_rc 1 "a 1.1 superblock with the 1.2 lane-hash bit is refused" "$P" info "$T/v11h.img"
+"$P" info "$T/v11h.img" 2>"$T/err"
+contains "naming the features" "$T/err" "features 0x3 that format 1.1 does not have"
+$CRAFT sb-features "$B" "$T/feat.img" 0x4
 expect_rc 1 "an unknown feature bit is refused" "$P" info "$T/feat.img"
 "$P" info "$T/feat.img" 2>"$T/err"
-contains "naming it" "$T/err" "features 0x2"
+contains "naming it" "$T/err" "features 0x4"
 $CRAFT sb-features "$T/v10.img" "$T/feat0.img" 0x1
 expect_rc 1 "a 1.0 superblock with a feature bit is refused" "$P" info "$T/feat0.img"
 # a FIFO in a 1.0 pool: what an older poise could never have written

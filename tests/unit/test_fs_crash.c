@@ -31,6 +31,8 @@
 #include "fs_check.h"
 #include "dev/persist.h"
 #include "dev/dev.h"
+#include "fs/layout.h"
+#include "common/crc32c.h"
 
 struct poise_dev *poise_pool_dev(struct poise_pool *p);
 
@@ -40,6 +42,7 @@ struct poise_dev *poise_pool_dev(struct poise_pool *p);
 #include <linux/falloc.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <stddef.h>
 #include <sys/wait.h>
 
 /* ThreadSanitizer finds nothing in the one-thread workload that ASan and
@@ -362,6 +365,12 @@ static struct poise_pool *crash_image(const uint8_t *lose)
 			return NULL;
 		}
 	close(fd);
+	const char *keep = getenv("POISE_CRASH_KEEP");
+	if (keep) {
+		char to[600];
+		snprintf(to, sizeof(to), "%s/last.img", keep);
+		(void)copy_file(work, to);
+	}
 	struct poise_pool *p;
 	return poise_pool_open(work, 0, &p) < 0 ? NULL : p;
 }
@@ -499,6 +508,13 @@ static void check_fence(long n, long subsets, unsigned *seed, int k, const int *
 		for (size_t i = 0; i < nlines; i++)
 			lose[i] = v == 0 ? 0 : v == 1 ? 1 : (uint8_t)(rand_r(seed) & 1);
 		if (!(ks ? check_state_threads(ks, lose) : check_state(k, lose))) {
+			const char *keep = getenv("POISE_CRASH_KEEP"); /* a directory: keep the bad images (debugging) */
+			if (keep && *bad < 5) {
+				char from[600], to[600];
+				snprintf(from, sizeof(from), "%s/last.img", keep);
+				snprintf(to, sizeof(to), "%s/bad-%ld-%ld.img", keep, n, v);
+				(void)rename(from, to);
+			}
 			if ((*bad)++ < 5) {
 				fprintf(stderr, "    fence %ld, variant %ld (%zu lines uncertain): not a state of ", n, v, nlines);
 				for (int t = 0; t < (ks ? NT : 1); t++)
@@ -541,19 +557,10 @@ static void t_crash_states(void)
 	CHECK(states > NOPS / ONE_THREAD_STEP);
 }
 
-static void t_crash_states_threads(void)
+/* The threaded workload on the image base_mt, every fence. */
+static void threads_states(const char *base_mt, unsigned seed, const char *what)
 {
 	long subsets = crash_subsets();
-	unsigned seed = 11;
-	char base_mt[300];
-	snprintf(base_mt, sizeof(base_mt), "%s/base-mt.img", dirbuf);
-	CHECK_EQ(copy_file(base_img, base_mt), 0);
-	struct poise_pool *p;
-	CHECK_EQ(poise_pool_open(base_mt, 0, &p), 0);
-	CHECK_EQ(poise_mkdir(p, "/s", 0755), 0);
-	poise_pool_close(&p);
-	for (int t = 0; t < NT; t++)
-		snprintf(tjournal[t], sizeof(tjournal[t]), "%s/journal%d", dirbuf, t);
 	long states = 0, uncertain = 0, bad = 0, fences = 0, inflight = 0;
 	int crashed = 1;
 	/* sanitized builds (ten times slower) visit every 16th fence */
@@ -578,11 +585,64 @@ static void t_crash_states_threads(void)
 		fences += crashed;
 		check_fence(n, subsets, &seed, 0, ks, &states, &bad);
 	}
-	fprintf(stderr, "    %d threads: %ld crash states checked at %ld fences (%ld with calls of two or more threads in flight; "
-		"%ld uncertain lines in all), %ld bad\n", NT, states, fences, inflight, uncertain, bad);
+	fprintf(stderr, "    %d threads%s: %ld crash states checked at %ld fences (%ld with calls of two or more threads in flight; "
+		"%ld uncertain lines in all), %ld bad\n", NT, what, states, fences, inflight, uncertain, bad);
 	CHECK_EQ(bad, 0);
 	CHECK(inflight > 0);
 	CHECK(fences > NT * NTOPS / (H_SANITIZED ? 16 : 1));
+}
+
+static void t_crash_states_threads(void)
+{
+	char base_mt[300];
+	snprintf(base_mt, sizeof(base_mt), "%s/base-mt.img", dirbuf);
+	CHECK_EQ(copy_file(base_img, base_mt), 0);
+	struct poise_pool *p;
+	CHECK_EQ(poise_pool_open(base_mt, 0, &p), 0);
+	CHECK_EQ(poise_mkdir(p, "/s", 0755), 0);
+	poise_pool_close(&p);
+	for (int t = 0; t < NT; t++)
+		snprintf(tjournal[t], sizeof(tjournal[t]), "%s/journal%d", dirbuf, t);
+	threads_states(base_mt, 11, "");
+}
+
+/* Superblock copies of img say format 1.1 (no lane hash): the commit
+ * keeps a fence between records and header. */
+static int as_v11(const char *path)
+{
+	struct poise_super sb;
+	int fd = open(path, O_RDWR);
+	if (fd < 0 || pread(fd, &sb, sizeof(sb), 0) != sizeof(sb)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	sb.s_minor = 1;
+	sb.s_features = POISE_FEAT_NODES;
+	sb.s_crc = poise_crc32c(0, &sb, offsetof(struct poise_super, s_crc));
+	int ok = pwrite(fd, &sb, sizeof(sb), 0) == sizeof(sb) &&
+		 pwrite(fd, &sb, sizeof(sb), (off_t)(sb.s_replica_blk * POISE_BLOCK)) == sizeof(sb);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* The same on a 1.1 pool: the lanes carry only a crc, which cannot tell a
+ * lane torn between two transactions' extents (their own crcs make them
+ * invisible to it), so there the records are fenced before the header. */
+static void t_crash_states_threads_v11(void)
+{
+	char base_mt[300], v11[300];
+	snprintf(base_mt, sizeof(base_mt), "%s/base-mt.img", dirbuf);
+	snprintf(v11, sizeof(v11), "%s/base-mt11.img", dirbuf);
+	CHECK_EQ(copy_file(base_mt, v11), 0);
+	CHECK_EQ(as_v11(v11), 0);
+	struct poise_pool *p;
+	CHECK_EQ(poise_pool_open(v11, 0, &p), 0);
+	struct poise_info in;
+	CHECK_EQ(poise_info(p, &in), 0);
+	CHECK_EQ(in.format_minor, 1);
+	poise_pool_close(&p);
+	threads_states(v11, 17, " on a 1.1 pool");
 }
 
 static void t_wrong_writer_caught(void)
@@ -606,12 +666,71 @@ static void t_wrong_writer_caught(void)
 	CHECK(caught > 0);
 }
 
+/* The commit protocol's own mistake: a crc that leaves the last record
+ * out (writer and reader alike, so the lane still validates), with the
+ * records and the header under one fence.  A crash that keeps the header
+ * and loses a line of that record must be caught. */
+static void t_wrong_crc_caught(void)
+{
+	long caught = 0, states = 0, bad = 0;
+	unsigned seed = 5;
+	int crashed = 1;
+	for (long n = 1; crashed && !caught; n++) {
+		CHECK_EQ(copy_file(base_img, img), 0);
+		int k = run_child(n, &crashed, 1, 2, work_calls);
+		if (k < 0)
+			break;
+		poise_bug = 2; /* the reader of the wrong protocol: mount replays with it */
+		long before = bad;
+		check_fence(n, 8, &seed, k, NULL, &states, &bad);
+		poise_bug = 0;
+		caught += bad > before;
+	}
+	fprintf(stderr, "    the wrong writer 2 (a commit crc that does not cover the last record) was caught after "
+		"%ld crash states\n", states);
+	CHECK(caught > 0);
+}
+
+/* Without writing back the other threads' retirements before its commit
+ * point, a commit could apply bytes that an older, not yet durably
+ * retired lane is replayed over.  The wrong writer 3 skips that: the
+ * threaded workload must catch it. */
+static void t_wrong_retire_caught(void)
+{
+	char base_mt[300];
+	snprintf(base_mt, sizeof(base_mt), "%s/base-mt.img", dirbuf);
+	long caught = 0, states = 0, bad = 0;
+	unsigned seed = 13;
+	int crashed = 1;
+	for (long n = 1; crashed && !caught; n++) {
+		CHECK_EQ(copy_file(base_mt, img), 0);
+		for (int t = 0; t < NT; t++)
+			unlink(tjournal[t]);
+		if (run_child(n, &crashed, 1, 3, work_threads) < 0)
+			break;
+		int ks[NT];
+		for (int t = 0; t < NT; t++) {
+			struct stat js;
+			ks[t] = stat(tjournal[t], &js) == 0 ? (int)js.st_size : 0;
+		}
+		long before = bad;
+		check_fence(n, 8, &seed, 0, ks, &states, &bad);
+		caught += bad > before;
+	}
+	fprintf(stderr, "    the wrong writer 3 (a commit that trusts other threads to make their retirements durable) "
+		"was caught after %ld crash states\n", states);
+	CHECK(caught > 0);
+}
+
 int main(void)
 {
 	RUN(t_crash_every_fence);
 	RUN(t_crash_states);
 	RUN(t_crash_states_threads);
+	RUN(t_crash_states_threads_v11);
 	RUN(t_wrong_writer_caught);
+	RUN(t_wrong_crc_caught);
+	RUN(t_wrong_retire_caught);
 	if (h_tmpdir_remove() != 0)
 		return 2;
 	DONE();
