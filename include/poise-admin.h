@@ -89,6 +89,25 @@ int poise_metadata_sector(struct poise_pool *pool, const char *kind, uint64_t *s
  * after the control channel injects or clears media errors under them. */
 long poise_range_owners(struct poise_pool *pool, uint64_t off, uint64_t len, uint64_t *inos, long max);
 
+/* For a server that hands file bytes straight to the kernel (the FUSE
+ * mount replies from the pool's mapping): [off, off+len) of readable
+ * descriptor fd, clipped to the file's size, as up to max pieces of the
+ * mapping (iov_base NULL: a hole, zeros).  Returns the count (0 at or past
+ * the end of the file) with the file's block map locked for reading, so no
+ * piece can be freed and reused before poise_read_unlock(*hold), which the
+ * caller must call once the bytes are read (the hold stays valid if fd is
+ * closed meanwhile: the close waits for it).  Without the lock: -EAGAIN
+ * when a block of the range holds a known bad sector or more than max
+ * pieces are needed (use poise_pread, which returns the exact prefix),
+ * -EOPNOTSUPP on the block path, -EBADF.  The pieces are read without the
+ * guarded copy: a reader must be one that survives a fault (the kernel's
+ * copy from user memory fails the request with EFAULT instead). */
+struct iovec;
+struct poise_read_hold;
+int poise_read_lock(struct poise_pool *pool, int fd, uint64_t off, uint64_t len, struct iovec *out, int max,
+		    struct poise_read_hold **hold);
+void poise_read_unlock(struct poise_read_hold *hold);
+
 /* ---- pool devices, bad sectors, raw access ---- */
 #define POISE_SECTOR 512u
 struct poise_bb_range {

@@ -5,7 +5,7 @@
  * mounts; only then does the command return (or, without -f, the daemon
  * detach): the parent waits on a pipe for the child's "ready" or its error
  * message, so every failure is reported by the command itself.
- * Options: ro, odirect=dax|block, cache=page|none, relatime|noatime|
+ * Options: ro, odirect=dax|block, cache=page|none, reply=map|copy, relatime|noatime|
  * strictatime, timeout=SECONDS (attribute and entry cache), and the usual
  * FUSE ones (allow_other, ...), passed through (strictatime is not: libfuse
  * does not know it, so the mount table shows relatime);
@@ -45,6 +45,9 @@ const struct cli_cmd cli_mount_cmds[] = {
 	 "(O_DIRECT opens take the block path); cache=page (default: buffered\n"
 	 "opens use the page cache, write-through, and MAP_SHARED works) or\n"
 	 "cache=none (every read and write goes to the pool; no shared maps);\n"
+	 "reply=map (default: the kernel copies a read with no known bad sector\n"
+	 "straight from the pool mapping) or reply=copy (the daemon's guarded\n"
+	 "copy first, for every read);\n"
 	 "relatime (default), noatime or strictatime; timeout=S (attribute and\n"
 	 "entry cache, default 1 s); allow_other and other FUSE options.  The\n"
 	 "kernel checks permissions and POSIX ACLs (default_permissions).\n"
@@ -110,6 +113,27 @@ static int parse_opts(const struct cli_cmd *c, const char *o, struct pfuse_mount
 			}
 		} else if (!strcmp(t, "cache=none") || !strcmp(t, "cache=page")) {
 			pf->cache_none = t[6] == 'n';
+		} else if (!strncmp(t, "max_read=", 9)) {
+			char *end;
+			unsigned long v = strtoul(t + 9, &end, 10);
+			if (*end || v < 4096 || v > (64u << 20)) {
+				int r = cli_usage(c, "mount: bad max_read '%s' (4096 to 67108864 bytes)", t + 9);
+				free(dup);
+				return r;
+			}
+			pf->max_read = (unsigned)v; /* libfuse wants init to ask for the same */
+			size_t l = strlen(fuse_o);
+			if (l + strlen(t) + 2 > len) {
+				free(dup);
+				return cli_usage(c, "mount: too many options");
+			}
+			snprintf(fuse_o + l, len - l, ",%s", t);
+		} else if (!strcmp(t, "reply=map") || !strcmp(t, "reply=copy")) {
+			pf->copy_reply = t[6] == 'c';
+		} else if (!strncmp(t, "reply=", 6)) {
+			int r = cli_usage(c, "mount: reply takes map or copy, not '%s'", t + 6);
+			free(dup);
+			return r;
 		} else if (!strncmp(t, "cache=", 6)) {
 			int r = cli_usage(c, "mount: cache takes page or none, not '%s'", t + 6);
 			free(dup);

@@ -625,6 +625,43 @@ int poise_lstat(struct poise_pool *pool, const char *path, struct stat *st)
 	return poise_fstatat(pool, POISE_ROOT_INO, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
+int poise_read_lock(struct poise_pool *pool, int fd, uint64_t off, uint64_t len, struct iovec *out, int max,
+		    struct poise_read_hold **hold)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	int ret = check_rw(pool->fs, f, 0);
+	if (ret < 0)
+		return ret;
+	if (f->blockpath)
+		return -EOPNOTSUPP; /* the block path serves its own reads */
+	struct poise_dev *d = pool->dev;
+	struct inode *ip = f->ip;
+	int n = 0;
+	pthread_rwlock_rdlock(&ip->lock);
+	uint64_t size = ip->d.i_size, end = off + len < off || off + len > size ? size : off + len;
+	while (off < end) {
+		uint64_t run, b = imap(ip, off >> POISE_BLOCK_SHIFT, &run), boff = off & (POISE_BLOCK - 1);
+		uint64_t piece = run >= ((end - off + boff + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT)
+					 ? end - off : run * POISE_BLOCK - boff;
+		uint64_t nb = (boff + piece + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT; /* whole blocks: a page with a bad
+										     * sector may be unreachable */
+		if (n == max || (b && bbt_any(&d->bb, b * (POISE_BLOCK / POISE_SECTOR), (b + nb) * (POISE_BLOCK / POISE_SECTOR)))) {
+			pthread_rwlock_unlock(&ip->lock);
+			return -EAGAIN; /* known damage, or too many pieces: the copying path */
+		}
+		out[n++] = (struct iovec){b ? d->base + b * POISE_BLOCK + boff : NULL, piece};
+		off += piece;
+	}
+	*hold = (struct poise_read_hold *)ip; /* the inode: the descriptor may be closed before the unlock
+					       * (its close then waits for this lock, so ip stays) */
+	return n; /* the lock stays held: poise_read_unlock */
+}
+
+void poise_read_unlock(struct poise_read_hold *hold)
+{
+	pthread_rwlock_unlock(&((struct inode *)hold)->lock);
+}
+
 int poise_fiemap(struct poise_pool *pool, const char *path, uint64_t off, uint64_t len,
 		 struct poise_map_piece *out, int max)
 {

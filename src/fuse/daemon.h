@@ -13,6 +13,8 @@ struct pfuse_mount {
 	double timeout;        /* attribute and entry cache, seconds */
 	int readonly;
 	int cache_none;        /* cache=none: all direct_io (no shared mmap) */
+	int copy_reply;        /* reply=copy: read replies always copied in the daemon first */
+	unsigned max_read;     /* the largest read request (also in fuse_opts) */
 	int atime;             /* POISE_ATIME_* */
 	const char *dir;       /* the mount point */
 	const char *fuse_opts; /* the option string for libfuse (escaped) */

@@ -32,7 +32,7 @@ static void on_term(int sig)
 int pfuse_serve(const struct pfuse_mount *m, int ready, int fg)
 {
 	struct pfuse pfs = {.pool_path = m->pool_path, .timeout = m->timeout, .readonly = m->readonly,
-			    .cache_none = m->cache_none, .atime = m->readonly ? POISE_ATIME_NEVER : m->atime,
+			    .cache_none = m->cache_none, .mapped_reply = !m->copy_reply, .max_read = m->max_read, .atime = m->readonly ? POISE_ATIME_NEVER : m->atime,
 			    .exec = m->exec};
 	struct pfuse *pf = &pfs;
 	unsigned pflags = m->pool_flags;

@@ -20,6 +20,9 @@
  *     path (which writes back and drops cached pages of the range first)
  *     and keep the exact prefix of a read that meets a bad sector;
  *   - -o cache=none: every open is direct_io, as before (no shared maps).
+ * Reads whose range holds no known bad sector are answered from the pool
+ * mapping (reply.c: no copy in the daemon); the rest, and any that meets
+ * damage, are copied with the guarded copy as above.
  * Cached pages outlive an open (keep_cache): every change of file data
  * passes through the kernel, which updates or drops its pages, except
  * two, which drop them here: an O_DIRECT write (kernels before 6.6 leave
@@ -89,7 +92,7 @@ static void reply_entry(fuse_req_t req, const char *path, fuse_ino_t parent)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct pfuse *pf = userdata;
 	/* parallel lookups and readdirs; big requests */
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
@@ -102,6 +105,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	conn->max_write = 1 << 20;
+	if (pf->max_read)
+		conn->max_read = pf->max_read; /* libfuse wants it equal to the mount option */
 	conn->max_readahead = 1 << 20;
 }
 
@@ -335,6 +340,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct pfuse *pf = PF(req);
+	if (pfuse_read_mapped(req, pf, FD(fi), size, off) == 0) {
+		touch_atime(pf, ino, fi->flags);
+		return;
+	}
 	char *buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);

@@ -30,6 +30,8 @@ struct pfuse {
 	double timeout; /* attribute and entry cache, seconds */
 	int readonly;
 	int cache_none; /* -o cache=none: every open direct_io, as before 1.1 */
+	unsigned max_read; /* the largest read request the kernel sends (op_init) */
+	int mapped_reply; /* read replies straight from the pool mapping (reply.c): -o reply=map */
 	int atime;      /* POISE_ATIME_* (relatime unless -o noatime / strictatime) */
 	ctl_exec_fn exec; /* the control channel's executor (pfuse_mount) */
 };
@@ -37,6 +39,10 @@ struct pfuse {
 /* ops.c: drop the kernel's cached pages of every file whose data lies in
  * pool bytes [off, off+len) (after the control channel changed them). */
 void pfuse_inval_range(struct pfuse *pf, uint64_t off, uint64_t len);
+/* reply.c: answer a read of descriptor fd from the pool mapping, without a
+ * copy here; 0 when answered, -1 when the copying path must (known bad
+ * sectors in the range, the block path, -o reply=copy). */
+int pfuse_read_mapped(fuse_req_t req, struct pfuse *pf, int fd, size_t size, off_t off);
 
 extern const struct fuse_lowlevel_ops pfuse_ops;
 
