@@ -13,13 +13,15 @@
  *           temporary pool this run mounts (`poise mount`) and unmounts.
  * Data workloads run on one file (sized for the run and filled first);
  * append writes per-thread files, truncated when they reach a cap; create,
- * stat and unlink work on per-thread directories.
+ * stat, unlink, mkdir and rename work on per-thread directories (rename
+ * moves each of 64 files to another name in its directory and back).
  *
  * Timing: all threads open their files, then start together at a gate;
  * the main thread stops them after
- * S seconds.  Throughput is operations over the wall time.  create and
- * unlink need the other half of the pair to keep going (a pool has finite
- * inodes): each thread times only its creates (or unlinks), in batches,
+ * S seconds.  Throughput is operations over the wall time.  create,
+ * unlink and mkdir need the other half of the pair to keep going (a pool
+ * has finite inodes): each thread times only its creates, unlinks or
+ * mkdirs (rmdir is the other half), in batches,
  * and the rate is the sum of the threads' rates over their timed work.
  * Latency is sampled (every 8th operation at <= 4 KiB, each one above) into
  * a log-linear histogram per thread (8 buckets per power of two, so a
@@ -44,7 +46,7 @@
 #include <unistd.h>
 
 const char *const bench_workload_names[W_COUNT] = {"seqread", "seqwrite", "randread", "randwrite", "append",
-						    "mixed", "create", "stat", "unlink"};
+						    "mixed", "create", "stat", "unlink", "mkdir", "rename"};
 const char *const bench_path_names[P_COUNT] = {"raw", "mcsafe", "dax", "block", "tmpfs", "fuse"};
 
 /* Paths that reach their files through system calls in a directory. */
@@ -127,7 +129,7 @@ const char *bench_unsupported(enum bench_workload w, enum bench_path p)
 {
 	if ((p == P_RAW || p == P_MCSAFE) && w >= W_APPEND && w != W_MIXED)
 		return "raw and mcsafe copy bytes on a mapping: only the read/write workloads apply";
-	if (p == P_BLOCK && (w == W_CREATE || w == W_STAT || w == W_UNLINK))
+	if (p == P_BLOCK && w >= W_CREATE)
 		return "the block path moves file data: metadata workloads run on dax";
 	return NULL;
 }
@@ -166,12 +168,19 @@ static int data_op(struct worker *k, int write, uint64_t off)
 	}
 }
 
-static void name_of(struct ctx *x, unsigned id, unsigned n, char *out, size_t len)
+/* Entry n of thread id's directory: files f<n>, their other names r<n>
+ * (rename), directories d<n> (mkdir). */
+static void entry_of(struct ctx *x, unsigned id, char kind, unsigned n, char *out, size_t len)
 {
 	if (kernel_path(x->c->path))
-		snprintf(out, len, "%s/t%u/f%u", x->kdir, id, n);
+		snprintf(out, len, "%s/t%u/%c%u", x->kdir, id, kind, n);
 	else
-		snprintf(out, len, "/poise-bench.%d/t%u/f%u", (int)getpid(), id, n);
+		snprintf(out, len, "/poise-bench.%d/t%u/%c%u", (int)getpid(), id, kind, n);
+}
+
+static void name_of(struct ctx *x, unsigned id, unsigned n, char *out, size_t len)
+{
+	entry_of(x, id, 'f', n, out, len);
 }
 
 static int create_one(struct ctx *x, const char *name)
@@ -189,13 +198,29 @@ static int unlink_one(struct ctx *x, const char *name)
 	return kernel_path(x->c->path) ? unlink(name) : poise_unlink(x->pool, name);
 }
 
+static int mkdir_one(struct ctx *x, const char *name)
+{
+	return kernel_path(x->c->path) ? mkdir(name, 0755) : poise_mkdir(x->pool, name, 0755);
+}
+
+static int rmdir_one(struct ctx *x, const char *name)
+{
+	return kernel_path(x->c->path) ? rmdir(name) : poise_rmdir(x->pool, name);
+}
+
+static int rename_one(struct ctx *x, const char *from, const char *to)
+{
+	return kernel_path(x->c->path) ? rename(from, to) : poise_rename(x->pool, from, to);
+}
+
 static void record(struct worker *k, uint64_t t0)
 {
 	k->hist[bucket(now_ns() - t0)]++;
 }
 
-/* create or unlink: batches, only one half timed */
-static void meta_pairs(struct worker *k, int time_create)
+/* create, unlink or mkdir: batches, only one half timed (mkdir: mkdir
+ * then rmdir; the others: create then unlink) */
+static void meta_pairs(struct worker *k, int time_create, int dirs)
 {
 	struct ctx *x = k->x;
 	char name[600];
@@ -204,9 +229,10 @@ static void meta_pairs(struct worker *k, int time_create)
 			int timed = (phase == 0) == time_create;
 			uint64_t b0 = now_ns();
 			for (unsigned i = 0; i < x->batch; i++) {
-				name_of(x, k->id, i, name, sizeof(name));
+				entry_of(x, k->id, dirs ? 'd' : 'f', i, name, sizeof(name));
 				uint64_t t0 = timed ? now_ns() : 0;
-				int r = phase == 0 ? create_one(x, name) : unlink_one(x, name);
+				int r = dirs ? (phase == 0 ? mkdir_one(x, name) : rmdir_one(x, name))
+					     : (phase == 0 ? create_one(x, name) : unlink_one(x, name));
 				if (r < 0)
 					k->errors++;
 				else if (timed) {
@@ -216,6 +242,28 @@ static void meta_pairs(struct worker *k, int time_create)
 			}
 			if (timed)
 				k->busy += (now_ns() - b0) * 1e-9;
+		}
+	}
+}
+
+/* rename: each of the thread's STAT_FILES files to its other name and
+ * back, round and round; every rename timed */
+static void renames(struct worker *k)
+{
+	struct ctx *x = k->x;
+	char a[600], b[600];
+	for (uint64_t i = 0; !__atomic_load_n(&x->stop, __ATOMIC_RELAXED); i++) {
+		unsigned n = (unsigned)(i % STAT_FILES);
+		int there = (int)(i / STAT_FILES) & 1; /* this round moves r<n> back to f<n> */
+		entry_of(x, k->id, there ? 'r' : 'f', n, a, sizeof(a));
+		entry_of(x, k->id, there ? 'f' : 'r', n, b, sizeof(b));
+		uint64_t t0 = (i & 7) == 0 ? now_ns() : 0;
+		if (rename_one(x, a, b) < 0)
+			k->errors++;
+		else {
+			if (t0)
+				record(k, t0);
+			__atomic_add_fetch(&k->ops, 1, __ATOMIC_RELAXED);
 		}
 	}
 }
@@ -248,8 +296,12 @@ static void *worker_main(void *arg)
 	while (!x->go)
 		pthread_cond_wait(&x->gate_cv, &x->gate_mu);
 	pthread_mutex_unlock(&x->gate_mu);
-	if (c->w == W_CREATE || c->w == W_UNLINK) {
-		meta_pairs(k, c->w == W_CREATE);
+	if (c->w == W_CREATE || c->w == W_UNLINK || c->w == W_MKDIR) {
+		meta_pairs(k, c->w != W_UNLINK, c->w == W_MKDIR);
+		return NULL;
+	}
+	if (c->w == W_RENAME) {
+		renames(k);
 		return NULL;
 	}
 	if (afd < 0 && c->w == W_APPEND)
@@ -341,7 +393,7 @@ static int setup_dirs(struct ctx *x)
 {
 	const struct bench_cfg *c = x->c;
 	char name[600];
-	unsigned per = c->w == W_STAT ? STAT_FILES : 0;
+	unsigned per = c->w == W_STAT || c->w == W_RENAME ? STAT_FILES : 0;
 	if (kernel_path(c->path)) {
 		for (unsigned t = 0; t < c->threads; t++) {
 			snprintf(name, sizeof(name), "%s/t%u", x->kdir, t);
@@ -382,6 +434,10 @@ static void cleanup_pool_files(struct ctx *x)
 		for (unsigned i = 0; i < (x->batch > STAT_FILES ? x->batch : STAT_FILES); i++) {
 			name_of(x, t, i, name, sizeof(name));
 			poise_unlink(x->pool, name);
+			entry_of(x, t, 'r', i, name, sizeof(name));
+			poise_unlink(x->pool, name);
+			entry_of(x, t, 'd', i, name, sizeof(name));
+			poise_rmdir(x->pool, name);
 		}
 		snprintf(name, sizeof(name), "/poise-bench.%d/t%u", (int)getpid(), t);
 		poise_rmdir(x->pool, name);
@@ -664,7 +720,7 @@ int bench_run(const struct bench_cfg *c, struct bench_result *r)
 		free(w[i].buf);
 	}
 	free(w);
-	r->ops_per_s = c->w == W_CREATE || c->w == W_UNLINK ? rate : r->ops / r->seconds;
+	r->ops_per_s = c->w == W_CREATE || c->w == W_UNLINK || c->w == W_MKDIR ? rate : r->ops / r->seconds;
 	r->mb_per_s = is_data(c->w) || c->w == W_APPEND ? r->ops_per_s * (double)c->bs / 1e6 : 0;
 	uint64_t want[3] = {samples / 2, samples * 99 / 100, samples * 999 / 1000}, *out[3] = {&r->p50_ns, &r->p99_ns,
 											      &r->p999_ns};

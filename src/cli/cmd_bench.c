@@ -21,7 +21,7 @@ const struct cli_cmd cli_bench_cmds[] = {
 		  "[--bad-elsewhere N] [--bad-in-file] [--pool POOL] [--dir DIR] [--json]",
 	 "Measure a workload on a path.  WORKLOADS (default randread): seqread,\n"
 	 "seqwrite, randread, randwrite, append, mixed (70% reads), create, stat,\n"
-	 "unlink.  PATHS (default dax): raw (memcpy on the pool mapping: the limit),\n"
+	 "unlink, mkdir, rename.  PATHS (default dax): raw (memcpy on the pool mapping: the limit),\n"
 	 "mcsafe (the machine-check-safe copy alone), dax (the library), block (the\n"
 	 "library's block path, O_DIRECT through the kernel), tmpfs (pread/pwrite\n"
 	 "system calls on a file in DIR, default /dev/shm: the kernel peer), fuse\n"
