@@ -61,7 +61,7 @@ for rep in $(seq 1 "$REPS"); do # the variants interleaved too
 	run1 errors badinfile "$rep" randread --path mcsafe,dax --bs 4K --bad-in-file
 done
 echo "matrix: every workload, dax against tmpfs and fuse..." >&2
-run workloads - seqread,seqwrite,randread,randwrite,append,mixed,create,stat,unlink --path dax,tmpfs,fuse --threads $WTHREADS
+run workloads - seqread,seqwrite,randread,randwrite,append,mixed,create,stat,unlink,mkdir,rename --path dax,tmpfs,fuse --threads $WTHREADS
 
 # medians: key = section, variant, workload, bs, threads, path; the run with
 # the median ops_per_s gives its percentiles too
@@ -147,8 +147,8 @@ END {
 	printf "\n### Every workload, dax against tmpfs and the FUSE mount (4 KiB, ops/s)\n\n" > out
 	print "| workload | threads | dax | tmpfs | fuse | dax/tmpfs | dax/fuse | dax p50 ns | dax p99 ns | tmpfs p50 ns | fuse p50 ns |" > out
 	print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" > out
-	split("seqread seqwrite randread randwrite append mixed create stat unlink", wl, " ")
-	for (i = 1; i <= 9; i++) for (t = 1; t <= 2; t++) {
+	split("seqread seqwrite randread randwrite append mixed create stat unlink mkdir rename", wl, " ")
+	for (i = 1; i <= 11; i++) for (t = 1; t <= 2; t++) {
 		w = wl[i]
 		if (!(("workloads", "-", w, 4096, t, "dax") in ops)) continue
 		d = ops["workloads", "-", w, 4096, t, "dax"]; m = ops["workloads", "-", w, 4096, t, "tmpfs"]; u = ops["workloads", "-", w, 4096, t, "fuse"]
