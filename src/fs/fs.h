@@ -174,6 +174,8 @@ int log_fork_check(struct poise_fs *fs);
 int log_replay(struct poise_fs *fs, int *replayed);
 /* Used by fsck: committed records waiting in the lanes. */
 int log_pending(struct poise_fs *fs);
+/* The 1.2 lane hash of header h and its records (tests reseal lanes with it). */
+uint64_t log_lane_hash(const struct poise_lane *h, const uint8_t *recs);
 /* Make every retirement durable (unmount: the last commits' retirements
  * wait for a next commit that will not come). */
 void log_quiesce(struct poise_fs *fs);

@@ -10,11 +10,11 @@
  *      the records will point at): fence, so they are durable before the
  *      commit can be;
  *   1. writes the records and the lane header (magic, global sequence
- *      number, crc32c and a 64-bit hash over header and records) into both
+ *      number, a 64-bit hash over header and records) into both
  *      copies of the lane, and writes back the headers of lanes whose
  *      retirement is not yet known durable (below); fence  <- commit point
  *   2. applies every record to its place; fence;
- *   3. retires the lane (magic = 0) in both copies, and writes the lines
+ *   3. retires the lane (its header zeroed) in both copies, and writes the lines
  *      back, without a fence: the next commit of any thread makes it
  *      durable (step 1).
  * Records and header share one fence: a crash in step 1 may leave any of
@@ -29,7 +29,12 @@
  * writer 2 leaves the last record out of both checks and the harness
  * catches it.  In 1.0 and 1.1 pools the lanes carry the crc alone (what an
  * older poise checks), so step 1 keeps a fence between the records and
- * the header there: three fences.
+ * the header there, and before the records overwrite a lane its last
+ * retirement is made durable (else that old header could stand over a
+ * mix of old and new records): up to four fences, as before.
+ * A retirement zeroes the whole header, since a header's stores may reach
+ * the media one 8-byte word at a time: a new magic over the rest of an old
+ * header must not make the old transaction valid again.
  * Mount replays the lanes whose header is committed and whose checks pass
  * in either copy (the one with the higher sequence number when both do),
  * in sequence order; a lane without a valid header in either copy is
@@ -284,24 +289,34 @@ static uint64_t lane_hash(const struct poise_lane *h, const uint8_t *recs)
 	struct poise_lane c = *h;
 	c.l_crc = 0;
 	c.l_hash = 0;
-	uint64_t x = 0x243f6a8885a308d3ULL, w;
-	for (size_t i = 0; i < sizeof(c); i += 8) {
-		memcpy(&w, (const uint8_t *)&c + i, 8);
-		x = mix(x, w);
+	/* four independent chains (the multiplies overlap), over the header
+	 * then the records, folded together at the end */
+	uint64_t x[4] = {0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0xa4093822299f31d0ULL, 0x082efa98ec4e6c89ULL};
+	uint64_t w[4];
+	for (size_t i = 0; i < sizeof(c); i += 32) {
+		memcpy(w, (const uint8_t *)&c + i, 32);
+		for (int j = 0; j < 4; j++)
+			x[j] = mix(x[j], w[j]);
 	}
 	uint32_t n = covered(h, recs), i = 0;
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, recs + i, 8);
-		x = mix(x, w);
+	for (; i + 32 <= n; i += 32) {
+		memcpy(w, recs + i, 32);
+		for (int j = 0; j < 4; j++)
+			x[j] = mix(x[j], w[j]);
 	}
-	if (i < n) {
-		w = 0;
-		memcpy(&w, recs + i, n - i);
-		x = mix(x, w ^ ((uint64_t)(n - i) << 56));
+	for (int j = 0; i < n; j++, i += 8) { /* the last 8 to 24 bytes, the last word padded */
+		uint64_t v = 0;
+		memcpy(&v, recs + i, n - i < 8 ? n - i : 8);
+		x[j] = mix(x[j], v ^ ((uint64_t)(n - i) << 56));
 	}
-	x = mix(x, n);
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	return x ^ (x >> 29);
+	uint64_t r = mix(mix(mix(mix(x[0], x[1]), x[2]), x[3]), n);
+	r *= 0xc4ceb9fe1a85ec53ULL;
+	return r ^ (r >> 29);
+}
+
+uint64_t log_lane_hash(const struct poise_lane *h, const uint8_t *recs)
+{
+	return lane_hash(h, recs);
 }
 
 /* 1 when the pool's lanes carry the hash (format 1.2): a commit then
@@ -349,11 +364,27 @@ static int apply(struct poise_fs *fs, const uint8_t *recs, uint32_t bytes, int r
 	return 0;
 }
 
-/* A number unique to the calling thread while it runs. */
+/* A number unique to the calling thread, never reused by a later one (a
+ * thread-local's address would be: glibc reuses exited threads' stacks,
+ * and a new thread must not take an old one's write-backs for its own). */
 static uintptr_t thread_token(void)
 {
-	static __thread char me;
-	return (uintptr_t)&me;
+	static uintptr_t next;
+	static __thread uintptr_t me;
+	if (!me)
+		me = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+	return me;
+}
+
+/* Write lane i's header lines back (both copies; not a copy that holds
+ * listed poison: its page may be unreachable, and it reads as bad anyway). */
+static void write_back_header(struct poise_fs *fs, int i)
+{
+	for (int rep = 0; rep < 2; rep++) {
+		uint64_t lo = lane_off(fs, i, rep);
+		if (!unclearable(fs, lo, sizeof(struct poise_lane)))
+			poise_flush(fs->base + lo, sizeof(struct poise_lane));
+	}
 }
 
 /* Step 1's write-back of other retirements: every lane whose retire
@@ -373,8 +404,7 @@ static void flush_retired(struct poise_fs *fs, uint32_t *seen)
 		if (__atomic_load_n(&fs->retire_by[i], __ATOMIC_RELAXED) == thread_token() ||
 		    __builtin_expect(poise_bug == 3, 0))
 			continue;
-		for (int rep = 0; rep < 2; rep++)
-			poise_flush(fs->base + lane_off(fs, i, rep), sizeof(uint64_t));
+		write_back_header(fs, i);
 	}
 }
 
@@ -394,6 +424,17 @@ static void retired_durable(struct poise_fs *fs, const uint32_t *seen)
 static int lane_write(struct poise_fs *fs, int lane, struct tx *tx, struct poise_lane *h)
 {
 	int live[2], any = 0, one_fence = hashed(fs);
+	if (!one_fence && __atomic_load_n(&fs->retire_issued[lane], __ATOMIC_ACQUIRE) !=
+			      __atomic_load_n(&fs->retire_durable[lane], __ATOMIC_RELAXED)) {
+		/* 1.0 and 1.1: the lane's last retirement is durable before its
+		 * records are overwritten, or a crash could show that header over
+		 * a mix of old and new records, and the crc cannot tell (the
+		 * hash of 1.2 can) */
+		uint32_t seen = __atomic_load_n(&fs->retire_issued[lane], __ATOMIC_ACQUIRE);
+		write_back_header(fs, lane);
+		poise_fence();
+		__atomic_store_n(&fs->retire_durable[lane], seen, __ATOMIC_RELAXED);
+	}
 	for (int rep = 0; rep < 2; rep++)
 		live[rep] = poise_dev_store(fs->dev, lane_off(fs, lane, rep) + sizeof(*h), tx->buf, tx->used) >= 0;
 	if (!one_fence && (live[0] || live[1]))
@@ -405,10 +446,14 @@ static int lane_write(struct poise_fs *fs, int lane, struct tx *tx, struct poise
 }
 
 /* Step 3: the lane's transaction is applied and fenced; its header says
- * so from now on in both copies, durable at the next commit's fence. */
+ * so from now on in both copies, durable at the next commit's fence.  The
+ * whole header is zeroed, not only the magic: the next header's stores
+ * can reach the media one 8-byte word at a time (a line written back
+ * between two of them), and a header whose magic is new and the rest old
+ * must not be the old transaction again. */
 static void lane_retire(struct poise_fs *fs, int lane)
 {
-	uint64_t zero = 0;
+	static const struct poise_lane zero;
 	for (int rep = 0; rep < 2; rep++) {
 		uint64_t lo = lane_off(fs, lane, rep);
 		ssize_t k = poise_dev_store(fs->dev, lo, &zero, sizeof(zero));
@@ -453,8 +498,9 @@ int tx_commit(struct tx *tx)
 		lane = (first + t) % nl;
 		pthread_mutex_lock(&fs->lane_lock[lane]);
 		h.l_seq = __atomic_add_fetch(&fs->seq, 1, __ATOMIC_RELAXED);
+		/* 1.2: the hash alone (l_crc 0); before: the crc alone */
 		h.l_hash = hashed(fs) ? lane_hash(&h, tx->buf) : 0;
-		h.l_crc = lane_crc(&h, tx->buf);
+		h.l_crc = hashed(fs) ? 0 : lane_crc(&h, tx->buf);
 		ret = lane_write(fs, lane, tx, &h);
 		if (ret < 0)
 			pthread_mutex_unlock(&fs->lane_lock[lane]); /* poisoned in both copies: the next lane */
@@ -496,7 +542,7 @@ static int lane_copy_read(struct poise_fs *fs, int i, int rep, struct poise_lane
 		return 0;
 	if (poise_dev_read(fs->dev, lo + sizeof(*h), recs, h->l_bytes) != (ssize_t)h->l_bytes)
 		return 0;
-	return lane_crc(h, recs) == h->l_crc && (!hashed(fs) || lane_hash(h, recs) == h->l_hash);
+	return hashed(fs) ? lane_hash(h, recs) == h->l_hash && h->l_crc == 0 : lane_crc(h, recs) == h->l_crc;
 }
 
 /* Lane i's committed transaction from either copy: 1, else 0.  Both
@@ -560,7 +606,8 @@ int log_replay(struct poise_fs *fs, int *replayed)
 	/* retire every lane (committed ones are applied, the rest never
 	 * happened) */
 	for (int i = 0; ret == 0 && i < 2 * (int)fs->sb.s_nlanes; i++) {
-		uint64_t zero = 0, lo = lane_off(fs, i / 2, i % 2);
+		static const struct poise_lane zero; /* the whole header: lane_retire says why */
+		uint64_t lo = lane_off(fs, i / 2, i % 2);
 		ssize_t k = poise_dev_store(fs->dev, lo, &zero, sizeof(zero));
 		if (k < 0 && !unclearable(fs, lo, sizeof(zero)))
 			ret = (int)k;

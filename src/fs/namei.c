@@ -7,7 +7,7 @@
  * Path walk: from the root, one component at a time, each directory's index
  * read under its shared lock; symlinks are followed (40 at most, -ELOOP).
  * A namespace change locks the parent exclusive and looks the name up again
- * under that lock.  rmdir and a rename across directories take fs->rename_lock first, then the
+ * under that lock.  rename and rmdir take fs->rename_lock first, then the
  * directories by inode number, then the files involved (the order fs.h
  * gives); a directory whose last link went is dead and refuses new entries.
  * Each change is one transaction; the DRAM side (index, inode mirrors,
@@ -776,15 +776,13 @@ static int is_ancestor(struct poise_fs *fs, uint64_t a, struct inode *d)
 }
 
 /* A rename's lock order: rename_lock, then its two directories by inode
- * number (one lock when they are the same).  A rename inside one
- * directory takes no rename_lock: it changes no directory's parent, so
- * no other rename's ancestor check can depend on it, and the directory's
- * own lock orders it against every change of that directory (rmdir of
- * it or in it included). */
+ * number (one lock when they are the same).  rename_lock also orders the
+ * locks a rename takes out of that order (a directory and the
+ * subdirectory it moves, two files by role rather than by number), so
+ * even a rename inside one directory takes it. */
 static void lock_parents(struct poise_fs *fs, struct inode *a, struct inode *b)
 {
-	if (a != b)
-		pthread_mutex_lock(&fs->rename_lock);
+	pthread_mutex_lock(&fs->rename_lock);
 	struct inode *first = a->ino <= b->ino ? a : b, *second = first == a ? b : a;
 	pthread_rwlock_wrlock(&first->lock);
 	if (second != first)
@@ -796,8 +794,7 @@ static void unlock_parents(struct poise_fs *fs, struct inode *a, struct inode *b
 	if (a != b)
 		pthread_rwlock_unlock(&b->lock);
 	pthread_rwlock_unlock(&a->lock);
-	if (a != b)
-		pthread_mutex_unlock(&fs->rename_lock);
+	pthread_mutex_unlock(&fs->rename_lock);
 }
 
 /* The two parents of a rename, in tx after what ret says went before: their

@@ -19,8 +19,9 @@
  * meets it fails (a machine check in a kernel copy from user space ends
  * the copy with EFAULT, on platforms that recover from it), and the FUSE
  * device then ends the request with EIO: the reader gets an error, never
- * wrong bytes, and the daemon goes on.  The exact prefix is the copying
- * path's alone.
+ * wrong bytes, and the daemon goes on; it then reads the range with the
+ * guarded copy, which lists the damage, so later reads of it take the
+ * copying path with its exact prefix.
  *
  * Invariant: the file's block map stays read-locked from the lookup until
  * the reply has been written (the hold is the inode, not the descriptor:
@@ -32,11 +33,25 @@
 #include "poise.h"
 #include "poise-admin.h"
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/uio.h>
 
 #define REPLY_PIECES 64
 static const char zeros[64 << 10];
+
+/* The kernel could not copy the reply (EFAULT: poison nobody had listed,
+ * where it can recover from the machine check; the reader got EIO).  Read
+ * the range with the guarded copy, which lists what it finds, so later
+ * reads take the copying path with its exact prefix. */
+static void learn(struct pfuse *pf, int fd, size_t size, off_t off)
+{
+	char *buf = malloc(size ? size : 1);
+	if (buf)
+		(void)poise_pread(pf->pool, fd, buf, size, off);
+	free(buf);
+}
 
 int pfuse_read_mapped(fuse_req_t req, struct pfuse *pf, int fd, size_t size, off_t off)
 {
@@ -70,7 +85,9 @@ int pfuse_read_mapped(fuse_req_t req, struct pfuse *pf, int fd, size_t size, off
 		poise_read_unlock(hold);
 		return -1;
 	}
-	fuse_reply_iov(req, out, k); /* k = 0: at or past the end */
+	int r = fuse_reply_iov(req, out, k); /* k = 0: at or past the end */
 	poise_read_unlock(hold);
+	if (r < 0 && r != -ENOENT)
+		learn(pf, fd, size, off); /* the kernel's copy failed: find out why */
 	return 0;
 }

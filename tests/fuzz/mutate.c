@@ -17,6 +17,7 @@
  */
 #include "fs/layout.h"
 #include "common/crc32c.h"
+#include "fs/fs.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -120,11 +121,16 @@ static void seal_block(uint8_t *b)
 	}
 }
 
-static void seal_lane(uint8_t *b)
+static void seal_lane(uint8_t *b, int hashed)
 {
 	struct poise_lane *h = (struct poise_lane *)b;
 	if (h->l_magic != POISE_LOG_COMMITTED || h->l_bytes > POISE_LANE_BLOCKS * POISE_BLOCK - sizeof(*h))
 		return;
+	if (hashed) { /* 1.2: the lane hash, no crc */
+		h->l_crc = 0;
+		h->l_hash = log_lane_hash(h, b + sizeof(*h));
+		return;
+	}
 	struct poise_lane c = *h;
 	c.l_crc = 0;
 	h->l_crc = poise_crc32c(poise_crc32c(0, &c, sizeof(c)), b + sizeof(*h), h->l_bytes);
@@ -152,7 +158,7 @@ static void seal(uint8_t *d, size_t size)
 		for (int copy = 0; copy < 2; copy++) {
 			uint64_t b = (copy ? g.log_r : g.log) + l * POISE_LANE_BLOCKS;
 			if (in_image(b, POISE_LANE_BLOCKS, size))
-				seal_lane(d + b * POISE_BLOCK);
+				seal_lane(d + b * POISE_BLOCK, (((const struct poise_super *)d)->s_features & POISE_FEAT_LOG_HASH) != 0);
 		}
 	seal_super(d);
 	uint64_t last = get(d + offsetof(struct poise_super, s_replica_blk), 8);
