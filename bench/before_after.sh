@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/before_after.sh - issue 19's before-and-after in one run: builds
-# BASE (default 85fada2, the code before the two-fence log, the mount's
-# mapped read replies and the unlocked same-directory rename) in a
+# BASE (default 85fada2, the code before the two-fence log and the mount's
+# mapped read replies) in a
 # temporary directory, then measures it and this tree side by side,
 # interleaved, REPS times (median kept):
 #   - bench_fs: 4 KiB append + fsync (clwb and no flush), create + close and

@@ -176,8 +176,8 @@ _Static_assert(sizeof(struct poise_dirent) == 16, "dirent header is 16 bytes");
 /* Log lane: a 64-byte header, then records (struct poise_logrec + data
  * rounded up to 8 bytes).  l_magic == POISE_LOG_COMMITTED marks a committed
  * transaction not yet known to be applied; l_crc covers the header with
- * l_crc = 0 and all l_bytes of records; in 1.2 l_hash covers the same with
- * l_crc and l_hash = 0, and a lane is committed only when both match. */
+ * l_crc = 0 and all l_bytes of records (1.0, 1.1); in 1.2 l_crc is 0 and
+ * l_hash covers the same with l_hash = 0 (log.c says why). */
 #define POISE_LOG_COMMITTED 0x544d4d4f434f4c50ULL /* "PLOCOMMT" */
 struct poise_lane {
 	uint64_t l_magic;
