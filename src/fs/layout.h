@@ -186,7 +186,7 @@ struct poise_lane {
 	uint32_t l_bytes;
 	uint32_t l_crc;
 	uint32_t l_pad;
-	uint64_t l_hash; /* 1.2 (POISE_FEAT_LOG_HASH): log.c's lane_hash over header and records; else 0 */
+	uint64_t l_hash; /* 1.2 (POISE_FEAT_LOG_HASH): log.c's log_lane_hash over header and records; else 0 */
 	uint64_t l_reserved[3];
 };
 _Static_assert(sizeof(struct poise_lane) == 64, "lane header is 64 bytes");

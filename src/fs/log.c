@@ -284,7 +284,19 @@ static uint64_t mix(uint64_t x, uint64_t w)
 	return x ^ (x >> 32);
 }
 
-static uint64_t lane_hash(const struct poise_lane *h, const uint8_t *recs)
+/* Mix the 32-byte chunks of [p, p+len) (len a multiple of 32) into the
+ * four chains x. */
+static void mix32s(uint64_t *x, const uint8_t *p, size_t len)
+{
+	uint64_t w[4];
+	for (size_t i = 0; i < len; i += 32) {
+		memcpy(w, p + i, 32);
+		for (int j = 0; j < 4; j++)
+			x[j] = mix(x[j], w[j]);
+	}
+}
+
+uint64_t log_lane_hash(const struct poise_lane *h, const uint8_t *recs)
 {
 	struct poise_lane c = *h;
 	c.l_crc = 0;
@@ -292,18 +304,9 @@ static uint64_t lane_hash(const struct poise_lane *h, const uint8_t *recs)
 	/* four independent chains (the multiplies overlap), over the header
 	 * then the records, folded together at the end */
 	uint64_t x[4] = {0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0xa4093822299f31d0ULL, 0x082efa98ec4e6c89ULL};
-	uint64_t w[4];
-	for (size_t i = 0; i < sizeof(c); i += 32) {
-		memcpy(w, (const uint8_t *)&c + i, 32);
-		for (int j = 0; j < 4; j++)
-			x[j] = mix(x[j], w[j]);
-	}
-	uint32_t n = covered(h, recs), i = 0;
-	for (; i + 32 <= n; i += 32) {
-		memcpy(w, recs + i, 32);
-		for (int j = 0; j < 4; j++)
-			x[j] = mix(x[j], w[j]);
-	}
+	mix32s(x, (const uint8_t *)&c, sizeof(c));
+	uint32_t n = covered(h, recs), i = n & ~31u;
+	mix32s(x, recs, i);
 	for (int j = 0; i < n; j++, i += 8) { /* the last 8 to 24 bytes, the last word padded */
 		uint64_t v = 0;
 		memcpy(&v, recs + i, n - i < 8 ? n - i : 8);
@@ -312,11 +315,6 @@ static uint64_t lane_hash(const struct poise_lane *h, const uint8_t *recs)
 	uint64_t r = mix(mix(mix(mix(x[0], x[1]), x[2]), x[3]), n);
 	r *= 0xc4ceb9fe1a85ec53ULL;
 	return r ^ (r >> 29);
-}
-
-uint64_t log_lane_hash(const struct poise_lane *h, const uint8_t *recs)
-{
-	return lane_hash(h, recs);
 }
 
 /* 1 when the pool's lanes carry the hash (format 1.2): a commit then
@@ -499,7 +497,7 @@ int tx_commit(struct tx *tx)
 		pthread_mutex_lock(&fs->lane_lock[lane]);
 		h.l_seq = __atomic_add_fetch(&fs->seq, 1, __ATOMIC_RELAXED);
 		/* 1.2: the hash alone (l_crc 0); before: the crc alone */
-		h.l_hash = hashed(fs) ? lane_hash(&h, tx->buf) : 0;
+		h.l_hash = hashed(fs) ? log_lane_hash(&h, tx->buf) : 0;
 		h.l_crc = hashed(fs) ? 0 : lane_crc(&h, tx->buf);
 		ret = lane_write(fs, lane, tx, &h);
 		if (ret < 0)
@@ -542,7 +540,7 @@ static int lane_copy_read(struct poise_fs *fs, int i, int rep, struct poise_lane
 		return 0;
 	if (poise_dev_read(fs->dev, lo + sizeof(*h), recs, h->l_bytes) != (ssize_t)h->l_bytes)
 		return 0;
-	return hashed(fs) ? lane_hash(h, recs) == h->l_hash && h->l_crc == 0 : lane_crc(h, recs) == h->l_crc;
+	return hashed(fs) ? log_lane_hash(h, recs) == h->l_hash && h->l_crc == 0 : lane_crc(h, recs) == h->l_crc;
 }
 
 /* Lane i's committed transaction from either copy: 1, else 0.  Both
