@@ -27,3 +27,31 @@ sql_inserts() {
 	done
 }
 finish() { rm -f /tmp/poise-check.$$; echo "$PASS passed, $FAIL failed"; [ "$FAIL" -eq 0 ]; }
+# need_fuse: the mount suites need /dev/fuse, fusermount3 and root; without
+# them a suite says SKIP and fails, so it never passes silently
+need_fuse() {
+	if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null || [ "$(id -u)" != 0 ]; then
+		bad "SKIP: needs /dev/fuse, fusermount3 and root"
+		finish
+		exit 1
+	fi
+}
+# mount_suite NAME [POISE_BINARY]: a mount suite's setting: P (the CLI), T
+# (a directory in /dev/shm, removed at exit with the mount M unmounted),
+# POOL in it, need_fuse, and two unprivileged users, NOBODY and OTHER
+mount_suite() {
+	P=$(realpath "${2:-build/poise}")
+	T=$(mktemp -d "/dev/shm/poise-$1-XXXXXX")
+	M=$T/mnt
+	POOL=$T/pool.img
+	mkdir -p "$M"
+	chmod 755 "$T"
+	cleanup() {
+		mountpoint -q "$M" && { "$P" umount "$M" 2>/dev/null || umount -l "$M"; }
+		rm -rf "$T"
+	}
+	trap cleanup EXIT
+	need_fuse
+	NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	OTHER="setpriv --reuid=65533 --regid=65533 --clear-groups"
+}

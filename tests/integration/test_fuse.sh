@@ -12,24 +12,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-P=$(realpath "${1:-build/poise}")
-T=$(mktemp -d /dev/shm/poise-fuse-XXXXXX)
-M=$T/mnt
-POOL=$T/pool.img
-mkdir -p "$M"
-chmod 755 "$T"
-cleanup() {
-	mountpoint -q "$M" && { "$P" umount "$M" 2>/dev/null || umount -l "$M"; }
-	rm -rf "$T"
-}
-trap cleanup EXIT
-if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null || [ "$(id -u)" != 0 ]; then
-	bad "SKIP: needs /dev/fuse, fusermount3 and root"
-	finish
-	exit 1
-fi
-NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
-OTHER="setpriv --reuid=65533 --regid=65533 --clear-groups"
+mount_suite fuse "${1:-}"
 
 expect_rc 0 "mkfs" "$P" mkfs --size 512M "$POOL"
 expect_rc 0 "mount" "$P" mount -o allow_other "$POOL" "$M"

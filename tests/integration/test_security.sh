@@ -34,11 +34,7 @@ cleanup() {
 	rm -rf "$T" /tmp/poise-65534
 }
 trap cleanup EXIT
-if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null || [ "$(id -u)" != 0 ]; then
-	bad "SKIP: needs /dev/fuse, fusermount3 and root"
-	finish
-	exit 1
-fi
+need_fuse
 OWNER_UID=65534 # nobody: fusermount3 wants a user name for the owner's own mount
 STRANGER_UID=65533
 OWNER="setpriv --reuid=$OWNER_UID --regid=$OWNER_UID --clear-groups"
