@@ -108,6 +108,20 @@ int poise_read_lock(struct poise_pool *pool, int fd, uint64_t off, uint64_t len,
 		    struct poise_read_hold **hold);
 void poise_read_unlock(struct poise_read_hold *hold);
 
+/* ---- many processes ----
+ * While other processes map the pool and read or write file blocks through
+ * maps they took (docs/MULTIPROC.md), a freed block must not be reused
+ * until none of them can still reach it.  With a hook set, every block the
+ * file system frees (data, extent chains, directories, attributes) goes to
+ * hook(ctx, blk, n) instead of the allocator, its bad sectors left as they
+ * are; the hook's owner gives the blocks back with poise_pool_free_now()
+ * once no process can reach them (a range outside the data area is
+ * ignored).  Blocks held at unmount are free again at the next mount (free
+ * space is derived from the inodes).  Set the hook right after opening the
+ * pool, before other threads use it; hook NULL restores the default. */
+void poise_pool_set_free_hook(struct poise_pool *pool, void (*hook)(void *ctx, uint64_t blk, uint64_t n), void *ctx);
+void poise_pool_free_now(struct poise_pool *pool, uint64_t blk, uint64_t n);
+
 /* ---- pool devices, bad sectors, raw access ---- */
 #define POISE_SECTOR 512u
 struct poise_bb_range {

@@ -14,6 +14,9 @@
  *
  * Blocks with a known bad sector are cleared before they are handed out;
  * one that cannot be cleared stays marked in use (quarantined in DRAM).
+ * With a free hook (poise_pool_set_free_hook: the mount's daemon while
+ * other processes map the pool), freed blocks go to the hook, which gives
+ * them back with free_blocks_now once no process can reach them.
  */
 #include "fs/fs.h"
 #include "common/err.h"
@@ -183,6 +186,20 @@ int alloc_blocks(struct poise_fs *fs, uint64_t goal, uint64_t want, uint64_t *bl
 void free_blocks(struct poise_fs *fs, uint64_t blk, uint64_t n)
 {
 	if (n == 0)
+		return;
+	/* other processes may still reach the blocks through maps they took
+	 * (docs/MULTIPROC.md): the hook holds them, poison and all, until they
+	 * cannot, then calls free_blocks_now */
+	if (fs->free_hook) {
+		fs->free_hook(fs->free_ctx, blk, n);
+		return;
+	}
+	free_blocks_now(fs, blk, n);
+}
+
+void free_blocks_now(struct poise_fs *fs, uint64_t blk, uint64_t n)
+{
+	if (n == 0 || blk < fs->data_blk || blk > fs->data_end || n > fs->data_end - blk)
 		return;
 	/* freed blocks give up their poison (errors: the block stays bad and
 	 * is cleared again before reuse) */

@@ -625,6 +625,17 @@ int poise_lstat(struct poise_pool *pool, const char *path, struct stat *st)
 	return poise_fstatat(pool, POISE_ROOT_INO, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
+void poise_pool_set_free_hook(struct poise_pool *pool, void (*hook)(void *ctx, uint64_t blk, uint64_t n), void *ctx)
+{
+	pool->fs->free_ctx = ctx;
+	pool->fs->free_hook = hook;
+}
+
+void poise_pool_free_now(struct poise_pool *pool, uint64_t blk, uint64_t n)
+{
+	free_blocks_now(pool->fs, blk, n);
+}
+
 int poise_read_lock(struct poise_pool *pool, int fd, uint64_t off, uint64_t len, struct iovec *out, int max,
 		    struct poise_read_hold **hold)
 {

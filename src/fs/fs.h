@@ -108,6 +108,10 @@ struct poise_fs {
 	struct file *files;
 	int odirect_block;       /* pool option: O_DIRECT opens take the block path */
 	struct poise_block *blk; /* opened at the first block-path open (fd_lock) */
+	/* many processes (poise_pool_set_free_hook): freed blocks go to the
+	 * hook instead of the allocator; set once, before other threads use fs */
+	void (*free_hook)(void *ctx, uint64_t blk, uint64_t n);
+	void *free_ctx;
 };
 
 /* The directory-entry type (DT_DIR, DT_LNK, DT_REG) of a file of mode. */
@@ -193,6 +197,9 @@ int alloc_claim(struct poise_fs *fs, uint64_t blk, uint64_t n);
 int alloc_blocks(struct poise_fs *fs, uint64_t goal, uint64_t want, uint64_t *blk, uint64_t *got);
 /* Return blocks (after the transaction that dropped them committed). */
 void free_blocks(struct poise_fs *fs, uint64_t blk, uint64_t n);
+/* The same, never through fs->free_hook (what the hook's owner calls once
+ * no process can reach the blocks). */
+void free_blocks_now(struct poise_fs *fs, uint64_t blk, uint64_t n);
 /* Take fs->ialloc_lock. */
 int alloc_ino(struct poise_fs *fs, uint64_t *ino);
 void free_ino(struct poise_fs *fs, uint64_t ino);

@@ -449,8 +449,69 @@ static void t_vectored_past_2g(void)
 	unlink(path);
 }
 
+/* The free hook (many processes): blocks a truncate frees go to the hook,
+ * are not handed out again (the pool fills around them, their bytes stay
+ * as they were) until the hook's owner gives them back. */
+struct held {
+	uint64_t blk[64], n[64];
+	int cnt;
+	uint64_t blocks;
+};
+static void hold_blocks(void *ctx, uint64_t blk, uint64_t n)
+{
+	struct held *h = ctx;
+	if (h->cnt < 64) {
+		h->blk[h->cnt] = blk;
+		h->n[h->cnt++] = n;
+	}
+	h->blocks += n;
+}
+static void t_free_hook_holds_blocks(void)
+{
+	struct poise_pool *p = fresh(4 << 20);
+	CHECK(p);
+	static char a[64 << 10], buf[64 << 10], back[4096];
+	memset(a, 0xA5, sizeof(a));
+	int fd = poise_open(p, "/a", O_CREAT | O_RDWR, 0644);
+	CHECK_EQ(poise_pwrite(p, fd, a, sizeof(a), 0), sizeof(a));
+	struct poise_map_piece pc[16];
+	int npc = poise_fiemap(p, "/a", 0, sizeof(a), pc, 16);
+	CHECK(npc >= 1);
+	struct held h = {0};
+	poise_pool_set_free_hook(p, hold_blocks, &h);
+	CHECK_EQ(poise_ftruncate(p, fd, 0), 0);
+	poise_close(p, fd);
+	CHECK(h.blocks >= sizeof(a) / 4096);
+	CHECK(h.cnt < 64);
+	/* fill the pool: nothing of /a's old blocks is handed out */
+	memset(buf, 7, sizeof(buf));
+	fd = poise_open(p, "/b", O_CREAT | O_RDWR, 0644);
+	off_t off = 0;
+	ssize_t r;
+	while ((r = poise_pwrite(p, fd, buf, sizeof(buf), off)) > 0)
+		off += r;
+	CHECK_EQ(r, -ENOSPC);
+	struct poise_dev *d = poise_pool_dev(p);
+	for (int i = 0; i < npc; i++)
+		for (uint64_t o = 0; o < pc[i].length; o += 4096) {
+			CHECK_EQ(poise_dev_pread(d, pc[i].pool_off + o, back, sizeof(back)), sizeof(back));
+			CHECK(!memcmp(back, a, sizeof(back))); /* still /a's bytes */
+		}
+	/* given back: the pool has room again, and /b grows into it */
+	for (int i = 0; i < h.cnt; i++)
+		poise_pool_free_now(p, h.blk[i], h.n[i]);
+	poise_pool_free_now(p, 0, 1); /* outside the data area: ignored */
+	poise_pool_free_now(p, UINT64_MAX - 1, 4);
+	poise_pool_set_free_hook(p, NULL, NULL);
+	CHECK_EQ(poise_pwrite(p, fd, buf, sizeof(buf), off), sizeof(buf));
+	poise_close(p, fd);
+	poise_pool_close(&p);
+	CHECK(h_fsck_clean(path));
+}
+
 int main(void)
 {
+	RUN(t_free_hook_holds_blocks);
 	RUN(t_open_flags);
 	RUN(t_holes_and_sparse);
 	RUN(t_unlink_open_file);

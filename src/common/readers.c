@@ -1,0 +1,273 @@
+/*
+ * readers.c - the reader table (the protocol and its argument: readers.h).
+ *
+ * The owner's side: the table in a memory file (memfd, sealed against
+ * shrinking so a process's mapping never faults), admission by pid with a
+ * pidfd per process (an exit, kill -9 included, makes the pidfd readable:
+ * no pid-reuse race), the scan, and the list of deferred blocks.  The
+ * user's side: mapping a handed-over table after checking it, and thread
+ * slots from a bitmap.
+ */
+#include "common/readers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int rt_owner_init(struct rt_owner *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->fd = memfd_create("poise-readers", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (o->fd < 0)
+		return -errno;
+	if (ftruncate(o->fd, sizeof(struct rt_table)) < 0 ||
+	    fcntl(o->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		int e = errno;
+		close(o->fd);
+		return -e;
+	}
+	o->t = mmap(NULL, sizeof(struct rt_table), PROT_READ | PROT_WRITE, MAP_SHARED, o->fd, 0);
+	if (o->t == MAP_FAILED) {
+		int e = errno;
+		close(o->fd);
+		return -e;
+	}
+	o->t->h.magic = RT_MAGIC;
+	o->t->h.nproc = RT_NPROC;
+	o->t->h.nthr = RT_NTHR;
+	o->t->h.nver = RT_NVER;
+	__atomic_store_n(&o->t->h.gen, 1, __ATOMIC_SEQ_CST); /* 0 means idle */
+	pthread_mutex_init(&o->lock, NULL);
+	for (int p = 0; p < RT_NPROC; p++)
+		o->pidfd[p] = -1;
+	return 0;
+}
+
+void rt_owner_fini(struct rt_owner *o)
+{
+	if (!o->t)
+		return;
+	for (int p = 0; p < RT_NPROC; p++)
+		if (o->pidfd[p] >= 0)
+			close(o->pidfd[p]);
+	munmap(o->t, sizeof(struct rt_table));
+	close(o->fd);
+	pthread_mutex_destroy(&o->lock);
+	o->t = NULL;
+}
+
+static void clear_slots(struct rt_table *t, int p)
+{
+	for (int s = 0; s < RT_NTHR; s++)
+		__atomic_store_n(&t->slot[p][s].active, 0, __ATOMIC_SEQ_CST);
+}
+
+int rt_attach(struct rt_owner *o, pid_t pid)
+{
+	if (pid <= 0)
+		return -EINVAL;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return -errno;
+	pthread_mutex_lock(&o->lock);
+	for (int p = 0; p < RT_NPROC; p++)
+		if (o->pid[p] == 0) {
+			o->pid[p] = pid;
+			o->pidfd[p] = pfd;
+			clear_slots(o->t, p);
+			pthread_mutex_unlock(&o->lock);
+			return p;
+		}
+	pthread_mutex_unlock(&o->lock);
+	close(pfd);
+	return -EAGAIN;
+}
+
+static void detach_locked(struct rt_owner *o, int p)
+{
+	if (p < 0 || p >= RT_NPROC || o->pid[p] == 0)
+		return;
+	clear_slots(o->t, p);
+	close(o->pidfd[p]);
+	o->pidfd[p] = -1;
+	o->pid[p] = 0;
+}
+
+void rt_detach(struct rt_owner *o, int p)
+{
+	pthread_mutex_lock(&o->lock);
+	detach_locked(o, p);
+	pthread_mutex_unlock(&o->lock);
+}
+
+int rt_reap(struct rt_owner *o)
+{
+	struct pollfd pf[RT_NPROC];
+	int idx[RT_NPROC], n = 0, gone = 0;
+	pthread_mutex_lock(&o->lock);
+	for (int p = 0; p < RT_NPROC; p++)
+		if (o->pid[p]) {
+			pf[n] = (struct pollfd){.fd = o->pidfd[p], .events = POLLIN};
+			idx[n++] = p;
+		}
+	if (n && poll(pf, (nfds_t)n, 0) > 0)
+		for (int i = 0; i < n; i++)
+			if (pf[i].revents) {
+				detach_locked(o, idx[i]);
+				gone++;
+			}
+	pthread_mutex_unlock(&o->lock);
+	return gone;
+}
+
+uint64_t rt_bump(struct rt_owner *o, uint64_t ino)
+{
+	__atomic_add_fetch(&o->t->ver[ino % RT_NVER], 1, __ATOMIC_SEQ_CST);
+	return __atomic_add_fetch(&o->t->h.gen, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t rt_tick(struct rt_owner *o)
+{
+	return __atomic_add_fetch(&o->t->h.gen, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t rt_oldest(struct rt_owner *o)
+{
+	rt_reap(o);
+	uint64_t min = UINT64_MAX;
+	pthread_mutex_lock(&o->lock);
+	for (int p = 0; p < RT_NPROC; p++) {
+		if (!o->pid[p])
+			continue;
+		for (int s = 0; s < RT_NTHR; s++) {
+			uint64_t a = __atomic_load_n(&o->t->slot[p][s].active, __ATOMIC_SEQ_CST);
+			if (a && a < min)
+				min = a;
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	return min;
+}
+
+int rt_quiet(struct rt_owner *o, uint64_t g)
+{
+	return g <= __atomic_load_n(&o->t->h.gen, __ATOMIC_SEQ_CST) && g <= rt_oldest(o);
+}
+
+/* ---- deferred blocks ---- */
+
+void rt_deferred_init(struct rt_deferred *d)
+{
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+}
+
+void rt_deferred_fini(struct rt_deferred *d)
+{
+	free(d->e);
+	pthread_mutex_destroy(&d->lock);
+	d->e = NULL;
+	d->n = d->cap = 0;
+}
+
+int rt_defer(struct rt_deferred *d, uint64_t blk, uint64_t n, uint64_t tag)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct rt_def *e = realloc(d->e, cap * sizeof(*e));
+		if (!e) {
+			pthread_mutex_unlock(&d->lock);
+			return -ENOMEM;
+		}
+		d->e = e;
+		d->cap = cap;
+	}
+	d->e[d->n++] = (struct rt_def){blk, n, tag};
+	d->blocks += n;
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+uint64_t rt_release(struct rt_deferred *d, struct rt_owner *o, void (*release)(void *, uint64_t, uint64_t),
+		    void *ctx)
+{
+	/* one scan of the slots for all entries: tag g is quiet when no
+	 * operation started before g (g <= oldest) and gen has reached it
+	 * (entries may be added out of tag order by concurrent changes) */
+	pthread_mutex_lock(&d->lock);
+	uint64_t gen = __atomic_load_n(&o->t->h.gen, __ATOMIC_SEQ_CST);
+	uint64_t oldest = d->n ? rt_oldest(o) : 0, freed = 0;
+	size_t keep = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		struct rt_def e = d->e[i];
+		if (e.tag <= gen && e.tag <= oldest) {
+			release(ctx, e.blk, e.n);
+			freed += e.n;
+		} else {
+			d->e[keep++] = e;
+		}
+	}
+	d->n = keep;
+	d->blocks -= freed;
+	pthread_mutex_unlock(&d->lock);
+	return freed;
+}
+/* ---- the user's side ---- */
+
+int rt_user_map(struct rt_user *u, int fd, int p)
+{
+	struct stat st;
+	memset(u, 0, sizeof(*u));
+	if (p < 0 || p >= RT_NPROC)
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != sizeof(struct rt_table))
+		return -EPROTO;
+	struct rt_table *t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (t == MAP_FAILED)
+		return -errno;
+	if (t->h.magic != RT_MAGIC || t->h.nproc != RT_NPROC || t->h.nthr != RT_NTHR || t->h.nver != RT_NVER) {
+		munmap(t, sizeof(*t));
+		return -EPROTO;
+	}
+	u->t = t;
+	u->p = p;
+	return 0;
+}
+
+void rt_user_unmap(struct rt_user *u)
+{
+	if (u->t)
+		munmap(u->t, sizeof(*u->t));
+	u->t = NULL;
+}
+
+int rt_slot_get(struct rt_user *u)
+{
+	uint64_t b = __atomic_load_n(&u->busy, __ATOMIC_RELAXED);
+	for (;;) {
+		if (b == ~0ULL)
+			return -1;
+		int s = __builtin_ctzll(~b);
+		if (__atomic_compare_exchange_n(&u->busy, &b, b | (1ULL << s), 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return s;
+	}
+}
+
+void rt_slot_put(struct rt_user *u, int s)
+{
+	if (s >= 0 && s < RT_NTHR)
+		__atomic_and_fetch(&u->busy, ~(1ULL << s), __ATOMIC_ACQ_REL);
+}

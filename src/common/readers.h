@@ -1,0 +1,160 @@
+/*
+ * readers.h - the reader table: how many processes share one pool's block
+ * maps without ever touching a block through a map that is no longer the
+ * file's (docs/MULTIPROC.md; the mechanism of LMDB's reader table, with
+ * generations in place of transaction ids).
+ *
+ * One table in shared memory (a memory file the metadata owner, the mount's
+ * daemon, makes and hands to each process it admits):
+ *   gen       a counter only the owner increments;
+ *   ver[h]    per inode hash bucket, a counter the owner increments after
+ *             every change of an inode's size or block map (h = ino mod
+ *             nver; a collision costs a spurious refresh, never a stale map);
+ *   slot[p][t] per thread t of admitted process p: the generation the
+ *             thread's current operation started in, 0 when idle.
+ *
+ * The protocol (all the accesses named are sequentially consistent):
+ *   user  (rt_enter):  a = gen; slot = a; v = ver[h]; if v differs from the
+ *                      version its cached map carries: leave (slot = 0),
+ *                      fetch the map again, retry.  Otherwise use the map,
+ *                      then slot = 0 (rt_leave).
+ *   owner (a change):  change the map (under its own locks); ver[h] += 1;
+ *                      g = ++gen (rt_bump); blocks the change dropped wait
+ *                      with tag g (rt_defer) and go back to the allocator
+ *                      only once rt_quiet(g): no slot holds 0 < a < g.
+ * Why that suffices (Dekker's argument): take a user whose operation
+ * could still use the old map.  Either its store to slot came before the
+ * owner's scan in the single order of these accesses, and then the scan
+ * sees a < g (its a was loaded before ++gen, or it would have seen the
+ * bump of ver, which came first) and waits; or its store came after the
+ * scan, and then its load of ver, later still, sees the increment and it
+ * refreshes.  A map fetched from the owner carries the ver value read
+ * before the map itself, so a change that races the fetch is caught by
+ * the next rt_enter.
+ *
+ * Trust: the table is writable by every admitted process (each may write
+ * the whole pool anyway, docs/SECURITY.md), so the owner never takes
+ * anything but slot values from it: which process holds which slot, and
+ * its pid, live in the owner's private struct rt_owner.  A garbage slot
+ * value can only delay reuse, and only while that process lives: a process
+ * that exits, killed or not, is found by its pidfd (rt_reap) and its slots
+ * cleared.
+ *
+ * Lock rules: none in the table (atomics only).  rt_owner's own fields
+ * are the owner's, guarded by its lock; a process's thread slots are
+ * handed out by a bitmap in the process (rt_user), lock-free.
+ */
+#ifndef POISE_READERS_H
+#define POISE_READERS_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define RT_MAGIC 0x3130547265736f50ULL /* "PoserT01" */
+#define RT_NPROC 256 /* processes admitted at once */
+#define RT_NTHR 64   /* threads of one process inside an operation at once */
+#define RT_NVER 4096 /* inode hash buckets */
+
+/* The shared table.  Fixed widths; slots one cache line each (no false
+ * sharing between threads). */
+struct rt_head {
+	uint64_t magic;
+	uint32_t nproc, nthr, nver, head_pad;
+	uint64_t gen; /* atomic; the owner's */
+	uint64_t pad[5];
+};
+struct rt_slot {
+	uint64_t active; /* atomic: the generation the operation started in, 0 idle */
+	uint64_t pad[7];
+};
+struct rt_table {
+	struct rt_head h;
+	struct rt_slot slot[RT_NPROC][RT_NTHR];
+	uint64_t ver[RT_NVER]; /* atomic */
+};
+
+/* ---- the owner ---- */
+struct rt_owner {
+	struct rt_table *t;
+	int fd; /* the memory file, to hand to processes */
+	pthread_mutex_t lock;
+	pid_t pid[RT_NPROC]; /* 0: free */
+	int pidfd[RT_NPROC];
+};
+/* Make a table in a new memory file: 0 or -errno. */
+int rt_owner_init(struct rt_owner *o);
+void rt_owner_fini(struct rt_owner *o);
+/* Admit process pid (taken from the kernel, SO_PEERCRED, never from the
+ * process): its index p (its slots are slot[p][*], all idle), or -errno
+ * (-EAGAIN: the table is full, the process uses the kernel path). */
+int rt_attach(struct rt_owner *o, pid_t pid);
+/* Process p is gone or let go: its slots are cleared. */
+void rt_detach(struct rt_owner *o, int p);
+/* Detach every process that has exited; the count detached. */
+int rt_reap(struct rt_owner *o);
+/* After a change of ino's map: the new generation (the tag of the blocks
+ * the change dropped). */
+uint64_t rt_bump(struct rt_owner *o, uint64_t ino);
+/* Bump only the generation (to let deferred blocks go when nothing changed). */
+uint64_t rt_tick(struct rt_owner *o);
+/* Can blocks tagged g be reused: g is not ahead of gen and no slot of an
+ * admitted, living process holds 0 < a < g?  (Reaps first.) */
+int rt_quiet(struct rt_owner *o, uint64_t g);
+/* The oldest generation an operation in progress started in (UINT64_MAX
+ * when none is): blocks tagged g are free to reuse when g <= it.  (Reaps
+ * first.) */
+uint64_t rt_oldest(struct rt_owner *o);
+
+/* Blocks waiting for quiet (rt_defer): a list the owner keeps. */
+struct rt_deferred {
+	pthread_mutex_t lock;
+	struct rt_def { uint64_t blk, n, tag; } *e;
+	size_t n, cap;
+	uint64_t blocks; /* total held */
+};
+void rt_deferred_init(struct rt_deferred *d);
+void rt_deferred_fini(struct rt_deferred *d);
+/* Hold [blk, blk+n) until rt_quiet(tag): 0 or -ENOMEM (the caller then
+ * must not reuse the blocks: it leaks them until the next mount). */
+int rt_defer(struct rt_deferred *d, uint64_t blk, uint64_t n, uint64_t tag);
+/* Give every entry whose tag is quiet to release(ctx, blk, n): the count
+ * of blocks released. */
+uint64_t rt_release(struct rt_deferred *d, struct rt_owner *o, void (*release)(void *, uint64_t, uint64_t),
+		    void *ctx);
+
+/* ---- a process that uses the table ---- */
+struct rt_user {
+	struct rt_table *t;
+	int p;           /* its process index */
+	uint64_t busy;   /* atomic bitmap of its thread slots in use */
+};
+/* Map the table handed over as fd (checked: size, magic, dimensions) for
+ * process index p: 0 or -errno. */
+int rt_user_map(struct rt_user *u, int fd, int p);
+void rt_user_unmap(struct rt_user *u);
+/* A free thread slot (its index), or -1 when all RT_NTHR are taken (the
+ * caller goes the slow way).  rt_slot_put gives it back. */
+int rt_slot_get(struct rt_user *u);
+void rt_slot_put(struct rt_user *u, int s);
+/* Start an operation on ino in slot s: the bucket's version now (compare
+ * with the map's).  rt_leave ends it. */
+static inline uint64_t rt_enter(struct rt_user *u, int s, uint64_t ino)
+{
+	struct rt_table *t = u->t;
+	uint64_t a = __atomic_load_n(&t->h.gen, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&t->slot[u->p][s].active, a, __ATOMIC_SEQ_CST); /* gen starts at 1 */
+	return __atomic_load_n(&t->ver[ino % RT_NVER], __ATOMIC_SEQ_CST);
+}
+static inline void rt_leave(struct rt_user *u, int s)
+{
+	__atomic_store_n(&u->t->slot[u->p][s].active, 0, __ATOMIC_RELEASE);
+}
+/* The bucket's version, outside an operation (what a map fetch records
+ * before it reads the map). */
+static inline uint64_t rt_ver(const struct rt_table *t, uint64_t ino)
+{
+	return __atomic_load_n(&t->ver[ino % RT_NVER], __ATOMIC_SEQ_CST);
+}
+
+#endif

@@ -1,0 +1,434 @@
+/*
+ * test_readers.c - the reader table (src/common/readers.h): a block freed
+ * by the owner is never reused while a user can still reach it through an
+ * old map, with threads and with processes; a process that dies (kill -9
+ * inside an operation) holds nothing; a table handed over is checked; and
+ * a deliberately wrong owner (reuse without waiting) is caught, so the
+ * check can fail.
+ */
+#include "harness.h"
+#include "common/readers.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the model: files of FBLK blocks in a pool of NBLK blocks ---- */
+#define NBLK 64
+#define WORDS 64
+#define NFILE 4
+#define FBLK 2
+
+struct model {
+	uint64_t word[NBLK][WORDS]; /* atomics: each block holds its owner's label in every word */
+	pthread_mutex_t lock;        /* the owner's metadata: maps and the free list */
+	uint64_t map[NFILE][FBLK];
+	int free_[NBLK], nfree;
+	uint64_t ino_base;
+	int stop; /* atomic */
+	uint64_t reads, stale; /* atomic: operations checked, and ones that saw a block not the file's */
+};
+
+static uint64_t label(int file)
+{
+	return 0x1000 + (uint64_t)file;
+}
+
+static void relabel(struct model *m, uint64_t blk, uint64_t lab)
+{
+	for (int w = 0; w < WORDS; w++)
+		__atomic_store_n(&m->word[blk][w], lab, __ATOMIC_RELAXED);
+}
+
+static void model_init(struct model *m)
+{
+	memset(m, 0, sizeof(*m));
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutex_init(&m->lock, &a);
+	int b = 0;
+	for (int f = 0; f < NFILE; f++)
+		for (int i = 0; i < FBLK; i++) {
+			m->map[f][i] = (uint64_t)b;
+			relabel(m, (uint64_t)b, label(f));
+			b++;
+		}
+	for (; b < NBLK; b++)
+		m->free_[m->nfree++] = b;
+	m->ino_base = 100;
+}
+
+static void give_back(void *ctx, uint64_t blk, uint64_t n)
+{
+	struct model *m = ctx;
+	for (uint64_t i = 0; i < n; i++) {
+		relabel(m, blk + i, 0xdead); /* a reused block changes at once */
+		m->free_[m->nfree++] = (int)(blk + i);
+	}
+}
+
+/* The owner's change: file f's block i moves to a free block (copy, then
+ * publish, then bump, then defer the old one).  wrong: reuse the old block
+ * at once, without waiting for quiet.  Returns 0, or -1 when no block is free. */
+static int owner_step(struct model *m, struct rt_owner *o, struct rt_deferred *d, int f, int i, int wrong)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->nfree == 0) {
+		rt_tick(o);
+		rt_release(d, o, give_back, m);
+		pthread_mutex_unlock(&m->lock);
+		return -1;
+	}
+	uint64_t nb = (uint64_t)m->free_[--m->nfree];
+	relabel(m, nb, label(f));
+	uint64_t old = m->map[f][i];
+	m->map[f][i] = nb;
+	pthread_mutex_unlock(&m->lock);
+	uint64_t g = rt_bump(o, m->ino_base + (uint64_t)f);
+	pthread_mutex_lock(&m->lock);
+	if (wrong)
+		give_back(m, old, 1);
+	else if (rt_defer(d, old, 1, g) < 0)
+		give_back(m, old, 1);
+	rt_release(d, o, give_back, m);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+/* A user's fetch of file f's map: the version first, then the map. */
+static uint64_t fetch(struct model *m, struct rt_table *t, int f, uint64_t out[FBLK])
+{
+	uint64_t v = rt_ver(t, m->ino_base + (uint64_t)f);
+	pthread_mutex_lock(&m->lock);
+	memcpy(out, m->map[f], sizeof(m->map[f]));
+	pthread_mutex_unlock(&m->lock);
+	return v;
+}
+
+/* Users: read through cached maps, refreshing only when rt_enter says so,
+ * and check every word of each block read is the file's. */
+static void user_loop(struct model *m, struct rt_user *u, unsigned seed, long iters)
+{
+	uint64_t map[NFILE][FBLK], ver[NFILE];
+	for (int f = 0; f < NFILE; f++)
+		ver[f] = fetch(m, u->t, f, map[f]);
+	int s = rt_slot_get(u);
+	if (s < 0)
+		return;
+	for (long it = 0; (iters < 0 || it < iters) && !__atomic_load_n(&m->stop, __ATOMIC_RELAXED); it++) {
+		seed = seed * 1103515245 + 12345;
+		int f = (int)((seed >> 8) % NFILE);
+		uint64_t v = rt_enter(u, s, m->ino_base + (uint64_t)f);
+		if (v != ver[f]) {
+			rt_leave(u, s);
+			ver[f] = fetch(m, u->t, f, map[f]);
+			continue;
+		}
+		int bad = 0;
+		for (int i = 0; i < FBLK; i++)
+			for (int w = 0; w < WORDS; w++)
+				if (__atomic_load_n(&m->word[map[f][i]][w], __ATOMIC_RELAXED) != label(f))
+					bad = 1;
+		rt_leave(u, s);
+		__atomic_add_fetch(&m->reads, 1, __ATOMIC_RELAXED);
+		if (bad)
+			__atomic_add_fetch(&m->stale, 1, __ATOMIC_RELAXED);
+	}
+	rt_slot_put(u, s);
+}
+
+struct uarg {
+	struct model *m;
+	struct rt_user *u;
+	unsigned seed;
+};
+static void *user_thread(void *p)
+{
+	struct uarg *a = p;
+	user_loop(a->m, a->u, a->seed, -1);
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Threads: 3 users against the owner for `secs` (or, wrong, until a stale
+ * read is seen).  Returns the stale count; *reads the operations checked. */
+static uint64_t run_threads(int wrong, double secs, uint64_t *reads, long *changes)
+{
+	struct model *m = calloc(1, sizeof(*m));
+	struct rt_owner o;
+	struct rt_deferred d;
+	struct rt_user u;
+	model_init(m);
+	if (rt_owner_init(&o) < 0)
+		return UINT64_MAX;
+	rt_deferred_init(&d);
+	int p = rt_attach(&o, getpid());
+	if (p < 0 || rt_user_map(&u, o.fd, p) < 0)
+		return UINT64_MAX;
+	pthread_t th[3];
+	struct uarg a[3];
+	for (int i = 0; i < 3; i++) {
+		a[i] = (struct uarg){m, &u, 7u + (unsigned)i};
+		pthread_create(&th[i], NULL, user_thread, &a[i]);
+	}
+	double end = now_s() + secs;
+	unsigned seed = 1;
+	*changes = 0;
+	while (now_s() < end && !(wrong && __atomic_load_n(&m->stale, __ATOMIC_RELAXED))) {
+		seed = seed * 1103515245 + 12345;
+		if (owner_step(m, &o, &d, (int)((seed >> 8) % NFILE), (int)((seed >> 20) % FBLK), wrong) == 0)
+			(*changes)++;
+	}
+	__atomic_store_n(&m->stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	*reads = m->reads;
+	uint64_t stale = m->stale;
+	rt_user_unmap(&u);
+	rt_deferred_fini(&d);
+	rt_owner_fini(&o);
+	free(m);
+	return stale;
+}
+
+static void t_threads_never_stale(void)
+{
+	uint64_t reads;
+	long changes;
+	uint64_t stale = run_threads(0, 1.5, &reads, &changes);
+	printf("    %llu reads checked against %ld map changes\n", (unsigned long long)reads, changes);
+	CHECK_EQ(stale, 0);
+	CHECK(reads > 1000);
+	CHECK(changes > 1000);
+}
+
+static void t_wrong_owner_caught(void)
+{
+	uint64_t reads;
+	long changes;
+	uint64_t stale = run_threads(1, 10.0, &reads, &changes);
+	printf("    reuse without waiting: %llu stale reads in %llu (after %ld changes)\n",
+	       (unsigned long long)stale, (unsigned long long)reads, changes);
+	CHECK(stale > 0 && stale != UINT64_MAX);
+}
+
+/* Processes: the model and the table are shared memory; two forked users. */
+static void t_processes_never_stale(void)
+{
+	struct model *m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED);
+	model_init(m);
+	struct rt_owner o;
+	struct rt_deferred d;
+	CHECK_EQ(rt_owner_init(&o), 0);
+	rt_deferred_init(&d);
+	pid_t kid[2];
+	int go[2];
+	CHECK_EQ(pipe(go), 0);
+	for (int k = 0; k < 2; k++) {
+		kid[k] = fork();
+		if (kid[k] == 0) {
+			char c;
+			if (read(go[0], &c, 1) != 1) /* the index, once the owner admitted us */
+				_exit(3);
+			struct rt_user u;
+			if (rt_user_map(&u, o.fd, c) < 0)
+				_exit(2);
+			user_loop(m, &u, 11u + (unsigned)k, -1);
+			_exit(0);
+		}
+		int p = rt_attach(&o, kid[k]);
+		CHECK(p >= 0);
+		char c = (char)p;
+		CHECK_EQ(write(go[1], &c, 1), 1);
+	}
+	double end = now_s() + 1.5;
+	unsigned seed = 3;
+	long changes = 0;
+	while (now_s() < end) {
+		seed = seed * 1103515245 + 12345;
+		if (owner_step(m, &o, &d, (int)((seed >> 8) % NFILE), (int)((seed >> 20) % FBLK), 0) == 0)
+			changes++;
+	}
+	__atomic_store_n(&m->stop, 1, __ATOMIC_RELAXED);
+	int ok = 1;
+	for (int k = 0; k < 2; k++) {
+		int st;
+		waitpid(kid[k], &st, 0);
+		ok &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	printf("    2 processes: %llu reads checked against %ld map changes\n", (unsigned long long)m->reads, changes);
+	uint64_t stale = m->stale, reads = m->reads;
+	close(go[0]);
+	close(go[1]);
+	rt_deferred_fini(&d);
+	rt_owner_fini(&o);
+	munmap(m, sizeof(*m));
+	CHECK(ok);
+	CHECK_EQ(stale, 0);
+	CHECK(reads > 1000 && changes > 1000);
+}
+
+/* A process killed inside an operation holds its slot only until it is
+ * gone; one that exits mid-operation the same; a living one holds it. */
+static void t_dead_process_reclaimed(void)
+{
+	struct rt_owner o;
+	CHECK_EQ(rt_owner_init(&o), 0);
+	for (int how = 0; how < 2; how++) {
+		int rdy[2], go[2];
+		CHECK_EQ(pipe(rdy), 0);
+		CHECK_EQ(pipe(go), 0);
+		pid_t kid = fork();
+		if (kid == 0) {
+			char c;
+			if (read(go[0], &c, 1) != 1)
+				_exit(3);
+			struct rt_user u;
+			if (rt_user_map(&u, o.fd, c) < 0)
+				_exit(2);
+			int s = rt_slot_get(&u);
+			(void)rt_enter(&u, s, 5); /* and never leaves */
+			if (write(rdy[1], "x", 1) != 1)
+				_exit(4);
+			if (how == 0)
+				pause();
+			_exit(0);
+		}
+		int p = rt_attach(&o, kid);
+		CHECK(p >= 0);
+		char c = (char)p, x;
+		CHECK_EQ(write(go[1], &c, 1), 1);
+		CHECK_EQ(read(rdy[0], &x, 1), 1);
+		uint64_t g = rt_bump(&o, 5);
+		CHECK(!rt_quiet(&o, g)); /* the kid is inside an operation from before g */
+		CHECK(!rt_quiet(&o, g));
+		if (how == 0)
+			kill(kid, SIGKILL);
+		int st;
+		waitpid(kid, &st, 0);
+		CHECK(rt_quiet(&o, g));
+		CHECK_EQ(o.pid[p], 0); /* reaped: the index is free again */
+		close(rdy[0]);
+		close(rdy[1]);
+		close(go[0]);
+		close(go[1]);
+	}
+	rt_owner_fini(&o);
+}
+
+/* Thread slots: 64 distinct, then none, then one again after a put. */
+static void t_thread_slots(void)
+{
+	struct rt_user u = {0};
+	uint64_t seen = 0;
+	for (int i = 0; i < RT_NTHR; i++) {
+		int s = rt_slot_get(&u);
+		CHECK(s >= 0 && s < RT_NTHR);
+		CHECK(!(seen & (1ULL << s)));
+		seen |= 1ULL << s;
+	}
+	CHECK_EQ(rt_slot_get(&u), -1);
+	rt_slot_put(&u, 17);
+	CHECK_EQ(rt_slot_get(&u), 17);
+	rt_slot_put(&u, -1); /* ignored */
+	rt_slot_put(&u, RT_NTHR);
+}
+
+/* A handed-over table is checked before use: size, magic, dimensions,
+ * process index. */
+static void t_user_map_checks(void)
+{
+	struct rt_owner o;
+	struct rt_user u;
+	CHECK_EQ(rt_owner_init(&o), 0);
+	CHECK_EQ(rt_user_map(&u, o.fd, RT_NPROC), -EINVAL);
+	CHECK_EQ(rt_user_map(&u, o.fd, -1), -EINVAL);
+	CHECK_EQ(rt_user_map(&u, o.fd, 3), 0);
+	rt_user_unmap(&u);
+	/* sealed: nobody can shrink it under a user's mapping */
+	CHECK(ftruncate(o.fd, 4096) < 0);
+	int fd = memfd_create("x", 0);
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, 4096), 0);
+	CHECK_EQ(rt_user_map(&u, fd, 0), -EPROTO); /* wrong size */
+	CHECK_EQ(ftruncate(fd, sizeof(struct rt_table)), 0);
+	CHECK_EQ(rt_user_map(&u, fd, 0), -EPROTO); /* no magic */
+	struct rt_head h = {.magic = RT_MAGIC, .nproc = RT_NPROC, .nthr = RT_NTHR, .nver = RT_NVER + 1};
+	CHECK_EQ(pwrite(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	CHECK_EQ(rt_user_map(&u, fd, 0), -EPROTO); /* other dimensions */
+	close(fd);
+	CHECK_EQ(rt_user_map(&u, 12345, 0), -EBADF);
+	rt_owner_fini(&o);
+}
+
+/* Deferred blocks go back exactly when their tag is quiet, whatever the
+ * order they were added in; garbage slot values of a process that is gone
+ * hold nothing. */
+static uint64_t released;
+static void count_release(void *ctx, uint64_t blk, uint64_t n)
+{
+	(void)ctx;
+	(void)blk;
+	released += n;
+}
+static void t_deferred_release(void)
+{
+	struct rt_owner o;
+	struct rt_deferred d;
+	struct rt_user u;
+	CHECK_EQ(rt_owner_init(&o), 0);
+	rt_deferred_init(&d);
+	int p = rt_attach(&o, getpid());
+	CHECK(p >= 0);
+	CHECK_EQ(rt_user_map(&u, o.fd, p), 0);
+	int s = rt_slot_get(&u);
+	uint64_t g1 = rt_bump(&o, 1);
+	(void)rt_enter(&u, s, 1); /* an operation in generation g1 */
+	uint64_t g2 = rt_bump(&o, 2), g3 = rt_bump(&o, 3);
+	released = 0;
+	CHECK_EQ(rt_defer(&d, 10, 3, g3), 0);
+	CHECK_EQ(rt_defer(&d, 20, 2, g1), 0); /* out of order */
+	CHECK_EQ(rt_defer(&d, 30, 1, g2), 0);
+	CHECK_EQ(rt_defer(&d, 40, 7, g3 + 1), 0); /* a tag gen has not reached */
+	CHECK_EQ(rt_release(&d, &o, count_release, NULL), 2); /* only g1's: the operation started in g1 */
+	CHECK_EQ(d.blocks, 11);
+	rt_leave(&u, s);
+	CHECK_EQ(rt_release(&d, &o, count_release, NULL), 4);
+	CHECK_EQ(d.blocks, 7);
+	rt_tick(&o);
+	CHECK_EQ(rt_release(&d, &o, count_release, NULL), 7);
+	CHECK_EQ(released, 13);
+	CHECK_EQ(d.n, 0);
+	/* a slot nobody owns (a process index not admitted) is not looked at */
+	__atomic_store_n(&o.t->slot[p + 1][0].active, 1, __ATOMIC_SEQ_CST);
+	CHECK(rt_quiet(&o, rt_tick(&o)));
+	rt_slot_put(&u, s);
+	rt_user_unmap(&u);
+	rt_detach(&o, p);
+	rt_deferred_fini(&d);
+	rt_owner_fini(&o);
+}
+
+int main(void)
+{
+	RUN(t_thread_slots);
+	RUN(t_user_map_checks);
+	RUN(t_deferred_release);
+	RUN(t_dead_process_reclaimed);
+	RUN(t_threads_never_stale);
+	RUN(t_processes_never_stale);
+	RUN(t_wrong_owner_caught);
+	DONE();
+}
