@@ -27,29 +27,28 @@
 int rt_owner_init(struct rt_owner *o)
 {
 	memset(o, 0, sizeof(*o));
+	o->t = NULL;
+	for (int p = 0; p < RT_NPROC; p++)
+		o->pidfd[p] = -1;
 	o->fd = memfd_create("poise-readers", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (o->fd < 0)
 		return -errno;
+	struct rt_table *t = MAP_FAILED;
 	if (ftruncate(o->fd, sizeof(struct rt_table)) < 0 ||
-	    fcntl(o->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+	    fcntl(o->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
+	    (t = mmap(NULL, sizeof(struct rt_table), PROT_READ | PROT_WRITE, MAP_SHARED, o->fd, 0)) == MAP_FAILED) {
 		int e = errno;
 		close(o->fd);
+		o->fd = -1;
 		return -e;
 	}
-	o->t = mmap(NULL, sizeof(struct rt_table), PROT_READ | PROT_WRITE, MAP_SHARED, o->fd, 0);
-	if (o->t == MAP_FAILED) {
-		int e = errno;
-		close(o->fd);
-		return -e;
-	}
-	o->t->h.magic = RT_MAGIC;
-	o->t->h.nproc = RT_NPROC;
-	o->t->h.nthr = RT_NTHR;
-	o->t->h.nver = RT_NVER;
-	__atomic_store_n(&o->t->h.gen, 1, __ATOMIC_SEQ_CST); /* 0 means idle */
+	o->t = t;
+	t->h.magic = RT_MAGIC;
+	t->h.nproc = RT_NPROC;
+	t->h.nthr = RT_NTHR;
+	t->h.nver = RT_NVER;
+	__atomic_store_n(&t->h.gen, 1, __ATOMIC_SEQ_CST); /* 0 means idle */
 	pthread_mutex_init(&o->lock, NULL);
-	for (int p = 0; p < RT_NPROC; p++)
-		o->pidfd[p] = -1;
 	return 0;
 }
 
@@ -180,8 +179,12 @@ void rt_deferred_fini(struct rt_deferred *d)
 	d->n = d->cap = 0;
 }
 
-int rt_defer(struct rt_deferred *d, uint64_t blk, uint64_t n, uint64_t tag)
+int rt_defer(struct rt_deferred *d, uint64_t blk, uint64_t n, uint64_t tag, const struct rt_owner *o)
 {
+	/* a tag gen has not reached was not a bump's result: another bump
+	 * could reach it before this change's version bump (readers.h) */
+	if (tag == 0 || tag > __atomic_load_n(&o->t->h.gen, __ATOMIC_SEQ_CST))
+		return -EINVAL;
 	pthread_mutex_lock(&d->lock);
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
@@ -225,6 +228,19 @@ uint64_t rt_release(struct rt_deferred *d, struct rt_owner *o, void (*release)(v
 }
 /* ---- the user's side ---- */
 
+/* A forked child shares no slot with its parent: its copy of every rt_user
+ * is unusable (rt_usable) until it is admitted on its own. */
+unsigned rt_forks;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void forked(void)
+{
+	__atomic_add_fetch(&rt_forks, 1, __ATOMIC_RELAXED);
+}
+static void watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, forked);
+}
+
 int rt_user_map(struct rt_user *u, int fd, int p)
 {
 	struct stat st;
@@ -235,6 +251,11 @@ int rt_user_map(struct rt_user *u, int fd, int p)
 		return -errno;
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != sizeof(struct rt_table))
 		return -EPROTO;
+	/* only a table that cannot shrink under the mapping (a sender could
+	 * otherwise make every later access fault) */
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK))
+		return -EPROTO;
 	struct rt_table *t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (t == MAP_FAILED)
 		return -errno;
@@ -242,8 +263,10 @@ int rt_user_map(struct rt_user *u, int fd, int p)
 		munmap(t, sizeof(*t));
 		return -EPROTO;
 	}
+	pthread_once(&fork_once, watch_forks);
 	u->t = t;
 	u->p = p;
+	u->forks = __atomic_load_n(&rt_forks, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -256,6 +279,8 @@ void rt_user_unmap(struct rt_user *u)
 
 int rt_slot_get(struct rt_user *u)
 {
+	if (!rt_usable(u))
+		return -1;
 	uint64_t b = __atomic_load_n(&u->busy, __ATOMIC_RELAXED);
 	for (;;) {
 		if (b == ~0ULL)

@@ -38,7 +38,11 @@
  * its pid, live in the owner's private struct rt_owner.  A garbage slot
  * value can only delay reuse, and only while that process lives: a process
  * that exits, killed or not, is found by its pidfd (rt_reap) and its slots
- * cleared.
+ * cleared.  (An admitted process can also clear other processes' slots:
+ * it can write the whole pool anyway.)  The pidfd is opened at admission
+ * from the pid the kernel gave (SO_PEERCRED); a pid recycled between the
+ * two is a window the daemon will close with SO_PEERPIDFD where the
+ * kernel has it.
  *
  * Lock rules: none in the table (atomics only).  rt_owner's own fields
  * are the owner's, guarded by its lock; a process's thread slots are
@@ -89,7 +93,9 @@ void rt_owner_fini(struct rt_owner *o);
  * process): its index p (its slots are slot[p][*], all idle), or -errno
  * (-EAGAIN: the table is full, the process uses the kernel path). */
 int rt_attach(struct rt_owner *o, pid_t pid);
-/* Process p is gone or let go: its slots are cleared. */
+/* Process p is gone (or has stopped using the table for good): its
+ * slots are cleared.  Never for a process that may still be inside an
+ * operation: its blocks would be reused under it. */
 void rt_detach(struct rt_owner *o, int p);
 /* Detach every process that has exited; the count detached. */
 int rt_reap(struct rt_owner *o);
@@ -115,9 +121,13 @@ struct rt_deferred {
 };
 void rt_deferred_init(struct rt_deferred *d);
 void rt_deferred_fini(struct rt_deferred *d);
-/* Hold [blk, blk+n) until rt_quiet(tag): 0 or -ENOMEM (the caller then
- * must not reuse the blocks: it leaks them until the next mount). */
-int rt_defer(struct rt_deferred *d, uint64_t blk, uint64_t n, uint64_t tag);
+/* Hold [blk, blk+n) until rt_quiet(tag).  tag must be the value of the
+ * rt_bump that followed the change which dropped the blocks (a tag chosen
+ * ahead, such as gen + 1 at the time of the free, is unsafe: another
+ * thread's bump can reach it before this change's version bump); a tag
+ * gen has not reached is refused.  0, -EINVAL, or -ENOMEM (the caller
+ * then must not reuse the blocks: it leaks them until the next mount). */
+int rt_defer(struct rt_deferred *d, uint64_t blk, uint64_t n, uint64_t tag, const struct rt_owner *o);
 /* Give every entry whose tag is quiet to release(ctx, blk, n): the count
  * of blocks released. */
 uint64_t rt_release(struct rt_deferred *d, struct rt_owner *o, void (*release)(void *, uint64_t, uint64_t),
@@ -128,9 +138,20 @@ struct rt_user {
 	struct rt_table *t;
 	int p;           /* its process index */
 	uint64_t busy;   /* atomic bitmap of its thread slots in use */
+	unsigned forks;  /* rt_forks when mapped */
 };
-/* Map the table handed over as fd (checked: size, magic, dimensions) for
- * process index p: 0 or -errno. */
+/* Forks of this process so far (counted once a table is mapped).  A
+ * forked child inherits the parent's rt_user, index and slots and all;
+ * using them would clear the parent's slots under its operations, so a
+ * copy is unusable in the child: rt_slot_get refuses, and a caller that
+ * keeps a slot across operations checks rt_usable before rt_enter. */
+extern unsigned rt_forks;
+static inline int rt_usable(const struct rt_user *u)
+{
+	return u->t && u->forks == __atomic_load_n(&rt_forks, __ATOMIC_RELAXED);
+}
+/* Map the table handed over as fd (checked: size, sealed against
+ * shrinking, magic, dimensions) for process index p: 0 or -errno. */
 int rt_user_map(struct rt_user *u, int fd, int p);
 void rt_user_unmap(struct rt_user *u);
 /* A free thread slot (its index), or -1 when all RT_NTHR are taken (the
