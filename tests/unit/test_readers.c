@@ -162,33 +162,51 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Threads: 3 users against the owner for `secs` (or, wrong, until a stale
- * read is seen).  Returns the stale count; *reads the operations checked. */
-static uint64_t run_threads(int wrong, double secs, uint64_t *reads, long *changes)
-{
-	struct model *m = calloc(1, sizeof(*m));
+/* The owner and one admitted user (this process) around a new model. */
+struct world {
+	struct model *m;
 	struct rt_owner o;
 	struct rt_deferred d;
 	struct rt_user u;
-	model_init(m);
-	if (rt_owner_init(&o) < 0)
+};
+static int world_up(struct world *w)
+{
+	w->m = calloc(1, sizeof(*w->m));
+	if (!w->m || rt_owner_init(&w->o) < 0)
+		return -1;
+	model_init(w->m);
+	rt_deferred_init(&w->d);
+	int p = rt_attach(&w->o, getpid());
+	return p < 0 || rt_user_map(&w->u, w->o.fd, p) < 0 ? -1 : 0;
+}
+static void world_down(struct world *w)
+{
+	rt_user_unmap(&w->u);
+	rt_deferred_fini(&w->d);
+	rt_owner_fini(&w->o);
+	free(w->m);
+}
+
+/* Threads: 3 users against the owner for `secs`.  Returns the stale
+ * count; *reads the operations checked. */
+static uint64_t run_threads(double secs, uint64_t *reads, long *changes)
+{
+	struct world w;
+	if (world_up(&w) < 0)
 		return UINT64_MAX;
-	rt_deferred_init(&d);
-	int p = rt_attach(&o, getpid());
-	if (p < 0 || rt_user_map(&u, o.fd, p) < 0)
-		return UINT64_MAX;
+	struct model *m = w.m;
 	pthread_t th[3];
 	struct uarg a[3];
 	for (int i = 0; i < 3; i++) {
-		a[i] = (struct uarg){m, &u, 7u + (unsigned)i};
+		a[i] = (struct uarg){m, &w.u, 7u + (unsigned)i};
 		pthread_create(&th[i], NULL, user_thread, &a[i]);
 	}
 	double end = now_s() + secs;
 	unsigned seed = 1;
 	*changes = 0;
-	while (now_s() < end && !(wrong && __atomic_load_n(&m->stale, __ATOMIC_RELAXED))) {
+	while (now_s() < end) {
 		seed = seed * 1103515245 + 12345;
-		if (owner_step(m, &o, &d, (int)((seed >> 8) % NFILE), (int)((seed >> 20) % FBLK), wrong) == 0)
+		if (owner_step(m, &w.o, &w.d, (int)((seed >> 8) % NFILE), (int)((seed >> 20) % FBLK), 0) == 0)
 			(*changes)++;
 	}
 	__atomic_store_n(&m->stop, 1, __ATOMIC_RELAXED);
@@ -196,10 +214,7 @@ static uint64_t run_threads(int wrong, double secs, uint64_t *reads, long *chang
 		pthread_join(th[i], NULL);
 	*reads = m->reads;
 	uint64_t stale = m->stale;
-	rt_user_unmap(&u);
-	rt_deferred_fini(&d);
-	rt_owner_fini(&o);
-	free(m);
+	world_down(&w);
 	return stale;
 }
 
@@ -207,7 +222,7 @@ static void t_threads_never_stale(void)
 {
 	uint64_t reads;
 	long changes;
-	uint64_t stale = run_threads(0, 1.5, &reads, &changes);
+	uint64_t stale = run_threads(1.5, &reads, &changes);
 	printf("    %llu reads checked against %ld map changes\n", (unsigned long long)reads, changes);
 	CHECK_EQ(stale, 0);
 	CHECK(reads > 1000);
@@ -220,41 +235,34 @@ static void t_threads_never_stale(void)
  * the wrong one, reusing it at once, is caught by the same read. */
 static int one_race(int wrong)
 {
-	struct model *m = calloc(1, sizeof(*m));
-	struct rt_owner o;
-	struct rt_deferred d;
-	struct rt_user u;
-	model_init(m);
-	if (rt_owner_init(&o) < 0)
+	struct world w;
+	if (world_up(&w) < 0)
 		return -1;
-	rt_deferred_init(&d);
-	int p = rt_attach(&o, getpid());
-	if (p < 0 || rt_user_map(&u, o.fd, p) < 0)
-		return -1;
+	struct model *m = w.m;
+	struct rt_owner *o = &w.o;
+	struct rt_deferred *d = &w.d;
+	struct rt_user *u = &w.u;
 	uint64_t map[FBLK];
-	uint64_t ver = fetch(m, u.t, 0, map);
-	int s = rt_slot_get(&u), stale = 0;
-	if (rt_enter(&u, s, m->ino_base) != ver)
+	uint64_t ver = fetch(m, u->t, 0, map);
+	int s = rt_slot_get(u), stale = 0;
+	if (rt_enter(u, s, m->ino_base) != ver)
 		return -1;
 	int nfree = m->nfree;
-	owner_step(m, &o, &d, 0, 0, wrong); /* the change, in the middle of the user's operation */
-	for (int w = 0; w < WORDS; w++)
-		if (__atomic_load_n(&m->word[map[0]][w], __ATOMIC_RELAXED) != label(0))
+	owner_step(m, o, d, 0, 0, wrong); /* the change, in the middle of the user's operation */
+	for (int k = 0; k < WORDS; k++)
+		if (__atomic_load_n(&m->word[map[0]][k], __ATOMIC_RELAXED) != label(0))
 			stale = 1;
-	rt_leave(&u, s);
+	rt_leave(u, s);
 	if (!wrong) {
 		/* held while the user was inside; back once it left */
-		if (m->nfree != nfree - 1 || d.n != 1)
+		if (m->nfree != nfree - 1 || d->n != 1)
 			stale = 2;
-		rt_release(&d, &o, give_back, m);
-		if (m->nfree != nfree || d.n != 0)
+		rt_release(d, o, give_back, m);
+		if (m->nfree != nfree || d->n != 0)
 			stale = 3;
 	}
-	rt_slot_put(&u, s);
-	rt_user_unmap(&u);
-	rt_deferred_fini(&d);
-	rt_owner_fini(&o);
-	free(m);
+	rt_slot_put(u, s);
+	world_down(&w);
 	return stale;
 }
 
