@@ -117,8 +117,12 @@ void poise_read_unlock(struct poise_read_hold *hold);
  * are; the hook's owner gives the blocks back with poise_pool_free_now()
  * once no process can reach them (a range outside the data area is
  * ignored).  Blocks held at unmount are free again at the next mount (free
- * space is derived from the inodes).  Set the hook right after opening the
- * pool, before other threads use it; hook NULL restores the default. */
+ * space is derived from the inodes).  The hook runs in the thread of the
+ * operation that frees, before that operation returns; the owner tags the
+ * blocks only after the operation (with the reader table's bump that
+ * follows it).  A block given back twice is counted once.  Set the hook
+ * right after opening the pool, before other threads use it; hook NULL
+ * restores the default. */
 void poise_pool_set_free_hook(struct poise_pool *pool, void (*hook)(void *ctx, uint64_t blk, uint64_t n), void *ctx);
 void poise_pool_free_now(struct poise_pool *pool, uint64_t blk, uint64_t n);
 

@@ -210,12 +210,16 @@ void free_blocks_now(struct poise_fs *fs, uint64_t blk, uint64_t n)
 		uint64_t lo = blk > s->lo ? blk : s->lo, hi = blk + n < s->hi ? blk + n : s->hi;
 		if (lo >= hi)
 			continue;
+		uint64_t freed = 0;
 		pthread_mutex_lock(&s->lock);
 		for (uint64_t b = lo; b < hi; b++)
-			clr_bit(fs->bmap, b);
+			if (test_bit(fs->bmap, b)) { /* a block freed twice is counted once */
+				clr_bit(fs->bmap, b);
+				freed++;
+			}
 		pthread_mutex_unlock(&s->lock);
+		__atomic_add_fetch(&fs->nfree, freed, __ATOMIC_RELAXED);
 	}
-	__atomic_add_fetch(&fs->nfree, n, __ATOMIC_RELAXED);
 }
 
 void ino_mark_used(struct poise_fs *fs, uint64_t ino)

@@ -497,9 +497,16 @@ static void t_free_hook_holds_blocks(void)
 			CHECK_EQ(poise_dev_pread(d, pc[i].pool_off + o, back, sizeof(back)), sizeof(back));
 			CHECK(!memcmp(back, a, sizeof(back))); /* still /a's bytes */
 		}
-	/* given back: the pool has room again, and /b grows into it */
+	/* given back: the pool has room again, and /b grows into it; given
+	 * back twice, counted once */
+	struct statvfs sv0, sv1;
+	CHECK_EQ(poise_statfs(p, &sv0), 0);
 	for (int i = 0; i < h.cnt; i++)
 		poise_pool_free_now(p, h.blk[i], h.n[i]);
+	for (int i = 0; i < h.cnt; i++)
+		poise_pool_free_now(p, h.blk[i], h.n[i]);
+	CHECK_EQ(poise_statfs(p, &sv1), 0);
+	CHECK_EQ(sv1.f_bfree - sv0.f_bfree, h.blocks);
 	poise_pool_free_now(p, 0, 1); /* outside the data area: ignored */
 	poise_pool_free_now(p, UINT64_MAX - 1, 4);
 	poise_pool_set_free_hook(p, NULL, NULL);
