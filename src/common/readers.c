@@ -3,8 +3,9 @@
  *
  * The owner's side: the table in a memory file (memfd, sealed against
  * shrinking so a process's mapping never faults), admission by pid with a
- * pidfd per process (an exit, kill -9 included, makes the pidfd readable:
- * no pid-reuse race), the scan, and the list of deferred blocks.  The
+ * pidfd per process (an exit, kill -9 included, makes the pidfd readable;
+ * the window before the pidfd is opened: readers.h), the scan, and the
+ * list of deferred blocks.  The
  * user's side: mapping a handed-over table after checking it, and thread
  * slots from a bitmap.
  */
@@ -27,7 +28,6 @@
 int rt_owner_init(struct rt_owner *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->t = NULL;
 	for (int p = 0; p < RT_NPROC; p++)
 		o->pidfd[p] = -1;
 	o->fd = memfd_create("poise-readers", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -226,6 +226,7 @@ uint64_t rt_release(struct rt_deferred *d, struct rt_owner *o, void (*release)(v
 	pthread_mutex_unlock(&d->lock);
 	return freed;
 }
+
 /* ---- the user's side ---- */
 
 /* A forked child shares no slot with its parent: its copy of every rt_user

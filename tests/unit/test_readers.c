@@ -45,6 +45,15 @@ static void relabel(struct model *m, uint64_t blk, uint64_t lab)
 		__atomic_store_n(&m->word[blk][w], lab, __ATOMIC_RELAXED);
 }
 
+/* Does block blk hold lab in every word? */
+static int holds(struct model *m, uint64_t blk, uint64_t lab)
+{
+	for (int w = 0; w < WORDS; w++)
+		if (__atomic_load_n(&m->word[blk][w], __ATOMIC_RELAXED) != lab)
+			return 0;
+	return 1;
+}
+
 static void model_init(struct model *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -113,7 +122,7 @@ static uint64_t fetch(struct model *m, struct rt_table *t, int f, uint64_t out[F
 
 /* Users: read through cached maps, refreshing only when rt_enter says so,
  * and check every word of each block read is the file's. */
-static void user_loop(struct model *m, struct rt_user *u, unsigned seed, long iters)
+static void user_loop(struct model *m, struct rt_user *u, unsigned seed)
 {
 	uint64_t map[NFILE][FBLK], ver[NFILE];
 	for (int f = 0; f < NFILE; f++)
@@ -121,7 +130,7 @@ static void user_loop(struct model *m, struct rt_user *u, unsigned seed, long it
 	int s = rt_slot_get(u);
 	if (s < 0)
 		return;
-	for (long it = 0; (iters < 0 || it < iters) && !__atomic_load_n(&m->stop, __ATOMIC_RELAXED); it++) {
+	while (!__atomic_load_n(&m->stop, __ATOMIC_RELAXED)) {
 		seed = seed * 1103515245 + 12345;
 		int f = (int)((seed >> 8) % NFILE);
 		uint64_t v = rt_enter(u, s, m->ino_base + (uint64_t)f);
@@ -132,9 +141,7 @@ static void user_loop(struct model *m, struct rt_user *u, unsigned seed, long it
 		}
 		int bad = 0;
 		for (int i = 0; i < FBLK; i++)
-			for (int w = 0; w < WORDS; w++)
-				if (__atomic_load_n(&m->word[map[f][i]][w], __ATOMIC_RELAXED) != label(f))
-					bad = 1;
+			bad |= !holds(m, map[f][i], label(f));
 		rt_leave(u, s);
 		__atomic_add_fetch(&m->reads, 1, __ATOMIC_RELAXED);
 		if (bad)
@@ -151,7 +158,7 @@ struct uarg {
 static void *user_thread(void *p)
 {
 	struct uarg *a = p;
-	user_loop(a->m, a->u, a->seed, -1);
+	user_loop(a->m, a->u, a->seed);
 	return NULL;
 }
 
@@ -160,6 +167,21 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The owner moving random blocks for secs, then telling the users to
+ * stop: the count of changes made. */
+static long owner_run(struct model *m, struct rt_owner *o, struct rt_deferred *d, double secs, unsigned seed)
+{
+	double end = now_s() + secs;
+	long changes = 0;
+	while (now_s() < end) {
+		seed = seed * 1103515245 + 12345;
+		if (owner_step(m, o, d, (int)((seed >> 8) % NFILE), (int)((seed >> 20) % FBLK), 0) == 0)
+			changes++;
+	}
+	__atomic_store_n(&m->stop, 1, __ATOMIC_RELAXED);
+	return changes;
 }
 
 /* The owner and one admitted user (this process) around a new model. */
@@ -201,15 +223,7 @@ static uint64_t run_threads(double secs, uint64_t *reads, long *changes)
 		a[i] = (struct uarg){m, &w.u, 7u + (unsigned)i};
 		pthread_create(&th[i], NULL, user_thread, &a[i]);
 	}
-	double end = now_s() + secs;
-	unsigned seed = 1;
-	*changes = 0;
-	while (now_s() < end) {
-		seed = seed * 1103515245 + 12345;
-		if (owner_step(m, &w.o, &w.d, (int)((seed >> 8) % NFILE), (int)((seed >> 20) % FBLK), 0) == 0)
-			(*changes)++;
-	}
-	__atomic_store_n(&m->stop, 1, __ATOMIC_RELAXED);
+	*changes = owner_run(m, &w.o, &w.d, secs, 1);
 	for (int i = 0; i < 3; i++)
 		pthread_join(th[i], NULL);
 	*reads = m->reads;
@@ -249,9 +263,8 @@ static int one_race(int wrong)
 		return -1;
 	int nfree = m->nfree;
 	owner_step(m, o, d, 0, 0, wrong); /* the change, in the middle of the user's operation */
-	for (int k = 0; k < WORDS; k++)
-		if (__atomic_load_n(&m->word[map[0]][k], __ATOMIC_RELAXED) != label(0))
-			stale = 1;
+	if (!holds(m, map[0], label(0)))
+		stale = 1;
 	rt_leave(u, s);
 	if (!wrong) {
 		/* held while the user was inside; back once it left */
@@ -318,7 +331,7 @@ static void t_processes_never_stale(void)
 			struct rt_user u;
 			if (rt_user_map(&u, o.fd, c) < 0)
 				_exit(2);
-			user_loop(m, &u, 11u + (unsigned)k, -1);
+			user_loop(m, &u, 11u + (unsigned)k);
 			_exit(0);
 		}
 		int p = rt_attach(&o, kid[k]);
@@ -326,15 +339,7 @@ static void t_processes_never_stale(void)
 		char c = (char)p;
 		CHECK_EQ(write(go[1], &c, 1), 1);
 	}
-	double end = now_s() + 1.5;
-	unsigned seed = 3;
-	long changes = 0;
-	while (now_s() < end) {
-		seed = seed * 1103515245 + 12345;
-		if (owner_step(m, &o, &d, (int)((seed >> 8) % NFILE), (int)((seed >> 20) % FBLK), 0) == 0)
-			changes++;
-	}
-	__atomic_store_n(&m->stop, 1, __ATOMIC_RELAXED);
+	long changes = owner_run(m, &o, &d, 1.5, 3);
 	int ok = 1;
 	for (int k = 0; k < 2; k++) {
 		int st;
