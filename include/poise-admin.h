@@ -125,6 +125,29 @@ void poise_read_unlock(struct poise_read_hold *hold);
  * restores the default. */
 void poise_pool_set_free_hook(struct poise_pool *pool, void (*hook)(void *ctx, uint64_t blk, uint64_t n), void *ctx);
 void poise_pool_free_now(struct poise_pool *pool, uint64_t blk, uint64_t n);
+/* The block map of regular file fd for a process that reads and writes its
+ * blocks itself, from byte off on: every mapped block of the window
+ * [start, end) (in 4 KiB blocks, start = off's block; end UINT64_MAX: to
+ * the end of the file) as extents of pool blocks, split where the pool's
+ * known bad sectors start and stop (bad = 1: a block with one, to be read
+ * and written through the file system only); holes are the blocks no
+ * extent holds.  Blocks past the size are left out.  At most
+ * POISE_FMAP_MAX extents: a longer map ends the window early.  Returns
+ * the extent count, -EBADF, -EINVAL (not a regular file) or -EOPNOTSUPP
+ * (the block path).  The map is the file's at the call: the caller must
+ * learn of later changes (docs/MULTIPROC.md). */
+#define POISE_FMAP_MAX 64
+struct poise_fmap_ext {
+	uint64_t fblk, pblk, nblk;
+	uint32_t bad, pad;
+};
+struct poise_fmap {
+	uint64_t size;
+	uint64_t start, end;
+	uint32_t n, mode; /* the extent count; the file's mode (type and permission bits) */
+	struct poise_fmap_ext ext[POISE_FMAP_MAX];
+};
+int poise_fmap(struct poise_pool *pool, int fd, uint64_t off, struct poise_fmap *m);
 
 /* ---- pool devices, bad sectors, raw access ---- */
 #define POISE_SECTOR 512u
@@ -144,6 +167,9 @@ struct poise_dev *poise_pool_dev(struct poise_pool *pool);
 uint64_t poise_dev_size(const struct poise_dev *d);
 /* "emulated", "fsdax" or "devdax". */
 const char *poise_dev_backend(const struct poise_dev *d);
+/* 1 when stores to the device's mapping are durable only after msync (an
+ * fsdax pool file mapped without MAP_SYNC), else 0. */
+int poise_dev_needs_msync(const struct poise_dev *d);
 /* A warning worth printing about how the device was opened ("" if none). */
 const char *poise_dev_notice(const struct poise_dev *d);
 struct stat;

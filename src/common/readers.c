@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -131,8 +132,60 @@ int rt_reap(struct rt_owner *o)
 
 uint64_t rt_bump(struct rt_owner *o, uint64_t ino)
 {
-	__atomic_add_fetch(&o->t->ver[ino % RT_NVER], 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&o->t->ver[ino % RT_NVER], 2, __ATOMIC_SEQ_CST); /* the kernel bit stays */
 	return __atomic_add_fetch(&o->t->h.gen, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The kernel bit of bucket h follows kcount[h] > 0; o->lock held. */
+static void kernel_locked(struct rt_owner *o, uint32_t h, int on)
+{
+	if (on ? o->kcount[h]++ == 0 : o->kcount[h] && --o->kcount[h] == 0)
+		__atomic_add_fetch(&o->t->ver[h], 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t rt_kernel(struct rt_owner *o, uint64_t ino, int on)
+{
+	pthread_mutex_lock(&o->lock);
+	kernel_locked(o, (uint32_t)(ino % RT_NVER), on);
+	pthread_mutex_unlock(&o->lock);
+	return __atomic_add_fetch(&o->t->h.gen, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t rt_kernel_all(struct rt_owner *o, int on)
+{
+	pthread_mutex_lock(&o->lock);
+	for (uint32_t h = 0; h < RT_NVER; h++)
+		kernel_locked(o, h, on);
+	pthread_mutex_unlock(&o->lock);
+	return __atomic_add_fetch(&o->t->h.gen, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t rt_bump_all(struct rt_owner *o)
+{
+	for (uint32_t h = 0; h < RT_NVER; h++)
+		__atomic_add_fetch(&o->t->ver[h], 2, __ATOMIC_SEQ_CST);
+	return __atomic_add_fetch(&o->t->h.gen, 1, __ATOMIC_SEQ_CST);
+}
+
+int rt_wait(struct rt_owner *o, uint64_t g, int ms)
+{
+	struct timespec start, now, nap = {0, 20000};
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!rt_quiet(o, g)) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= ms)
+			return 0;
+		nanosleep(&nap, NULL);
+	}
+	return 1;
+}
+
+void rt_renew(struct rt_owner *o, int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	__atomic_store_n(&o->t->h.lease, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + (uint64_t)ms * 1000000u,
+			 __ATOMIC_RELEASE);
 }
 
 uint64_t rt_tick(struct rt_owner *o)

@@ -7,9 +7,14 @@
  * One table in shared memory (a memory file the metadata owner, the mount's
  * daemon, makes and hands to each process it admits):
  *   gen       a counter only the owner increments;
- *   ver[h]    per inode hash bucket, a counter the owner increments after
+ *   ver[h]    per inode hash bucket, a counter the owner raises by 2 after
  *             every change of an inode's size or block map (h = ino mod
  *             nver; a collision costs a spurious refresh, never a stale map);
+ *             its low bit, the kernel bit, set while the owner wants every
+ *             operation on the bucket's inodes to go through the kernel (the
+ *             kernel's page cache holds pages of one of them, or media
+ *             errors are being injected): a user that sees it set does not
+ *             touch the blocks (rt_kernel, rt_kernel_all);
  *   slot[p][t] per thread t of admitted process p: the generation the
  *             thread's current operation started in, 0 when idle.
  *
@@ -54,6 +59,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define RT_MAGIC 0x3130547265736f50ULL /* "PoserT01" */
 #define RT_NPROC 256 /* processes admitted at once */
@@ -66,7 +72,8 @@ struct rt_head {
 	uint64_t magic;
 	uint32_t nproc, nthr, nver, head_pad;
 	uint64_t gen; /* atomic; the owner's */
-	uint64_t pad[5];
+	uint64_t lease; /* atomic: CLOCK_MONOTONIC ns until which the owner promises to be alive */
+	uint64_t pad[4];
 };
 struct rt_slot {
 	uint64_t active; /* atomic: the generation the operation started in, 0 idle */
@@ -85,6 +92,7 @@ struct rt_owner {
 	pthread_mutex_t lock;
 	pid_t pid[RT_NPROC]; /* 0: free */
 	int pidfd[RT_NPROC];
+	uint32_t kcount[RT_NVER]; /* holds of each bucket's kernel bit */
 };
 /* Make a table in a new memory file: 0 or -errno. */
 int rt_owner_init(struct rt_owner *o);
@@ -102,6 +110,20 @@ int rt_reap(struct rt_owner *o);
 /* After a change of ino's map: the new generation (the tag of the blocks
  * the change dropped). */
 uint64_t rt_bump(struct rt_owner *o, uint64_t ino);
+/* Set (on) or drop one hold of the kernel bit of ino's bucket (the bit is
+ * set while any hold is), then a new generation, returned: once
+ * rt_quiet of it, no operation that missed the bit is still running. */
+uint64_t rt_kernel(struct rt_owner *o, uint64_t ino, int on);
+/* The same for every bucket at once. */
+uint64_t rt_kernel_all(struct rt_owner *o, int on);
+/* rt_bump of every bucket at once (a change the owner cannot pin to
+ * inodes: a scrub, a cleared bad sector). */
+uint64_t rt_bump_all(struct rt_owner *o);
+/* Wait up to ms milliseconds for rt_quiet(g): 1 when quiet, 0 when the
+ * time ran out (a process stopped inside an operation). */
+int rt_wait(struct rt_owner *o, uint64_t g, int ms);
+/* The owner is alive for ms milliseconds more (renewed well before). */
+void rt_renew(struct rt_owner *o, int ms);
 /* Bump only the generation (to let deferred blocks go when nothing changed). */
 uint64_t rt_tick(struct rt_owner *o);
 /* Can blocks tagged g be reused: g is not ahead of gen and no slot of an
@@ -170,6 +192,21 @@ static inline uint64_t rt_enter(struct rt_user *u, int s, uint64_t ino)
 static inline void rt_leave(struct rt_user *u, int s)
 {
 	__atomic_store_n(&u->t->slot[u->p][s].active, 0, __ATOMIC_RELEASE);
+}
+/* Is the owner's lease still running?  (A process stops using blocks
+ * when it has run out: the owner may have died, and a new one must not
+ * find it writing; a new owner waits out the longest lease first.) */
+static inline int rt_alive(const struct rt_user *u)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec <
+	       __atomic_load_n(&u->t->h.lease, __ATOMIC_ACQUIRE);
+}
+/* Does version v say "through the kernel" (the kernel bit)? */
+static inline int rt_kernel_bit(uint64_t v)
+{
+	return (int)(v & 1);
 }
 /* The bucket's version, outside an operation (what a map fetch records
  * before it reads the map). */

@@ -576,6 +576,11 @@ const char *poise_dev_backend(const struct poise_dev *d)
 	return d->ops->name;
 }
 
+int poise_dev_needs_msync(const struct poise_dev *d)
+{
+	return d->need_msync ? 1 : 0;
+}
+
 const char *poise_dev_notice(const struct poise_dev *d)
 {
 	return d->notice;

@@ -673,6 +673,62 @@ void poise_read_unlock(struct poise_read_hold *hold)
 	pthread_rwlock_unlock(&((struct inode *)hold)->lock);
 }
 
+/* Emit blocks [b, b+run) at pool block p into m, split where their bad
+ * sectors start and stop; 0, or -1 when m is full (nothing emitted). */
+static int fmap_emit(struct poise_dev *d, struct poise_fmap *m, uint64_t b, uint64_t p, uint64_t run)
+{
+	const uint64_t spb = POISE_BLOCK / POISE_SECTOR;
+	if (!bbt_any(&d->bb, p * spb, (p + run) * spb)) {
+		if (m->n == POISE_FMAP_MAX)
+			return -1;
+		m->ext[m->n++] = (struct poise_fmap_ext){b, p, run, 0, 0};
+		return 0;
+	}
+	struct poise_fmap saved = *m;
+	for (uint64_t i = 0; i < run;) {
+		uint32_t bad = bbt_any(&d->bb, (p + i) * spb, (p + i + 1) * spb) ? 1 : 0;
+		uint64_t j = i + 1;
+		while (j < run && (bbt_any(&d->bb, (p + j) * spb, (p + j + 1) * spb) ? 1u : 0u) == bad)
+			j++;
+		if (m->n == POISE_FMAP_MAX) {
+			*m = saved;
+			return -1;
+		}
+		m->ext[m->n++] = (struct poise_fmap_ext){b + i, p + i, j - i, bad, 0};
+		i = j;
+	}
+	return 0;
+}
+
+int poise_fmap(struct poise_pool *pool, int fd, uint64_t off, struct poise_fmap *m)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	if (!f)
+		return poise_err(EBADF, "bad descriptor");
+	struct inode *ip = f->ip;
+	if (!S_ISREG(ip->type))
+		return poise_err(EINVAL, "not a regular file");
+	if (f->blockpath)
+		return -EOPNOTSUPP;
+	memset(m, 0, sizeof(*m));
+	pthread_rwlock_rdlock(&ip->lock);
+	m->size = ip->d.i_size;
+	m->mode = ip->d.i_mode;
+	uint64_t limit = (m->size + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, b = off >> POISE_BLOCK_SHIFT;
+	m->start = b;
+	while (b < limit) {
+		uint64_t run, p = imap(ip, b, &run);
+		if (run > limit - b)
+			run = limit - b;
+		if (p && fmap_emit(pool->dev, m, b, p, run) < 0)
+			break;
+		b += run;
+	}
+	m->end = b < limit ? b : UINT64_MAX; /* UINT64_MAX: to the end of the file and past it */
+	pthread_rwlock_unlock(&ip->lock);
+	return (int)m->n;
+}
+
 int poise_fiemap(struct poise_pool *pool, const char *path, uint64_t off, uint64_t len,
 		 struct poise_map_piece *out, int max)
 {

@@ -156,8 +156,13 @@ static void run_captured(int c, const struct live_req *r)
 		fflush(stderr);
 		dup2(out, 1);
 		dup2(err, 2);
+		int behind = live_req_writes(r) || r->op == LIVE_SCRUB; /* bytes change behind the maps */
+		if (behind)
+			pfuse_data_hold(g_pf, 1);
 		int rc = g_pf->exec(r, g_pf->pool_path, g_pf->pool); /* the served pool itself, never a path */
 		drop_cached(r);
+		if (behind)
+			pfuse_data_hold(g_pf, 0);
 		fflush(stdout);
 		fflush(stderr);
 		dup2(s1, 1);

@@ -32,6 +32,7 @@ static void on_term(int sig)
 int pfuse_serve(const struct pfuse_mount *m, int ready, int fg)
 {
 	struct pfuse pfs = {.pool_path = m->pool_path, .timeout = m->timeout, .readonly = m->readonly,
+			    .odirect_block = !!(m->pool_flags & POISE_ODIRECT_BLOCK),
 			    .cache_none = m->cache_none, .mapped_reply = !m->copy_reply, .max_read = m->max_read, .atime = m->readonly ? POISE_ATIME_NEVER : m->atime,
 			    .exec = m->exec};
 	struct pfuse *pf = &pfs;
@@ -64,6 +65,9 @@ int pfuse_serve(const struct pfuse_mount *m, int ready, int fg)
 	if (pfuse_ctl_start(pf) < 0)
 		snprintf(ready_msg, sizeof(ready_msg), "OKwarning: no control channel (badblocks and scrub cannot reach "
 			 "this mount): %s", poise_errmsg());
+	else if (pfuse_data_start(pf, dir) < 0) /* processes under the shim then use the mount as others do */
+		snprintf(ready_msg, sizeof(ready_msg), "OKwarning: no data channel (the shim's processes go through "
+			 "the mount): %s", poise_errmsg());
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
@@ -90,6 +94,7 @@ int pfuse_serve(const struct pfuse_mount *m, int ready, int fg)
 	struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
 	ret = fuse_session_loop_mt(g_se, &cfg);
 	pfuse_ctl_stop();
+	pfuse_data_stop(pf);
 	fuse_session_unmount(g_se);
 	fuse_session_destroy(g_se);
 	poise_pool_close(&pf->pool);

@@ -48,6 +48,7 @@
 #include "fuse/pfuse.h"
 #include "poise.h"
 #include "poise-admin.h"
+#include "common/dataproto.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -176,6 +177,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set, 
 			ts[1] = (set & FUSE_SET_ATTR_MTIME_NOW) ? (struct timespec){0, UTIME_NOW} : a->st_mtim;
 		r = poise_utimensat(pf->pool, ino, "", ts, AT_SYMLINK_NOFOLLOW);
 	}
+	pfuse_changed(pf, ino); /* before the answer: the caller's next read anywhere sees it */
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -245,20 +247,28 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 		reply_entry(req, name, parent);
 }
 
+/* An operation that may have freed blocks (of a name's inode no one has
+ * open, of a directory, of attributes): they wait for the bump. */
+static void reply_changed(fuse_req_t req, fuse_ino_t ino, int r)
+{
+	pfuse_changed(PF(req), ino);
+	fuse_reply_err(req, -r);
+}
+
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -poise_unlinkat(PF(req)->pool, parent, name, 0));
+	reply_changed(req, parent, poise_unlinkat(PF(req)->pool, parent, name, 0));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -poise_unlinkat(PF(req)->pool, parent, name, AT_REMOVEDIR));
+	reply_changed(req, parent, poise_unlinkat(PF(req)->pool, parent, name, AT_REMOVEDIR));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -poise_renameat2(PF(req)->pool, parent, name, newparent, newname, flags));
+	reply_changed(req, newparent, poise_renameat2(PF(req)->pool, parent, name, newparent, newname, flags));
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -300,6 +310,25 @@ static void set_caching(const struct pfuse *pf, struct fuse_file_info *fi)
 			     * invalidated (the head comment) */
 }
 
+/* An open about to be answered (its inode ino): the page-cache count,
+ * and a truncating open's bump. */
+static void opened(struct pfuse *pf, fuse_ino_t ino, const struct fuse_file_info *fi)
+{
+	if (!(fi->fh & FH_DIRECT))
+		pfuse_page_open(pf, ino);
+	if (fi->flags & O_TRUNC)
+		pfuse_changed(pf, ino);
+}
+
+/* The open was never the kernel's (the caller was interrupted). */
+static void unopened(struct pfuse *pf, fuse_ino_t ino, const struct fuse_file_info *fi)
+{
+	poise_close(pf->pool, FD(fi));
+	pfuse_changed(pf, ino);
+	if (!(fi->fh & FH_DIRECT))
+		pfuse_page_release(pf, ino);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int fd = poise_openat(PF(req)->pool, ino, "", open_flags(fi->flags), 0);
@@ -310,8 +339,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)fd;
 	set_caching(PF(req), fi);
 	touch_atime(PF(req), ino, fi->flags);
+	opened(PF(req), ino, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller was interrupted */
-		poise_close(PF(req)->pool, fd);
+		unopened(PF(req), ino, fi);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
@@ -333,13 +363,16 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	fi->fh = (uint64_t)fd;
 	set_caching(pf, fi);
+	opened(pf, e.ino, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		poise_close(pf->pool, fd);
+		unopened(pf, e.ino, fi);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct pfuse *pf = PF(req);
+	if (!(fi->fh & FH_DIRECT))
+		pfuse_page_io(pf, ino); /* before the kernel may cache a page of it */
 	if (pfuse_read_mapped(req, pf, FD(fi), size, off) == 0) {
 		touch_atime(pf, ino, fi->flags);
 		return;
@@ -362,6 +395,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	if (n >= 0 && (size_t)n < size && cached && poise_fstat(pf->pool, FD(fi), &after) == 0 &&
 	    off + n < before.st_size && off + n < after.st_size)
 		n = -EIO;
+	if (n < 0 || (size_t)n < size)
+		pfuse_changed(pf, ino); /* it may have met damage nobody had listed: maps say so now */
 	if (n < 0)
 		fuse_reply_err(req, (int)-n); /* EIO when the read starts on a bad sector */
 	else
@@ -383,7 +418,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	struct pfuse *pf = PF(req);
+	if (!(fi->fh & FH_DIRECT))
+		pfuse_page_io(pf, ino);
 	ssize_t n = poise_pwrite(pf->pool, FD(fi), buf, size, off);
+	pfuse_changed(pf, ino);
 	/* a write on a direct_io open went past the page cache: drop its
 	 * pages of the range (a multithreaded session serves what that needs
 	 * meanwhile; never for the kernel's own writeback, nor for a page-cache
@@ -405,8 +443,12 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	fuse_reply_err(req, -poise_close(PF(req)->pool, FD(fi)));
+	struct pfuse *pf = PF(req);
+	int r = poise_close(pf->pool, FD(fi));
+	pfuse_changed(pf, ino); /* the last close of an unlinked file frees it */
+	if (!(fi->fh & FH_DIRECT))
+		pfuse_page_release(pf, ino);
+	fuse_reply_err(req, -r);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -519,7 +561,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
 	int r = drop_setid(req, ino, FD(fi));
-	fuse_reply_err(req, r < 0 ? -r : -poise_fallocate(PF(req)->pool, FD(fi), mode, off, len));
+	reply_changed(req, ino, r < 0 ? r : poise_fallocate(PF(req)->pool, FD(fi), mode, off, len));
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
@@ -571,6 +613,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 			break;
 	}
 	free(buf);
+	pfuse_changed(pf, ino_out);
 	if (done == 0 && err)
 		fuse_reply_err(req, err);
 	else
@@ -580,7 +623,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
 			int flags)
 {
-	fuse_reply_err(req, -poise_setxattrat(PF(req)->pool, ino, "", name, value, size, flags));
+	reply_changed(req, ino, poise_setxattrat(PF(req)->pool, ino, "", name, value, size, flags));
 }
 
 /* size 0: the length; else the bytes (shared by get and list). */
@@ -618,7 +661,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, -poise_removexattrat(PF(req)->pool, ino, "", name));
+	reply_changed(req, ino, poise_removexattrat(PF(req)->pool, ino, "", name));
 }
 
 /* (pfuse.h) */
@@ -632,7 +675,31 @@ void pfuse_inval_range(struct pfuse *pf, uint64_t off, uint64_t len)
 	free(inos);
 }
 
+/* The shim asks who serves this mount (src/common/dataproto.h); nothing
+ * else is an ioctl of ours. */
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg, struct fuse_file_info *fi,
+		     unsigned flags, const void *in, size_t insz, size_t outsz)
+{
+	(void)ino, (void)arg, (void)fi, (void)in, (void)insz;
+	const char *sock = pfuse_data_socket();
+	if ((unsigned)cmd != DP_IOC_HELLO || (flags & FUSE_IOCTL_COMPAT) || outsz < sizeof(struct dp_hello)) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	struct dp_hello *h = calloc(1, sizeof(*h));
+	if (!sock || !h || strlen(sock) >= sizeof(h->sock)) {
+		free(h);
+		fuse_reply_err(req, sock ? ENOMEM : ENOTTY); /* no data channel: the kernel path */
+		return;
+	}
+	h->magic = DP_MAGIC;
+	strcpy(h->sock, sock);
+	fuse_reply_ioctl(req, 0, h, sizeof(*h));
+	free(h);
+}
+
 const struct fuse_lowlevel_ops pfuse_ops = {
+	.ioctl = op_ioctl,
 	.init = op_init,
 	.lookup = op_lookup,
 	.forget = op_forget,

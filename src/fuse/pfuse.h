@@ -6,6 +6,8 @@
  *   ops.c      the low-level operations, FUSE inode number = poise inode number
  *   mount.c    the daemon: open the pool, mount, serve the session loop
  *              (daemon.h: what the command line, src/cli/cmd_mount.c, calls)
+ *   data.c     the data channel: processes under the shim read and write
+ *              file blocks themselves (docs/MULTIPROC.md)
  *   ctl.c      the control channel: the CLI reaches a mounted pool's daemon
  *              (badblocks, scrub) through a unix socket; ctlproto.[ch] its
  *              protocol, shared with the client (src/cli/remote.c)
@@ -29,6 +31,7 @@ struct pfuse {
 	struct fuse_session *se; /* for notifications to the kernel */
 	double timeout; /* attribute and entry cache, seconds */
 	int readonly;
+	int odirect_block; /* odirect=block: O_DIRECT opens take the kernel's block path */
 	int cache_none; /* -o cache=none: every open direct_io, as before 1.1 */
 	unsigned max_read; /* the largest read request the kernel sends (op_init) */
 	int mapped_reply; /* read replies straight from the pool mapping (reply.c): -o reply=map */
@@ -45,6 +48,27 @@ void pfuse_inval_range(struct pfuse *pf, uint64_t off, uint64_t len);
 int pfuse_read_mapped(fuse_req_t req, struct pfuse *pf, int fd, size_t size, off_t off);
 
 extern const struct fuse_lowlevel_ops pfuse_ops;
+
+/* data.c: the data channel of processes that read and write file blocks
+ * themselves (the shim; src/common/dataproto.h).  pfuse_data_start: the
+ * socket, the reader table, the free hook (before the session serves);
+ * 0 or -errno.  pfuse_data_socket: its path, NULL when off. */
+int pfuse_data_start(struct pfuse *pf, const char *dir);
+void pfuse_data_stop(struct pfuse *pf);
+const char *pfuse_data_socket(void);
+/* After an operation that may have changed ino's size, map or media
+ * errors (0: any inode's), before it is answered: the version bump, and
+ * the tag of what the operation freed.  Nothing when the channel is off. */
+void pfuse_changed(struct pfuse *pf, uint64_t ino);
+/* Page-cache opens of ino (not direct_io): counted, and before the daemon
+ * serves one's read or write, shim processes stop touching ino's blocks
+ * (until the last release, once its cached pages are dropped). */
+void pfuse_page_open(struct pfuse *pf, uint64_t ino);
+void pfuse_page_release(struct pfuse *pf, uint64_t ino);
+void pfuse_page_io(struct pfuse *pf, uint64_t ino);
+/* on: no shim process touches any block until off (the control channel
+ * changes the pool behind the maps meanwhile); off also bumps every map. */
+void pfuse_data_hold(struct pfuse *pf, int on);
 
 /* ctl.c: serve requests for `pf` on the pool's control socket (a thread);
  * 0 or -errno. */

@@ -87,7 +87,9 @@ int pfuse_read_mapped(fuse_req_t req, struct pfuse *pf, int fd, size_t size, off
 	}
 	int r = fuse_reply_iov(req, out, k); /* k = 0: at or past the end */
 	poise_read_unlock(hold);
-	if (r < 0 && r != -ENOENT)
+	if (r < 0 && r != -ENOENT) {
 		learn(pf, fd, size, off); /* the kernel's copy failed: find out why */
+		pfuse_changed(pf, 0);     /* what it found: every map says so now */
+	}
 	return 0;
 }

@@ -29,7 +29,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define NEXT(fn) ({ static __typeof__(&fn) p_; if (!p_) p_ = (__typeof__(&fn))dlsym(RTLD_NEXT, #fn); p_; })
 
 /* ---- open and close ---- */
 
@@ -80,6 +79,15 @@ static int open_ours(uint64_t at, const char *inner, int flags, mode_t mode)
 	return fd;
 }
 
+/* A kernel open's result: registered when it is a file of a poise mount
+ * (mount.c). */
+static int kopened(int fd, int flags)
+{
+	if (fd >= 0)
+		mnt_opened(fd, flags);
+	return fd;
+}
+
 static mode_t mode_arg(int flags, va_list ap)
 {
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
@@ -95,7 +103,7 @@ int open(const char *path, int flags, ...)
 	uint64_t at;
 	if (shim_at(AT_FDCWD, path, &at, &in))
 		return open_ours(at, in, flags, mode);
-	return NEXT(open)(path, flags, mode);
+	return kopened(NEXT(open)(path, flags, mode), flags);
 }
 
 int open64(const char *path, int flags, ...) __attribute__((alias("open")));
@@ -110,7 +118,7 @@ int openat(int dirfd, const char *path, int flags, ...)
 	const char *in;
 	if (shim_at(dirfd, path, &at, &in))
 		return open_ours(at, in, flags, mode);
-	return NEXT(openat)(dirfd, path, flags, mode);
+	return kopened(NEXT(openat)(dirfd, path, flags, mode), flags);
 }
 
 int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
@@ -185,6 +193,10 @@ int close(int fd)
 {
 	if (shim_get_peek(fd) && !shim_shared_child())
 		shim_forget(fd);
+	if (!shim_shared_child()) {
+		mnt_guard(fd, fd);
+		mnt_forget(fd);
+	}
 	return NEXT(close)(fd);
 }
 
@@ -194,7 +206,7 @@ ssize_t read(int fd, void *buf, size_t n)
 {
 	struct pfile *f = shim_get(fd);
 	if (!f)
-		return NEXT(read)(fd, buf, n);
+		return mnt_read(fd, buf, n);
 	ssize_t r;
 	if (f->isdir) {
 		r = -EISDIR;
@@ -232,7 +244,7 @@ ssize_t write(int fd, const void *buf, size_t n)
 {
 	struct pfile *f = shim_get(fd);
 	if (!f)
-		return NEXT(write)(fd, buf, n);
+		return mnt_write(fd, buf, n);
 	struct iovec v = {(void *)buf, n};
 	ssize_t r = f->isdir ? -EISDIR : write_at_offset(f, &v, 1);
 	shim_put(f);
@@ -243,7 +255,7 @@ ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
 	struct pfile *f = shim_get(fd);
 	if (!f)
-		return NEXT(pread)(fd, buf, n, off);
+		return mnt_pread(fd, buf, n, off);
 	ssize_t r = f->isdir ? -EISDIR : poise_pread(shim_pool, f->pfd, buf, n, off);
 	shim_put(f);
 	return shim_ret(r);
@@ -255,7 +267,7 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	struct pfile *f = shim_get(fd);
 	if (!f)
-		return NEXT(pwrite)(fd, buf, n, off);
+		return mnt_pwrite(fd, buf, n, off);
 	ssize_t r = f->isdir ? -EISDIR : poise_pwrite(shim_pool, f->pfd, buf, n, off);
 	shim_put(f);
 	return shim_ret(r);
@@ -267,7 +279,7 @@ ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	struct pfile *f = shim_get(fd);
 	if (!f)
-		return NEXT(readv)(fd, iov, cnt);
+		return mnt_readv(fd, iov, cnt);
 	pthread_mutex_lock(&f->lock);
 	ssize_t r = poise_preadv(shim_pool, f->pfd, iov, cnt, f->off);
 	if (r > 0)
@@ -281,7 +293,7 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	struct pfile *f = shim_get(fd);
 	if (!f)
-		return NEXT(writev)(fd, iov, cnt);
+		return mnt_writev(fd, iov, cnt);
 	ssize_t r = write_at_offset(f, iov, cnt);
 	shim_put(f);
 	return shim_ret(r);
@@ -291,7 +303,7 @@ ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	struct pfile *f = shim_get(fd);
 	if (!f)
-		return NEXT(preadv)(fd, iov, cnt, off);
+		return mnt_preadv(fd, iov, cnt, off);
 	ssize_t r = poise_preadv(shim_pool, f->pfd, iov, cnt, off);
 	shim_put(f);
 	return shim_ret(r);
@@ -303,7 +315,7 @@ ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	struct pfile *f = shim_get(fd);
 	if (!f)
-		return NEXT(pwritev)(fd, iov, cnt, off);
+		return mnt_pwritev(fd, iov, cnt, off);
 	ssize_t r = poise_pwritev(shim_pool, f->pfd, iov, cnt, off);
 	shim_put(f);
 	return shim_ret(r);
@@ -744,12 +756,15 @@ int dup3(int old, int new, int flags)
 		errno = EBADF;
 		return -1;
 	}
+	if (old != new)
+		mnt_guard(new, new);
 	int r = NEXT(dup3)(old, new, flags);
 	if (r >= 0) {
 		if (f)
 			shim_install_at(new, f);
 		else
 			shim_forget(new);
+		mnt_forget(new);
 	}
 	if (f)
 		shim_put(f);
@@ -773,8 +788,12 @@ int fcntl(int fd, int cmd, ...)
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
 	struct pfile *f = shim_get(fd);
-	if (!f)
-		return NEXT(fcntl)(fd, cmd, arg);
+	if (!f) {
+		int r = NEXT(fcntl)(fd, cmd, arg);
+		if (r >= 0 && cmd == F_SETFL)
+			mnt_setfl(fd, (int)(intptr_t)arg);
+		return r;
+	}
 	int r = 0, iarg = (int)(intptr_t)arg;
 	switch (cmd) {
 	case F_GETFL:

@@ -40,6 +40,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/fiemap.h>
@@ -62,7 +63,6 @@
 #include <unistd.h>
 #include <utime.h>
 
-#define NEXT(fn) ({ static __typeof__(&fn) p_; if (!p_) p_ = (__typeof__(&fn))dlsym(RTLD_NEXT, #fn); p_; })
 
 /* statfs's f_type for a poise file system ("POIS") */
 #define POISE_STATFS_MAGIC 0x504f4953
@@ -373,9 +373,11 @@ int lockf64(int fd, int cmd, off64_t len) __attribute__((alias("lockf")));
 
 static void forget_from(unsigned first, unsigned last)
 {
-	for (unsigned fd = first; fd <= last && fd < SHIM_MAXFD; fd++)
+	for (unsigned fd = first; fd <= last && fd < SHIM_MAXFD; fd++) {
 		if (shim_get_peek((int)fd))
 			shim_forget((int)fd);
+		mnt_forget((int)fd);
+	}
 }
 
 /* A vfork child (CPython's subprocess) or CLOSE_RANGE_UNSHARE closes numbers
@@ -387,15 +389,19 @@ int close_range(unsigned first, unsigned last, int flags)
 		errno = EINVAL;
 		return -1;
 	}
-	if (!(flags & (CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)) && !shim_shared_child())
+	if (!(flags & (CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)) && !shim_shared_child()) {
+		mnt_guard((int)(first > INT_MAX ? INT_MAX : first), (int)(last > INT_MAX ? INT_MAX : last));
 		forget_from(first, last);
+	}
 	return NEXT(close_range)(first, last, flags);
 }
 
 void closefrom(int low)
 {
-	if (!shim_shared_child())
+	if (!shim_shared_child()) {
+		mnt_guard(low < 0 ? 0 : low, INT_MAX);
 		forget_from(low < 0 ? 0 : (unsigned)low, ~0U);
+	}
 	NEXT(closefrom)(low);
 }
 

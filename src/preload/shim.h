@@ -1,13 +1,16 @@
 /*
  * shim.h - the LD_PRELOAD shim (build/libpoise-preload.so): paths under
  * POISE_PATH are served by the library in-process from the pool at
- * POISE_POOL; everything else goes to the kernel untouched.
+ * POISE_POOL; files under a poise mount have their reads and writes served
+ * from the process's own mapping of the mounted pool (mount.c); everything
+ * else goes to the kernel untouched.
  *
  *   shim.c   set-up, path matching, the descriptor table, the real calls
  *   calls.c  the interposed system-call wrappers (open ... mmap)
  *   fdcalls.c the rest of the calls that take a descriptor (the audit list)
  *   locks.c  flock, OFD and POSIX record locks on poise files
  *   stdio.c  fopen/fdopen on poise files (fopencookie), and directories
+ *   mount.c  the mount mode: many processes on one mounted pool
  *
  * Descriptors: a poise file's descriptor is a real kernel descriptor
  * reserved for it (an O_PATH descriptor of /dev/null), so its number never
@@ -29,6 +32,7 @@
 #include "poise.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -101,6 +105,30 @@ int lk_lockf(struct pfile *f, int cmd, off_t len);
 int lk_flock(struct pfile *f, int op);
 void lk_close(uint64_t ino);
 void lk_release(const struct pfile *f);
+
+/* The next definition of fn in the link order (the C library's). */
+#define NEXT(fn) ({ static __typeof__(&fn) p_; if (!p_) p_ = (__typeof__(&fn))dlsym(RTLD_NEXT, #fn); p_; })
+
+/* The mount mode (mount.c): descriptors of files under a poise mount
+ * whose daemon admits this process.  mnt_opened: after the kernel opened
+ * fd with flags (registers it when it is one); mnt_forget: fd is closed or
+ * replaced; mnt_setfl: its F_SETFL flags changed; mnt_guard: numbers
+ * [lo, hi] are about to close (the daemon's socket among them ends the
+ * direct path first).  The data calls serve fd directly when they can,
+ * else call the C library's. */
+struct iovec;
+void mnt_opened(int fd, int flags);
+void mnt_forget(int fd);
+void mnt_setfl(int fd, int flags);
+void mnt_guard(int lo, int hi);
+ssize_t mnt_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t mnt_pwrite(int fd, const void *buf, size_t n, off_t off);
+ssize_t mnt_preadv(int fd, const struct iovec *iov, int cnt, off_t off);
+ssize_t mnt_pwritev(int fd, const struct iovec *iov, int cnt, off_t off);
+ssize_t mnt_read(int fd, void *buf, size_t n);
+ssize_t mnt_write(int fd, const void *buf, size_t n);
+ssize_t mnt_readv(int fd, const struct iovec *iov, int cnt);
+ssize_t mnt_writev(int fd, const struct iovec *iov, int cnt);
 
 /* The real libc functions. */
 extern int (*real_open)(const char *, int, ...);

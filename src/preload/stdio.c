@@ -17,7 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NEXT(fn) ({ static __typeof__(&fn) p_; if (!p_) p_ = (__typeof__(&fn))dlsym(RTLD_NEXT, #fn); p_; })
 
 /* ---- FILE ---- */
 
@@ -64,8 +63,10 @@ static int mode_flags(const char *m)
 
 FILE *fdopen(int fd, const char *mode)
 {
-	if (!shim_get_peek(fd))
+	if (!shim_get_peek(fd)) {
+		mnt_forget(fd); /* the stream's reads and writes, and its close, are the C library's own */
 		return NEXT(fdopen)(fd, mode);
+	}
 	cookie_io_functions_t io = {ck_read, ck_write, ck_seek, ck_close};
 	FILE *f = fopencookie((void *)(intptr_t)fd, mode, io);
 	if (f)

@@ -514,11 +514,63 @@ static void t_deferred_release(void)
 	rt_owner_fini(&o);
 }
 
+/* The kernel bit: held while any hold is, kept across bumps, seen by a
+ * user as "not through the map"; the drain after setting it waits for an
+ * operation that missed it, and gives up after its time; the lease. */
+static void t_kernel_bit_and_lease(void)
+{
+	struct rt_owner o;
+	struct rt_user u;
+	CHECK_EQ(rt_owner_init(&o), 0);
+	int p = rt_attach(&o, getpid());
+	CHECK(p >= 0);
+	CHECK_EQ(rt_user_map(&u, o.fd, p), 0);
+	int s = rt_slot_get(&u);
+	uint64_t v0 = rt_ver(o.t, 5);
+	CHECK(!rt_kernel_bit(v0));
+	uint64_t a = rt_enter(&u, s, 5); /* an operation that started before the bit */
+	CHECK_EQ(a, v0);
+	uint64_t g = rt_kernel(&o, 5, 1);
+	CHECK(rt_kernel_bit(rt_ver(o.t, 5)));
+	CHECK(rt_kernel_bit(rt_ver(o.t, 5 + RT_NVER))); /* the bucket's */
+	CHECK(!rt_kernel_bit(rt_ver(o.t, 6)));
+	CHECK_EQ(rt_wait(&o, g, 30), 0); /* the operation still runs: the drain gives up */
+	rt_leave(&u, s);
+	CHECK_EQ(rt_wait(&o, g, 30), 1);
+	(void)rt_kernel(&o, 5, 1); /* a second hold */
+	(void)rt_bump(&o, 5);
+	CHECK(rt_kernel_bit(rt_ver(o.t, 5))); /* a bump keeps it */
+	CHECK(rt_ver(o.t, 5) != v0 + 1);
+	(void)rt_kernel(&o, 5, 0);
+	CHECK(rt_kernel_bit(rt_ver(o.t, 5))); /* one hold left */
+	(void)rt_kernel(&o, 5, 0);
+	CHECK(!rt_kernel_bit(rt_ver(o.t, 5)));
+	(void)rt_kernel(&o, 5, 0); /* more drops than holds: ignored */
+	CHECK(!rt_kernel_bit(rt_ver(o.t, 5)));
+	uint64_t v6 = rt_ver(o.t, 6);
+	(void)rt_kernel_all(&o, 1);
+	CHECK(rt_kernel_bit(rt_ver(o.t, 6)) && rt_kernel_bit(rt_ver(o.t, RT_NVER - 1)));
+	(void)rt_bump_all(&o);
+	(void)rt_kernel_all(&o, 0);
+	CHECK(!rt_kernel_bit(rt_ver(o.t, 6)) && rt_ver(o.t, 6) == v6 + 4);
+	CHECK(!rt_alive(&u)); /* no lease yet */
+	rt_renew(&o, 50);
+	CHECK(rt_alive(&u));
+	struct timespec ts = {0, 80 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	CHECK(!rt_alive(&u)); /* the owner stopped renewing */
+	rt_slot_put(&u, s);
+	rt_user_unmap(&u);
+	rt_detach(&o, p);
+	rt_owner_fini(&o);
+}
+
 int main(void)
 {
 	RUN(t_thread_slots);
 	RUN(t_user_map_checks);
 	RUN(t_deferred_release);
+	RUN(t_kernel_bit_and_lease);
 	RUN(t_dead_process_reclaimed);
 	RUN(t_threads_never_stale);
 	RUN(t_processes_never_stale);

@@ -1,0 +1,602 @@
+/*
+ * data.c - the daemon's side of many processes on one pool (the protocol:
+ * src/common/dataproto.h; the design: docs/MULTIPROC.md).
+ *
+ * The daemon stays the one owner of metadata.  A process the shim runs in
+ * is admitted on the data socket (it proves it may write the pool file by
+ * handing over a descriptor of it open for writing) and then reads and
+ * writes blocks of files itself, through the reader table
+ * (src/common/readers.h), fetching block maps here.  This file keeps the
+ * table true:
+ *   - after every change of an inode's size or map the FUSE operation
+ *     calls pfuse_changed (ops.c), which bumps the inode's version; the
+ *     blocks the change freed (the library's free hook collects them per
+ *     thread) wait in the deferred list with that bump as their tag and go
+ *     back to the allocator once no admitted process can still reach them
+ *     (at once when none is inside an operation, else by the ticker, every
+ *     TICK_MS);
+ *   - the kernel's page cache: before the daemon serves a read or write
+ *     for a page-cache open (pfuse_page_io), the inode's kernel bit is set
+ *     and the daemon waits (at most DRAIN_MS: a process stopped inside an
+ *     operation cannot stall the mount) for operations that missed it, so
+ *     shim processes send that file's I/O through the kernel while the
+ *     cache may hold its pages.  After the inode's last page-cache release
+ *     the ticker drops its pages (notify_inval_inode) and clears the bit;
+ *   - media errors: while the control channel changes the pool behind the
+ *     maps (inject, clear, scrub), every bucket's kernel bit is held
+ *     (pfuse_data_hold), and every version is bumped after.
+ * Processes: pids come from SO_PEERCRED at accept, never from a message; a
+ * connection's end (exit, exec: the socket is close-on-exec) detaches its
+ * process, and rt_reap finds exits of processes whose socket a child still
+ * holds.  Every message is one datagram of a fixed size (SOCK_SEQPACKET),
+ * checked field by field; a client that does not read its answers is
+ * dropped; descriptors a message carries are closed unless it is the one
+ * ADMIT checks.
+ *
+ * Threads: the server thread (accept, requests), the ticker, and the FUSE
+ * workers calling pfuse_changed / pfuse_page_*.  Lock rules: pc_lock
+ * guards the page-cache table and is taken before the reader table's own
+ * lock (inside rt_kernel), never after; the connection table is the server
+ * thread's alone; the per-thread free lists are their thread's.
+ */
+#include "fuse/pfuse.h"
+#include "common/dataproto.h"
+#include "common/readers.h"
+#include "poise.h"
+#include "poise-admin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define TICK_MS 100
+#define DRAIN_MS 1000
+#define LEASE_MS 1000 /* the reader table's lease, renewed every tick */
+#define MAXCONN RT_NPROC
+#define PC_BUCKETS 4096
+
+struct pcent {
+	uint64_t ino;
+	uint32_t opens;   /* page-cache opens */
+	int cached;       /* the kernel bit is held for it */
+	int quiet;        /* ... and the drain after setting it is over */
+	uint64_t g;       /* the generation of that drain */
+	struct pcent *next;
+};
+
+struct conn {
+	int fd;
+	int p;        /* the process index, -1 before admission */
+	pid_t pid;    /* SO_PEERCRED at accept */
+};
+
+static struct {
+	int on;
+	struct pfuse *pf;
+	struct rt_owner o;
+	struct rt_deferred d;
+	int lsock;
+	char sock[108];
+	char dir[PATH_MAX];
+	pthread_t srv, tick;
+	int wake[2];
+	struct stat pool;
+	dev_t mount_dev;
+	int have_dev;
+	struct conn conn[MAXCONN];
+	int nconn;
+	pthread_mutex_t pc_lock;
+	struct pcent *pc[PC_BUCKETS];
+} D = {.lsock = -1, .wake = {-1, -1}, .pc_lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- freed blocks ---- */
+
+static __thread struct freed {
+	uint64_t *blk, *n;
+	size_t cnt, cap;
+} pend;
+
+/* The library's free hook: the blocks wait for this thread's next
+ * pfuse_changed, which tags them.  Out of memory: they are kept from the
+ * allocator until the next mount (free space is derived then). */
+static void free_hook(void *ctx, uint64_t blk, uint64_t n)
+{
+	(void)ctx;
+	if (pend.cnt == pend.cap) {
+		size_t cap = pend.cap ? pend.cap * 2 : 16;
+		uint64_t *b = realloc(pend.blk, cap * sizeof(*b));
+		if (b)
+			pend.blk = b;
+		uint64_t *c = b ? realloc(pend.n, cap * sizeof(*c)) : NULL;
+		if (c)
+			pend.n = c;
+		if (!b || !c)
+			return;
+		pend.cap = cap;
+	}
+	pend.blk[pend.cnt] = blk;
+	pend.n[pend.cnt++] = n;
+}
+
+static void give_back(void *ctx, uint64_t blk, uint64_t n)
+{
+	poise_pool_free_now(ctx, blk, n);
+}
+
+void pfuse_changed(struct pfuse *pf, uint64_t ino)
+{
+	if (!D.on)
+		return;
+	uint64_t g = ino ? rt_bump(&D.o, ino) : rt_bump_all(&D.o);
+	if (!pend.cnt)
+		return;
+	for (size_t i = 0; i < pend.cnt; i++)
+		(void)rt_defer(&D.d, pend.blk[i], pend.n[i], g, &D.o); /* -ENOMEM: held to the next mount */
+	pend.cnt = 0;
+	rt_release(&D.d, &D.o, give_back, pf->pool); /* at once when nobody is inside an operation */
+}
+
+/* ---- the page cache ---- */
+
+static struct pcent **pc_find(uint64_t ino)
+{
+	struct pcent **e = &D.pc[ino % PC_BUCKETS];
+	while (*e && (*e)->ino != ino)
+		e = &(*e)->next;
+	return e;
+}
+
+static struct pcent *pc_get(uint64_t ino)
+{
+	struct pcent **e = pc_find(ino);
+	if (!*e && (*e = calloc(1, sizeof(**e))))
+		(*e)->ino = ino;
+	return *e;
+}
+
+static void pc_drop(struct pcent **e)
+{
+	struct pcent *x = *e;
+	*e = x->next;
+	free(x);
+}
+
+static void pc_clear(uint64_t ino);
+
+void pfuse_page_open(struct pfuse *pf, uint64_t ino)
+{
+	(void)pf;
+	if (!D.on)
+		return;
+	pthread_mutex_lock(&D.pc_lock);
+	struct pcent *e = pc_get(ino);
+	if (e)
+		e->opens++;
+	pthread_mutex_unlock(&D.pc_lock);
+}
+
+void pfuse_page_release(struct pfuse *pf, uint64_t ino)
+{
+	(void)pf;
+	if (!D.on)
+		return;
+	pthread_mutex_lock(&D.pc_lock);
+	struct pcent **e = pc_find(ino);
+	int clear = 0;
+	if (*e && (*e)->opens && --(*e)->opens == 0) {
+		if ((*e)->cached)
+			clear = 1;
+		else
+			pc_drop(e);
+	}
+	pthread_mutex_unlock(&D.pc_lock);
+	if (clear) /* the last one: its pages go, then the bit (the ticker retries what an open raced) */
+		pc_clear(ino);
+}
+
+void pfuse_page_io(struct pfuse *pf, uint64_t ino)
+{
+	(void)pf;
+	if (!D.on)
+		return;
+	uint64_t g = 0;
+	pthread_mutex_lock(&D.pc_lock);
+	struct pcent *e = pc_get(ino);
+	if (e && !e->cached) {
+		e->cached = 1;
+		e->g = g = rt_kernel(&D.o, ino, 1);
+	} else if (e && !e->quiet) {
+		g = e->g;
+	} else if (!e) {
+		/* out of memory: the bit is held for good, which is safe */
+		g = rt_kernel(&D.o, ino, 1);
+	}
+	pthread_mutex_unlock(&D.pc_lock);
+	if (!g)
+		return;
+	(void)rt_wait(&D.o, g, DRAIN_MS);
+	pthread_mutex_lock(&D.pc_lock);
+	struct pcent **f = pc_find(ino);
+	if (*f && (*f)->g == g)
+		(*f)->quiet = 1;
+	pthread_mutex_unlock(&D.pc_lock);
+}
+
+/* ino's page-cache opens are gone: its pages, then its kernel bit, unless
+ * an open came back meanwhile. */
+static void pc_clear(uint64_t ino)
+{
+	if (D.pf->se)
+		(void)fuse_lowlevel_notify_inval_inode(D.pf->se, ino, 0, 0);
+	pthread_mutex_lock(&D.pc_lock);
+	struct pcent **e = pc_find(ino);
+	if (*e && !(*e)->opens && (*e)->cached) {
+		(void)rt_kernel(&D.o, ino, 0);
+		pc_drop(e);
+	}
+	pthread_mutex_unlock(&D.pc_lock);
+}
+
+/* The ticker's part: what pc_clear left. */
+static void pc_sweep(void)
+{
+	uint64_t todo[256];
+	int n = 0;
+	pthread_mutex_lock(&D.pc_lock);
+	for (int b = 0; b < PC_BUCKETS && n < 256; b++)
+		for (struct pcent *e = D.pc[b]; e && n < 256; e = e->next)
+			if (!e->opens && e->cached)
+				todo[n++] = e->ino;
+	pthread_mutex_unlock(&D.pc_lock);
+	for (int i = 0; i < n; i++)
+		pc_clear(todo[i]);
+}
+
+void pfuse_data_hold(struct pfuse *pf, int on)
+{
+	(void)pf;
+	if (!D.on)
+		return;
+	if (on) {
+		(void)rt_wait(&D.o, rt_kernel_all(&D.o, 1), DRAIN_MS);
+	} else {
+		pfuse_changed(pf, 0);
+		(void)rt_kernel_all(&D.o, 0);
+	}
+}
+
+/* ---- the socket ---- */
+
+static int send_fd(int c, const void *buf, size_t len, int fd)
+{
+	struct iovec v = {(void *)buf, len};
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr a;
+	} u;
+	struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&u, 0, sizeof(u));
+		m.msg_control = u.b;
+		m.msg_controllen = sizeof(u.b);
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &fd, sizeof(int));
+	}
+	return sendmsg(c, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+/* Is fd the pool this daemon serves, open for writing? */
+static int is_our_pool(int fd)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDWR || fstat(fd, &st) < 0)
+		return 0;
+	if ((st.st_mode & S_IFMT) != (D.pool.st_mode & S_IFMT))
+		return 0;
+	if (S_ISCHR(st.st_mode))
+		return st.st_rdev == D.pool.st_rdev;
+	return S_ISREG(st.st_mode) && st.st_dev == D.pool.st_dev && st.st_ino == D.pool.st_ino;
+}
+
+/* The mount's device, from the mount point (its root's getattr is served
+ * by the FUSE workers, not this thread): 0 or -1. */
+static int know_dev(void)
+{
+	struct stat st;
+	if (!D.have_dev && stat(D.dir, &st) == 0) {
+		D.mount_dev = st.st_dev;
+		D.have_dev = 1;
+	}
+	return D.have_dev ? 0 : -1;
+}
+
+static int who(struct conn *c)
+{
+	struct dp_who *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -1;
+	w->magic = DP_MAGIC;
+	if (know_dev() < 0 || strlen(D.pf->pool_path) >= sizeof(w->pool)) {
+		w->rc = -EIO;
+	} else {
+		w->mount_dev = D.mount_dev;
+		strcpy(w->pool, D.pf->pool_path);
+	}
+	int r = send_fd(c->fd, w, sizeof(*w), -1);
+	free(w);
+	return r;
+}
+
+static void admit(struct conn *c, int fd)
+{
+	struct dp_admit a = {.magic = DP_MAGIC, .p = -1};
+	(void)know_dev();
+	if (c->p >= 0)
+		a.rc = -EALREADY;
+	else if (fd < 0 || !is_our_pool(fd))
+		a.rc = -EACCES;
+	else if (!D.have_dev)
+		a.rc = -EIO;
+	else if ((a.p = rt_attach(&D.o, c->pid)) < 0)
+		a.rc = a.p;
+	if (a.rc == 0) {
+		a.mount_dev = D.mount_dev;
+		a.pool_size = poise_dev_size(poise_pool_dev(D.pf->pool));
+		a.flags = (D.pf->readonly ? DP_READONLY : 0) | (D.pf->odirect_block ? DP_ODIRECT_BLOCK : 0) |
+			  (poise_dev_needs_msync(poise_pool_dev(D.pf->pool)) ? DP_NEED_MSYNC : 0);
+		c->p = a.p;
+	} else {
+		a.p = -1;
+	}
+	if (send_fd(c->fd, &a, sizeof(a), a.rc == 0 ? D.o.fd : -1) < 0 && a.rc == 0) {
+		rt_detach(&D.o, c->p); /* it never got the table */
+		c->p = -1;
+	}
+}
+
+static int answer_map(struct conn *c, const struct dp_req *r)
+{
+	struct dp_map *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -1;
+	a->magic = DP_MAGIC;
+	a->ver = rt_ver(D.o.t, r->ino); /* before the map: a change racing the fetch is seen next time */
+	int fd = poise_openat(D.pf->pool, r->ino, "", O_RDONLY | O_NOFOLLOW, 0);
+	if (fd < 0) {
+		a->rc = fd;
+	} else {
+		int n = poise_fmap(D.pf->pool, fd, r->off, &a->m);
+		a->rc = n < 0 ? n : 0;
+	}
+	if (fd >= 0) {
+		poise_close(D.pf->pool, fd);
+		if (pend.cnt) /* the last close of an unlinked file freed it (else no bump: the map stands) */
+			pfuse_changed(D.pf, r->ino);
+	}
+	int ret = send_fd(c->fd, a, sizeof(*a), -1);
+	free(a);
+	return ret;
+}
+
+static int answer_touch(struct conn *c, const struct dp_req *r)
+{
+	struct dp_ans a = {.magic = DP_MAGIC};
+	struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+	a.rc = poise_utimensat(D.pf->pool, r->ino, "", ts, AT_SYMLINK_NOFOLLOW);
+	if (a.rc == 0 && D.pf->se)
+		(void)fuse_lowlevel_notify_inval_inode(D.pf->se, r->ino, -1, 0); /* attributes only */
+	return send_fd(c->fd, &a, sizeof(a), -1);
+}
+
+static void drop_conn(int i)
+{
+	struct conn *c = &D.conn[i];
+	if (c->p >= 0)
+		rt_detach(&D.o, c->p); /* its socket is gone: exited or exec'd (close-on-exec) */
+	close(c->fd);
+	D.conn[i] = D.conn[--D.nconn];
+}
+
+/* One message of connection i: 0, or -1 to drop it. */
+static int serve(int i)
+{
+	struct conn *c = &D.conn[i];
+	struct dp_req r;
+	union {
+		char b[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr a;
+	} u;
+	struct iovec v = {&r, sizeof(r)};
+	struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
+	ssize_t n = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	int fds[4], nfd = 0;
+	for (struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+			for (size_t k = 0; k < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int) && nfd < 4; k++)
+				memcpy(&fds[nfd++], CMSG_DATA(h) + k * sizeof(int), sizeof(int));
+	int ret = 0;
+	if (n != (ssize_t)sizeof(r) || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || r.magic != DP_MAGIC)
+		ret = -1; /* not our protocol, or an end of file */
+	else if (r.op == DP_ADMIT)
+		admit(c, nfd == 1 ? fds[0] : -1);
+	else if (r.op == DP_WHO && !nfd)
+		ret = who(c);
+	else if (c->p < 0 || nfd)
+		ret = -1; /* not admitted, or descriptors nobody asked for */
+	else if (r.op == DP_MAP)
+		ret = answer_map(c, &r);
+	else if (r.op == DP_TOUCH && !D.pf->readonly)
+		ret = answer_touch(c, &r);
+	else
+		ret = -1;
+	for (int k = 0; k < nfd; k++)
+		close(fds[k]);
+	return ret;
+}
+
+static void accept_one(void)
+{
+	int c = accept4(D.lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c < 0)
+		return;
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	if (D.nconn == MAXCONN || getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || cr.pid <= 0) {
+		close(c);
+		return;
+	}
+	D.conn[D.nconn++] = (struct conn){.fd = c, .p = -1, .pid = cr.pid};
+}
+
+static void *server(void *arg)
+{
+	(void)arg;
+	struct pollfd p[MAXCONN + 2];
+	for (;;) {
+		int n = 0;
+		p[n++] = (struct pollfd){.fd = D.wake[0], .events = POLLIN};
+		p[n++] = (struct pollfd){.fd = D.lsock, .events = POLLIN};
+		for (int i = 0; i < D.nconn; i++)
+			p[n++] = (struct pollfd){.fd = D.conn[i].fd, .events = POLLIN};
+		if (poll(p, (nfds_t)n, -1) < 0)
+			continue;
+		if (p[0].revents)
+			return NULL;
+		/* connections first, from the last, so dropping one (the last
+		 * moves into its place) does not skip another */
+		for (int i = D.nconn - 1; i >= 0; i--)
+			if (p[i + 2].revents && serve(i) < 0)
+				drop_conn(i);
+		if (p[1].revents & POLLIN)
+			accept_one();
+	}
+}
+
+static void *ticker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd p = {.fd = D.wake[0], .events = POLLIN};
+		if (poll(&p, 1, TICK_MS) > 0)
+			return NULL;
+		rt_renew(&D.o, LEASE_MS);
+		rt_reap(&D.o);
+		(void)rt_tick(&D.o);
+		rt_release(&D.d, &D.o, give_back, D.pf->pool);
+		pc_sweep();
+	}
+}
+
+const char *pfuse_data_socket(void)
+{
+	return D.on ? D.sock : NULL;
+}
+
+int pfuse_data_start(struct pfuse *pf, const char *dir)
+{
+	char rdir[256];
+	int r;
+	if (!realpath(dir, D.dir))
+		return poise_errno(errno, "%s", dir);
+	if ((r = poise_dev_fstat(poise_pool_dev(pf->pool), &D.pool)) < 0)
+		return r;
+	(void)poise_runtime_dir(geteuid(), 0, rdir, sizeof(rdir));
+	if ((r = poise_runtime_dir(geteuid(), 1, rdir, sizeof(rdir))) < 0)
+		return r;
+	int len = snprintf(D.sock, sizeof(D.sock), "%s/data-%llx-%llx.sock", rdir, (unsigned long long)D.pool.st_dev,
+			   (unsigned long long)D.pool.st_ino);
+	if (len < 0 || (size_t)len >= sizeof(D.sock))
+		return poise_err(ENAMETOOLONG, "data socket path too long");
+	if ((r = rt_owner_init(&D.o)) < 0)
+		return poise_err(-r, "cannot make the reader table: %s", strerror(-r));
+	rt_deferred_init(&D.d);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	memcpy(a.sun_path, D.sock, (size_t)len + 1);
+	if (unlink(D.sock) == 0) {
+		/* a daemon that died left it (the pool's lock is ours now): its
+		 * processes stop touching blocks when its lease runs out; wait
+		 * that long before serving */
+		struct timespec ts = {LEASE_MS / 1000, (LEASE_MS % 1000) * 1000000L + 200000000L};
+		nanosleep(&ts, NULL);
+	}
+	D.lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (D.lsock < 0 || bind(D.lsock, (struct sockaddr *)&a, sizeof(a)) < 0 || chmod(D.sock, 0666) < 0 ||
+	    listen(D.lsock, 64) < 0 || pipe2(D.wake, O_CLOEXEC) < 0) {
+		r = errno;
+		goto fail;
+	}
+	D.pf = pf;
+	rt_renew(&D.o, LEASE_MS);
+	poise_pool_set_free_hook(pf->pool, free_hook, NULL);
+	D.on = 1;
+	if ((r = pthread_create(&D.srv, NULL, server, NULL)) != 0) {
+		D.on = 0;
+		poise_pool_set_free_hook(pf->pool, NULL, NULL);
+		goto fail;
+	}
+	if ((r = pthread_create(&D.tick, NULL, ticker, NULL)) != 0) {
+		if (write(D.wake[1], "x", 1) < 0)
+			(void)0;
+		pthread_join(D.srv, NULL);
+		D.on = 0;
+		poise_pool_set_free_hook(pf->pool, NULL, NULL);
+		goto fail;
+	}
+	return 0;
+fail:
+	if (D.lsock >= 0)
+		close(D.lsock);
+	for (int i = 0; i < 2; i++)
+		if (D.wake[i] >= 0)
+			close(D.wake[i]);
+	D.lsock = D.wake[0] = D.wake[1] = -1;
+	(void)unlink(D.sock);
+	rt_deferred_fini(&D.d);
+	rt_owner_fini(&D.o);
+	return poise_err(r, "%s: cannot open the data socket: %s", D.sock, strerror(r));
+}
+
+void pfuse_data_stop(struct pfuse *pf)
+{
+	if (!D.on)
+		return;
+	if (write(D.wake[1], "x", 1) < 0)
+		(void)0;
+	pthread_join(D.srv, NULL);
+	pthread_join(D.tick, NULL);
+	/* the lease ends now: no process starts another operation on the
+	 * pool (a file system mounted next with this device number must not
+	 * be taken for this one); those in progress finish */
+	rt_renew(&D.o, 0);
+	(void)rt_wait(&D.o, rt_tick(&D.o), DRAIN_MS);
+	D.on = 0;
+	while (D.nconn)
+		drop_conn(D.nconn - 1);
+	/* held blocks are free again at the next mount (free space is derived) */
+	poise_pool_set_free_hook(pf->pool, NULL, NULL);
+	close(D.lsock);
+	close(D.wake[0]);
+	close(D.wake[1]);
+	D.lsock = D.wake[0] = D.wake[1] = -1;
+	(void)unlink(D.sock);
+	rt_deferred_fini(&D.d);
+	rt_owner_fini(&D.o);
+	for (int b = 0; b < PC_BUCKETS; b++)
+		while (D.pc[b])
+			pc_drop(&D.pc[b]);
+}

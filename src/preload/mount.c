@@ -1,0 +1,794 @@
+/*
+ * mount.c - the shim's mount mode: a file under a poise mount, opened
+ * through the kernel as any file, has its reads and writes inside the
+ * blocks it already has served here, straight from this process's own
+ * mapping of the pool, with no system call and no FUSE request; all else
+ * (and any of these the direct path cannot serve) is the kernel's, on the
+ * same descriptor.  The protocol is src/common/dataproto.h, the argument
+ * against stale maps src/common/readers.h, the design docs/MULTIPROC.md.
+ *
+ *   - A descriptor is registered at open (mnt_opened): a regular file on a
+ *     FUSE file system whose daemon answers DP_IOC_HELLO.  The first one of
+ *     a mount admits the process: the daemon's socket must belong to root
+ *     or to this user, the daemon names its pool and its mount's device
+ *     (which must be the descriptor's), the process opens the pool O_RDWR
+ *     itself (the kernel decides) and hands the descriptor over.  A refusal
+ *     anywhere leaves the mount on the kernel path, silently, for good.
+ *   - An operation (io): a thread slot, rt_enter, and if the version is the
+ *     map's, the copy (guarded for reads: a machine check sends the request
+ *     to the kernel, whose daemon then lists the damage; persisted for
+ *     writes).  Otherwise a new map from the daemon (DP_MAP), or the
+ *     kernel: for the kernel bit (the page cache holds the file, or media
+ *     errors are being changed), for a range past the size, a hole or a
+ *     block with a known bad sector in a write, for bytes the map window
+ *     does not reach after a refresh, for an O_APPEND or set-id file.
+ *   - read and write keep the kernel's file offset (shared across fork and
+ *     dup): lseek(SEEK_CUR), the copy, lseek(SEEK_SET), with the
+ *     registration's offset lock held, which the kernel's own read and
+ *     write then also take (the fallback runs under it).
+ *   - A direct write moves the file's times through the daemon (DP_TOUCH)
+ *     at the registration's first direct write and at its close.
+ *   - Registrations go at close, dup2/dup3 onto them, close_range,
+ *     closefrom and fdopen (whose FILE the C library closes behind the
+ *     shim).  A descriptor closed behind the shim's back (a raw system
+ *     call) leaves a registration that a later open of the same number
+ *     replaces; until then, reads of that number would see the old file.
+ *   - The daemon's socket is the one descriptor the shim keeps: closing
+ *     it, or a dup2 onto it, first takes the mount off the direct path and
+ *     waits for this process's operations in progress (mnt_guard).
+ *   - fork: the child's copy of the table is unusable (rt_usable); its
+ *     first operation admits it again on its own connection.  exec: the
+ *     socket is close-on-exec and the new program starts afresh (inherited
+ *     descriptors then take the kernel path).
+ *
+ * Lock rules: mnt_lock guards the mount list and admission; a
+ * registration's rwlock is held for reading by every operation on it and
+ * for writing by a map refresh and by its end; its offset lock is taken
+ * before its rwlock.  Registrations are never freed (a recycled one is
+ * reinitialised under its write lock), so a racing close cannot make an
+ * operation touch freed memory.
+ */
+#include "preload/shim.h"
+#include "common/dataproto.h"
+#include "common/readers.h"
+#include "dev/mcsafe.h"
+#include "dev/persist.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/vfs.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+
+#define NMNT 16 /* file systems remembered, poise mounts and others */
+#define BLK 4096ULL
+
+struct mnt {
+	dev_t dev;
+	int state;     /* 1: direct path; -1: the kernel's (not poise, refused, lost) */
+	int sock;
+	char sockpath[108];
+	char pool[4096];
+	uint8_t *base;
+	uint64_t size;
+	uint32_t flags; /* DP_* */
+	unsigned epoch; /* admissions so far (a thread's slot is of one) */
+	struct rt_user u;
+	pthread_mutex_t sock_lock; /* one request and its answer at a time */
+};
+
+struct mfile {
+	pthread_rwlock_t lock;
+	pthread_mutex_t offlock;
+	int fd;        /* the number it is registered at, -1 when ended */
+	struct mnt *m;
+	uint64_t ino;
+	int acc, append;
+	int dirty;     /* atomic: written directly since the last DP_TOUCH */
+	uint64_t ver;  /* the map's version; UINT64_MAX: none yet */
+	int nomap;     /* the daemon gave none at ver: the kernel's until it moves */
+	struct poise_fmap map;
+	struct mfile *next_free;
+};
+
+static struct mnt mnts[NMNT];
+static int nmnt;
+static pthread_mutex_t mnt_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mfile *mtab[SHIM_MAXFD];
+static struct mfile *free_list;
+static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- counts (POISE_SHIM_STATS=1: printed on stderr at exit, for tests) ---- */
+
+static int stats_on;
+static uint64_t n_direct[2], n_kernel[2]; /* [write] */
+
+static void stats_print(void)
+{
+	fprintf(stderr, "poise-preload: mount: %llu direct reads, %llu direct writes, %llu kernel reads, %llu kernel writes\n",
+		(unsigned long long)n_direct[0], (unsigned long long)n_direct[1], (unsigned long long)n_kernel[0],
+		(unsigned long long)n_kernel[1]);
+}
+
+__attribute__((constructor)) static void stats_init(void)
+{
+	const char *e = secure_getenv("POISE_SHIM_STATS");
+	if (e && !strcmp(e, "1")) {
+		stats_on = 1;
+		atexit(stats_print);
+	}
+}
+
+static void count(struct mfile *f, int write, int served)
+{
+	(void)f;
+	if (__builtin_expect(stats_on, 0))
+		__atomic_add_fetch(served ? &n_direct[write] : &n_kernel[write], 1, __ATOMIC_RELAXED);
+}
+
+/* ---- thread slots ---- */
+
+static __thread int t_slot[NMNT];       /* slot + 1, 0: none */
+static __thread unsigned t_epoch[NMNT];
+static pthread_key_t slot_key;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+
+static void slots_put(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < NMNT; i++)
+		if (t_slot[i] && t_epoch[i] == mnts[i].epoch && rt_usable(&mnts[i].u))
+			rt_slot_put(&mnts[i].u, t_slot[i] - 1);
+}
+
+static void slot_key_make(void)
+{
+	(void)pthread_key_create(&slot_key, slots_put);
+}
+
+/* This thread's slot of mount m, or -1 (all taken: the kernel path). */
+static int slot_of(struct mnt *m)
+{
+	int i = (int)(m - mnts);
+	if (t_slot[i] && t_epoch[i] == __atomic_load_n(&m->epoch, __ATOMIC_ACQUIRE))
+		return t_slot[i] - 1;
+	int s = rt_slot_get(&m->u);
+	if (s < 0)
+		return -1;
+	pthread_once(&slot_once, slot_key_make);
+	(void)pthread_setspecific(slot_key, (void *)1); /* so the destructor runs at thread exit */
+	t_slot[i] = s + 1;
+	t_epoch[i] = m->epoch;
+	return s;
+}
+
+/* ---- the daemon ---- */
+
+/* One request, one answer of exactly alen bytes (and the descriptor it
+ * carries when tfd): 0 or -1.  m->sock_lock held. */
+static int ask(struct mnt *m, const struct dp_req *r, int pfd, void *ans, size_t alen, int *tfd)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr a;
+	} u;
+	struct iovec v = {(void *)r, sizeof(*r)};
+	struct msghdr msg = {.msg_iov = &v, .msg_iovlen = 1};
+	if (pfd >= 0) {
+		memset(&u, 0, sizeof(u));
+		msg.msg_control = u.b;
+		msg.msg_controllen = sizeof(u.b);
+		struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &pfd, sizeof(int));
+	}
+	ssize_t n;
+	do
+		n = sendmsg(m->sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*r))
+		return -1;
+	struct iovec av = {ans, alen};
+	struct msghdr am = {.msg_iov = &av, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
+	do
+		n = recvmsg(m->sock, &am, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	int got = -1;
+	for (struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&am) : NULL; h; h = CMSG_NXTHDR(&am, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS && h->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&got, CMSG_DATA(h), sizeof(int));
+	if (tfd)
+		*tfd = got;
+	else if (got >= 0)
+		real_close(got);
+	if (n != (ssize_t)alen || (am.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || *(uint32_t *)ans != DP_MAGIC) {
+		if (tfd && got >= 0)
+			real_close(got);
+		if (tfd)
+			*tfd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Is sock a data socket in the runtime directory of root or of this user
+ * (the daemon's answer is not trusted to name anything else)? */
+static int plausible_socket(const char *sock)
+{
+	char dir[256];
+	uid_t uids[2] = {0, geteuid()};
+	for (int i = 0; i < 2; i++) {
+		if (poise_runtime_dir(uids[i], 0, dir, sizeof(dir)) < 0)
+			continue;
+		size_t n = strlen(dir);
+		if (!strncmp(sock, dir, n) && !strncmp(sock + n, "/data-", 6) && !strchr(sock + n + 1, '/'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Connect to sock, whose listener must be root or this user: the socket
+ * (close-on-exec), or -1. */
+static int dial(const char *sock)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(sock) >= sizeof(a.sun_path) || !plausible_socket(sock))
+		return -1;
+	strcpy(a.sun_path, sock);
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || (cr.uid != 0 && cr.uid != geteuid())) {
+		if (s >= 0)
+			real_close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* Admit this process on m's socket (m->sock connected): the pool mapped
+ * (when not yet) and the table.  0 or -1.  mnt_lock held. */
+static int admit(struct mnt *m)
+{
+	struct dp_req r = {.magic = DP_MAGIC, .op = DP_ADMIT};
+	struct dp_admit a;
+	int pfd = real_open(m->pool, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK), tfd = -1;
+	struct stat st;
+	if (pfd < 0 || fstat(pfd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+		if (pfd >= 0)
+			real_close(pfd);
+		return -1;
+	}
+	pthread_mutex_lock(&m->sock_lock);
+	int ok = ask(m, &r, pfd, &a, sizeof(a), &tfd) == 0 && a.rc == 0 && tfd >= 0 && a.mount_dev == m->dev &&
+		 a.pool_size >= BLK && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size >= a.pool_size);
+	pthread_mutex_unlock(&m->sock_lock);
+	if (ok && !m->base) {
+		void *b = mmap(NULL, a.pool_size, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, pfd, 0);
+		if (b == MAP_FAILED)
+			b = mmap(NULL, a.pool_size, PROT_READ | PROT_WRITE, MAP_SHARED, pfd, 0);
+		if (b == MAP_FAILED || poise_mc_init() < 0 || poise_mc_register(b, a.pool_size) < 0 ||
+		    poise_persist_init() < 0) {
+			if (b != MAP_FAILED)
+				munmap(b, a.pool_size);
+			ok = 0;
+		} else {
+			m->base = b;
+			m->size = a.pool_size;
+		}
+	}
+	ok = ok && a.pool_size == m->size;
+	if (ok) {
+		struct rt_user nu;
+		ok = rt_user_map(&nu, tfd, a.p) == 0;
+		if (ok) {
+			if (m->u.t)
+				rt_user_unmap(&m->u); /* a forked child's copy of the parent's */
+			m->u = nu;
+			m->flags = a.flags;
+			__atomic_add_fetch(&m->epoch, 1, __ATOMIC_RELEASE);
+		}
+	}
+	if (tfd >= 0)
+		real_close(tfd);
+	real_close(pfd);
+	return ok ? 0 : -1;
+}
+
+/* The mount of a descriptor on device dev (st of the file): its entry,
+ * found or made (admitted when it is a poise mount); NULL when the list
+ * is full.  mnt_lock held. */
+static struct mnt *mount_of(int fd, dev_t dev)
+{
+	for (int i = 0; i < nmnt; i++)
+		if (mnts[i].dev == dev)
+			return &mnts[i];
+	if (nmnt == NMNT)
+		return NULL;
+	struct mnt *m = &mnts[nmnt];
+	memset(m, 0, offsetof(struct mnt, u));
+	pthread_mutex_init(&m->sock_lock, NULL);
+	m->dev = dev;
+	m->state = -1;
+	m->sock = -1;
+	__atomic_store_n(&nmnt, nmnt + 1, __ATOMIC_RELEASE);
+	struct statfs sf;
+	struct dp_hello h;
+	memset(&h, 0, sizeof(h));
+	if (fstatfs(fd, &sf) < 0 || sf.f_type != FUSE_SUPER_MAGIC || ioctl(fd, DP_IOC_HELLO, &h) < 0 ||
+	    h.magic != DP_MAGIC || !memchr(h.sock, 0, sizeof(h.sock)))
+		return m; /* not a poise mount (or one without a data channel): the kernel's */
+	if ((m->sock = dial(h.sock)) < 0)
+		return m;
+	snprintf(m->sockpath, sizeof(m->sockpath), "%s", h.sock);
+	struct dp_req r = {.magic = DP_MAGIC, .op = DP_WHO};
+	struct dp_who *w = malloc(sizeof(*w));
+	pthread_mutex_lock(&m->sock_lock);
+	int ok = w && ask(m, &r, -1, w, sizeof(*w), NULL) == 0 && w->rc == 0 && w->mount_dev == dev &&
+		 memchr(w->pool, 0, sizeof(w->pool)) && w->pool[0] == '/';
+	pthread_mutex_unlock(&m->sock_lock);
+	if (ok)
+		snprintf(m->pool, sizeof(m->pool), "%s", w->pool);
+	free(w);
+	if (ok && admit(m) == 0) {
+		__atomic_store_n(&m->state, 1, __ATOMIC_RELEASE);
+	} else {
+		real_close(m->sock);
+		m->sock = -1;
+	}
+	return m;
+}
+
+/* After fork: the child's own admission, on its own connection.  1 when
+ * m is usable. */
+static int readmit(struct mnt *m)
+{
+	pthread_mutex_lock(&mnt_lock);
+	if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == 1 && !rt_usable(&m->u)) {
+		/* the parent's connection stays the parent's: a new one */
+		real_close(m->sock);
+		m->sock = dial(m->sockpath);
+		if (m->sock < 0 || admit(m) < 0) {
+			if (m->sock >= 0)
+				real_close(m->sock);
+			m->sock = -1;
+			__atomic_store_n(&m->state, -1, __ATOMIC_RELEASE);
+		}
+	}
+	int ok = __atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == 1 && rt_usable(&m->u);
+	pthread_mutex_unlock(&mnt_lock);
+	return ok;
+}
+
+/* ---- registrations ---- */
+
+static struct mfile *mfile_new(void)
+{
+	pthread_mutex_lock(&free_lock);
+	struct mfile *f = free_list;
+	if (f)
+		free_list = f->next_free;
+	pthread_mutex_unlock(&free_lock);
+	if (!f && (f = calloc(1, sizeof(*f)))) {
+		pthread_rwlock_init(&f->lock, NULL);
+		pthread_mutex_init(&f->offlock, NULL);
+		f->fd = -1;
+	}
+	return f;
+}
+
+/* The daemon's word on f's times after direct writes. */
+static void touch(struct mfile *f)
+{
+	struct mnt *m = f->m;
+	struct dp_req r = {.magic = DP_MAGIC, .op = DP_TOUCH, .ino = f->ino};
+	struct dp_ans a;
+	if (!rt_usable(&m->u))
+		return; /* a forked child's first act: its parent's connection is not its own */
+	pthread_mutex_lock(&m->sock_lock);
+	(void)ask(m, &r, -1, &a, sizeof(a), NULL);
+	pthread_mutex_unlock(&m->sock_lock);
+}
+
+void mnt_forget(int fd)
+{
+	if (fd < 0 || fd >= SHIM_MAXFD || !__atomic_load_n(&mtab[fd], __ATOMIC_ACQUIRE))
+		return;
+	struct mfile *f = __atomic_exchange_n(&mtab[fd], NULL, __ATOMIC_ACQ_REL);
+	if (!f)
+		return;
+	pthread_rwlock_wrlock(&f->lock); /* operations in progress end first */
+	int dirty = __atomic_exchange_n(&f->dirty, 0, __ATOMIC_ACQ_REL);
+	f->fd = -1;
+	pthread_rwlock_unlock(&f->lock);
+	if (dirty)
+		touch(f);
+	pthread_mutex_lock(&free_lock);
+	f->next_free = free_list;
+	free_list = f;
+	pthread_mutex_unlock(&free_lock);
+}
+
+void mnt_opened(int fd, int flags)
+{
+	if (fd < 0 || fd >= SHIM_MAXFD || (flags & O_PATH) || shim_shared_child())
+		return;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	pthread_mutex_lock(&mnt_lock);
+	struct mnt *m = mount_of(fd, st.st_dev);
+	int on = m && __atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == 1 &&
+		 !((flags & O_DIRECT) && (m->flags & DP_ODIRECT_BLOCK)); /* the 2016 design, measured as it is */
+	pthread_mutex_unlock(&mnt_lock);
+	mnt_forget(fd); /* a number closed behind the shim's back */
+	if (!on)
+		return;
+	struct mfile *f = mfile_new();
+	if (!f)
+		return;
+	pthread_rwlock_wrlock(&f->lock);
+	f->fd = fd;
+	f->m = m;
+	f->ino = st.st_ino;
+	f->acc = flags & O_ACCMODE;
+	f->append = !!(flags & O_APPEND);
+	f->dirty = 0;
+	f->ver = UINT64_MAX;
+	f->nomap = 0;
+	pthread_rwlock_unlock(&f->lock);
+	__atomic_store_n(&mtab[fd], f, __ATOMIC_RELEASE);
+}
+
+/* ---- the daemon's socket ---- */
+
+void mnt_guard(int lo, int hi)
+{
+	int n = __atomic_load_n(&nmnt, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++) {
+		struct mnt *m = &mnts[i];
+		if (m->sock < lo || m->sock > hi || __atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != 1)
+			continue;
+		/* the program closes the socket (or writes over its number):
+		 * the direct path ends here, once this process's operations in
+		 * progress have (the daemon reclaims its slots when the socket
+		 * goes) */
+		__atomic_store_n(&m->state, -1, __ATOMIC_SEQ_CST);
+		if (rt_usable(&m->u))
+			for (int s = 0; s < RT_NTHR; s++)
+				while (__atomic_load_n(&m->u.t->slot[m->u.p][s].active, __ATOMIC_SEQ_CST))
+					sched_yield();
+		m->sock = -1;
+	}
+}
+
+/* ---- the data path ---- */
+
+/* Fetch f's map around byte off.  f's lock held for writing. */
+static void refresh(struct mfile *f, uint64_t off)
+{
+	struct mnt *m = f->m;
+	struct dp_req r = {.magic = DP_MAGIC, .op = DP_MAP, .ino = f->ino, .off = off};
+	struct dp_map *a = malloc(sizeof(*a));
+	uint64_t v = rt_ver(m->u.t, f->ino);
+	pthread_mutex_lock(&m->sock_lock);
+	int ok = a && __atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == 1 &&
+		 ask(m, &r, -1, a, sizeof(*a), NULL) == 0 && a->rc == 0 && a->m.n <= POISE_FMAP_MAX;
+	pthread_mutex_unlock(&m->sock_lock);
+	for (uint32_t i = 0; ok && i < a->m.n; i++) { /* every block inside the pool */
+		const struct poise_fmap_ext *e = &a->m.ext[i];
+		ok = e->pblk && e->nblk && e->pblk < m->size / BLK && e->nblk <= m->size / BLK - e->pblk &&
+		     e->fblk + e->nblk > e->fblk;
+	}
+	if (ok) {
+		f->map = a->m;
+		f->ver = a->ver;
+		f->nomap = 0;
+	} else {
+		f->ver = v; /* no map: the kernel's until the version moves */
+		f->nomap = 1;
+	}
+	free(a);
+}
+
+/* The extent of map mp holding file block b, or NULL (a hole). */
+static const struct poise_fmap_ext *ext_of(const struct poise_fmap *mp, uint64_t b)
+{
+	uint32_t lo = 0, hi = mp->n;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		const struct poise_fmap_ext *e = &mp->ext[mid];
+		if (b < e->fblk)
+			hi = mid;
+		else if (b >= e->fblk + e->nblk)
+			lo = mid + 1;
+		else
+			return e;
+	}
+	return NULL;
+}
+
+/* Can [off, off+len) be served from the map?  1 yes, 0 the kernel's, -1
+ * outside the window (a refresh at off may serve it).  *len is clipped to
+ * the size for reads. */
+static int servable(const struct mfile *f, uint64_t off, size_t *len, int write)
+{
+	const struct poise_fmap *mp = &f->map;
+	if (write) {
+		if (f->append || f->acc == O_RDONLY || (f->m->flags & (DP_READONLY | DP_NEED_MSYNC)) ||
+		    (mp->mode & S_ISUID) || ((mp->mode & S_ISGID) && (mp->mode & S_IXGRP)))
+			return 0;
+		if (off > mp->size || *len > mp->size - off)
+			return 0; /* it extends the file: the daemon's */
+	} else {
+		if (f->acc == O_WRONLY)
+			return 0;
+		if (off >= mp->size) {
+			*len = 0;
+			return 1;
+		}
+		if (*len > mp->size - off)
+			*len = mp->size - off;
+	}
+	if (*len == 0)
+		return 1;
+	uint64_t b0 = off / BLK, b1 = (off + *len - 1) / BLK;
+	if (b0 < mp->start || b1 >= mp->end)
+		return -1;
+	for (uint64_t b = b0; b <= b1;) {
+		const struct poise_fmap_ext *e = ext_of(mp, b);
+		if (e && e->bad)
+			return 0;
+		if (!e && write)
+			return 0; /* a hole: the daemon allocates */
+		if (!e) {
+			b++;
+			continue;
+		}
+		b = e->fblk + e->nblk;
+	}
+	return 1;
+}
+
+/* Copy between the iovecs and file bytes [off, off+len) as the map says.
+ * 0, or -1 when a read met a machine check (the kernel then). */
+static int copy(struct mfile *f, const struct iovec *iov, int cnt, uint64_t off, size_t len, int write)
+{
+	const struct poise_fmap *mp = &f->map;
+	uint8_t *base = f->m->base;
+	size_t done = 0;
+	int i = 0;
+	size_t ioff = 0;
+	while (done < len) {
+		while (ioff == iov[i].iov_len) {
+			i++;
+			ioff = 0;
+		}
+		uint64_t pos = off + done, b = pos / BLK, boff = pos % BLK;
+		const struct poise_fmap_ext *e = ext_of(mp, b);
+		size_t piece = e ? (size_t)((e->fblk + e->nblk - b) * BLK - boff) : (size_t)(BLK - boff);
+		if (piece > len - done)
+			piece = len - done;
+		if (piece > iov[i].iov_len - ioff)
+			piece = iov[i].iov_len - ioff;
+		uint8_t *u = (uint8_t *)iov[i].iov_base + ioff;
+		if (!e) {
+			memset(u, 0, piece); /* a hole (reads only) */
+		} else {
+			uint8_t *p = base + (e->pblk + (b - e->fblk)) * BLK + boff;
+			uint64_t fault;
+			if (write) {
+				int nt = piece >= 256;
+				(void)poise_mc_copy(p, u, piece, nt, &fault);
+				if (nt) {
+					poise_flush(p, 16);
+					poise_flush(p + piece - 16, 16);
+				} else {
+					poise_flush(p, piece);
+				}
+			} else if (poise_mc_copy(u, p, piece, 0, &fault) != piece) {
+				return -1;
+			}
+		}
+		done += piece;
+		ioff += piece;
+	}
+	if (write)
+		poise_fence();
+	return 0;
+}
+
+static size_t iov_len(const struct iovec *iov, int cnt)
+{
+	size_t n = 0;
+	for (int i = 0; i < cnt; i++) {
+		if (iov[i].iov_len > SSIZE_MAX - n)
+			return SSIZE_MAX + (size_t)1;
+		n += iov[i].iov_len;
+	}
+	return n;
+}
+
+/* Serve an I/O of fd at off directly: 1 with *ret the count, 0 when the
+ * kernel must. */
+static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ssize_t *ret)
+{
+	struct mfile *f = fd >= 0 && fd < SHIM_MAXFD ? __atomic_load_n(&mtab[fd], __ATOMIC_ACQUIRE) : NULL;
+	if (!f || off < 0 || cnt <= 0 || cnt > IOV_MAX)
+		return 0;
+	size_t len = iov_len(iov, cnt);
+	if (len > SSIZE_MAX || (uint64_t)off + len < (uint64_t)off)
+		return 0;
+	struct mnt *m = f->m;
+	if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != 1 || (!rt_usable(&m->u) && !readmit(m)))
+		return 0;
+	if (!rt_alive(&m->u)) { /* the daemon is gone (or stalled): the kernel's, for good */
+		__atomic_store_n(&m->state, -1, __ATOMIC_RELEASE);
+		return 0;
+	}
+	int s = slot_of(m), served = 0;
+	if (s < 0)
+		return 0;
+	pthread_rwlock_rdlock(&f->lock);
+	for (int tries = 0; f->fd == fd && tries < 3; tries++) {
+		uint64_t v = rt_enter(&m->u, s, f->ino);
+		if (v == f->ver && !rt_kernel_bit(v) && !f->nomap && __atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == 1) {
+			size_t n = len;
+			int ok = servable(f, (uint64_t)off, &n, write);
+			if (ok == 1 && copy(f, iov, cnt, (uint64_t)off, n, write) == 0) {
+				rt_leave(&m->u, s);
+				*ret = (ssize_t)n;
+				served = 1;
+				break;
+			}
+			rt_leave(&m->u, s);
+			if (ok == 0 || tries > 0)
+				break; /* the kernel's (or a machine check: the daemon lists the damage) */
+		} else {
+			rt_leave(&m->u, s);
+			if (v == f->ver)
+				break; /* the kernel bit, or no map */
+		}
+		pthread_rwlock_unlock(&f->lock);
+		pthread_rwlock_wrlock(&f->lock);
+		if (f->fd == fd)
+			refresh(f, (uint64_t)off);
+		pthread_rwlock_unlock(&f->lock);
+		pthread_rwlock_rdlock(&f->lock);
+	}
+	pthread_rwlock_unlock(&f->lock);
+	if (served && write && *ret > 0 && !__atomic_exchange_n(&f->dirty, 1, __ATOMIC_ACQ_REL))
+		touch(f);
+	count(f, write, served);
+	return served;
+}
+
+ssize_t mnt_preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	ssize_t r;
+	return io(fd, iov, cnt, off, 0, &r) ? r : NEXT(preadv)(fd, iov, cnt, off);
+}
+
+ssize_t mnt_pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	ssize_t r;
+	return io(fd, iov, cnt, off, 1, &r) ? r : NEXT(pwritev)(fd, iov, cnt, off);
+}
+
+ssize_t mnt_pread(int fd, void *buf, size_t n, off_t off)
+{
+	struct iovec v = {buf, n};
+	ssize_t r;
+	return io(fd, &v, 1, off, 0, &r) ? r : NEXT(pread)(fd, buf, n, off);
+}
+
+ssize_t mnt_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	struct iovec v = {(void *)buf, n};
+	ssize_t r;
+	return io(fd, &v, 1, off, 1, &r) ? r : NEXT(pwrite)(fd, buf, n, off);
+}
+
+/* read, write, readv, writev: at the kernel's offset of the description;
+ * kernel(fd) does the call the C library's way when the shim cannot. */
+static ssize_t rw(struct mfile *f, int fd, const struct iovec *iov, int cnt, int write,
+		  ssize_t (*kernel)(int, const struct iovec *, int, const void *), const void *arg)
+{
+	pthread_mutex_lock(&f->offlock);
+	ssize_t r;
+	off_t cur = write && f->append ? -1 : NEXT(lseek)(fd, 0, SEEK_CUR);
+	if (cur >= 0 && io(fd, iov, cnt, cur, write, &r)) {
+		if (r > 0 && NEXT(lseek)(fd, cur + r, SEEK_SET) < 0)
+			r = -1;
+	} else {
+		r = kernel(fd, iov, cnt, arg);
+	}
+	pthread_mutex_unlock(&f->offlock);
+	return r;
+}
+
+static struct mfile *reg(int fd)
+{
+	return fd >= 0 && fd < SHIM_MAXFD ? __atomic_load_n(&mtab[fd], __ATOMIC_ACQUIRE) : NULL;
+}
+
+static ssize_t k_read(int fd, const struct iovec *iov, int cnt, const void *arg)
+{
+	(void)cnt, (void)arg;
+	return NEXT(read)(fd, iov[0].iov_base, iov[0].iov_len);
+}
+static ssize_t k_write(int fd, const struct iovec *iov, int cnt, const void *arg)
+{
+	(void)cnt, (void)arg;
+	return NEXT(write)(fd, iov[0].iov_base, iov[0].iov_len);
+}
+static ssize_t k_readv(int fd, const struct iovec *iov, int cnt, const void *arg)
+{
+	(void)arg;
+	return NEXT(readv)(fd, iov, cnt);
+}
+static ssize_t k_writev(int fd, const struct iovec *iov, int cnt, const void *arg)
+{
+	(void)arg;
+	return NEXT(writev)(fd, iov, cnt);
+}
+
+ssize_t mnt_read(int fd, void *buf, size_t n)
+{
+	struct mfile *f = reg(fd);
+	struct iovec v = {buf, n};
+	return f ? rw(f, fd, &v, 1, 0, k_read, NULL) : NEXT(read)(fd, buf, n);
+}
+
+ssize_t mnt_write(int fd, const void *buf, size_t n)
+{
+	struct mfile *f = reg(fd);
+	struct iovec v = {(void *)buf, n};
+	return f ? rw(f, fd, &v, 1, 1, k_write, NULL) : NEXT(write)(fd, buf, n);
+}
+
+ssize_t mnt_readv(int fd, const struct iovec *iov, int cnt)
+{
+	struct mfile *f = reg(fd);
+	return f ? rw(f, fd, iov, cnt, 0, k_readv, NULL) : NEXT(readv)(fd, iov, cnt);
+}
+
+ssize_t mnt_writev(int fd, const struct iovec *iov, int cnt)
+{
+	struct mfile *f = reg(fd);
+	return f ? rw(f, fd, iov, cnt, 1, k_writev, NULL) : NEXT(writev)(fd, iov, cnt);
+}
+
+void mnt_setfl(int fd, int flags)
+{
+	struct mfile *f = reg(fd);
+	if (!f)
+		return;
+	pthread_rwlock_wrlock(&f->lock);
+	if (f->fd == fd)
+		f->append = !!(flags & O_APPEND);
+	pthread_rwlock_unlock(&f->lock);
+}

@@ -1,0 +1,224 @@
+/*
+ * mp_helper.c - a client for test_multiproc.sh, run under the shim.
+ *
+ *   mp_helper cmd        commands on stdin, one answer line each on stdout:
+ *                          open PATH          -> ok
+ *                          r OFF LEN          -> ok N HASH | err ERRNO
+ *                          w OFF LEN BYTE     -> ok N | err ERRNO
+ *                          size               -> ok SIZE
+ *                          q
+ *   mp_helper loop FILE LOG APPEND
+ *                        until killed: rounds of 4 KiB overwrites of every
+ *                        block of FILE (block i, round r: every 8-byte word
+ *                        is r << 32 | i), each acknowledged by a line
+ *                        "i r" in LOG once pwrite returned; and 4 KiB
+ *                        appends to APPEND (record k: every word k),
+ *                        acknowledged as "a k".
+ *   mp_helper check FILE LOG APPEND
+ *                        after a kill: every word of block i holds a round
+ *                        at least its last acknowledged one (and no more
+ *                        than one past it), APPEND holds every acknowledged
+ *                        record whole; prints "ok" or what is wrong.
+ *   mp_helper init FILE N        N blocks of round 0 for loop
+ *   mp_helper fill FILE SEED N   N 4 KiB blocks of a pattern of SEED (pwrite)
+ *   mp_helper verify FILE SEED N the same pattern read back (pread), "ok"
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define B 4096
+
+static uint64_t hash(const unsigned char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static int cmd(void)
+{
+	char line[4200], path[4096];
+	int fd = -1;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (fgets(line, sizeof(line), stdin)) {
+		unsigned long long off, len;
+		unsigned byte;
+		if (sscanf(line, "open %4095s", path) == 1) {
+			if (fd >= 0)
+				close(fd);
+			fd = open(path, O_RDWR);
+			printf(fd >= 0 ? "ok\n" : "err %d\n", errno);
+		} else if (sscanf(line, "r %llu %llu", &off, &len) == 2) {
+			unsigned char *b = malloc(len ? len : 1);
+			ssize_t n = pread(fd, b, len, (off_t)off);
+			if (n < 0)
+				printf("err %d\n", errno);
+			else
+				printf("ok %zd %016llx\n", n, (unsigned long long)hash(b, (size_t)n));
+			free(b);
+		} else if (sscanf(line, "w %llu %llu %u", &off, &len, &byte) == 3) {
+			unsigned char *b = malloc(len ? len : 1);
+			memset(b, (int)byte, len);
+			ssize_t n = pwrite(fd, b, len, (off_t)off);
+			printf(n < 0 ? "err %d\n" : "ok %d\n", n < 0 ? errno : (int)n);
+			free(b);
+		} else if (!strncmp(line, "size", 4)) {
+			struct stat st;
+			if (fstat(fd, &st) < 0)
+				printf("err %d\n", errno);
+			else
+				printf("ok %lld\n", (long long)st.st_size);
+		} else if (line[0] == 'q') {
+			break;
+		} else {
+			printf("err bad command\n");
+		}
+	}
+	return 0;
+}
+
+static int loop(const char *file, const char *log, const char *app)
+{
+	int fd = open(file, O_RDWR), lg = open(log, O_WRONLY | O_APPEND | O_CREAT, 0644),
+	    ap = open(app, O_WRONLY | O_APPEND | O_CREAT, 0644);
+	struct stat st;
+	if (fd < 0 || lg < 0 || ap < 0 || fstat(fd, &st) < 0)
+		return 1;
+	uint64_t nb = (uint64_t)st.st_size / B, w[B / 8];
+	char msg[64];
+	for (uint64_t r = 1, k = 0;; r++) {
+		for (uint64_t i = 0; i < nb; i++) {
+			for (int j = 0; j < B / 8; j++)
+				w[j] = r << 32 | i;
+			if (pwrite(fd, w, B, (off_t)(i * B)) != B)
+				return 2;
+			int n = snprintf(msg, sizeof(msg), "%llu %llu\n", (unsigned long long)i, (unsigned long long)r);
+			if (write(lg, msg, (size_t)n) != n)
+				return 3;
+			if (i % 8 == 0) {
+				for (int j = 0; j < B / 8; j++)
+					w[j] = k;
+				if (write(ap, w, B) != B)
+					return 4;
+				n = snprintf(msg, sizeof(msg), "a %llu\n", (unsigned long long)k++);
+				if (write(lg, msg, (size_t)n) != n)
+					return 5;
+			}
+		}
+	}
+}
+
+static int check(const char *file, const char *log, const char *app)
+{
+	FILE *l = fopen(log, "r");
+	int fd = open(file, O_RDONLY), ap = open(app, O_RDONLY);
+	struct stat st;
+	if (!l || fd < 0 || ap < 0 || fstat(fd, &st) < 0) {
+		printf("cannot open\n");
+		return 1;
+	}
+	uint64_t nb = (uint64_t)st.st_size / B, *last = calloc(nb ? nb : 1, 8), acked = 0, w[B / 8];
+	unsigned long long a, b;
+	char line[128];
+	while (fgets(line, sizeof(line), l)) {
+		if (sscanf(line, "a %llu", &a) == 1)
+			acked = a + 1;
+		else if (sscanf(line, "%llu %llu", &a, &b) == 2 && a < nb)
+			last[a] = b;
+	}
+	for (uint64_t i = 0; i < nb; i++) {
+		if (pread(fd, w, B, (off_t)(i * B)) != B) {
+			printf("block %llu: cannot read\n", (unsigned long long)i);
+			return 1;
+		}
+		for (int j = 0; j < B / 8; j++) {
+			uint64_t r = w[j] >> 32, idx = w[j] & 0xffffffffu;
+			if (idx != i || r < last[i] || r > last[i] + 1) {
+				printf("block %llu word %d: round %llu of block %llu, acknowledged round %llu\n",
+				       (unsigned long long)i, j, (unsigned long long)r, (unsigned long long)idx,
+				       (unsigned long long)last[i]);
+				return 1;
+			}
+		}
+	}
+	for (uint64_t k = 0; k < acked; k++) {
+		if (pread(ap, w, B, (off_t)(k * B)) != B) {
+			printf("append %llu (of %llu acknowledged): missing\n", (unsigned long long)k,
+			       (unsigned long long)acked);
+			return 1;
+		}
+		for (int j = 0; j < B / 8; j++)
+			if (w[j] != k) {
+				printf("append %llu: wrong word %d\n", (unsigned long long)k, j);
+				return 1;
+			}
+	}
+	printf("ok %llu blocks, %llu appends\n", (unsigned long long)nb, (unsigned long long)acked);
+	return 0;
+}
+
+static int init(const char *file, uint64_t n)
+{
+	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	uint64_t w[B / 8];
+	if (fd < 0)
+		return 1;
+	for (uint64_t i = 0; i < n; i++) {
+		for (int j = 0; j < B / 8; j++)
+			w[j] = i;
+		if (write(fd, w, B) != B)
+			return 1;
+	}
+	return close(fd) < 0;
+}
+
+static void pattern(uint64_t *w, uint64_t seed, uint64_t i)
+{
+	for (int j = 0; j < B / 8; j++)
+		w[j] = (seed * 0x9e3779b97f4a7c15ULL) ^ (i << 20) ^ (uint64_t)j;
+}
+
+static int fill(const char *file, uint64_t seed, uint64_t n, int verify)
+{
+	int fd = open(file, verify ? O_RDONLY : O_RDWR | O_CREAT, 0644);
+	uint64_t w[B / 8], r[B / 8];
+	if (fd < 0)
+		return 1;
+	for (uint64_t i = 0; i < n; i++) {
+		pattern(w, seed, i);
+		if (verify) {
+			if (pread(fd, r, B, (off_t)(i * B)) != B || memcmp(w, r, B)) {
+				printf("block %llu differs\n", (unsigned long long)i);
+				return 1;
+			}
+		} else if (pwrite(fd, w, B, (off_t)(i * B)) != B) {
+			return 1;
+		}
+	}
+	if (verify)
+		printf("ok\n");
+	return close(fd) < 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "cmd"))
+		return cmd();
+	if (argc == 4 && !strcmp(argv[1], "init"))
+		return init(argv[2], strtoull(argv[3], NULL, 0));
+	if (argc == 5 && !strcmp(argv[1], "loop"))
+		return loop(argv[2], argv[3], argv[4]);
+	if (argc == 5 && !strcmp(argv[1], "check"))
+		return check(argv[2], argv[3], argv[4]);
+	if (argc == 5 && (!strcmp(argv[1], "fill") || !strcmp(argv[1], "verify")))
+		return fill(argv[2], strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0), argv[1][0] == 'v');
+	fprintf(stderr, "usage: mp_helper cmd | loop|check FILE LOG APPEND | fill|verify FILE SEED N\n");
+	return 2;
+}

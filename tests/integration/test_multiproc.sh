@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# test_multiproc.sh - many processes on one mounted pool, each under the
+# shim reading and writing file blocks itself (docs/MULTIPROC.md): the
+# direct path is taken (the shim's counts), what one process writes every
+# other sees at once (through the shim or the kernel's page cache), a
+# truncate or unlink under an open file never lets its old map reach
+# reused blocks, media errors are shared, kill -9 of a writer loses nothing
+# acknowledged, kill -9 of the daemon gives clean errors; shell pipelines,
+# tar, make -j2, git, two sqlite3 writers and fio with several processes,
+# all under the shim; a second user keeps the kernel path; hostile
+# messages on the data socket.
+# Usage: test_multiproc.sh [POISE_BINARY] (the shim is beside it)
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+mount_suite multiproc "${1:-}"
+SHIM=$(dirname "$P")/libpoise-preload.so
+ASANRT=$(ldd "$SHIM" 2>/dev/null | awk '/libasan/ {print $3}')
+PRE=$SHIM
+if [ -n "$ASANRT" ]; then
+	PRE="$ASANRT $SHIM"
+	export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0
+fi
+unset POISE_POOL POISE_PATH
+S() { LD_PRELOAD="$PRE" "$@"; }
+# the shim's counts of a run: "R W" direct reads and writes
+SC() { LD_PRELOAD="$PRE" POISE_SHIM_STATS=1 "$@" 2>"$T/stats"; }
+direct() { sed -n 's/.*mount: \([0-9]*\) direct reads, \([0-9]*\) direct writes.*/\1 \2/p' "$T/stats" | tail -1; }
+H=$T/mp_helper
+cc -O1 -Wall tests/integration/mp_helper.c -o "$H" 2>"$T/cc.err"
+check "the helper builds" test -x "$H"
+hash_of() { # hash_of FILE OFF LEN: the helper's hash of those bytes (through the kernel)
+	printf 'open %s\nr %s %s\nq\n' "$1" "$2" "$3" | "$H" cmd | sed -n 2p
+}
+
+expect_rc 0 "mkfs" "$P" mkfs --size 256M "$POOL"
+expect_rc 0 "mount -o allow_other" "$P" mount -o allow_other "$POOL" "$M"
+
+# ---- the direct path ----
+"$H" fill "$M/f" 1 256
+SC "$H" verify "$M/f" 1 256 >"$T/out"
+check "a file written through the kernel reads back under the shim" grep -q '^ok' "$T/out"
+check "... every read served directly ($(direct))" test "$(direct)" = "256 0"
+SC "$H" fill "$M/f" 2 256
+check "overwrites inside the file are direct ($(direct))" test "$(direct)" = "0 256"
+check "the kernel reads what the shim wrote" sh -c "'$H' verify '$M/f' 2 256 | grep -q '^ok'"
+SC "$H" fill "$M/grow" 3 16
+check "a write that extends the file goes to the daemon ($(direct))" test "$(direct)" = "0 0"
+check "... and reads back" sh -c "'$H' verify '$M/grow' 3 16 | grep -q '^ok'"
+
+# a process that keeps the file in the kernel's page cache: the shim's
+# writes then go through the kernel, so its cached pages stay right
+coproc K { "$H" cmd; }
+echo "open $M/f" >&"${K[1]}"; read -r a <&"${K[0]}"
+echo "r 0 4096" >&"${K[1]}"; read -r before <&"${K[0]}"
+SC "$H" fill "$M/f" 4 256
+echo "r 0 4096" >&"${K[1]}"; read -r after <&"${K[0]}"
+"$H" verify "$M/f" 4 256 >"$T/out"
+check "a cached reader sees the shim's writes at once" test "$after" = "$(S "$H" cmd <<<"open $M/f
+r 0 4096" | sed -n 2p)" -a "$after" != "$before"
+check "... because they went through the kernel while it was open ($(direct))" test "$(direct)" = "0 0"
+echo q >&"${K[1]}"; wait "$K_PID" 2>/dev/null
+SC "$H" fill "$M/f" 5 256
+check "once it closed, the direct path is back ($(direct))" test "$(direct)" = "0 256"
+check "and the kernel sees those writes too (its pages were dropped)" sh -c "'$H' verify '$M/f' 5 256 | grep -q '^ok'"
+
+# ---- nothing stale ----
+"$H" fill "$M/stale" 6 256
+coproc A { S "$H" cmd; }
+echo "open $M/stale" >&"${A[1]}"; read -r a <&"${A[0]}"
+echo "r 0 1048576" >&"${A[1]}"; read -r a1 <&"${A[0]}"
+check "A holds the file, its map fetched" test "${a1%% *}" = ok
+S truncate -s 0 "$M/stale"
+S "$H" fill "$M/new" 7 256
+sum_new=$(sha256sum <"$M/new")
+echo "size" >&"${A[1]}"; read -r asz <&"${A[0]}"
+check "A sees the truncate at once" test "$asz" = "ok 0"
+echo "w 4096 4096 65" >&"${A[1]}"; read -r aw <&"${A[0]}"
+check "A's write into its descriptor succeeds" test "$aw" = "ok 4096"
+check "B's new file, in the blocks A's map had, is unchanged" test "$(sha256sum <"$M/new")" = "$sum_new"
+check "A's write landed in A's file (a hole, then its bytes)" test "$(stat -c %s "$M/stale")" = 8192 -a \
+	"$(tail -c 4096 "$M/stale" | tr -d A | wc -c)" = 0
+# unlink of an open file: A keeps its bytes, the blocks are not reused
+S "$H" fill "$M/gone" 8 64
+echo "open $M/gone" >&"${A[1]}"; read -r a <&"${A[0]}"
+echo "r 0 262144" >&"${A[1]}"; read -r g1 <&"${A[0]}"
+S rm "$M/gone"
+S "$H" fill "$M/new2" 9 256
+echo "r 0 262144" >&"${A[1]}"; read -r g2 <&"${A[0]}"
+check "an unlinked file stays whole for the process that holds it" test "$g1" = "$g2" -a "${g1%% *}" = ok
+check "the new file next to it is whole" sh -c "'$H' verify '$M/new2' 9 256 | grep -q '^ok'"
+echo q >&"${A[1]}"; wait "$A_PID" 2>/dev/null
+
+# ---- media errors are shared ----
+"$H" fill "$M/p" 10 16
+coproc A { S "$H" cmd; }
+echo "open $M/p" >&"${A[1]}"; read -r a <&"${A[0]}"
+echo "r 8192 4096" >&"${A[1]}"; read -r p1 <&"${A[0]}"
+expect_rc 0 "inject poison under an open file (control channel)" "$P" badblocks inject "$POOL" --file /p --offset 8192
+echo "r 8192 4096" >&"${A[1]}"; read -r p2 <&"${A[0]}"
+check "the process that had the map gets EIO at once ($p2)" test "$p2" = "err 5"
+echo "r 0 4096" >&"${A[1]}"; read -r p3 <&"${A[0]}"
+check "the rest of the file still reads" test "${p3%% *}" = ok
+check "another process is refused the bad sector too" test "$(S "$H" cmd <<<"open $M/p
+r 8192 512" | sed -n 2p)" = "err 5"
+echo "w 8192 4096 66" >&"${A[1]}"; read -r p4 <&"${A[0]}"
+echo "r 8192 4096" >&"${A[1]}"; read -r p5 <&"${A[0]}"
+check "a write over it clears it, for everyone" test "$p4" = "ok 4096" -a "${p5%% *}" = ok -a \
+	"$(hash_of "$M/p" 8192 4096)" = "$p5"
+echo q >&"${A[1]}"; wait "$A_PID" 2>/dev/null
+
+# ---- kill -9 of writers ----
+S "$H" init "$M/loop" 128
+bad_kill=0
+for i in $(seq 1 12); do
+	rm -f "$T/log" "$M/app"
+	S "$H" init "$M/loop" 128
+	LD_PRELOAD="$PRE" "$H" loop "$M/loop" "$T/log" "$M/app" &
+	pid=$!
+	sleep "0.$((RANDOM % 4 + 1))"
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	S "$H" check "$M/loop" "$T/log" "$M/app" >"$T/chk" || { bad_kill=$((bad_kill + 1)); cat "$T/chk"; }
+done
+check "kill -9 of a writer, 12 times: every acknowledged write is there" test "$bad_kill" = 0
+check "(the writes were acknowledged: $(tail -1 "$T/chk"))" grep -q '^ok 128 blocks, [1-9]' "$T/chk"
+
+# ---- real programs, every process under the shim ----
+S bash -c "echo 'hello world' >'$M/a' && cat '$M/a' | tr a-z A-Z >'$M/b' && echo more >>'$M/b'"
+check "pipeline and redirections inside the mount" test "$(cat "$M/b")" = "HELLO WORLD
+more"
+mkdir "$M/src" "$M/dst"
+cp -a /usr/include/linux "$M/src/"
+S bash -c "tar -C '$M/src' -cf - linux | tar -C '$M/dst' -xf -"
+check "tar c | tar x between two directories of the mount" diff -r /usr/include/linux "$M/dst/linux"
+mkdir "$M/proj"
+for i in 1 2 3 4 5 6; do
+	printf 'int f%d(void) { return %d; }\n' "$i" "$i" >"$M/proj/f$i.c"
+done
+{ echo '#include <stdio.h>'; for i in 1 2 3 4 5 6; do echo "int f$i(void);"; done
+  echo 'int main(void) { printf("%d\n", f1() + f2() + f3() + f4() + f5() + f6()); return 0; }'; } >"$M/proj/main.c"
+printf 'OBJ := main.o f1.o f2.o f3.o f4.o f5.o f6.o\nprog: $(OBJ)\n\t$(CC) -o $@ $(OBJ)\n%%.o: %%.c\n\t$(CC) -O1 -c $< -o $@\n' \
+	>"$M/proj/Makefile"
+S make -s -j2 -C "$M/proj" >"$T/make.out" 2>&1
+check "make -j2 of a C project inside the mount" test "$("$M/proj/prog")" = 21
+touch "$M/proj/f3.c"
+S make -s -j2 -C "$M/proj" >"$T/make.out" 2>&1
+check "a second make rebuilds what changed" test "$("$M/proj/prog")" = 21 -a "$M/proj/f3.o" -nt "$M/proj/f1.o"
+if command -v git >/dev/null; then
+	GIT="git -c user.name=t -c user.email=t@t -c init.defaultBranch=main -c safe.directory=*"
+	S $GIT init -q "$M/repo" && cp -a /usr/include/linux "$M/repo/" &&
+		S $GIT -C "$M/repo" add -A && S $GIT -C "$M/repo" commit -qm one
+	S $GIT clone -q "$M/repo" "$M/clone" 2>"$T/git.err"
+	echo change >>"$M/clone/linux/types.h"
+	S $GIT -C "$M/clone" commit -qam two
+	S $GIT -C "$M/clone" gc -q 2>>"$T/git.err"
+	check "git clone, commit, gc and fsck inside the mount" S $GIT -C "$M/clone" fsck --strict
+	check "git: the clone's tree is the commit's" test -z "$(S $GIT -C "$M/clone" status --porcelain)"
+else
+	bad "git is not installed"
+fi
+sqlite3 "$M/db" 'create table t(a integer primary key, w int, b text);'
+for w in 1 2; do
+	S bash -c "for i in \$(seq 1 40); do echo \"begin; insert into t(w, b) values($w, 'x'); insert into t(w, b) values($w, 'y'); commit;\"; done | sqlite3 -cmd '.timeout 20000' '$M/db'" &
+done
+wait
+check "two sqlite3 processes writing one database at once: integrity ok, every row" \
+	test "$(S sqlite3 "$M/db" 'pragma integrity_check; select count(*) from t;' | tr '\n' ' ')" = "ok 160 "
+S fio --verify_state_save=0 --name=mp --filename="$M/fio" --size=8m --offset_increment=8m --numjobs=3 --rw=randwrite \
+	--bs=4k --ioengine=psync --verify=crc32c --do_verify=1 --group_reporting >"$T/fio" 2>&1
+check "fio: 3 processes on one file, random 4 KiB writes, crc32c verified" grep -q "err= 0" "$T/fio"
+S fio --verify_state_save=0 --name=mp2 --filename="$M/fio" --size=8m --offset_increment=8m --numjobs=3 --rw=randread \
+	--bs=4k --ioengine=psync --verify=crc32c --verify_only --group_reporting >"$T/fio" 2>&1
+check "fio: 3 processes read it back, verified" grep -q "err= 0" "$T/fio"
+
+# ---- another user, and hostile messages ----
+chmod 644 "$M/f"
+SC $NOBODY "$H" verify "$M/f" 5 256 >"$T/out"
+check "a user who may not write the pool reads through the kernel ($(direct))" \
+	test "$(cat "$T/out")" = ok -a "$(direct)" = "0 0"
+expect_rc 1 "and cannot write a file the kernel would refuse it" $NOBODY env LD_PRELOAD="$PRE" "$H" fill "$M/f" 1 1
+SOCK=$(ls /run/poise/data-*.sock 2>/dev/null | head -1)
+check "the data socket exists" test -S "$SOCK"
+cat >"$T/hostile.py" <<'EOF'
+import socket, struct, sys, os
+sock = sys.argv[1]
+MAGIC = 0x31504450
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(5)
+    s.connect(sock)
+    return s
+out = []
+s = conn(); s.send(b"garbage"); out.append("garbage:" + ("dropped" if s.recv(64) == b"" else "answered"))
+s = conn(); s.send(struct.pack("<IIQQ", MAGIC, 3, 1, 0)); out.append("map-unadmitted:" + ("dropped" if s.recv(9000) == b"" else "answered"))
+s = conn(); fd = os.open("/dev/null", os.O_RDWR)
+s.sendmsg([struct.pack("<IIQQ", MAGIC, 2, 0, 0)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))])
+a = s.recv(64); out.append("admit-wrong-fd:%d" % struct.unpack("<Ii", a[:8])[1])
+s = conn(); s.send(struct.pack("<IIQQ", MAGIC, 99, 0, 0)); out.append("unknown-op:" + ("dropped" if s.recv(64) == b"" else "answered"))
+print(" ".join(out))
+EOF
+PY=/usr/bin/python3 # the system's (another user may not run one under /root)
+[ -x "$PY" ] || PY=$(command -v python3)
+"$PY" "$T/hostile.py" "$SOCK" >"$T/hostile" 2>&1
+check "garbage, a map before admission, an unknown operation: dropped" grep -q "garbage:dropped map-unadmitted:dropped.*unknown-op:dropped" "$T/hostile"
+check "admission with a descriptor that is not the pool: refused (EACCES)" grep -q "admit-wrong-fd:-13" "$T/hostile"
+$NOBODY "$PY" "$T/hostile.py" "$SOCK" >"$T/hostile2" 2>&1
+check "the same as another user" grep -q "admit-wrong-fd:-13" "$T/hostile2"
+check "the mount still serves" sh -c "'$H' verify '$M/f' 5 256 | grep -q '^ok'"
+
+# ---- kill -9 of the daemon ----
+DPID=$(pgrep -f "poise mount -o allow_other $POOL" | head -1)
+coproc A { S "$H" cmd; }
+echo "open $M/f" >&"${A[1]}"; read -r a <&"${A[0]}"
+echo "r 0 4096" >&"${A[1]}"; read -r d1 <&"${A[0]}"
+kill -9 "$DPID"
+sleep 1.5 # the lease runs out
+echo "r 0 4096" >&"${A[1]}"; read -r -t 10 d2 <&"${A[0]}"
+check "after kill -9 of the daemon, a process's read is a clean error ($d2)" test "${d2%% *}" = err
+echo "w 0 4096 1" >&"${A[1]}"; read -r -t 10 d3 <&"${A[0]}"
+check "and so is its write ($d3)" test "${d3%% *}" = err
+echo q >&"${A[1]}"; wait "$A_PID" 2>/dev/null
+umount -l "$M" 2>/dev/null || fusermount3 -uz "$M"
+expect_rc 0 "fsck after all of it is clean" "$P" fsck "$POOL"
+expect_rc 0 "remount" "$P" mount "$POOL" "$M"
+check "the data is there" sh -c "'$H' verify '$M/f' 5 256 | grep -q '^ok'"
+check "and the writers' file checks" S "$H" check "$M/loop" "$T/log" "$M/app"
+expect_rc 0 "umount" "$P" umount "$M"
+expect_rc 0 "fsck clean" "$P" fsck "$POOL"
+finish
