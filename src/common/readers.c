@@ -83,6 +83,7 @@ int rt_attach(struct rt_owner *o, pid_t pid)
 	for (int p = 0; p < RT_NPROC; p++)
 		if (o->pid[p] == 0) {
 			o->pid[p] = pid;
+			__atomic_add_fetch(&o->nattached, 1, __ATOMIC_RELAXED);
 			o->pidfd[p] = pfd;
 			clear_slots(o->t, p);
 			pthread_mutex_unlock(&o->lock);
@@ -101,6 +102,7 @@ static void detach_locked(struct rt_owner *o, int p)
 	close(o->pidfd[p]);
 	o->pidfd[p] = -1;
 	o->pid[p] = 0;
+	__atomic_sub_fetch(&o->nattached, 1, __ATOMIC_RELAXED);
 }
 
 void rt_detach(struct rt_owner *o, int p)

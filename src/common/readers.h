@@ -93,6 +93,7 @@ struct rt_owner {
 	pid_t pid[RT_NPROC]; /* 0: free */
 	int pidfd[RT_NPROC];
 	uint32_t kcount[RT_NVER]; /* holds of each bucket's kernel bit */
+	unsigned nattached; /* atomic: processes admitted now (a hint: read without the lock) */
 };
 /* Make a table in a new memory file: 0 or -errno. */
 int rt_owner_init(struct rt_owner *o);

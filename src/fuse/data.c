@@ -63,13 +63,17 @@
 #define LEASE_MS 1000 /* the reader table's lease, renewed every tick */
 #define MAXCONN RT_NPROC
 #define PC_BUCKETS 4096
+#define PC_KEEP 16384 /* closed inodes whose pages stay cached while nobody is admitted */
 
 struct pcent {
 	uint64_t ino;
-	uint32_t opens;   /* page-cache opens */
-	int cached;       /* the kernel bit is held for it */
-	int quiet;        /* ... and the drain after setting it is over */
-	uint64_t g;       /* the generation of that drain */
+	uint32_t opens;    /* page-cache opens */
+	uint32_t inflight; /* page-cache reads and writes being served */
+	uint64_t seq;      /* page-cache reads and writes begun so far */
+	uint64_t last;     /* the tick of the last one */
+	int cached;        /* the kernel bit is held for it */
+	int quiet;         /* ... and the drain after setting it is over */
+	uint64_t g;        /* the generation of that drain */
 	struct pcent *next;
 };
 
@@ -87,7 +91,7 @@ static struct {
 	int lsock;
 	char sock[108];
 	char dir[PATH_MAX];
-	pthread_t srv, tick;
+	pthread_t srv, ticker_thread;
 	int wake[2];
 	struct stat pool;
 	dev_t mount_dev;
@@ -96,6 +100,8 @@ static struct {
 	int nconn;
 	pthread_mutex_t pc_lock;
 	struct pcent *pc[PC_BUCKETS];
+	uint64_t tick;     /* ticks so far (under pc_lock) */
+	size_t npc;        /* entries in pc (under pc_lock) */
 } D = {.lsock = -1, .wake = {-1, -1}, .pc_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- freed blocks ---- */
@@ -158,8 +164,10 @@ static struct pcent **pc_find(uint64_t ino)
 static struct pcent *pc_get(uint64_t ino)
 {
 	struct pcent **e = pc_find(ino);
-	if (!*e && (*e = calloc(1, sizeof(**e))))
+	if (!*e && (*e = calloc(1, sizeof(**e)))) {
 		(*e)->ino = ino;
+		D.npc++;
+	}
 	return *e;
 }
 
@@ -168,6 +176,7 @@ static void pc_drop(struct pcent **e)
 	struct pcent *x = *e;
 	*e = x->next;
 	free(x);
+	D.npc--;
 }
 
 static void pc_clear(uint64_t ino);
@@ -195,11 +204,14 @@ void pfuse_page_release(struct pfuse *pf, uint64_t ino)
 	if (*e && (*e)->opens && --(*e)->opens == 0) {
 		if ((*e)->cached)
 			clear = 1;
-		else
+		else if (!(*e)->inflight)
 			pc_drop(e);
 	}
 	pthread_mutex_unlock(&D.pc_lock);
-	if (clear) /* the last one: its pages go, then the bit (the ticker retries what an open raced) */
+	/* the last one: its pages go now, and the bit, when a process is
+	 * admitted (else the pages stay for the next open, as without the data
+	 * channel; the ticker drops them once one is) */
+	if (clear && __atomic_load_n(&D.o.nattached, __ATOMIC_RELAXED))
 		pc_clear(ino);
 }
 
@@ -211,8 +223,14 @@ void pfuse_page_io(struct pfuse *pf, uint64_t ino)
 	uint64_t g = 0;
 	pthread_mutex_lock(&D.pc_lock);
 	struct pcent *e = pc_get(ino);
+	if (e) {
+		e->seq++;
+		e->inflight++;
+		e->last = D.tick;
+	}
 	if (e && !e->cached) {
 		e->cached = 1;
+		e->quiet = 0;
 		e->g = g = rt_kernel(&D.o, ino, 1);
 	} else if (e && !e->quiet) {
 		g = e->g;
@@ -231,30 +249,60 @@ void pfuse_page_io(struct pfuse *pf, uint64_t ino)
 	pthread_mutex_unlock(&D.pc_lock);
 }
 
-/* ino's page-cache opens are gone: its pages, then its kernel bit, unless
- * an open came back meanwhile. */
+void pfuse_page_done(struct pfuse *pf, uint64_t ino)
+{
+	(void)pf;
+	if (!D.on)
+		return;
+	pthread_mutex_lock(&D.pc_lock);
+	struct pcent **e = pc_find(ino);
+	if (*e && (*e)->inflight)
+		(*e)->inflight--;
+	pthread_mutex_unlock(&D.pc_lock);
+}
+
+/* Drop ino's cached pages, then its kernel bit, unless a page-cache read
+ * or write was being served or began meanwhile (its pages could outlive
+ * the drop): every page the kernel holds came from one of those, and each
+ * that begins after the bit is gone sets it again first. */
 static void pc_clear(uint64_t ino)
 {
+	pthread_mutex_lock(&D.pc_lock);
+	struct pcent **e = pc_find(ino);
+	int go = *e && (*e)->cached && !(*e)->inflight;
+	uint64_t seq = go ? (*e)->seq : 0;
+	pthread_mutex_unlock(&D.pc_lock);
+	if (!go)
+		return;
 	if (D.pf->se)
 		(void)fuse_lowlevel_notify_inval_inode(D.pf->se, ino, 0, 0);
 	pthread_mutex_lock(&D.pc_lock);
-	struct pcent **e = pc_find(ino);
-	if (*e && !(*e)->opens && (*e)->cached) {
+	e = pc_find(ino);
+	if (*e && (*e)->cached && !(*e)->inflight && (*e)->seq == seq) {
 		(void)rt_kernel(&D.o, ino, 0);
-		pc_drop(e);
+		(*e)->cached = 0;
+		if (!(*e)->opens)
+			pc_drop(e);
 	}
 	pthread_mutex_unlock(&D.pc_lock);
 }
 
-/* The ticker's part: what pc_clear left. */
-static void pc_sweep(void)
+/* Inodes whose pages the kernel may hold give them up: those with no
+ * page-cache read or write being served (SWEEP_ALL: at an admission, so
+ * the new process finds its files on the direct path), those closed
+ * (SWEEP_CLOSED: the table stays bounded while nobody is admitted), or
+ * those that saw no page-cache read or write for a whole tick (SWEEP_IDLE:
+ * the ticker, while a process is admitted).  Up to 256 a call. */
+enum { SWEEP_IDLE, SWEEP_ALL, SWEEP_CLOSED };
+static void pc_sweep(int how)
 {
 	uint64_t todo[256];
 	int n = 0;
 	pthread_mutex_lock(&D.pc_lock);
 	for (int b = 0; b < PC_BUCKETS && n < 256; b++)
 		for (struct pcent *e = D.pc[b]; e && n < 256; e = e->next)
-			if (!e->opens && e->cached)
+			if (e->cached && !e->inflight &&
+			    (how == SWEEP_ALL || (how == SWEEP_CLOSED ? !e->opens : e->last + 1 < D.tick)))
 				todo[n++] = e->ino;
 	pthread_mutex_unlock(&D.pc_lock);
 	for (int i = 0; i < n; i++)
@@ -358,6 +406,7 @@ static void admit(struct conn *c, int fd)
 		a.flags = (D.pf->readonly ? DP_READONLY : 0) | (D.pf->odirect_block ? DP_ODIRECT_BLOCK : 0) |
 			  (poise_dev_needs_msync(poise_pool_dev(D.pf->pool)) ? DP_NEED_MSYNC : 0);
 		c->p = a.p;
+		pc_sweep(SWEEP_ALL);
 	} else {
 		a.p = -1;
 	}
@@ -498,7 +547,13 @@ static void *ticker(void *arg)
 		rt_reap(&D.o);
 		(void)rt_tick(&D.o);
 		rt_release(&D.d, &D.o, give_back, D.pf->pool);
-		pc_sweep();
+		pthread_mutex_lock(&D.pc_lock);
+		D.tick++;
+		pthread_mutex_unlock(&D.pc_lock);
+		if (__atomic_load_n(&D.o.nattached, __ATOMIC_RELAXED))
+			pc_sweep(SWEEP_IDLE);
+		else if (D.npc > PC_KEEP)
+			pc_sweep(SWEEP_CLOSED);
 	}
 }
 
@@ -549,7 +604,7 @@ int pfuse_data_start(struct pfuse *pf, const char *dir)
 		poise_pool_set_free_hook(pf->pool, NULL, NULL);
 		goto fail;
 	}
-	if ((r = pthread_create(&D.tick, NULL, ticker, NULL)) != 0) {
+	if ((r = pthread_create(&D.ticker_thread, NULL, ticker, NULL)) != 0) {
 		if (write(D.wake[1], "x", 1) < 0)
 			(void)0;
 		pthread_join(D.srv, NULL);
@@ -578,7 +633,7 @@ void pfuse_data_stop(struct pfuse *pf)
 	if (write(D.wake[1], "x", 1) < 0)
 		(void)0;
 	pthread_join(D.srv, NULL);
-	pthread_join(D.tick, NULL);
+	pthread_join(D.ticker_thread, NULL);
 	/* the lease ends now: no process starts another operation on the
 	 * pool (a file system mounted next with this device number must not
 	 * be taken for this one); those in progress finish */

@@ -338,10 +338,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)fd;
 	set_caching(PF(req), fi);
-	touch_atime(PF(req), ino, fi->flags);
-	opened(PF(req), ino, fi);
+	struct pfuse *pf = PF(req); /* req is gone once answered */
+	touch_atime(pf, ino, fi->flags);
+	opened(pf, ino, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller was interrupted */
-		unopened(PF(req), ino, fi);
+		unopened(pf, ino, fi);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
@@ -368,11 +369,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		unopened(pf, e.ino, fi);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void serve_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct pfuse *pf = PF(req);
-	if (!(fi->fh & FH_DIRECT))
-		pfuse_page_io(pf, ino); /* before the kernel may cache a page of it */
 	if (pfuse_read_mapped(req, pf, FD(fi), size, off) == 0) {
 		touch_atime(pf, ino, fi->flags);
 		return;
@@ -406,8 +405,21 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		touch_atime(pf, ino, fi->flags);
 }
 
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+/* A page-cache open's read or write: shim processes keep off the inode's
+ * blocks from before it is served until after it is answered (data.c). */
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct pfuse *pf = PF(req); /* req is gone once answered */
+	int page = !(fi->fh & FH_DIRECT);
+	if (page)
+		pfuse_page_io(pf, ino);
+	serve_read(req, ino, size, off, fi);
+	if (page)
+		pfuse_page_done(pf, ino);
+}
+
+static void serve_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+			struct fuse_file_info *fi)
 {
 	(void)ino;
 	/* set-id bits go on a write by anyone but root (the kernel leaves it
@@ -418,8 +430,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	struct pfuse *pf = PF(req);
-	if (!(fi->fh & FH_DIRECT))
-		pfuse_page_io(pf, ino);
 	ssize_t n = poise_pwrite(pf->pool, FD(fi), buf, size, off);
 	pfuse_changed(pf, ino);
 	/* a write on a direct_io open went past the page cache: drop its
@@ -432,6 +442,18 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct pfuse *pf = PF(req); /* req is gone once answered */
+	int page = !(fi->fh & FH_DIRECT);
+	if (page)
+		pfuse_page_io(pf, ino);
+	serve_write(req, ino, buf, size, off, fi);
+	if (page)
+		pfuse_page_done(pf, ino);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

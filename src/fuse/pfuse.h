@@ -60,12 +60,14 @@ const char *pfuse_data_socket(void);
  * errors (0: any inode's), before it is answered: the version bump, and
  * the tag of what the operation freed.  Nothing when the channel is off. */
 void pfuse_changed(struct pfuse *pf, uint64_t ino);
-/* Page-cache opens of ino (not direct_io): counted, and before the daemon
- * serves one's read or write, shim processes stop touching ino's blocks
- * (until the last release, once its cached pages are dropped). */
+/* Page-cache opens of ino (not direct_io): counted; before the daemon
+ * serves one's read or write (pfuse_page_io, then pfuse_page_done once it
+ * is answered), shim processes stop touching ino's blocks, until its
+ * cached pages are dropped (data.c). */
 void pfuse_page_open(struct pfuse *pf, uint64_t ino);
 void pfuse_page_release(struct pfuse *pf, uint64_t ino);
 void pfuse_page_io(struct pfuse *pf, uint64_t ino);
+void pfuse_page_done(struct pfuse *pf, uint64_t ino);
 /* on: no shim process touches any block until off (the control channel
  * changes the pool behind the maps meanwhile); off also bumps every map. */
 void pfuse_data_hold(struct pfuse *pf, int on);

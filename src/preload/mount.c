@@ -103,7 +103,13 @@ struct mfile {
 	int fd;        /* the number it is registered at, -1 when ended */
 	struct mnt *m;
 	uint64_t ino;
-	int acc, append;
+	int acc, append, flags;
+	int kfd;       /* the companion: the same file opened O_DIRECT for the
+			* calls the shim sends to the kernel (no page cache, so
+			* they never turn the kernel bit on, and an O_DIRECT write
+			* drops what pages others have); -1 none yet, -2 none to
+			* be had.  Under kfd_lock */
+	pthread_mutex_t kfd_lock;
 	int dirty;     /* atomic: written directly since the last DP_TOUCH */
 	uint64_t ver;  /* the map's version; UINT64_MAX: none yet */
 	int nomap;     /* the daemon gave none at ver: the kernel's until it moves */
@@ -115,6 +121,8 @@ static struct mnt mnts[NMNT];
 static int nmnt;
 static pthread_mutex_t mnt_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mfile *mtab[SHIM_MAXFD];
+static struct mfile *kowner[SHIM_MAXFD]; /* companion number -> its registration */
+static int kfd_top = -1;                 /* the highest companion number so far */
 static struct mfile *free_list;
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -395,7 +403,9 @@ static struct mfile *mfile_new(void)
 	if (!f && (f = calloc(1, sizeof(*f)))) {
 		pthread_rwlock_init(&f->lock, NULL);
 		pthread_mutex_init(&f->offlock, NULL);
+		pthread_mutex_init(&f->kfd_lock, NULL);
 		f->fd = -1;
+		f->kfd = -1;
 	}
 	return f;
 }
@@ -423,6 +433,13 @@ void mnt_forget(int fd)
 	pthread_rwlock_wrlock(&f->lock); /* operations in progress end first */
 	int dirty = __atomic_exchange_n(&f->dirty, 0, __ATOMIC_ACQ_REL);
 	f->fd = -1;
+	pthread_mutex_lock(&f->kfd_lock);
+	if (f->kfd >= 0) {
+		__atomic_store_n(&kowner[f->kfd], NULL, __ATOMIC_RELEASE);
+		real_close(f->kfd);
+	}
+	f->kfd = -1;
+	pthread_mutex_unlock(&f->kfd_lock);
 	pthread_rwlock_unlock(&f->lock);
 	if (dirty)
 		touch(f);
@@ -456,6 +473,7 @@ void mnt_opened(int fd, int flags)
 	f->ino = st.st_ino;
 	f->acc = flags & O_ACCMODE;
 	f->append = !!(flags & O_APPEND);
+	f->flags = flags;
 	f->dirty = 0;
 	f->ver = UINT64_MAX;
 	f->nomap = 0;
@@ -467,6 +485,20 @@ void mnt_opened(int fd, int flags)
 
 void mnt_guard(int lo, int hi)
 {
+	/* a companion the program closes (closefrom): the kernel's own
+	 * descriptor is used instead from then on */
+	int top = __atomic_load_n(&kfd_top, __ATOMIC_ACQUIRE);
+	for (int k = lo < 0 ? 0 : lo; k <= hi && k <= top; k++) {
+		struct mfile *f = __atomic_load_n(&kowner[k], __ATOMIC_ACQUIRE);
+		if (!f)
+			continue;
+		pthread_mutex_lock(&f->kfd_lock);
+		if (f->kfd == k) {
+			f->kfd = -2; /* the program's close closes it */
+			__atomic_store_n(&kowner[k], NULL, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&f->kfd_lock);
+	}
 	int n = __atomic_load_n(&nmnt, __ATOMIC_ACQUIRE);
 	for (int i = 0; i < n; i++) {
 		struct mnt *m = &mnts[i];
@@ -655,7 +687,15 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 	pthread_rwlock_rdlock(&f->lock);
 	for (int tries = 0; f->fd == fd && tries < 3; tries++) {
 		uint64_t v = rt_enter(&m->u, s, f->ino);
-		if (v == f->ver && !rt_kernel_bit(v) && !f->nomap && __atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == 1) {
+		if (rt_kernel_bit(v) || (write && f->ver != UINT64_MAX && !f->nomap && (uint64_t)off + len > f->map.size)) {
+			/* the kernel's while the bit is set, whatever the map (no
+			 * fetch); and a write past the size the file had: an
+			 * append, the daemon's (at worst a write into space
+			 * another process added since goes to the kernel too) */
+			rt_leave(&m->u, s);
+			break;
+		}
+		if (v == f->ver && !f->nomap && __atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == 1) {
 			size_t n = len;
 			int ok = servable(f, (uint64_t)off, &n, write);
 			if (ok == 1 && copy(f, iov, cnt, (uint64_t)off, n, write) == 0) {
@@ -670,7 +710,7 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 		} else {
 			rt_leave(&m->u, s);
 			if (v == f->ver)
-				break; /* the kernel bit, or no map */
+				break; /* no map at this version */
 		}
 		pthread_rwlock_unlock(&f->lock);
 		pthread_rwlock_wrlock(&f->lock);
@@ -686,30 +726,68 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 	return served;
 }
 
+static struct mfile *reg(int fd)
+{
+	return fd >= 0 && fd < SHIM_MAXFD ? __atomic_load_n(&mtab[fd], __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* The descriptor a call the shim cannot serve goes to: fd's companion
+ * (opened on first use: the same file, O_DIRECT, through the mount), or fd
+ * itself (not registered, an O_APPEND file, or no companion to be had). */
+static int kernel_fd(int fd)
+{
+	struct mfile *f = reg(fd);
+	if (!f || f->append)
+		return fd;
+	pthread_mutex_lock(&f->kfd_lock);
+	if (f->kfd == -1 && f->fd == fd) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		int k = real_open(path, f->acc | O_DIRECT | O_CLOEXEC | (f->flags & O_NOATIME));
+		struct stat a, b;
+		if (k >= 0 && (k >= SHIM_MAXFD || fstat(k, &a) < 0 || fstat(fd, &b) < 0 || a.st_ino != b.st_ino ||
+			       a.st_dev != b.st_dev)) {
+			real_close(k);
+			k = -1;
+		}
+		f->kfd = k >= 0 ? k : -2;
+		if (k >= 0) {
+			__atomic_store_n(&kowner[k], f, __ATOMIC_RELEASE);
+			int top;
+			while ((top = __atomic_load_n(&kfd_top, __ATOMIC_ACQUIRE)) < k &&
+			       !__atomic_compare_exchange_n(&kfd_top, &top, k, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				;
+		}
+	}
+	int k = f->fd == fd && f->kfd >= 0 ? f->kfd : fd;
+	pthread_mutex_unlock(&f->kfd_lock);
+	return k;
+}
+
 ssize_t mnt_preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	ssize_t r;
-	return io(fd, iov, cnt, off, 0, &r) ? r : NEXT(preadv)(fd, iov, cnt, off);
+	return io(fd, iov, cnt, off, 0, &r) ? r : NEXT(preadv)(kernel_fd(fd), iov, cnt, off);
 }
 
 ssize_t mnt_pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	ssize_t r;
-	return io(fd, iov, cnt, off, 1, &r) ? r : NEXT(pwritev)(fd, iov, cnt, off);
+	return io(fd, iov, cnt, off, 1, &r) ? r : NEXT(pwritev)(kernel_fd(fd), iov, cnt, off);
 }
 
 ssize_t mnt_pread(int fd, void *buf, size_t n, off_t off)
 {
 	struct iovec v = {buf, n};
 	ssize_t r;
-	return io(fd, &v, 1, off, 0, &r) ? r : NEXT(pread)(fd, buf, n, off);
+	return io(fd, &v, 1, off, 0, &r) ? r : NEXT(pread)(kernel_fd(fd), buf, n, off);
 }
 
 ssize_t mnt_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	struct iovec v = {(void *)buf, n};
 	ssize_t r;
-	return io(fd, &v, 1, off, 1, &r) ? r : NEXT(pwrite)(fd, buf, n, off);
+	return io(fd, &v, 1, off, 1, &r) ? r : NEXT(pwrite)(kernel_fd(fd), buf, n, off);
 }
 
 /* read, write, readv, writev: at the kernel's offset of the description;
@@ -720,7 +798,13 @@ static ssize_t rw(struct mfile *f, int fd, const struct iovec *iov, int cnt, int
 	pthread_mutex_lock(&f->offlock);
 	ssize_t r;
 	off_t cur = write && f->append ? -1 : NEXT(lseek)(fd, 0, SEEK_CUR);
+	int k;
 	if (cur >= 0 && io(fd, iov, cnt, cur, write, &r)) {
+		if (r > 0 && NEXT(lseek)(fd, cur + r, SEEK_SET) < 0)
+			r = -1;
+	} else if (cur >= 0 && (k = kernel_fd(fd)) != fd) {
+		/* the companion at the description's offset, which then moves */
+		r = write ? NEXT(pwritev)(k, iov, cnt, cur) : NEXT(preadv)(k, iov, cnt, cur);
 		if (r > 0 && NEXT(lseek)(fd, cur + r, SEEK_SET) < 0)
 			r = -1;
 	} else {
@@ -728,11 +812,6 @@ static ssize_t rw(struct mfile *f, int fd, const struct iovec *iov, int cnt, int
 	}
 	pthread_mutex_unlock(&f->offlock);
 	return r;
-}
-
-static struct mfile *reg(int fd)
-{
-	return fd >= 0 && fd < SHIM_MAXFD ? __atomic_load_n(&mtab[fd], __ATOMIC_ACQUIRE) : NULL;
 }
 
 static ssize_t k_read(int fd, const struct iovec *iov, int cnt, const void *arg)
