@@ -83,6 +83,7 @@ int rt_attach(struct rt_owner *o, pid_t pid)
 	for (int p = 0; p < RT_NPROC; p++)
 		if (o->pid[p] == 0) {
 			o->pid[p] = pid;
+			o->aseq[p] = ++o->nseq;
 			__atomic_add_fetch(&o->nattached, 1, __ATOMIC_RELAXED);
 			o->pidfd[p] = pfd;
 			clear_slots(o->t, p);
@@ -109,6 +110,22 @@ void rt_detach(struct rt_owner *o, int p)
 {
 	pthread_mutex_lock(&o->lock);
 	detach_locked(o, p);
+	pthread_mutex_unlock(&o->lock);
+}
+
+uint64_t rt_attach_seq(struct rt_owner *o, int p)
+{
+	pthread_mutex_lock(&o->lock);
+	uint64_t s = p >= 0 && p < RT_NPROC && o->pid[p] ? o->aseq[p] : 0;
+	pthread_mutex_unlock(&o->lock);
+	return s;
+}
+
+void rt_detach_if(struct rt_owner *o, int p, uint64_t seq)
+{
+	pthread_mutex_lock(&o->lock);
+	if (p >= 0 && p < RT_NPROC && o->pid[p] && o->aseq[p] == seq)
+		detach_locked(o, p);
 	pthread_mutex_unlock(&o->lock);
 }
 

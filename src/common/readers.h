@@ -23,7 +23,7 @@
  *                      version its cached map carries: leave (slot = 0),
  *                      fetch the map again, retry.  Otherwise use the map,
  *                      then slot = 0 (rt_leave).
- *   owner (a change):  change the map (under its own locks); ver[h] += 1;
+ *   owner (a change):  change the map (under its own locks); ver[h] += 2;
  *                      g = ++gen (rt_bump); blocks the change dropped wait
  *                      with tag g (rt_defer) and go back to the allocator
  *                      only once rt_quiet(g): no slot holds 0 < a < g.
@@ -94,6 +94,8 @@ struct rt_owner {
 	int pidfd[RT_NPROC];
 	uint32_t kcount[RT_NVER]; /* holds of each bucket's kernel bit */
 	unsigned nattached; /* atomic: processes admitted now (a hint: read without the lock) */
+	uint64_t aseq[RT_NPROC]; /* which admission holds each index (rt_detach_if) */
+	uint64_t nseq;
 };
 /* Make a table in a new memory file: 0 or -errno. */
 int rt_owner_init(struct rt_owner *o);
@@ -106,6 +108,11 @@ int rt_attach(struct rt_owner *o, pid_t pid);
  * slots are cleared.  Never for a process that may still be inside an
  * operation: its blocks would be reused under it. */
 void rt_detach(struct rt_owner *o, int p);
+/* The admission now holding index p (a number no other admission gets),
+ * and rt_detach only while that admission still holds it: a connection of
+ * a process reaped meanwhile must not detach the next one at its index. */
+uint64_t rt_attach_seq(struct rt_owner *o, int p);
+void rt_detach_if(struct rt_owner *o, int p, uint64_t seq);
 /* Detach every process that has exited; the count detached. */
 int rt_reap(struct rt_owner *o);
 /* After a change of ino's map: the new generation (the tag of the blocks

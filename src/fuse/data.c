@@ -55,7 +55,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TICK_MS 100
@@ -81,7 +83,17 @@ struct conn {
 	int fd;
 	int p;        /* the process index, -1 before admission */
 	pid_t pid;    /* SO_PEERCRED at accept */
+	int64_t born; /* CLOCK_MONOTONIC ms at accept: unadmitted after ADMIT_MS, dropped */
+	uint64_t seq; /* its admission (rt_attach_seq) */
 };
+#define ADMIT_MS 2000
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static struct {
 	int on;
@@ -324,6 +336,42 @@ void pfuse_data_hold(struct pfuse *pf, int on)
 
 /* ---- the socket ---- */
 
+/* Descriptors a client sent are closed by the closer thread, never the
+ * server's: a close can block for as long as the sender likes (a socket
+ * lingering on unsent data, a file of a FUSE mount that never answers its
+ * flush).  A full queue (the closer is stuck) leaks the descriptor rather
+ * than the server thread. */
+#define CLOSE_Q 1024
+static int closeq[CLOSE_Q];
+static unsigned closeq_n;
+static pthread_mutex_t closeq_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t closeq_cond = PTHREAD_COND_INITIALIZER;
+static pthread_t closer_thread;
+
+static void closer_put(int fd)
+{
+	pthread_mutex_lock(&closeq_lock);
+	if (closeq_n < CLOSE_Q)
+		closeq[closeq_n++] = fd;
+	pthread_cond_signal(&closeq_cond);
+	pthread_mutex_unlock(&closeq_lock);
+}
+
+static void *closer(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&closeq_lock);
+	for (;;) {
+		while (!closeq_n)
+			pthread_cond_wait(&closeq_cond, &closeq_lock);
+		int fd = closeq[--closeq_n];
+		pthread_mutex_unlock(&closeq_lock);
+		close(fd);
+		pthread_mutex_lock(&closeq_lock);
+	}
+	return NULL;
+}
+
 static int send_fd(int c, const void *buf, size_t len, int fd)
 {
 	struct iovec v = {(void *)buf, len};
@@ -348,15 +396,19 @@ static int send_fd(int c, const void *buf, size_t len, int fd)
 /* Is fd the pool this daemon serves, open for writing? */
 static int is_our_pool(int fd)
 {
-	struct stat st;
+	struct statx sx;
 	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || (fl & O_ACCMODE) != O_RDWR || fstat(fd, &st) < 0)
+	/* the attributes the kernel has, without asking the file system (a
+	 * file of a FUSE mount could make a fresh stat wait forever) */
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDWR ||
+	    statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &sx) < 0)
 		return 0;
-	if ((st.st_mode & S_IFMT) != (D.pool.st_mode & S_IFMT))
+	if ((sx.stx_mode & S_IFMT) != (D.pool.st_mode & S_IFMT))
 		return 0;
-	if (S_ISCHR(st.st_mode))
-		return st.st_rdev == D.pool.st_rdev;
-	return S_ISREG(st.st_mode) && st.st_dev == D.pool.st_dev && st.st_ino == D.pool.st_ino;
+	if (S_ISCHR(sx.stx_mode))
+		return makedev(sx.stx_rdev_major, sx.stx_rdev_minor) == D.pool.st_rdev;
+	return S_ISREG(sx.stx_mode) && makedev(sx.stx_dev_major, sx.stx_dev_minor) == D.pool.st_dev &&
+	       sx.stx_ino == D.pool.st_ino;
 }
 
 /* The mount's device, from the mount point (its root's getattr is served
@@ -406,12 +458,13 @@ static void admit(struct conn *c, int fd)
 		a.flags = (D.pf->readonly ? DP_READONLY : 0) | (D.pf->odirect_block ? DP_ODIRECT_BLOCK : 0) |
 			  (poise_dev_needs_msync(poise_pool_dev(D.pf->pool)) ? DP_NEED_MSYNC : 0);
 		c->p = a.p;
+		c->seq = rt_attach_seq(&D.o, a.p);
 		pc_sweep(SWEEP_ALL);
 	} else {
 		a.p = -1;
 	}
 	if (send_fd(c->fd, &a, sizeof(a), a.rc == 0 ? D.o.fd : -1) < 0 && a.rc == 0) {
-		rt_detach(&D.o, c->p); /* it never got the table */
+		rt_detach_if(&D.o, c->p, c->seq); /* it never got the table */
 		c->p = -1;
 	}
 }
@@ -453,8 +506,9 @@ static int answer_touch(struct conn *c, const struct dp_req *r)
 static void drop_conn(int i)
 {
 	struct conn *c = &D.conn[i];
-	if (c->p >= 0)
-		rt_detach(&D.o, c->p); /* its socket is gone: exited or exec'd (close-on-exec) */
+	if (c->p >= 0) /* its socket is gone: exited or exec'd (close-on-exec); unless reaped already
+			* and the index given to another */
+		rt_detach_if(&D.o, c->p, c->seq);
 	close(c->fd);
 	D.conn[i] = D.conn[--D.nconn];
 }
@@ -474,7 +528,8 @@ static int serve(int i)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	int fds[4], nfd = 0;
-	for (struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
+	/* an empty datagram carries descriptors too */
+	for (struct cmsghdr *h = n >= 0 && m.msg_controllen ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
 		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
 			for (size_t k = 0; k < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int) && nfd < 4; k++)
 				memcpy(&fds[nfd++], CMSG_DATA(h) + k * sizeof(int), sizeof(int));
@@ -494,7 +549,7 @@ static int serve(int i)
 	else
 		ret = -1;
 	for (int k = 0; k < nfd; k++)
-		close(fds[k]);
+		closer_put(fds[k]);
 	return ret;
 }
 
@@ -509,7 +564,7 @@ static void accept_one(void)
 		close(c);
 		return;
 	}
-	D.conn[D.nconn++] = (struct conn){.fd = c, .p = -1, .pid = cr.pid};
+	D.conn[D.nconn++] = (struct conn){.fd = c, .p = -1, .pid = cr.pid, .born = mono_ms()};
 }
 
 static void *server(void *arg)
@@ -517,12 +572,18 @@ static void *server(void *arg)
 	(void)arg;
 	struct pollfd p[MAXCONN + 2];
 	for (;;) {
+		/* a connection that has not been admitted in time holds a place
+		 * for nothing: dropped (processes admit at once) */
+		int64_t now = mono_ms();
+		for (int i = D.nconn - 1; i >= 0; i--)
+			if (D.conn[i].p < 0 && now - D.conn[i].born > ADMIT_MS)
+				drop_conn(i);
 		int n = 0;
 		p[n++] = (struct pollfd){.fd = D.wake[0], .events = POLLIN};
 		p[n++] = (struct pollfd){.fd = D.lsock, .events = POLLIN};
 		for (int i = 0; i < D.nconn; i++)
 			p[n++] = (struct pollfd){.fd = D.conn[i].fd, .events = POLLIN};
-		if (poll(p, (nfds_t)n, -1) < 0)
+		if (poll(p, (nfds_t)n, ADMIT_MS / 2) < 0)
 			continue;
 		if (p[0].revents)
 			return NULL;
@@ -599,6 +660,17 @@ int pfuse_data_start(struct pfuse *pf, const char *dir)
 	rt_renew(&D.o, LEASE_MS);
 	poise_pool_set_free_hook(pf->pool, free_hook, NULL);
 	D.on = 1;
+	/* the closer lives as long as the process: it may be stuck in a
+	 * close that never returns, and must not keep the daemon from exiting */
+	static int closer_up;
+	if (!closer_up && (r = pthread_create(&closer_thread, NULL, closer, NULL)) != 0) {
+		D.on = 0;
+		poise_pool_set_free_hook(pf->pool, NULL, NULL);
+		goto fail;
+	}
+	if (!closer_up)
+		pthread_detach(closer_thread);
+	closer_up = 1;
 	if ((r = pthread_create(&D.srv, NULL, server, NULL)) != 0) {
 		D.on = 0;
 		poise_pool_set_free_hook(pf->pool, NULL, NULL);

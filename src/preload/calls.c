@@ -330,8 +330,9 @@ ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 	if (off == -1 && shim_get_peek(fd))
 		return readv(fd, iov, cnt);
 	struct pfile *f = shim_get(fd);
-	if (!f)
-		return NEXT(preadv2)(fd, iov, cnt, off, flags);
+	if (!f) /* a mount's file: flags that ask nothing of the data path are served as preadv */
+		return !mnt_has(fd) || (flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC)) ? NEXT(preadv2)(fd, iov, cnt, off, flags)
+		       : off == -1 ? mnt_readv(fd, iov, cnt) : mnt_preadv(fd, iov, cnt, off);
 	shim_put(f);
 	return preadv(fd, iov, cnt, off);
 }
@@ -341,8 +342,9 @@ ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 	if (off == -1 && shim_get_peek(fd))
 		return writev(fd, iov, cnt);
 	struct pfile *f = shim_get(fd);
-	if (!f)
-		return NEXT(pwritev2)(fd, iov, cnt, off, flags);
+	if (!f) /* direct writes are durable when they return: DSYNC and SYNC hold */
+		return !mnt_has(fd) || (flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC)) ? NEXT(pwritev2)(fd, iov, cnt, off, flags)
+		       : off == -1 ? mnt_writev(fd, iov, cnt) : mnt_pwritev(fd, iov, cnt, off);
 	shim_put(f);
 	return pwritev(fd, iov, cnt, off);
 }
@@ -756,15 +758,16 @@ int dup3(int old, int new, int flags)
 		errno = EBADF;
 		return -1;
 	}
-	if (old != new)
+	if (old != new) {
 		mnt_guard(new, new);
+		mnt_forget(new); /* before: an operation on the old file must not meet the new one */
+	}
 	int r = NEXT(dup3)(old, new, flags);
 	if (r >= 0) {
 		if (f)
 			shim_install_at(new, f);
 		else
 			shim_forget(new);
-		mnt_forget(new);
 	}
 	if (f)
 		shim_put(f);

@@ -81,6 +81,7 @@
 #endif
 
 #define NMNT 16 /* file systems remembered, poise mounts and others */
+#define DIRECT_MAX (1u << 20) /* larger calls go to the kernel */
 #define BLK 4096ULL
 
 struct mnt {
@@ -154,6 +155,10 @@ static void count(struct mfile *f, int write, int served)
 		__atomic_add_fetch(served ? &n_direct[write] : &n_kernel[write], 1, __ATOMIC_RELAXED);
 }
 
+/* This thread is inside a call of this file (a signal handler's I/O then
+ * goes to the kernel: its slot, offset lock and map lock are taken). */
+static __thread int t_busy;
+
 /* ---- thread slots ---- */
 
 static __thread int t_slot[NMNT];       /* slot + 1, 0: none */
@@ -216,8 +221,10 @@ static int ask(struct mnt *m, const struct dp_req *r, int pfd, void *ans, size_t
 	do
 		n = sendmsg(m->sock, &msg, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(*r))
+	if (n != (ssize_t)sizeof(*r)) {
+		__atomic_store_n(&m->state, -1, __ATOMIC_RELEASE); /* the daemon is gone or dropped us */
 		return -1;
+	}
 	struct iovec av = {ans, alen};
 	struct msghdr am = {.msg_iov = &av, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
 	do
@@ -231,6 +238,8 @@ static int ask(struct mnt *m, const struct dp_req *r, int pfd, void *ans, size_t
 		*tfd = got;
 	else if (got >= 0)
 		real_close(got);
+	if (n <= 0)
+		__atomic_store_n(&m->state, -1, __ATOMIC_RELEASE); /* no answer: the daemon is gone, or dropped us */
 	if (n != (ssize_t)alen || (am.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || *(uint32_t *)ans != DP_MAGIC) {
 		if (tfd && got >= 0)
 			real_close(got);
@@ -268,7 +277,9 @@ static int dial(const char *sock)
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	struct ucred cr;
 	socklen_t cl = sizeof(cr);
-	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	struct timeval tv = {5, 0}; /* a daemon that stops answering: the kernel's path, not a hang */
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 	    getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || (cr.uid != 0 && cr.uid != geteuid())) {
 		if (s >= 0)
 			real_close(s);
@@ -304,6 +315,9 @@ static int admit(struct mnt *m)
 				munmap(b, a.pool_size);
 			ok = 0;
 		} else {
+			/* a forked child does not inherit it: it may have dropped the
+			 * privileges that got it, and must be admitted on its own */
+			(void)madvise(b, a.pool_size, MADV_DONTFORK);
 			m->base = b;
 			m->size = a.pool_size;
 		}
@@ -313,6 +327,7 @@ static int admit(struct mnt *m)
 		struct rt_user nu;
 		ok = rt_user_map(&nu, tfd, a.p) == 0;
 		if (ok) {
+			(void)madvise(nu.t, sizeof(*nu.t), MADV_DONTFORK);
 			if (m->u.t)
 				rt_user_unmap(&m->u); /* a forked child's copy of the parent's */
 			m->u = nu;
@@ -326,6 +341,41 @@ static int admit(struct mnt *m)
 	return ok ? 0 : -1;
 }
 
+/* In a forked child: the pool and table mappings were not inherited
+ * (MADV_DONTFORK), and the parent's connection is the parent's. */
+static void forked(void)
+{
+	/* locks another thread held at the fork stay held in the child: made
+	 * anew, and the registrations (whose locks may be held) forgotten
+	 * without them: the child's inherited descriptors take the kernel
+	 * path (they share their descriptions with the parent anyway) */
+	pthread_mutex_init(&mnt_lock, NULL);
+	pthread_mutex_init(&free_lock, NULL);
+	for (int fd = 0; fd < SHIM_MAXFD; fd++)
+		__atomic_store_n(&mtab[fd], NULL, __ATOMIC_RELAXED);
+	for (int k = 0; k < SHIM_MAXFD; k++)
+		__atomic_store_n(&kowner[k], NULL, __ATOMIC_RELAXED);
+	free_list = NULL;
+	for (int i = 0; i < nmnt; i++) {
+		struct mnt *m = &mnts[i];
+		pthread_mutex_init(&m->sock_lock, NULL);
+		if (m->base)
+			poise_mc_unregister(m->base);
+		m->base = NULL;
+		m->size = 0;
+		m->u.t = NULL; /* unmapped here: rt_usable is false until admitted */
+		if (m->sock >= 0)
+			real_close(m->sock);
+		m->sock = -1;
+	}
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void watch_fork(void)
+{
+	pthread_atfork(NULL, NULL, forked);
+}
+
 /* The mount of a descriptor on device dev (st of the file): its entry,
  * found or made (admitted when it is a poise mount); NULL when the list
  * is full.  mnt_lock held. */
@@ -336,6 +386,7 @@ static struct mnt *mount_of(int fd, dev_t dev)
 			return &mnts[i];
 	if (nmnt == NMNT)
 		return NULL;
+	pthread_once(&fork_once, watch_fork);
 	struct mnt *m = &mnts[nmnt];
 	memset(m, 0, offsetof(struct mnt, u));
 	pthread_mutex_init(&m->sock_lock, NULL);
@@ -376,8 +427,10 @@ static int readmit(struct mnt *m)
 {
 	pthread_mutex_lock(&mnt_lock);
 	if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == 1 && !rt_usable(&m->u)) {
-		/* the parent's connection stays the parent's: a new one */
-		real_close(m->sock);
+		/* the parent's connection and mapping stayed the parent's
+		 * (forked()): a new connection, a new mapping */
+		if (m->sock >= 0)
+			real_close(m->sock);
 		m->sock = dial(m->sockpath);
 		if (m->sock < 0 || admit(m) < 0) {
 			if (m->sock >= 0)
@@ -428,8 +481,8 @@ void mnt_forget(int fd)
 	if (fd < 0 || fd >= SHIM_MAXFD || !__atomic_load_n(&mtab[fd], __ATOMIC_ACQUIRE))
 		return;
 	struct mfile *f = __atomic_exchange_n(&mtab[fd], NULL, __ATOMIC_ACQ_REL);
-	if (!f)
-		return;
+	if (!f || t_busy)
+		return; /* (a signal handler's close inside the shim: the registration is left, not reused) */
 	pthread_rwlock_wrlock(&f->lock); /* operations in progress end first */
 	int dirty = __atomic_exchange_n(&f->dirty, 0, __ATOMIC_ACQ_REL);
 	f->fd = -1;
@@ -513,7 +566,9 @@ void mnt_guard(int lo, int hi)
 			for (int s = 0; s < RT_NTHR; s++)
 				while (__atomic_load_n(&m->u.t->slot[m->u.p][s].active, __ATOMIC_SEQ_CST))
 					sched_yield();
-		m->sock = -1;
+		pthread_mutex_lock(&m->sock_lock);
+		m->sock = -1; /* the program's close closes it */
+		pthread_mutex_unlock(&m->sock_lock);
 	}
 }
 
@@ -677,16 +732,19 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 	struct mnt *m = f->m;
 	if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != 1 || (!rt_usable(&m->u) && !readmit(m)))
 		return 0;
-	if (!rt_alive(&m->u)) { /* the daemon is gone (or stalled): the kernel's, for good */
-		__atomic_store_n(&m->state, -1, __ATOMIC_RELEASE);
-		return 0;
-	}
+	if (len > DIRECT_MAX)
+		return 0; /* the daemon's drains wait for an operation a bounded time */
 	int s = slot_of(m), served = 0;
 	if (s < 0)
 		return 0;
 	pthread_rwlock_rdlock(&f->lock);
 	for (int tries = 0; f->fd == fd && tries < 3; tries++) {
 		uint64_t v = rt_enter(&m->u, s, f->ino);
+		if (!rt_alive(&m->u)) { /* after the slot is up: the daemon is gone (or stalled), for good */
+			rt_leave(&m->u, s);
+			__atomic_store_n(&m->state, -1, __ATOMIC_RELEASE);
+			break;
+		}
 		if (rt_kernel_bit(v) || (write && f->ver != UINT64_MAX && !f->nomap && (uint64_t)off + len > f->map.size)) {
 			/* the kernel's while the bit is set, whatever the map (no
 			 * fetch); and a write past the size the file had: an
@@ -764,30 +822,45 @@ static int kernel_fd(int fd)
 	return k;
 }
 
+/* A positional call: direct, or the kernel's on fd's companion. */
+static ssize_t pio(int fd, const struct iovec *iov, int cnt, off_t off, int write)
+{
+	if (t_busy || !reg(fd))
+		return write ? NEXT(pwritev)(fd, iov, cnt, off) : NEXT(preadv)(fd, iov, cnt, off);
+	t_busy = 1;
+	ssize_t r;
+	if (!io(fd, iov, cnt, off, write, &r)) {
+		int k = kernel_fd(fd);
+		r = write ? NEXT(pwritev)(k, iov, cnt, off) : NEXT(preadv)(k, iov, cnt, off);
+	}
+	t_busy = 0;
+	return r;
+}
+
 ssize_t mnt_preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-	ssize_t r;
-	return io(fd, iov, cnt, off, 0, &r) ? r : NEXT(preadv)(kernel_fd(fd), iov, cnt, off);
+	return pio(fd, iov, cnt, off, 0);
 }
 
 ssize_t mnt_pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-	ssize_t r;
-	return io(fd, iov, cnt, off, 1, &r) ? r : NEXT(pwritev)(kernel_fd(fd), iov, cnt, off);
+	return pio(fd, iov, cnt, off, 1);
 }
 
 ssize_t mnt_pread(int fd, void *buf, size_t n, off_t off)
 {
+	if (!reg(fd))
+		return NEXT(pread)(fd, buf, n, off);
 	struct iovec v = {buf, n};
-	ssize_t r;
-	return io(fd, &v, 1, off, 0, &r) ? r : NEXT(pread)(kernel_fd(fd), buf, n, off);
+	return pio(fd, &v, 1, off, 0);
 }
 
 ssize_t mnt_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
+	if (!reg(fd))
+		return NEXT(pwrite)(fd, buf, n, off);
 	struct iovec v = {(void *)buf, n};
-	ssize_t r;
-	return io(fd, &v, 1, off, 1, &r) ? r : NEXT(pwrite)(kernel_fd(fd), buf, n, off);
+	return pio(fd, &v, 1, off, 1);
 }
 
 /* read, write, readv, writev: at the kernel's offset of the description;
@@ -795,6 +868,9 @@ ssize_t mnt_pwrite(int fd, const void *buf, size_t n, off_t off)
 static ssize_t rw(struct mfile *f, int fd, const struct iovec *iov, int cnt, int write,
 		  ssize_t (*kernel)(int, const struct iovec *, int, const void *), const void *arg)
 {
+	if (t_busy)
+		return kernel(fd, iov, cnt, arg);
+	t_busy = 1;
 	pthread_mutex_lock(&f->offlock);
 	ssize_t r;
 	off_t cur = write && f->append ? -1 : NEXT(lseek)(fd, 0, SEEK_CUR);
@@ -811,6 +887,7 @@ static ssize_t rw(struct mfile *f, int fd, const struct iovec *iov, int cnt, int
 		r = kernel(fd, iov, cnt, arg);
 	}
 	pthread_mutex_unlock(&f->offlock);
+	t_busy = 0;
 	return r;
 }
 
@@ -859,6 +936,11 @@ ssize_t mnt_writev(int fd, const struct iovec *iov, int cnt)
 {
 	struct mfile *f = reg(fd);
 	return f ? rw(f, fd, iov, cnt, 1, k_writev, NULL) : NEXT(writev)(fd, iov, cnt);
+}
+
+int mnt_has(int fd)
+{
+	return reg(fd) != NULL;
 }
 
 void mnt_setfl(int fd, int flags)

@@ -118,6 +118,7 @@ void lk_release(const struct pfile *f);
  * else call the C library's. */
 struct iovec;
 void mnt_opened(int fd, int flags);
+int mnt_has(int fd); /* is fd registered? */
 void mnt_forget(int fd);
 void mnt_setfl(int fd, int flags);
 void mnt_guard(int lo, int hi);
