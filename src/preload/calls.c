@@ -741,8 +741,10 @@ static int dup_ours(int fd, struct pfile *f, int minfd, int cloexec)
 int dup(int fd)
 {
 	struct pfile *f = shim_get(fd);
-	if (!f)
+	if (!f) {
+		mnt_dup(fd);
 		return NEXT(dup)(fd);
+	}
 	int r = dup_ours(fd, f, 0, 0);
 	shim_put(f);
 	return r;
@@ -761,6 +763,7 @@ int dup3(int old, int new, int flags)
 	if (old != new) {
 		mnt_guard(new, new);
 		mnt_forget(new); /* before: an operation on the old file must not meet the new one */
+		mnt_dup(old);
 	}
 	int r = NEXT(dup3)(old, new, flags);
 	if (r >= 0) {
@@ -792,6 +795,8 @@ int fcntl(int fd, int cmd, ...)
 	va_end(ap);
 	struct pfile *f = shim_get(fd);
 	if (!f) {
+		if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+			mnt_dup(fd);
 		int r = NEXT(fcntl)(fd, cmd, arg);
 		if (r >= 0 && cmd == F_SETFL)
 			mnt_setfl(fd, (int)(intptr_t)arg);

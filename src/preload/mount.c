@@ -105,6 +105,9 @@ struct mfile {
 	struct mnt *m;
 	uint64_t ino;
 	int acc, append, flags;
+	int shared;    /* atomic: its description may be another number's too (dup,
+			* fork): read and write then go to the kernel, whose
+			* offset updates are atomic */
 	int kfd;       /* the companion: the same file opened O_DIRECT for the
 			* calls the shim sends to the kernel (no page cache, so
 			* they never turn the kernel bit on, and an O_DIRECT write
@@ -370,10 +373,20 @@ static void forked(void)
 	}
 }
 
+/* In the parent: every description is now the child's too. */
+static void forking_parent(void)
+{
+	for (int fd = 0; fd < SHIM_MAXFD; fd++) {
+		struct mfile *f = __atomic_load_n(&mtab[fd], __ATOMIC_RELAXED);
+		if (f)
+			__atomic_store_n(&f->shared, 1, __ATOMIC_RELAXED);
+	}
+}
+
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void watch_fork(void)
 {
-	pthread_atfork(NULL, NULL, forked);
+	pthread_atfork(NULL, forking_parent, forked);
 }
 
 /* The mount of a descriptor on device dev (st of the file): its entry,
@@ -527,6 +540,7 @@ void mnt_opened(int fd, int flags)
 	f->acc = flags & O_ACCMODE;
 	f->append = !!(flags & O_APPEND);
 	f->flags = flags;
+	f->shared = 0;
 	f->dirty = 0;
 	f->ver = UINT64_MAX;
 	f->nomap = 0;
@@ -868,7 +882,7 @@ ssize_t mnt_pwrite(int fd, const void *buf, size_t n, off_t off)
 static ssize_t rw(struct mfile *f, int fd, const struct iovec *iov, int cnt, int write,
 		  ssize_t (*kernel)(int, const struct iovec *, int, const void *), const void *arg)
 {
-	if (t_busy)
+	if (t_busy || __atomic_load_n(&f->shared, __ATOMIC_RELAXED))
 		return kernel(fd, iov, cnt, arg);
 	t_busy = 1;
 	pthread_mutex_lock(&f->offlock);
@@ -941,6 +955,13 @@ ssize_t mnt_writev(int fd, const struct iovec *iov, int cnt)
 int mnt_has(int fd)
 {
 	return reg(fd) != NULL;
+}
+
+void mnt_dup(int fd)
+{
+	struct mfile *f = reg(fd);
+	if (f)
+		__atomic_store_n(&f->shared, 1, __ATOMIC_RELAXED);
 }
 
 void mnt_setfl(int fd, int flags)

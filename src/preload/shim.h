@@ -119,6 +119,7 @@ void lk_release(const struct pfile *f);
 struct iovec;
 void mnt_opened(int fd, int flags);
 int mnt_has(int fd); /* is fd registered? */
+void mnt_dup(int fd); /* fd's description is now another number's too */
 void mnt_forget(int fd);
 void mnt_setfl(int fd, int flags);
 void mnt_guard(int lo, int hi);

@@ -8,7 +8,9 @@
 # acknowledged, kill -9 of the daemon gives clean errors; shell pipelines,
 # tar, make -j2, git, two sqlite3 writers and fio with several processes,
 # all under the shim; a second user keeps the kernel path; hostile
-# messages on the data socket.
+# messages on the data socket; Redis (BGSAVE, AOF) and PostgreSQL (initdb,
+# pgbench, kill -9 of a backend and of the server, pg_amcheck) under the
+# shim.
 # Usage: test_multiproc.sh [POISE_BINARY] (the shim is beside it)
 set -u
 cd "$(dirname "$0")/../.."
@@ -175,6 +177,101 @@ check "fio: 3 processes on one file, random 4 KiB writes, crc32c verified" grep 
 S fio --verify_state_save=0 --name=mp2 --filename="$M/fio" --size=8m --offset_increment=8m --numjobs=3 --rw=randread \
 	--bs=4k --ioengine=psync --verify=crc32c --verify_only --group_reporting >"$T/fio" 2>&1
 check "fio: 3 processes read it back, verified" grep -q "err= 0" "$T/fio"
+
+# Redis: BGSAVE forks a child that writes the dump while the parent
+# serves; an append-only file
+RPORT=$((20000 + $$ % 20000))
+mkdir "$M/redis"
+S redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$M/redis" --appendonly yes --appendfsync always --save '' \
+	--daemonize no --logfile "$T/redis.log" &
+RPID=$!
+for _ in $(seq 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+for i in $(seq 1 20000); do echo "SET key:$i value-$i"; done | redis-cli -p "$RPORT" >/dev/null
+check "redis under the shim: 20000 keys" test "$(redis-cli -p "$RPORT" dbsize)" = 20000
+redis-cli -p "$RPORT" bgsave >/dev/null
+for i in $(seq 1 500); do echo "SET during:$i x"; done | redis-cli -p "$RPORT" >/dev/null
+for _ in $(seq 200); do
+	redis-cli -p "$RPORT" info persistence | grep -q 'rdb_bgsave_in_progress:0' && break
+	sleep 0.1
+done
+check "BGSAVE: the forked child wrote the dump while the parent served" \
+	sh -c "redis-cli -p $RPORT info persistence | grep -q 'rdb_last_bgsave_status:ok'"
+check "the dump checks (redis-check-rdb)" S redis-check-rdb "$M/redis/dump.rdb"
+redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1
+wait "$RPID" 2>/dev/null
+S redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$M/redis" --appendonly no --save '' --daemonize no \
+	--logfile "$T/redis2.log" &
+RPID=$!
+for _ in $(seq 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+check "the dump alone loads every key set before BGSAVE" test "$(redis-cli -p "$RPORT" dbsize)" -ge 20000 -a \
+	"$(redis-cli -p "$RPORT" get key:19999)" = value-19999
+redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1
+wait "$RPID" 2>/dev/null
+S redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$M/redis" --appendonly yes --save '' --daemonize no \
+	--logfile "$T/redis3.log" &
+RPID=$!
+for _ in $(seq 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+check "the append-only file replays every key, those set during BGSAVE too" \
+	test "$(redis-cli -p "$RPORT" dbsize)" = 20500
+redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1
+wait "$RPID" 2>/dev/null
+
+# PostgreSQL: the postmaster and every backend under the shim, as the
+# pool's owner (the direct path is for those who may write the pool)
+PGB=/usr/lib/postgresql/15/bin
+if [ -x "$PGB/postgres" ] && id postgres >/dev/null 2>&1; then
+	chown postgres "$POOL"
+	mkdir "$M/pg" "$T/pgs"
+	chown postgres "$M/pg" "$T/pgs"
+	PG() { setpriv --reuid=postgres --regid=postgres --clear-groups env HOME="$T/pgs" LD_PRELOAD="$PRE" "$@"; }
+	PGPORT=$((40000 + $$ % 20000))
+	pg_start() {
+		PG env POISE_SHIM_STATS=1 "$PGB/pg_ctl" -D "$M/pg/data" -l "$T/pgs/pg.log" \
+			-o "-k $T/pgs -c listen_addresses= -p $PGPORT" -w start >/dev/null
+	}
+	SQL() { PG "$PGB/psql" -h "$T/pgs" -p "$PGPORT" -U postgres -At -c "$1" postgres; }
+	# pgbench's invariant (its runs with -n: no truncation of the history
+	# between runs): every transaction adds its delta to one account,
+	# teller and branch, and records it in the history
+	sums() { SQL "select (select sum(abalance) from pgbench_accounts) = (select coalesce(sum(delta), 0) from pgbench_history)
+		and (select sum(tbalance) from pgbench_tellers) = (select sum(bbalance) from pgbench_branches)
+		and (select sum(bbalance) from pgbench_branches) = (select coalesce(sum(delta), 0) from pgbench_history),
+		(select count(*) from pgbench_accounts)"; }
+	expect_rc 0 "postgres: initdb in the mount" PG "$PGB/initdb" -D "$M/pg/data" -A trust -U postgres
+	expect_rc 0 "postgres: the server starts" pg_start
+	expect_rc 0 "pgbench -i" PG "$PGB/pgbench" -h "$T/pgs" -p "$PGPORT" -i -s 2 -q postgres
+	PG "$PGB/pgbench" -h "$T/pgs" -p "$PGPORT" -n -c 4 -j 2 -T 3 postgres >"$T/pgb1" 2>&1
+	check "pgbench, 4 clients: no failed transaction" grep -q "number of failed transactions: 0 " "$T/pgb1"
+	PG "$PGB/pgbench" -h "$T/pgs" -p "$PGPORT" -n -c 2 -T 4 postgres >"$T/pgb2" 2>&1 &
+	BPID=$!
+	sleep 1.5
+	kill -9 "$(pgrep -u postgres -f 'postgres: postgres postgres' | head -1)" 2>/dev/null
+	wait "$BPID" 2>/dev/null
+	for _ in $(seq 100); do SQL 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+	check "kill -9 of a backend: the postmaster recovers and serves" test "$(SQL 'select 1')" = 1
+	check "... the balances agree, every account is there" test "$(sums)" = "t|200000"
+	PG "$PGB/pgbench" -h "$T/pgs" -p "$PGPORT" -n -c 2 -T 4 postgres >"$T/pgb3" 2>&1 &
+	BPID=$!
+	sleep 1.5
+	pkill -9 -u postgres -x postgres
+	wait "$BPID" 2>/dev/null
+	for _ in $(seq 100); do pgrep -u postgres -x postgres >/dev/null || break; sleep 0.1; done
+	# a postmaster killed with -9 leaves its pid file; the pid is gone (or a zombie)
+	pid=$(head -1 "$M/pg/data/postmaster.pid" 2>/dev/null)
+	if [ -n "$pid" ] && { [ ! -e "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; }; then
+		rm -f "$M/pg/data/postmaster.pid"
+	fi
+	expect_rc 0 "kill -9 of the whole server: it starts again (crash recovery)" pg_start
+	check "pg_amcheck (heap and every index) is clean" PG "$PGB/pg_amcheck" -h "$T/pgs" -p "$PGPORT" -U postgres \
+		--install-missing --heapallindexed postgres
+	check "the balances agree, every account is there" test "$(sums)" = "t|200000"
+	PG "$PGB/pg_ctl" -D "$M/pg/data" -m fast -w stop >/dev/null
+	check "the server's processes read and wrote directly" \
+		awk '/direct reads/ {r += $3; w += $6} END {exit !(r > 0 && w > 0)}' "$T/pgs/pg.log"
+	chown root "$POOL"
+else
+	bad "PostgreSQL 15 is not installed (scripts/install-deps installs it)"
+fi
 
 # ---- another user, and hostile messages ----
 chmod 644 "$M/f"
