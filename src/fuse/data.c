@@ -350,6 +350,13 @@ static pthread_t closer_thread;
 
 static void closer_put(int fd)
 {
+	/* a socket's close does not wait for its unsent data (the sender's
+	 * linger setting) */
+	struct statx sx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &sx) == 0 && S_ISSOCK(sx.stx_mode)) {
+		struct linger l = {1, 0};
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
 	pthread_mutex_lock(&closeq_lock);
 	if (closeq_n < CLOSE_Q)
 		closeq[closeq_n++] = fd;

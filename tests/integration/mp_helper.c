@@ -20,6 +20,10 @@
  *                        than one past it), APPEND holds every acknowledged
  *                        record whole; prints "ok" or what is wrong.
  *   mp_helper init FILE N        N blocks of round 0 for loop
+ *   mp_helper forkdrop FILE POOL read FILE (admitted), fork; the child drops
+ *                        to uid 65534 and must find no mapping of POOL
+ *                        in its address space and read FILE through the
+ *                        kernel still; "ok" 
  *   mp_helper fill FILE SEED N   N 4 KiB blocks of a pattern of SEED (pwrite)
  *   mp_helper verify FILE SEED N the same pattern read back (pread), "ok"
  */
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define B 4096
@@ -179,6 +184,42 @@ static int init(const char *file, uint64_t n)
 	return close(fd) < 0;
 }
 
+static int forkdrop(const char *file, const char *pool)
+{
+	char b[B];
+	int fd = open(file, O_RDONLY);
+	if (fd < 0 || pread(fd, b, B, 0) != B)
+		return 1;
+	pid_t c = fork();
+	if (c == 0) {
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(3);
+		struct stat ps;
+		char line[4400];
+		FILE *m = fopen("/proc/self/maps", "r");
+		if (!m || stat(pool, &ps) < 0)
+			_exit(4);
+		while (fgets(line, sizeof(line), m)) {
+			unsigned long long ino = 0;
+			/* address perms offset dev inode path */
+			if (sscanf(line, "%*s %*s %*s %*s %llu", &ino) == 1 && ino == (unsigned long long)ps.st_ino &&
+			    strstr(line, pool)) {
+				printf("the child still maps the pool: %s", line);
+				_exit(5);
+			}
+		}
+		fclose(m);
+		_exit(pread(fd, b, B, 0) == B ? 0 : 6);
+	}
+	int st;
+	if (waitpid(c, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("child: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		return 1;
+	}
+	printf("ok\n");
+	return 0;
+}
+
 static void pattern(uint64_t *w, uint64_t seed, uint64_t i)
 {
 	for (int j = 0; j < B / 8; j++)
@@ -211,6 +252,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "cmd"))
 		return cmd();
+	if (argc == 4 && !strcmp(argv[1], "forkdrop"))
+		return forkdrop(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "init"))
 		return init(argv[2], strtoull(argv[3], NULL, 0));
 	if (argc == 5 && !strcmp(argv[1], "loop"))

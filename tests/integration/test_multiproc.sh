@@ -279,6 +279,7 @@ SC $NOBODY "$H" verify "$M/f" 5 256 >"$T/out"
 check "a user who may not write the pool reads through the kernel ($(direct))" \
 	test "$(cat "$T/out")" = ok -a "$(direct)" = "0 0"
 expect_rc 1 "and cannot write a file the kernel would refuse it" $NOBODY env LD_PRELOAD="$PRE" "$H" fill "$M/f" 1 1
+check "a child that drops privileges after fork does not keep the pool mapped" S "$H" forkdrop "$M/f" "$POOL"
 SOCK=$(ls /run/poise/data-*.sock 2>/dev/null | head -1)
 check "the data socket exists" test -S "$SOCK"
 cat >"$T/hostile.py" <<'EOF'
@@ -298,14 +299,49 @@ s.sendmsg([struct.pack("<IIQQ", MAGIC, 2, 0, 0)], [(socket.SOL_SOCKET, socket.SC
 a = s.recv(64); out.append("admit-wrong-fd:%d" % struct.unpack("<Ii", a[:8])[1])
 s = conn(); s.send(struct.pack("<IIQQ", MAGIC, 99, 0, 0)); out.append("unknown-op:" + ("dropped" if s.recv(64) == b"" else "answered"))
 print(" ".join(out))
+if len(sys.argv) > 2:
+    # descriptors on empty datagrams, many times: none may stay in the daemon
+    for i in range(300):
+        s = conn()
+        s.sendmsg([b""], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("4i", fd, fd, fd, fd))])
+        s.close()
+    # a socket whose close would wait forever (lingering on unsent data),
+    # handed over and kept alive: the daemon must go on serving
+    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+    t = socket.create_connection(l.getsockname()); a, _ = l.accept()
+    t.setblocking(False)
+    try:
+        while True:
+            t.send(b"x" * 65536)
+    except BlockingIOError:
+        pass
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 2**31 - 1))
+    s = conn(); s.sendmsg([struct.pack("<IIQQ", MAGIC, 1, 0, 0)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", t.fileno()))])
+    t.close()
+    # and connections that never admit
+    idle = [conn() for i in range(300)]
+    open(sys.argv[2], "w").write("ready\n")
+    import time; time.sleep(float(sys.argv[3]))
 EOF
 PY=/usr/bin/python3 # the system's (another user may not run one under /root)
 [ -x "$PY" ] || PY=$(command -v python3)
 "$PY" "$T/hostile.py" "$SOCK" >"$T/hostile" 2>&1
 check "garbage, a map before admission, an unknown operation: dropped" grep -q "garbage:dropped map-unadmitted:dropped.*unknown-op:dropped" "$T/hostile"
 check "admission with a descriptor that is not the pool: refused (EACCES)" grep -q "admit-wrong-fd:-13" "$T/hostile"
-$NOBODY "$PY" "$T/hostile.py" "$SOCK" >"$T/hostile2" 2>&1
+DPID=$(pgrep -f "poise mount -o allow_other $POOL" | head -1)
+nfd=$(ls /proc/"$DPID"/fd | wc -l)
+rm -f "$T/ready"
+$NOBODY "$PY" "$T/hostile.py" "$SOCK" "$T/ready" 6 >"$T/hostile2" 2>&1 &
+HPID=$!
+for _ in $(seq 100); do [ -e "$T/ready" ] && break; sleep 0.1; done
 check "the same as another user" grep -q "admit-wrong-fd:-13" "$T/hostile2"
+sleep 3.5 # past the admission deadline (2 s, checked every second)
+SC "$H" verify "$M/f" 5 256 >"$T/out"
+check "while another user floods it (fds on empty datagrams, a socket whose close blocks, 300 idle connections), a process is admitted and reads directly ($(direct))" \
+	test "$(cat "$T/out")" = ok -a "$(direct)" = "256 0"
+check "the daemon kept none of the descriptors sent to it ($nfd before, $(ls /proc/"$DPID"/fd | wc -l) now)" \
+	test "$(ls /proc/"$DPID"/fd | wc -l)" -le $((nfd + 8))
+wait "$HPID" 2>/dev/null
 check "the mount still serves" sh -c "'$H' verify '$M/f' 5 256 | grep -q '^ok'"
 
 # ---- kill -9 of the daemon ----
