@@ -223,7 +223,12 @@ if [ -x "$PGB/postgres" ] && id postgres >/dev/null 2>&1; then
 	chown postgres "$POOL"
 	mkdir "$M/pg" "$T/pgs"
 	chown postgres "$M/pg" "$T/pgs"
-	PG() { setpriv --reuid=postgres --regid=postgres --clear-groups env HOME="$T/pgs" LD_PRELOAD="$PRE" "$@"; }
+	# postgres hangs at its start under libasan itself (with or without the
+	# shim): a sanitizer suite runs it with the release shim, against the
+	# sanitizer build's daemon
+	PGPRE=$PRE
+	[ -n "$ASANRT" ] && PGPRE=$(realpath "$(dirname "$SHIM")/../libpoise-preload.so")
+	PG() { setpriv --reuid=postgres --regid=postgres --clear-groups env HOME="$T/pgs" LD_PRELOAD="$PGPRE" "$@"; }
 	PGPORT=$((40000 + $$ % 20000))
 	pg_start() {
 		PG env POISE_SHIM_STATS=1 "$PGB/pg_ctl" -D "$M/pg/data" -l "$T/pgs/pg.log" \
