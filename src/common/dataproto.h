@@ -28,7 +28,9 @@
 #define POISE_DATAPROTO_H
 
 #include <stdint.h>
+#include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "poise-admin.h"
 
@@ -79,5 +81,25 @@ struct dp_map {
 	uint64_t ver;      /* the bucket's version, read before the map */
 	struct poise_fmap m;
 };
+
+/* Room for one descriptor in a message's control data. */
+union dp_cmsg {
+	char b[CMSG_SPACE(sizeof(int))];
+	struct cmsghdr a;
+};
+/* Make m carry descriptor fd (SCM_RIGHTS) in u; nothing when fd < 0. */
+static inline void dp_attach_fd(struct msghdr *m, union dp_cmsg *u, int fd)
+{
+	if (fd < 0)
+		return;
+	memset(u, 0, sizeof(*u));
+	m->msg_control = u->b;
+	m->msg_controllen = sizeof(u->b);
+	struct cmsghdr *h = CMSG_FIRSTHDR(m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof(int));
+}
 
 #endif

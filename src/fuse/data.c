@@ -382,21 +382,9 @@ static void *closer(void *arg)
 static int send_fd(int c, const void *buf, size_t len, int fd)
 {
 	struct iovec v = {(void *)buf, len};
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr a;
-	} u;
+	union dp_cmsg u;
 	struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		m.msg_control = u.b;
-		m.msg_controllen = sizeof(u.b);
-		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &fd, sizeof(int));
-	}
+	dp_attach_fd(&m, &u, fd);
 	return sendmsg(c, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
 }
 

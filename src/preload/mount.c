@@ -204,22 +204,10 @@ static int slot_of(struct mnt *m)
  * carries when tfd): 0 or -1.  m->sock_lock held. */
 static int ask(struct mnt *m, const struct dp_req *r, int pfd, void *ans, size_t alen, int *tfd)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr a;
-	} u;
+	union dp_cmsg u;
 	struct iovec v = {(void *)r, sizeof(*r)};
 	struct msghdr msg = {.msg_iov = &v, .msg_iovlen = 1};
-	if (pfd >= 0) {
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.b;
-		msg.msg_controllen = sizeof(u.b);
-		struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &pfd, sizeof(int));
-	}
+	dp_attach_fd(&msg, &u, pfd);
 	ssize_t n;
 	do
 		n = sendmsg(m->sock, &msg, MSG_NOSIGNAL);

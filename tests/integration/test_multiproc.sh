@@ -182,10 +182,14 @@ check "fio: 3 processes read it back, verified" grep -q "err= 0" "$T/fio"
 # serves; an append-only file
 RPORT=$((20000 + $$ % 20000))
 mkdir "$M/redis"
-S redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$M/redis" --appendonly yes --appendfsync always --save '' \
-	--daemonize no --logfile "$T/redis.log" &
-RPID=$!
-for _ in $(seq 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+redis_up() { # redis_up AOF LOG: a server under the shim on $RPORT, ready
+	S redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$M/redis" --appendonly "$1" --appendfsync always \
+		--save '' --daemonize no --logfile "$T/$2" &
+	RPID=$!
+	for _ in $(seq 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+}
+redis_down() { redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1; wait "$RPID" 2>/dev/null; }
+redis_up yes redis.log
 for i in $(seq 1 20000); do echo "SET key:$i value-$i"; done | redis-cli -p "$RPORT" >/dev/null
 check "redis under the shim: 20000 keys" test "$(redis-cli -p "$RPORT" dbsize)" = 20000
 redis-cli -p "$RPORT" bgsave >/dev/null
@@ -197,24 +201,15 @@ done
 check "BGSAVE: the forked child wrote the dump while the parent served" \
 	sh -c "redis-cli -p $RPORT info persistence | grep -q 'rdb_last_bgsave_status:ok'"
 check "the dump checks (redis-check-rdb)" S redis-check-rdb "$M/redis/dump.rdb"
-redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1
-wait "$RPID" 2>/dev/null
-S redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$M/redis" --appendonly no --save '' --daemonize no \
-	--logfile "$T/redis2.log" &
-RPID=$!
-for _ in $(seq 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+redis_down
+redis_up no redis2.log
 check "the dump alone loads every key set before BGSAVE" test "$(redis-cli -p "$RPORT" dbsize)" -ge 20000 -a \
 	"$(redis-cli -p "$RPORT" get key:19999)" = value-19999
-redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1
-wait "$RPID" 2>/dev/null
-S redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$M/redis" --appendonly yes --save '' --daemonize no \
-	--logfile "$T/redis3.log" &
-RPID=$!
-for _ in $(seq 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+redis_down
+redis_up yes redis3.log
 check "the append-only file replays every key, those set during BGSAVE too" \
 	test "$(redis-cli -p "$RPORT" dbsize)" = 20500
-redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1
-wait "$RPID" 2>/dev/null
+redis_down
 
 # PostgreSQL: the postmaster and every backend under the shim, as the
 # pool's owner (the direct path is for those who may write the pool)
