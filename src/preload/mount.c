@@ -740,7 +740,7 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 	if (s < 0)
 		return 0;
 	pthread_rwlock_rdlock(&f->lock);
-	for (int tries = 0; f->fd == fd && tries < 3; tries++) {
+	for (int tries = 0; f->fd == fd && f->m == m && tries < 3; tries++) { /* (recycled meanwhile: the kernel's) */
 		uint64_t v = rt_enter(&m->u, s, f->ino);
 		if (!rt_alive(&m->u)) { /* after the slot is up: the daemon is gone (or stalled), for good */
 			rt_leave(&m->u, s);
