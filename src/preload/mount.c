@@ -130,22 +130,34 @@ static int kfd_top = -1;                 /* the highest companion number so far 
 static struct mfile *free_list;
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* ---- counts (POISE_SHIM_STATS=1: printed on stderr at exit, for tests) ---- */
+/* ---- counts, for tests: POISE_SHIM_STATS=1 prints them on stderr at
+ * exit, POISE_SHIM_STATS=/a/file appends them to that file (a program
+ * may close its stderr before its exit handlers end, as coreutils do) ---- */
 
 static int stats_on;
+static char stats_path[256];
 static uint64_t n_direct[2], n_kernel[2]; /* [write] */
 
 static void stats_print(void)
 {
-	fprintf(stderr, "poise-preload: mount: %llu direct reads, %llu direct writes, %llu kernel reads, %llu kernel writes\n",
-		(unsigned long long)n_direct[0], (unsigned long long)n_direct[1], (unsigned long long)n_kernel[0],
-		(unsigned long long)n_kernel[1]);
+	char line[200];
+	int n = snprintf(line, sizeof(line),
+			 "poise-preload: mount: %llu direct reads, %llu direct writes, %llu kernel reads, %llu kernel writes\n",
+			 (unsigned long long)n_direct[0], (unsigned long long)n_direct[1], (unsigned long long)n_kernel[0],
+			 (unsigned long long)n_kernel[1]);
+	int fd = stats_path[0] ? real_open(stats_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644) : 2;
+	if (fd >= 0 && n > 0 && write(fd, line, (size_t)n) < 0)
+		(void)0;
+	if (fd > 2)
+		real_close(fd);
 }
 
 __attribute__((constructor)) static void stats_init(void)
 {
 	const char *e = secure_getenv("POISE_SHIM_STATS");
-	if (e && !strcmp(e, "1")) {
+	if (e && (!strcmp(e, "1") || (e[0] == '/' && strlen(e) < sizeof(stats_path)))) {
+		if (e[0] == '/')
+			snprintf(stats_path, sizeof(stats_path), "%s", e);
 		stats_on = 1;
 		atexit(stats_print);
 	}

@@ -25,6 +25,7 @@ expect_rc 0 "fsck" "$P" fsck $D
 expect_rc 0 "poise mount" "$P" mount $D /fm
 cp -a /usr/share/doc/util-linux /fm/copy
 check "cp -a through the mount" diff -r /usr/share/doc/util-linux /fm/copy
+shim_direct "devdax" /fm
 expect_rc 0 "poise umount" "$P" umount /fm
 "$P" badblocks inject $D 100 1 2>/tmp/err
 contains "injection is refused on real devices, clearly" /tmp/err "emulated pool"

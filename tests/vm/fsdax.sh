@@ -51,6 +51,7 @@ for fs in ${1:-ext4}; do
 	expect_rc 0 "$fs: poise mount" "$P" mount /mnt/pool /fm
 	cp -a /usr/share/doc/util-linux /fm/copy
 	check "$fs: cp -a through the mount" diff -r /usr/share/doc/util-linux /fm/copy
+	shim_direct "$fs" /fm
 	check "$fs: sqlite3 through the mount" test "$(sqlite3 /fm/t.db 'create table t(a); insert into t values(1),(2); pragma integrity_check; select count(*) from t;' | tr '\n' ' ')" = "ok 2 "
 	expect_rc 0 "$fs: poise umount" "$P" umount /fm
 	expect_rc 0 "$fs: fsck after the mount" "$P" fsck /mnt/pool
