@@ -119,7 +119,7 @@ static struct {
 /* ---- freed blocks ---- */
 
 static __thread struct freed {
-	uint64_t *blk, *n;
+	struct { uint64_t blk, n; } *e;
 	size_t cnt, cap;
 } pend;
 
@@ -131,18 +131,14 @@ static void free_hook(void *ctx, uint64_t blk, uint64_t n)
 	(void)ctx;
 	if (pend.cnt == pend.cap) {
 		size_t cap = pend.cap ? pend.cap * 2 : 16;
-		uint64_t *b = realloc(pend.blk, cap * sizeof(*b));
-		if (b)
-			pend.blk = b;
-		uint64_t *c = b ? realloc(pend.n, cap * sizeof(*c)) : NULL;
-		if (c)
-			pend.n = c;
-		if (!b || !c)
+		__typeof__(pend.e) e = realloc(pend.e, cap * sizeof(*e));
+		if (!e)
 			return;
+		pend.e = e;
 		pend.cap = cap;
 	}
-	pend.blk[pend.cnt] = blk;
-	pend.n[pend.cnt++] = n;
+	pend.e[pend.cnt].blk = blk;
+	pend.e[pend.cnt++].n = n;
 }
 
 static void give_back(void *ctx, uint64_t blk, uint64_t n)
@@ -158,7 +154,7 @@ void pfuse_changed(struct pfuse *pf, uint64_t ino)
 	if (!pend.cnt)
 		return;
 	for (size_t i = 0; i < pend.cnt; i++)
-		(void)rt_defer(&D.d, pend.blk[i], pend.n[i], g, &D.o); /* -ENOMEM: held to the next mount */
+		(void)rt_defer(&D.d, pend.e[i].blk, pend.e[i].n, g, &D.o); /* -ENOMEM: held to the next mount */
 	pend.cnt = 0;
 	rt_release(&D.d, &D.o, give_back, pf->pool); /* at once when nobody is inside an operation */
 }

@@ -336,9 +336,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -fd);
 		return;
 	}
-	fi->fh = (uint64_t)fd;
-	set_caching(PF(req), fi);
 	struct pfuse *pf = PF(req); /* req is gone once answered */
+	fi->fh = (uint64_t)fd;
+	set_caching(pf, fi);
 	touch_atime(pf, ino, fi->flags);
 	opened(pf, ino, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller was interrupted */
@@ -708,16 +708,13 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg, struct 
 		fuse_reply_err(req, ENOTTY);
 		return;
 	}
-	struct dp_hello *h = calloc(1, sizeof(*h));
-	if (!sock || !h || strlen(sock) >= sizeof(h->sock)) {
-		free(h);
-		fuse_reply_err(req, sock ? ENOMEM : ENOTTY); /* no data channel: the kernel path */
+	struct dp_hello h = {.magic = DP_MAGIC};
+	if (!sock || strlen(sock) >= sizeof(h.sock)) {
+		fuse_reply_err(req, ENOTTY); /* no data channel: the kernel path */
 		return;
 	}
-	h->magic = DP_MAGIC;
-	strcpy(h->sock, sock);
-	fuse_reply_ioctl(req, 0, h, sizeof(*h));
-	free(h);
+	strcpy(h.sock, sock);
+	fuse_reply_ioctl(req, 0, &h, sizeof(h));
 }
 
 const struct fuse_lowlevel_ops pfuse_ops = {

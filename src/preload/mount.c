@@ -163,9 +163,8 @@ __attribute__((constructor)) static void stats_init(void)
 	}
 }
 
-static void count(struct mfile *f, int write, int served)
+static void count(int write, int served)
 {
-	(void)f;
 	if (__builtin_expect(stats_on, 0))
 		__atomic_add_fetch(served ? &n_direct[write] : &n_kernel[write], 1, __ATOMIC_RELAXED);
 }
@@ -794,7 +793,7 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 	pthread_rwlock_unlock(&f->lock);
 	if (served && write && *ret > 0 && !__atomic_exchange_n(&f->dirty, 1, __ATOMIC_ACQ_REL))
 		touch(f);
-	count(f, write, served);
+	count(write, served);
 	return served;
 }
 
@@ -880,10 +879,10 @@ ssize_t mnt_pwrite(int fd, const void *buf, size_t n, off_t off)
 /* read, write, readv, writev: at the kernel's offset of the description;
  * kernel(fd) does the call the C library's way when the shim cannot. */
 static ssize_t rw(struct mfile *f, int fd, const struct iovec *iov, int cnt, int write,
-		  ssize_t (*kernel)(int, const struct iovec *, int, const void *), const void *arg)
+		  ssize_t (*kernel)(int, const struct iovec *, int))
 {
 	if (t_busy || __atomic_load_n(&f->shared, __ATOMIC_RELAXED))
-		return kernel(fd, iov, cnt, arg);
+		return kernel(fd, iov, cnt);
 	t_busy = 1;
 	pthread_mutex_lock(&f->offlock);
 	ssize_t r;
@@ -898,31 +897,29 @@ static ssize_t rw(struct mfile *f, int fd, const struct iovec *iov, int cnt, int
 		if (r > 0 && NEXT(lseek)(fd, cur + r, SEEK_SET) < 0)
 			r = -1;
 	} else {
-		r = kernel(fd, iov, cnt, arg);
+		r = kernel(fd, iov, cnt);
 	}
 	pthread_mutex_unlock(&f->offlock);
 	t_busy = 0;
 	return r;
 }
 
-static ssize_t k_read(int fd, const struct iovec *iov, int cnt, const void *arg)
+static ssize_t k_read(int fd, const struct iovec *iov, int cnt)
 {
-	(void)cnt, (void)arg;
+	(void)cnt;
 	return NEXT(read)(fd, iov[0].iov_base, iov[0].iov_len);
 }
-static ssize_t k_write(int fd, const struct iovec *iov, int cnt, const void *arg)
+static ssize_t k_write(int fd, const struct iovec *iov, int cnt)
 {
-	(void)cnt, (void)arg;
+	(void)cnt;
 	return NEXT(write)(fd, iov[0].iov_base, iov[0].iov_len);
 }
-static ssize_t k_readv(int fd, const struct iovec *iov, int cnt, const void *arg)
+static ssize_t k_readv(int fd, const struct iovec *iov, int cnt)
 {
-	(void)arg;
 	return NEXT(readv)(fd, iov, cnt);
 }
-static ssize_t k_writev(int fd, const struct iovec *iov, int cnt, const void *arg)
+static ssize_t k_writev(int fd, const struct iovec *iov, int cnt)
 {
-	(void)arg;
 	return NEXT(writev)(fd, iov, cnt);
 }
 
@@ -930,26 +927,26 @@ ssize_t mnt_read(int fd, void *buf, size_t n)
 {
 	struct mfile *f = reg(fd);
 	struct iovec v = {buf, n};
-	return f ? rw(f, fd, &v, 1, 0, k_read, NULL) : NEXT(read)(fd, buf, n);
+	return f ? rw(f, fd, &v, 1, 0, k_read) : NEXT(read)(fd, buf, n);
 }
 
 ssize_t mnt_write(int fd, const void *buf, size_t n)
 {
 	struct mfile *f = reg(fd);
 	struct iovec v = {(void *)buf, n};
-	return f ? rw(f, fd, &v, 1, 1, k_write, NULL) : NEXT(write)(fd, buf, n);
+	return f ? rw(f, fd, &v, 1, 1, k_write) : NEXT(write)(fd, buf, n);
 }
 
 ssize_t mnt_readv(int fd, const struct iovec *iov, int cnt)
 {
 	struct mfile *f = reg(fd);
-	return f ? rw(f, fd, iov, cnt, 0, k_readv, NULL) : NEXT(readv)(fd, iov, cnt);
+	return f ? rw(f, fd, iov, cnt, 0, k_readv) : NEXT(readv)(fd, iov, cnt);
 }
 
 ssize_t mnt_writev(int fd, const struct iovec *iov, int cnt)
 {
 	struct mfile *f = reg(fd);
-	return f ? rw(f, fd, iov, cnt, 1, k_writev, NULL) : NEXT(writev)(fd, iov, cnt);
+	return f ? rw(f, fd, iov, cnt, 1, k_writev) : NEXT(writev)(fd, iov, cnt);
 }
 
 int mnt_has(int fd)
