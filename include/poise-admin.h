@@ -131,7 +131,8 @@ void poise_pool_free_now(struct poise_pool *pool, uint64_t blk, uint64_t n);
  * the end of the file) as extents of pool blocks, split where the pool's
  * known bad sectors start and stop (bad = 1: a block with one, to be read
  * and written through the file system only); holes are the blocks no
- * extent holds.  Blocks past the size are left out.  At most
+ * extent holds.  Blocks past the size (fallocate FALLOC_FL_KEEP_SIZE space)
+ * are included; m->size says where the bytes end.  At most
  * POISE_FMAP_MAX extents: a longer map ends the window early.  Returns
  * the extent count, -EBADF, -EINVAL (not a regular file) or -EOPNOTSUPP
  * (the block path).  The map is the file's at the call: the caller must
@@ -148,6 +149,14 @@ struct poise_fmap {
 	struct poise_fmap_ext ext[POISE_FMAP_MAX];
 };
 int poise_fmap(struct poise_pool *pool, int fd, uint64_t off, struct poise_fmap *m);
+/* The size of fd's file grows to `size` (never shrinks) with nothing
+ * zeroed: a process that shares the pool wrote every byte between the old
+ * size and `size` into blocks the file already has (fallocate
+ * FALLOC_FL_KEEP_SIZE space, docs/MULTIPROC.md).  Blocks from
+ * max(the new size's block, trim_from) on are dropped (trim_from
+ * UINT64_MAX: none).  0, -EBADF, -EINVAL (not open for writing, not a
+ * regular file), -EFBIG or -ENOSPC/-EIO from the log. */
+int poise_fgrow(struct poise_pool *pool, int fd, uint64_t size, uint64_t trim_from);
 
 /* ---- pool devices, bad sectors, raw access ---- */
 #define POISE_SECTOR 512u

@@ -17,9 +17,14 @@
  *      checks the descriptor is its pool, open for writing; takes the pid
  *      from SO_PEERCRED; answers struct dp_admit with the reader table's
  *      memory file (SCM_RIGHTS).
- *   4. Then DP_MAP (a window of an inode's block map, struct dp_map) and
- *      DP_TOUCH (the process wrote an inode's blocks: its times move, the
- *      kernel's cached attributes are dropped), each answered.
+ *   4. Then DP_MAP (a window of an inode's block map, struct dp_map, with
+ *      the grant that holds its size when one does), DP_TOUCH (the process
+ *      wrote an inode's blocks: its times move, the kernel's cached
+ *      attributes are dropped), DP_GROW (space to append into past the
+ *      size: a grant, readers.h) and DP_SETTLE (the process is done
+ *      appending: its grant of the inode is taken back, the size logged,
+ *      the space past it dropped; and DP_TOUCH's work when off is 1), each
+ *      answered.
  * SOCK_SEQPACKET: one message per send, so a request is whole or absent.
  * Both ends are one build on one machine: structures travel as they are,
  * and every field is checked by the receiver.
@@ -44,11 +49,12 @@ struct dp_hello {
 /* FUSE passes a restricted ioctl's argument by the size the command names. */
 #define DP_IOC_HELLO _IOR('P', 0x51, struct dp_hello)
 
-enum dp_op { DP_WHO = 1, DP_ADMIT, DP_MAP, DP_TOUCH };
+enum dp_op { DP_WHO = 1, DP_ADMIT, DP_MAP, DP_TOUCH, DP_GROW, DP_SETTLE };
 
 struct dp_req {
 	uint32_t magic, op;
-	uint64_t ino, off; /* DP_MAP: the inode and the byte the window starts at; DP_TOUCH: the inode */
+	uint64_t ino, off; /* the inode; DP_MAP: the byte the window starts at; DP_GROW: the byte
+			    * the space must reach; DP_SETTLE: 1 to move the times too */
 };
 
 #define DP_NEED_MSYNC 1u /* the pool is a mapped ordinary file: stores need msync to be durable */
@@ -70,7 +76,7 @@ struct dp_admit {
 	uint64_t pool_size;
 };
 
-struct dp_ans { /* DP_TOUCH's answer */
+struct dp_ans { /* DP_TOUCH's, DP_GROW's and DP_SETTLE's answer */
 	uint32_t magic;
 	int32_t rc;
 };
@@ -79,6 +85,9 @@ struct dp_map {
 	uint32_t magic;
 	int32_t rc;        /* 0, or -errno */
 	uint64_t ver;      /* the bucket's version, read before the map */
+	int32_t grant;     /* the grant (table index) whose word holds the size past m.size, or -1 */
+	uint32_t holder;   /* 1: the asking process holds it (may append) */
+	uint64_t gend;     /* the byte its space ends at */
 	struct poise_fmap m;
 };
 

@@ -16,7 +16,28 @@
  *             errors are being injected): a user that sees it set does not
  *             touch the blocks (rt_kernel, rt_kernel_all);
  *   slot[p][t] per thread t of admitted process p: the generation the
- *             thread's current operation started in, 0 when idle.
+ *             thread's current operation started in, 0 when idle;
+ *   grant[g]  space to append into: the owner allocated blocks past the
+ *             size of inode `ino` up to byte `end` and gave them to one
+ *             process; `word` is the size that process's appends reached,
+ *             moved by it alone (compare-and-swap, after the bytes are
+ *             durable), with RT_REVOKED set by the owner when it takes the
+ *             grant back (rt_grant_*).
+ *
+ * Appends (the grant protocol): the holder copies bytes [off, off+len)
+ * with off <= the word's size into the granted blocks, makes them durable,
+ * then CASes the word to off+len unless RT_REVOKED is set (a failed CAS
+ * sends the write to the kernel).  The owner takes a grant back with one
+ * CAS that sets RT_REVOKED: the size it read is final (no later CAS of
+ * the holder can succeed), it logs that size (poise_fgrow), and only then
+ * changes the inode's map or size itself, bumps its version, and reuses
+ * the slot for another inode after that bump.  Readers (any process)
+ * take an inode's size as the larger of its map's and the word's, read
+ * between two loads of the version (rt_enter's and one after): a slot
+ * reused for another inode is seen as a moved version, so a word is only
+ * ever taken for its own inode.  Every byte below the word was written by
+ * the holder (each append starts at or below the size it saw), so growing
+ * the size zeroes nothing.
  *
  * The protocol (all the accesses named are sequentially consistent):
  *   user  (rt_enter):  a = gen; slot = a; v = ver[h]; if v differs from the
@@ -61,10 +82,12 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define RT_MAGIC 0x3130547265736f50ULL /* "PoserT01" */
+#define RT_MAGIC 0x3230547265736f50ULL /* "PoserT02" */
 #define RT_NPROC 256 /* processes admitted at once */
 #define RT_NTHR 64   /* threads of one process inside an operation at once */
 #define RT_NVER 4096 /* inode hash buckets */
+#define RT_NGRANT 64 /* files with space to append into, at once */
+#define RT_REVOKED (1ULL << 63)
 
 /* The shared table.  Fixed widths; slots one cache line each (no false
  * sharing between threads). */
@@ -79,10 +102,17 @@ struct rt_slot {
 	uint64_t active; /* atomic: the generation the operation started in, 0 idle */
 	uint64_t pad[7];
 };
+struct rt_grant {
+	uint64_t ino;  /* atomic: the inode, 0 when free (the owner's) */
+	uint64_t word; /* atomic: the size the holder's appends reached, | RT_REVOKED once taken back */
+	uint64_t end;  /* atomic: the byte the granted space ends at (the owner's) */
+	uint64_t pad[5];
+};
 struct rt_table {
 	struct rt_head h;
 	struct rt_slot slot[RT_NPROC][RT_NTHR];
 	uint64_t ver[RT_NVER]; /* atomic */
+	struct rt_grant grant[RT_NGRANT];
 };
 
 /* ---- the owner ---- */
@@ -216,6 +246,36 @@ static inline int rt_kernel_bit(uint64_t v)
 {
 	return (int)(v & 1);
 }
+/* Inode ino's size by grant g, at most end (the space the map covers), or
+ * 0 when g is not ino's; the caller then checks the version did not move
+ * (the argument above). */
+static inline uint64_t rt_grant_size(const struct rt_table *t, int g, uint64_t ino, uint64_t end)
+{
+	if (g < 0 || g >= RT_NGRANT || __atomic_load_n(&t->grant[g].ino, __ATOMIC_SEQ_CST) != ino)
+		return 0;
+	uint64_t w = __atomic_load_n(&t->grant[g].word, __ATOMIC_SEQ_CST) & ~RT_REVOKED;
+	return w <= end ? w : end;
+}
+/* The holder's append reached byte to: 1, or 0 when the grant was taken
+ * back (the write then goes to the kernel). */
+static inline int rt_grant_publish(struct rt_table *t, int g, uint64_t to)
+{
+	uint64_t w = __atomic_load_n(&t->grant[g].word, __ATOMIC_SEQ_CST);
+	for (;;) {
+		if (w & RT_REVOKED)
+			return 0;
+		if (w >= to)
+			return 1;
+		if (__atomic_compare_exchange_n(&t->grant[g].word, &w, to, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return 1;
+	}
+}
+/* The owner takes grant g back: the final size (no publish succeeds after). */
+static inline uint64_t rt_grant_revoke(struct rt_table *t, int g)
+{
+	return __atomic_fetch_or(&t->grant[g].word, RT_REVOKED, __ATOMIC_SEQ_CST) & ~RT_REVOKED;
+}
+
 /* The bucket's version, outside an operation (what a map fetch records
  * before it reads the map). */
 static inline uint64_t rt_ver(const struct rt_table *t, uint64_t ino)

@@ -715,6 +715,8 @@ int poise_fmap(struct poise_pool *pool, int fd, uint64_t off, struct poise_fmap 
 	m->size = ip->d.i_size;
 	m->mode = ip->d.i_mode;
 	uint64_t limit = (m->size + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT, b = off >> POISE_BLOCK_SHIFT;
+	if (ip->next && ip->ext[ip->next - 1].e_lblk + ip->ext[ip->next - 1].e_len > limit)
+		limit = ip->ext[ip->next - 1].e_lblk + ip->ext[ip->next - 1].e_len; /* blocks past the size too */
 	m->start = b;
 	while (b < limit) {
 		uint64_t run, p = imap(ip, b, &run);
@@ -727,6 +729,17 @@ int poise_fmap(struct poise_pool *pool, int fd, uint64_t off, struct poise_fmap 
 	m->end = b < limit ? b : UINT64_MAX; /* UINT64_MAX: to the end of the file and past it */
 	pthread_rwlock_unlock(&ip->lock);
 	return (int)m->n;
+}
+
+int poise_fgrow(struct poise_pool *pool, int fd, uint64_t size, uint64_t trim_from)
+{
+	struct file *f = fd_get(pool->fs, fd);
+	int ret = check_rw(pool->fs, f, 1);
+	if (ret < 0)
+		return ret == -EBADF && f ? poise_err(EINVAL, "descriptor not open for writing") : ret;
+	if (!S_ISREG(f->ip->type))
+		return poise_err(EINVAL, "not a regular file");
+	return file_grow(pool->fs, f->ip, size, trim_from);
 }
 
 int poise_fiemap(struct poise_pool *pool, const char *path, uint64_t off, uint64_t len,

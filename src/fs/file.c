@@ -604,6 +604,40 @@ int file_truncate(struct poise_fs *fs, struct inode *ip, uint64_t size)
 	return ret;
 }
 
+/* (fs.h) */
+int file_grow(struct poise_fs *fs, struct inode *ip, uint64_t size, uint64_t trim_from)
+{
+	if (size > POISE_MAX_FILE_SIZE)
+		return poise_err(EFBIG, "size %llu is past the largest file size", (unsigned long long)size);
+	pthread_rwlock_wrlock(&ip->lock);
+	struct poise_dinode nd = image(ip);
+	uint64_t nsize = size > nd.i_size ? size : nd.i_size;
+	uint64_t cut = (nsize + POISE_BLOCK - 1) >> POISE_BLOCK_SHIFT;
+	if (trim_from > cut)
+		cut = trim_from;
+	struct fchange c;
+	int ret = change_begin(ip, &c);
+	uint32_t n0 = c.n;
+	if (ret == 0 && cut < (~0ULL >> 13))
+		ret = ext_cut(&c.l, &c.n, &c.cap, cut, ~0ULL >> 13, &c.fr, &c.nfr);
+	if (ret == 0 && nsize == nd.i_size && !c.nfr && c.n == n0) {
+		change_free(&c); /* nothing to publish */
+	} else if (ret == 0) {
+		/* no zeros: every byte of [old size, size) was written by the
+		 * caller, into blocks the file already had */
+		if (nsize != nd.i_size) {
+			nd.i_size = nsize;
+			nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
+		}
+		ret = publish(fs, ip, &nd, &c);
+	} else {
+		drop(fs, &c);
+		change_free(&c);
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	return ret;
+}
+
 int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off, uint64_t len)
 {
 	if (len == 0 || off + len < off || off + len > POISE_MAX_FILE_SIZE)

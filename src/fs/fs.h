@@ -373,6 +373,12 @@ ssize_t file_write(struct poise_fs *fs, struct inode *ip, const void *buf, size_
 		   uint64_t off, int append, struct poise_block *bp);
 int file_truncate(struct poise_fs *fs, struct inode *ip, uint64_t size);
 int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off, uint64_t len);
+/* The size grows to `size` (never shrinks) without zeroing anything: the
+ * bytes between were written into blocks the file has, by a process of
+ * the data channel (docs/MULTIPROC.md); blocks from max(the new size's
+ * block, trim_from) on are dropped (trim_from UINT64_MAX: none).  0 or
+ * -errno. */
+int file_grow(struct poise_fs *fs, struct inode *ip, uint64_t size, uint64_t trim_from);
 /* Free every block of an inode being deleted (after its tx committed).
  * Takes allocator shards only. */
 void file_free_all(struct poise_fs *fs, struct poise_extent *ext, uint32_t n, uint64_t *chain,

@@ -48,6 +48,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/falloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -76,6 +77,8 @@ struct pcent {
 	int cached;        /* the kernel bit is held for it */
 	int quiet;         /* ... and the drain after setting it is over */
 	uint64_t g;        /* the generation of that drain */
+	uint32_t appenders; /* O_APPEND opens: no grant while there is one */
+	int stale;         /* a grant ended since the kernel last asked for the size */
 	struct pcent *next;
 };
 
@@ -212,7 +215,7 @@ void pfuse_page_release(struct pfuse *pf, uint64_t ino)
 	if (*e && (*e)->opens && --(*e)->opens == 0) {
 		if ((*e)->cached)
 			clear = 1;
-		else if (!(*e)->inflight)
+		else if (!(*e)->inflight && !(*e)->appenders && !(*e)->stale)
 			pc_drop(e);
 	}
 	pthread_mutex_unlock(&D.pc_lock);
@@ -289,7 +292,7 @@ static void pc_clear(uint64_t ino)
 	if (*e && (*e)->cached && !(*e)->inflight && (*e)->seq == seq) {
 		(void)rt_kernel(&D.o, ino, 0);
 		(*e)->cached = 0;
-		if (!(*e)->opens)
+		if (!(*e)->opens && !(*e)->appenders && !(*e)->stale)
 			pc_drop(e);
 	}
 	pthread_mutex_unlock(&D.pc_lock);
@@ -328,6 +331,300 @@ void pfuse_data_hold(struct pfuse *pf, int on)
 		pfuse_changed(pf, 0);
 		(void)rt_kernel_all(&D.o, 0);
 	}
+}
+
+/* ---- grants: space past a file's size to append into (readers.h) ---- */
+
+struct grant {
+	uint64_t ino;    /* 0: free */
+	int p;           /* the holder's process index ... */
+	uint64_t seq;    /* ... and its admission */
+	int fd;          /* a library descriptor of the inode, for writing */
+	uint64_t logged; /* the size logged so far */
+	uint64_t end;    /* the byte the space ends at */
+	uint64_t trim;   /* the block the space may be dropped from at the end (UINT64_MAX: never,
+			  * the file had space past its size of its own) */
+};
+static struct grant G[RT_NGRANT];
+enum { GR_TICK, GR_PROC, GR_ALL };
+static void gr_sweep(int how, int p, uint64_t seq);
+static int send_fd(int c, const void *buf, size_t len, int fd);
+static unsigned ngrant; /* atomic: grants live (read without the lock: a hint) */
+static pthread_mutex_t gr_lock = PTHREAD_MUTEX_INITIALIZER;
+#define BLK_SIZE 4096ULL                /* the pool's block (src/fs/layout.h) */
+#define MAX_FILE (1ULL << 50)           /* the largest file size (src/fs/layout.h) */
+#define GROW_MIN (1u << 20)
+#define GROW_MAX (32u << 20)
+
+/* The kernel may hold a smaller size for ino than the file has (a grant
+ * ended): an O_APPEND open must not use its page cache.  Off once the
+ * kernel was told the size (the entry goes when nothing else needs it).
+ * pc_lock held. */
+static unsigned nstale; /* atomic: entries marked (a hint, read without the lock) */
+static void mark_stale(uint64_t ino, int on)
+{
+	struct pcent **f = pc_find(ino), *e = on ? pc_get(ino) : *f;
+	if (!e || e->stale == on)
+		return;
+	e->stale = on;
+	if (on) {
+		__atomic_add_fetch(&nstale, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	__atomic_sub_fetch(&nstale, 1, __ATOMIC_RELAXED);
+	if (!e->opens && !e->cached && !e->inflight && !e->appenders)
+		pc_drop(pc_find(ino));
+}
+
+/* Log grant i's size (its holder's word); revoke: take it back first, drop
+ * the space past the size, free the slot.  gr_lock held. */
+static int gr_publish(int i, int revoke)
+{
+	struct grant *g = &G[i];
+	struct rt_table *t = D.o.t;
+	uint64_t w = revoke ? rt_grant_revoke(t, i) : __atomic_load_n(&t->grant[i].word, __ATOMIC_SEQ_CST) & ~RT_REVOKED;
+	if (w > g->end)
+		w = g->end; /* the word is any admitted process's to scribble on */
+	int r = 0;
+	if (w > g->logged || revoke)
+		r = poise_fgrow(D.pf->pool, g->fd, w > g->logged ? w : g->logged, revoke ? g->trim : UINT64_MAX);
+	int grew = r == 0 && w > g->logged;
+	if (grew)
+		g->logged = w;
+	if (!revoke)
+		return r;
+	uint64_t ino = g->ino;
+	poise_close(D.pf->pool, g->fd); /* the last close of an unlinked file frees it */
+	pfuse_changed(D.pf, ino);       /* the grant, and the space, are gone from the maps */
+	__atomic_store_n(&t->grant[i].ino, 0, __ATOMIC_SEQ_CST); /* reusable after the bump */
+	__atomic_store_n(&t->grant[i].word, 0, __ATOMIC_SEQ_CST);
+	g->ino = 0;
+	__atomic_sub_fetch(&ngrant, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&D.pc_lock);
+	mark_stale(ino, 1);
+	pthread_mutex_unlock(&D.pc_lock);
+	if (D.pf->se)
+		(void)fuse_lowlevel_notify_inval_inode(D.pf->se, ino, -1, 0); /* attributes only */
+	return r;
+}
+
+int pfuse_settle(struct pfuse *pf, uint64_t ino, int revoke)
+{
+	(void)pf;
+	if (!D.on || !__atomic_load_n(&ngrant, __ATOMIC_ACQUIRE))
+		return 0;
+	int n = 0;
+	pthread_mutex_lock(&gr_lock);
+	for (int i = 0; i < RT_NGRANT; i++)
+		if (G[i].ino == ino) {
+			(void)gr_publish(i, revoke);
+			n++;
+		}
+	pthread_mutex_unlock(&gr_lock);
+	return n;
+}
+
+int pfuse_space_back(struct pfuse *pf)
+{
+	(void)pf;
+	if (!D.on || !__atomic_load_n(&ngrant, __ATOMIC_ACQUIRE))
+		return 0;
+	gr_sweep(GR_ALL, -1, 0);
+	return 1;
+}
+
+int pfuse_granted(struct pfuse *pf, uint64_t ino)
+{
+	(void)pf;
+	if (!D.on || !__atomic_load_n(&ngrant, __ATOMIC_ACQUIRE))
+		return 0;
+	int on = 0;
+	pthread_mutex_lock(&gr_lock);
+	for (int i = 0; i < RT_NGRANT && !on; i++)
+		on = G[i].ino && (G[i].ino == ino || !ino);
+	pthread_mutex_unlock(&gr_lock);
+	return on;
+}
+
+void pfuse_size_told(struct pfuse *pf, uint64_t ino)
+{
+	(void)pf;
+	if (!D.on || !__atomic_load_n(&nstale, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&D.pc_lock);
+	mark_stale(ino, 0);
+	pthread_mutex_unlock(&D.pc_lock);
+}
+
+int pfuse_append_open(struct pfuse *pf, uint64_t ino, int on)
+{
+	if (!D.on)
+		return 0;
+	pthread_mutex_lock(&D.pc_lock);
+	struct pcent **f = pc_find(ino), *e = on ? pc_get(ino) : *f;
+	int stale = 0;
+	if (e && on) {
+		e->appenders++;
+	} else if (e && e->appenders && --e->appenders == 0 && !e->opens && !e->cached && !e->inflight &&
+		   !e->stale) {
+		pc_drop(pc_find(ino));
+		e = NULL;
+	}
+	pthread_mutex_unlock(&D.pc_lock);
+	if (!on)
+		return 0;
+	/* no grant from now on (answer_grow asks for appenders), and none left */
+	stale = pfuse_settle(pf, ino, 1) > 0;
+	pthread_mutex_lock(&D.pc_lock);
+	e = *pc_find(ino);
+	stale = stale || !e || e->stale;
+	pthread_mutex_unlock(&D.pc_lock);
+	return stale;
+}
+
+/* Every grant whose holder is gone (or is process p of admission seq,
+ * p >= 0) taken back; the others' sizes logged (all: at the end). */
+static void gr_sweep(int how, int p, uint64_t seq)
+{
+	if (!__atomic_load_n(&ngrant, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&gr_lock);
+	for (int i = 0; i < RT_NGRANT; i++) {
+		struct grant *g = &G[i];
+		if (!g->ino)
+			continue;
+		pthread_mutex_lock(&D.o.lock);
+		int gone = D.o.pid[g->p] == 0 || D.o.aseq[g->p] != g->seq;
+		pthread_mutex_unlock(&D.o.lock);
+		int revoke = how == GR_ALL || gone || (how == GR_PROC && g->p == p && g->seq == seq);
+		if (how != GR_PROC || revoke)
+			(void)gr_publish(i, revoke);
+	}
+	pthread_mutex_unlock(&gr_lock);
+}
+
+/* How far a grant's space reaches when it must hold byte want of a file
+ * of size bytes: want, and as much again as the file has (1 to 32 MiB), in
+ * whole blocks. */
+static uint64_t grow_end(uint64_t size, uint64_t want)
+{
+	uint64_t chunk = size < GROW_MIN ? GROW_MIN : size > GROW_MAX ? GROW_MAX : size;
+	uint64_t end = (want + chunk + BLK_SIZE - 1) / BLK_SIZE * BLK_SIZE;
+	return end > MAX_FILE ? MAX_FILE : end;
+}
+
+/* Allocate fd's space [from, end) past its size (fallocate KEEP_SIZE),
+ * or only up to want when the pool has no more: the end reached, or -errno. */
+static int64_t grow_space(int fd, uint64_t from, uint64_t want, uint64_t end)
+{
+	int r = poise_fallocate(D.pf->pool, fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(end - from));
+	if (r == -ENOSPC) { /* just what it asked for */
+		end = (want + BLK_SIZE - 1) / BLK_SIZE * BLK_SIZE;
+		r = end > from ? poise_fallocate(D.pf->pool, fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(end - from)) : 0;
+	}
+	if (r < 0)
+		return r;
+	return end < want ? -EFBIG : (int64_t)end;
+}
+
+/* The holder of grant k needs its space to reach byte want: more of it. */
+static int gr_extend(int k, uint64_t want)
+{
+	struct grant *g = &G[k];
+	if (want <= g->end)
+		return 0; /* it has that much already */
+	(void)gr_publish(k, 0);
+	if (want - g->logged > GROW_MAX)
+		return -EINVAL;
+	int64_t end = grow_space(g->fd, g->end, want, grow_end(g->logged, want));
+	if (end < 0)
+		return (int)end;
+	g->end = (uint64_t)end;
+	__atomic_store_n(&D.o.t->grant[k].end, g->end, __ATOMIC_SEQ_CST);
+	pfuse_changed(D.pf, g->ino); /* the new space is in the maps */
+	return 0;
+}
+
+/* DP_GROW: space for the asking process to append into ino up to r->off. */
+static int answer_grow(struct conn *c, const struct dp_req *r)
+{
+	struct dp_ans a = {.magic = DP_MAGIC};
+	struct poise_fmap *m = malloc(sizeof(*m));
+	int fd = -1, i = -1;
+	pthread_mutex_lock(&gr_lock);
+	if (!m) {
+		a.rc = -ENOMEM;
+		goto out;
+	}
+	for (int k = 0; k < RT_NGRANT; k++)
+		if (G[k].ino == r->ino) {
+			if (G[k].p == c->p && G[k].seq == c->seq) {
+				a.rc = gr_extend(k, r->off);
+				goto out;
+			}
+			(void)gr_publish(k, 1); /* the last to ask holds it */
+		}
+	for (int k = 0; k < RT_NGRANT && i < 0; k++)
+		if (!G[k].ino)
+			i = k;
+	pthread_mutex_lock(&D.pc_lock);
+	struct pcent *e = *pc_find(r->ino);
+	int busy = e && (e->appenders || e->cached);
+	pthread_mutex_unlock(&D.pc_lock);
+	if (i < 0 || busy || rt_kernel_bit(rt_ver(D.o.t, r->ino))) {
+		a.rc = -EBUSY; /* the kernel's: no room, an O_APPEND open, or the page cache */
+		goto out;
+	}
+	fd = poise_openat(D.pf->pool, r->ino, "", O_RDWR | O_NOFOLLOW, 0);
+	if (fd < 0 || (a.rc = poise_fmap(D.pf->pool, fd, r->off ? r->off - 1 : 0, m)) < 0) {
+		a.rc = fd < 0 ? fd : a.rc;
+		goto out;
+	}
+	a.rc = 0;
+	uint64_t size = m->size, sblk = (size + BLK_SIZE - 1) / BLK_SIZE, aend = sblk;
+	if (m->n && m->ext[m->n - 1].fblk + m->ext[m->n - 1].nblk > aend)
+		aend = m->ext[m->n - 1].fblk + m->ext[m->n - 1].nblk;
+	if ((m->mode & S_ISUID) || ((m->mode & S_ISGID) && (m->mode & S_IXGRP)) || r->off <= size ||
+	    r->off - size > GROW_MAX) {
+		a.rc = -EINVAL; /* set-id bits go at a write through the kernel; nothing to grow */
+		goto out;
+	}
+	int64_t e64 = grow_space(fd, size, r->off, grow_end(size, r->off));
+	if (e64 < 0) {
+		a.rc = (int)e64;
+		goto out;
+	}
+	uint64_t end = (uint64_t)e64;
+	/* space of its own past the size (a window short of the end, or an
+	 * fallocate of the program's) stays the file's at the end */
+	uint64_t trim = m->end != UINT64_MAX || aend > sblk ? UINT64_MAX : 0;
+	struct rt_table *t = D.o.t;
+	__atomic_store_n(&t->grant[i].end, end, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&t->grant[i].word, size, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&t->grant[i].ino, r->ino, __ATOMIC_SEQ_CST);
+	G[i] = (struct grant){.ino = r->ino, .p = c->p, .seq = c->seq, .fd = fd, .logged = size, .end = end, .trim = trim};
+	fd = -1;
+	__atomic_add_fetch(&ngrant, 1, __ATOMIC_RELAXED);
+	pfuse_changed(D.pf, r->ino); /* the new space, and the grant, are in the maps now */
+	if (D.pf->se) /* the kernel asks for the size from now on (no caching while granted) */
+		(void)fuse_lowlevel_notify_inval_inode(D.pf->se, r->ino, -1, 0);
+out:
+	pthread_mutex_unlock(&gr_lock);
+	if (fd >= 0)
+		poise_close(D.pf->pool, fd);
+	free(m);
+	if (pend.cnt) /* a close that freed (an unlinked file) */
+		pfuse_changed(D.pf, r->ino);
+	return send_fd(c->fd, &a, sizeof(a), -1);
+}
+
+/* The grant of ino held by connection c (or -1).  gr_lock held. */
+static int gr_of(const struct conn *c, uint64_t ino)
+{
+	for (int k = 0; k < RT_NGRANT; k++)
+		if (G[k].ino == ino && G[k].p == c->p && G[k].seq == c->seq)
+			return k;
+	return -1;
 }
 
 /* ---- the socket ---- */
@@ -468,11 +765,20 @@ static int answer_map(struct conn *c, const struct dp_req *r)
 	a->magic = DP_MAGIC;
 	a->ver = rt_ver(D.o.t, r->ino); /* before the map: a change racing the fetch is seen next time */
 	int fd = poise_openat(D.pf->pool, r->ino, "", O_RDONLY | O_NOFOLLOW, 0);
+	a->grant = -1;
 	if (fd < 0) {
 		a->rc = fd;
 	} else {
+		pthread_mutex_lock(&gr_lock); /* the map and the grant of one moment */
 		int n = poise_fmap(D.pf->pool, fd, r->off, &a->m);
 		a->rc = n < 0 ? n : 0;
+		for (int k = 0; k < RT_NGRANT && a->grant < 0; k++)
+			if (G[k].ino == r->ino) {
+				a->grant = k;
+				a->holder = G[k].p == c->p && G[k].seq == c->seq;
+				a->gend = G[k].end;
+			}
+		pthread_mutex_unlock(&gr_lock);
 	}
 	if (fd >= 0) {
 		poise_close(D.pf->pool, fd);
@@ -484,11 +790,21 @@ static int answer_map(struct conn *c, const struct dp_req *r)
 	return ret;
 }
 
+/* DP_TOUCH, and DP_SETTLE: the grant of r->ino that c holds taken back
+ * first (its size logged, its space dropped), then the times when asked. */
 static int answer_touch(struct conn *c, const struct dp_req *r)
 {
 	struct dp_ans a = {.magic = DP_MAGIC};
 	struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
-	a.rc = poise_utimensat(D.pf->pool, r->ino, "", ts, AT_SYMLINK_NOFOLLOW);
+	if (r->op == DP_SETTLE) {
+		pthread_mutex_lock(&gr_lock);
+		int k = gr_of(c, r->ino);
+		if (k >= 0)
+			a.rc = gr_publish(k, 1);
+		pthread_mutex_unlock(&gr_lock);
+	}
+	if (a.rc == 0 && (r->op == DP_TOUCH || r->off == 1))
+		a.rc = poise_utimensat(D.pf->pool, r->ino, "", ts, AT_SYMLINK_NOFOLLOW);
 	if (a.rc == 0 && D.pf->se)
 		(void)fuse_lowlevel_notify_inval_inode(D.pf->se, r->ino, -1, 0); /* attributes only */
 	return send_fd(c->fd, &a, sizeof(a), -1);
@@ -497,9 +813,11 @@ static int answer_touch(struct conn *c, const struct dp_req *r)
 static void drop_conn(int i)
 {
 	struct conn *c = &D.conn[i];
-	if (c->p >= 0) /* its socket is gone: exited or exec'd (close-on-exec); unless reaped already
-			* and the index given to another */
+	if (c->p >= 0) { /* its socket is gone: exited or exec'd (close-on-exec); unless reaped already
+			  * and the index given to another */
+		gr_sweep(GR_PROC, c->p, c->seq); /* what it appended is the file's */
 		rt_detach_if(&D.o, c->p, c->seq);
+	}
 	close(c->fd);
 	D.conn[i] = D.conn[--D.nconn];
 }
@@ -535,8 +853,10 @@ static int serve(int i)
 		ret = -1; /* not admitted, or descriptors nobody asked for */
 	else if (r.op == DP_MAP)
 		ret = answer_map(c, &r);
-	else if (r.op == DP_TOUCH && !D.pf->readonly)
+	else if ((r.op == DP_TOUCH || r.op == DP_SETTLE) && !D.pf->readonly)
 		ret = answer_touch(c, &r);
+	else if (r.op == DP_GROW && !D.pf->readonly)
+		ret = answer_grow(c, &r);
 	else
 		ret = -1;
 	for (int k = 0; k < nfd; k++)
@@ -597,6 +917,7 @@ static void *ticker(void *arg)
 			return NULL;
 		rt_renew(&D.o, LEASE_MS);
 		rt_reap(&D.o);
+		gr_sweep(GR_TICK, -1, 0); /* appends are logged within a tick; a dead holder's taken back */
 		(void)rt_tick(&D.o);
 		rt_release(&D.d, &D.o, give_back, D.pf->pool);
 		pthread_mutex_lock(&D.pc_lock);
@@ -702,6 +1023,7 @@ void pfuse_data_stop(struct pfuse *pf)
 	 * be taken for this one); those in progress finish */
 	rt_renew(&D.o, 0);
 	(void)rt_wait(&D.o, rt_tick(&D.o), DRAIN_MS);
+	gr_sweep(GR_ALL, -1, 0); /* every size appended to is logged */
 	D.on = 0;
 	while (D.nconn)
 		drop_conn(D.nconn - 1);

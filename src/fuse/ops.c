@@ -64,20 +64,43 @@
  * direct_io (the kernel sends no open flags that say so: O_DIRECT in a
  * request's flags may be a later fcntl on a page-cache open) */
 #define FH_DIRECT (1ULL << 32)
+#define FH_APPEND (1ULL << 33) /* an O_APPEND open (counted: pfuse_append_open) */
 #define FD(fi) ((int)((fi)->fh & 0xffffffffu))
 
 /* The entry of `path` in `parent`; "." and ".." as the NFS server asks for
  * them (the inode itself, a directory's parent).  0 or -errno. */
+/* fstatat for the kernel: a file whose size a shim process's appends hold
+ * (a grant, data.c) has them logged first. */
+static int kstat(struct pfuse *pf, fuse_ino_t dir, const char *path, struct stat *st)
+{
+	int r = poise_fstatat(pf->pool, dir, path, st, AT_SYMLINK_NOFOLLOW);
+	if (r == 0 && S_ISREG(st->st_mode) && pfuse_settle(pf, st->st_ino, 0) > 0)
+		r = poise_fstatat(pf->pool, dir, path, st, AT_SYMLINK_NOFOLLOW);
+	return r;
+}
+
+/* How long the kernel may keep ino's attributes just fetched: not at all
+ * while a grant holds its size (the kernel then asks each time it needs
+ * it: a stat, a read past the end it knows, an open's permission check). */
+static double attr_timeout(struct pfuse *pf, fuse_ino_t ino)
+{
+	if (pfuse_granted(pf, ino))
+		return 0;
+	pfuse_size_told(pf, ino);
+	return pf->timeout;
+}
+
 static int fill_entry(struct pfuse *pf, fuse_ino_t parent, const char *path, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
-	int r = poise_fstatat(pf->pool, parent, strcmp(path, ".") ? path : "", &e->attr, AT_SYMLINK_NOFOLLOW);
+	int r = kstat(pf, parent, strcmp(path, ".") ? path : "", &e->attr);
 	if (r == 0)
 		r = poise_generation(pf->pool, e->attr.st_ino, &e->generation);
 	if (r < 0)
 		return r;
 	e->ino = e->attr.st_ino;
-	e->attr_timeout = e->entry_timeout = pf->timeout;
+	e->entry_timeout = pf->timeout;
+	e->attr_timeout = attr_timeout(pf, e->ino);
 	return 0;
 }
 
@@ -128,11 +151,11 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct pfuse *pf = PF(req);
 	struct stat st;
 	(void)fi;
-	int r = poise_fstatat(pf->pool, ino, "", &st, AT_SYMLINK_NOFOLLOW);
+	int r = kstat(pf, ino, "", &st);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, pf->timeout);
+		fuse_reply_attr(req, &st, attr_timeout(pf, ino));
 }
 
 /* Before a write, truncate, fallocate or copy into fd's file by anyone but
@@ -166,9 +189,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set, 
 				   (set & FUSE_SET_ATTR_GID) ? a->st_gid : (gid_t)-1, AT_SYMLINK_NOFOLLOW);
 	if (r == 0 && (set & FUSE_SET_ATTR_SIZE) && !(set & FUSE_SET_ATTR_MODE))
 		r = drop_setid(req, ino, -1); /* before the size changes */
-	if (r == 0 && (set & FUSE_SET_ATTR_SIZE))
+	if (r == 0 && (set & FUSE_SET_ATTR_SIZE)) {
+		(void)pfuse_settle(pf, ino, 1); /* shim appends end first */
 		r = fi ? poise_ftruncate(pf->pool, FD(fi), a->st_size)
 		       : poise_truncateat(pf->pool, ino, "", a->st_size);
+	}
 	if (r == 0 && (set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
 		if (set & FUSE_SET_ATTR_ATIME)
@@ -312,8 +337,18 @@ static void set_caching(const struct pfuse *pf, struct fuse_file_info *fi)
 
 /* An open about to be answered (its inode ino): the page-cache count,
  * and a truncating open's bump. */
-static void opened(struct pfuse *pf, fuse_ino_t ino, const struct fuse_file_info *fi)
+static void opened(struct pfuse *pf, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	/* O_APPEND: the kernel picks the offset from the size it knows, which
+	 * a shim process's appends may have left behind: such an open keeps
+	 * off the page cache, and the library appends at the true end */
+	if ((fi->flags & O_APPEND) && !pf->cache_none) {
+		fi->fh |= FH_APPEND;
+		if (pfuse_append_open(pf, ino, 1) && !fi->direct_io) {
+			fi->direct_io = 1;
+			fi->fh |= FH_DIRECT;
+		}
+	}
 	if (!(fi->fh & FH_DIRECT))
 		pfuse_page_open(pf, ino);
 	if (fi->flags & O_TRUNC)
@@ -327,10 +362,14 @@ static void unopened(struct pfuse *pf, fuse_ino_t ino, const struct fuse_file_in
 	pfuse_changed(pf, ino);
 	if (!(fi->fh & FH_DIRECT))
 		pfuse_page_release(pf, ino);
+	if (fi->fh & FH_APPEND)
+		(void)pfuse_append_open(pf, ino, 0);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fi->flags & O_TRUNC)
+		(void)pfuse_settle(PF(req), ino, 1);
 	int fd = poise_openat(PF(req)->pool, ino, "", open_flags(fi->flags), 0);
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
@@ -348,6 +387,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
 	struct pfuse *pf = PF(req);
+	struct stat old;
+	if ((fi->flags & O_TRUNC) && pfuse_granted(pf, 0) &&
+	    poise_fstatat(pf->pool, parent, name, &old, AT_SYMLINK_NOFOLLOW) == 0)
+		(void)pfuse_settle(pf, old.st_ino, 1); /* a shim process's appends end before the truncation */
 	as_caller(req);
 	int fd = poise_openat(pf->pool, parent, name, open_flags(fi->flags) | O_CREAT | (fi->flags & O_EXCL), mode);
 	as_daemon();
@@ -372,6 +415,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void serve_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct pfuse *pf = PF(req);
+	(void)pfuse_settle(pf, ino, 0); /* the bytes a shim process appended are the file's */
 	if (pfuse_read_mapped(req, pf, FD(fi), size, off) == 0) {
 		touch_atime(pf, ino, fi->flags);
 		return;
@@ -430,7 +474,10 @@ static void serve_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 		return;
 	}
 	struct pfuse *pf = PF(req);
+	(void)pfuse_settle(pf, ino, 1); /* a shim process's appends end first */
 	ssize_t n = poise_pwrite(pf->pool, FD(fi), buf, size, off);
+	if (n == -ENOSPC && pfuse_space_back(pf)) /* space held for appends elsewhere */
+		n = poise_pwrite(pf->pool, FD(fi), buf, size, off);
 	pfuse_changed(pf, ino);
 	/* a write on a direct_io open went past the page cache: drop its
 	 * pages of the range (a multithreaded session serves what that needs
@@ -466,17 +513,20 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pfuse *pf = PF(req);
+	(void)pfuse_settle(pf, ino, 0);
 	int r = poise_close(pf->pool, FD(fi));
 	pfuse_changed(pf, ino); /* the last close of an unlinked file frees it */
 	if (!(fi->fh & FH_DIRECT))
 		pfuse_page_release(pf, ino);
+	if (fi->fh & FH_APPEND)
+		(void)pfuse_append_open(pf, ino, 0);
 	fuse_reply_err(req, -r);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	(void)ino;
 	(void)datasync;
+	(void)pfuse_settle(PF(req), ino, 0); /* a shim process's appends are durable with it */
 	fuse_reply_err(req, -poise_fsync(PF(req)->pool, FD(fi)));
 }
 
@@ -521,14 +571,15 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			name = ent.name;
 			e.attr.st_ino = ent.ino;
 			e.attr.st_mode = (mode_t)DTTOIF(ent.type);
-			if (plus && (poise_fstatat(pf->pool, ino, name, &e.attr, AT_SYMLINK_NOFOLLOW) < 0 ||
+			if (plus && (kstat(pf, ino, name, &e.attr) < 0 ||
 				     poise_generation(pf->pool, e.attr.st_ino, &e.generation) < 0))
 				continue; /* removed since the snapshot */
 		}
 		size_t n;
 		if (plus) {
 			e.ino = pos < 2 ? 0 : e.attr.st_ino; /* no lookup for . and .. */
-			e.attr_timeout = e.entry_timeout = pf->timeout;
+			e.entry_timeout = pf->timeout;
+			e.attr_timeout = e.ino ? attr_timeout(pf, e.ino) : pf->timeout;
 			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, pos + 1);
 		} else {
 			n = fuse_add_direntry(req, buf + used, size - used, name, &e.attr, pos + 1);
@@ -582,13 +633,14 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
+	(void)pfuse_settle(PF(req), ino, 1);
 	int r = drop_setid(req, ino, FD(fi));
 	reply_changed(req, ino, r < 0 ? r : poise_fallocate(PF(req)->pool, FD(fi), mode, off, len));
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-	(void)ino;
+	(void)pfuse_settle(PF(req), ino, 0);
 	off_t r = poise_lseek(PF(req)->pool, FD(fi), off, whence);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
@@ -600,12 +652,13 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 			       fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len,
 			       int flags)
 {
-	(void)ino_in;
 	struct pfuse *pf = PF(req);
 	if (flags) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	(void)pfuse_settle(pf, ino_in, 0);
+	(void)pfuse_settle(pf, ino_out, 1);
 	int r0 = drop_setid(req, ino_out, FD(fi_out));
 	if (r0 < 0) {
 		fuse_reply_err(req, -r0);

@@ -117,6 +117,12 @@ struct mfile {
 	int dirty;     /* atomic: written directly since the last DP_TOUCH */
 	uint64_t ver;  /* the map's version; UINT64_MAX: none yet */
 	int nomap;     /* the daemon gave none at ver: the kernel's until it moves */
+	int grant;     /* with the map: the grant whose word holds the size past map.size, or -1 */
+	int holder;    /* ... which this process holds: it may append into [size, gend) */
+	uint64_t gend;
+	unsigned extends; /* atomic: extending writes sent to the kernel (the second asks for a grant) */
+	unsigned nogrow;  /* atomic: grants refused */
+	int granted;   /* atomic: it held a grant (its close settles it) */
 	struct poise_fmap map;
 	struct mfile *next_free;
 };
@@ -475,17 +481,25 @@ static struct mfile *mfile_new(void)
 	return f;
 }
 
-/* The daemon's word on f's times after direct writes. */
-static void touch(struct mfile *f)
+/* A request about f's inode with a dp_ans answer: DP_TOUCH (its times
+ * after direct writes), DP_GROW (space to append into up to byte arg),
+ * DP_SETTLE (the appends are over; arg 1: the times too).  Its rc, or -1. */
+static int touch(struct mfile *f, int op, uint64_t arg)
 {
 	struct mnt *m = f->m;
-	struct dp_req r = {.magic = DP_MAGIC, .op = DP_TOUCH, .ino = f->ino};
+	struct dp_req r = {.magic = DP_MAGIC, .op = (uint32_t)op, .ino = f->ino, .off = arg};
 	struct dp_ans a;
 	if (!rt_usable(&m->u))
-		return; /* a forked child's first act: its parent's connection is not its own */
+		return -1; /* a forked child's first act: its parent's connection is not its own */
 	pthread_mutex_lock(&m->sock_lock);
-	(void)ask(m, &r, -1, &a, sizeof(a), NULL);
+	int r0 = ask(m, &r, -1, &a, sizeof(a), NULL) == 0 ? a.rc : -1;
 	pthread_mutex_unlock(&m->sock_lock);
+	return r0;
+}
+
+static void settle(struct mfile *f, int dirty)
+{
+	(void)touch(f, DP_SETTLE, dirty ? 1 : 0);
 }
 
 void mnt_forget(int fd)
@@ -505,9 +519,12 @@ void mnt_forget(int fd)
 	}
 	f->kfd = -1;
 	pthread_mutex_unlock(&f->kfd_lock);
+	int granted = __atomic_exchange_n(&f->granted, 0, __ATOMIC_ACQ_REL);
 	pthread_rwlock_unlock(&f->lock);
-	if (dirty)
-		touch(f);
+	if (granted)
+		settle(f, dirty);
+	else if (dirty)
+		touch(f, DP_TOUCH, 0);
 	pthread_mutex_lock(&free_lock);
 	f->next_free = free_list;
 	free_list = f;
@@ -543,6 +560,10 @@ void mnt_opened(int fd, int flags)
 	f->dirty = 0;
 	f->ver = UINT64_MAX;
 	f->nomap = 0;
+	f->grant = -1;
+	f->holder = 0;
+	f->extends = f->nogrow = 0;
+	f->granted = 0;
 	pthread_rwlock_unlock(&f->lock);
 	__atomic_store_n(&mtab[fd], f, __ATOMIC_RELEASE);
 }
@@ -603,11 +624,19 @@ static void refresh(struct mfile *f, uint64_t off)
 		ok = e->pblk && e->nblk && e->pblk < m->size / BLK && e->nblk <= m->size / BLK - e->pblk &&
 		     e->fblk + e->nblk > e->fblk;
 	}
+	ok = ok && a->grant >= -1 && a->grant < RT_NGRANT;
 	if (ok) {
 		f->map = a->m;
 		f->ver = a->ver;
 		f->nomap = 0;
+		f->grant = a->grant;
+		f->holder = a->grant >= 0 && a->holder == 1;
+		f->gend = a->grant >= 0 ? a->gend : 0;
+		if (f->holder)
+			__atomic_store_n(&f->granted, 1, __ATOMIC_RELEASE);
 	} else {
+		f->grant = -1;
+		f->holder = 0;
 		f->ver = v; /* no map: the kernel's until the version moves */
 		f->nomap = 1;
 	}
@@ -631,27 +660,36 @@ static const struct poise_fmap_ext *ext_of(const struct poise_fmap *mp, uint64_t
 	return NULL;
 }
 
-/* Can [off, off+len) be served from the map?  1 yes, 0 the kernel's, -1
- * outside the window (a refresh at off may serve it).  *len is clipped to
- * the size for reads. */
-static int servable(const struct mfile *f, uint64_t off, size_t *len, int write)
+/* May f be written here at all? */
+static int writable(const struct mfile *f)
+{
+	const struct poise_fmap *mp = &f->map;
+	return !f->append && f->acc != O_RDONLY && !(f->m->flags & (DP_READONLY | DP_NEED_MSYNC)) &&
+	       !(mp->mode & S_ISUID) && !((mp->mode & S_ISGID) && (mp->mode & S_IXGRP));
+}
+
+/* Can [off, off+len) be served from the map, the file being size bytes?
+ * 1 yes, 0 the kernel's, -1 outside the window (a refresh at off may serve
+ * it).  *len is clipped to the size for reads; a write past the size is
+ * served only by a grant's holder, from at most the size to at most its
+ * space's end. */
+static int servable(const struct mfile *f, uint64_t off, size_t *len, int write, uint64_t size)
 {
 	const struct poise_fmap *mp = &f->map;
 	if (write) {
-		if (f->append || f->acc == O_RDONLY || (f->m->flags & (DP_READONLY | DP_NEED_MSYNC)) ||
-		    (mp->mode & S_ISUID) || ((mp->mode & S_ISGID) && (mp->mode & S_IXGRP)))
+		if (!writable(f))
 			return 0;
-		if (off > mp->size || *len > mp->size - off)
-			return 0; /* it extends the file: the daemon's */
+		if (off > size || (*len > size - off && (!f->holder || off + *len > f->gend)))
+			return 0; /* it extends the file: the daemon's, or the grant's */
 	} else {
 		if (f->acc == O_WRONLY)
 			return 0;
-		if (off >= mp->size) {
+		if (off >= size) {
 			*len = 0;
 			return 1;
 		}
-		if (*len > mp->size - off)
-			*len = mp->size - off;
+		if (*len > size - off)
+			*len = size - off;
 	}
 	if (*len == 0)
 		return 1;
@@ -747,30 +785,57 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 		return 0;
 	if (len > DIRECT_MAX)
 		return 0; /* the daemon's drains wait for an operation a bounded time */
-	int s = slot_of(m), served = 0;
+	int s = slot_of(m), served = 0, asked = 0;
 	if (s < 0)
 		return 0;
 	pthread_rwlock_rdlock(&f->lock);
-	for (int tries = 0; f->fd == fd && f->m == m && tries < 3; tries++) { /* (recycled meanwhile: the kernel's) */
+	for (int tries = 0; f->fd == fd && f->m == m && tries < 4; tries++) { /* (recycled meanwhile: the kernel's) */
 		uint64_t v = rt_enter(&m->u, s, f->ino);
 		if (!rt_alive(&m->u)) { /* after the slot is up: the daemon is gone (or stalled), for good */
 			rt_leave(&m->u, s);
 			__atomic_store_n(&m->state, -1, __ATOMIC_RELEASE);
 			break;
 		}
-		if (rt_kernel_bit(v) || (write && f->ver != UINT64_MAX && !f->nomap && (uint64_t)off + len > f->map.size)) {
+		if (rt_kernel_bit(v)) {
 			/* the kernel's while the bit is set, whatever the map (no
-			 * fetch); and a write past the size the file had: an
-			 * append, the daemon's (at worst a write into space
-			 * another process added since goes to the kernel too) */
+			 * fetch) */
 			rt_leave(&m->u, s);
 			break;
 		}
 		if (v == f->ver && !f->nomap && __atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == 1) {
+			uint64_t size = f->map.size;
+			if (f->grant >= 0) { /* the grant's word, then the version again (readers.h) */
+				uint64_t w = rt_grant_size(m->u.t, f->grant, f->ino, f->gend);
+				if (w > size)
+					size = w;
+				if (rt_ver(m->u.t, f->ino) != v) {
+					rt_leave(&m->u, s);
+					goto again;
+				}
+			}
 			size_t n = len;
-			int ok = servable(f, (uint64_t)off, &n, write);
-			if (ok == 1 && copy(f, iov, cnt, (uint64_t)off, n, write) == 0) {
+			int ok = servable(f, (uint64_t)off, &n, write, size);
+			if (ok == 0 && write && (uint64_t)off + len > size && (!f->holder || (uint64_t)off + len > f->gend) &&
+			    !asked && (uint64_t)off <= size && writable(f) &&
+			    __atomic_add_fetch(&f->extends, 1, __ATOMIC_RELAXED) >= 2 &&
+			    __atomic_load_n(&f->nogrow, __ATOMIC_RELAXED) < 4) {
+				/* a second extending write: space to append into
+				 * (the first goes to the kernel: a file written
+				 * once costs no grant) */
 				rt_leave(&m->u, s);
+				asked = 1;
+				if (touch(f, DP_GROW, (uint64_t)off + len) != 0)
+					__atomic_add_fetch(&f->nogrow, 1, __ATOMIC_RELAXED);
+				goto again;
+			}
+			if (ok == 1 && copy(f, iov, cnt, (uint64_t)off, n, write) == 0) {
+				/* an append is the file's once the word says so; a
+				 * grant taken back meanwhile: the kernel writes it */
+				int done = !write || (uint64_t)off + n <= f->map.size ||
+					   rt_grant_publish(m->u.t, f->grant, (uint64_t)off + n);
+				rt_leave(&m->u, s);
+				if (!done)
+					break;
 				*ret = (ssize_t)n;
 				served = 1;
 				break;
@@ -783,6 +848,7 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 			if (v == f->ver)
 				break; /* no map at this version */
 		}
+	again:
 		pthread_rwlock_unlock(&f->lock);
 		pthread_rwlock_wrlock(&f->lock);
 		if (f->fd == fd)
@@ -791,8 +857,9 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 		pthread_rwlock_rdlock(&f->lock);
 	}
 	pthread_rwlock_unlock(&f->lock);
-	if (served && write && *ret > 0 && !__atomic_exchange_n(&f->dirty, 1, __ATOMIC_ACQ_REL))
-		touch(f);
+	if (served && write && *ret > 0 && !__atomic_exchange_n(&f->dirty, 1, __ATOMIC_ACQ_REL) &&
+	    !__atomic_load_n(&f->granted, __ATOMIC_ACQUIRE))
+		(void)touch(f, DP_TOUCH, 0); /* (an append's times move when its size is logged) */
 	count(write, served);
 	return served;
 }

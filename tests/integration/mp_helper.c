@@ -6,14 +6,17 @@
  *                          r OFF LEN          -> ok N HASH | err ERRNO
  *                          w OFF LEN BYTE     -> ok N | err ERRNO
  *                          size               -> ok SIZE
+ *                          wr LEN BYTE        -> ok N | err ERRNO (write(), at the offset)
+ *                          fsync              -> ok | err ERRNO
  *                          q
- *   mp_helper loop FILE LOG APPEND
+ *   mp_helper loop FILE LOG APPEND [pos]
  *                        until killed: rounds of 4 KiB overwrites of every
  *                        block of FILE (block i, round r: every 8-byte word
  *                        is r << 32 | i), each acknowledged by a line
  *                        "i r" in LOG once pwrite returned; and 4 KiB
  *                        appends to APPEND (record k: every word k),
- *                        acknowledged as "a k".
+ *                        acknowledged as "a k" (O_APPEND writes, or with
+ *                        "pos" pwrites at k * 4 KiB: the shim's grants).
  *   mp_helper check FILE LOG APPEND
  *                        after a kill: every word of block i holds a round
  *                        at least its last acknowledged one (and no more
@@ -80,6 +83,14 @@ static int cmd(void)
 				printf("err %d\n", errno);
 			else
 				printf("ok %lld\n", (long long)st.st_size);
+		} else if (sscanf(line, "wr %llu %u", &len, &byte) == 2) {
+			unsigned char *b = malloc(len ? len : 1);
+			memset(b, (int)byte, len);
+			ssize_t n = write(fd, b, len);
+			printf(n < 0 ? "err %d\n" : "ok %d\n", n < 0 ? errno : (int)n);
+			free(b);
+		} else if (!strncmp(line, "fsync", 5)) {
+			printf(fsync(fd) < 0 ? "err %d\n" : "ok\n", errno);
 		} else if (line[0] == 'q') {
 			break;
 		} else {
@@ -89,10 +100,10 @@ static int cmd(void)
 	return 0;
 }
 
-static int loop(const char *file, const char *log, const char *app)
+static int loop(const char *file, const char *log, const char *app, int pos)
 {
 	int fd = open(file, O_RDWR), lg = open(log, O_WRONLY | O_APPEND | O_CREAT, 0644),
-	    ap = open(app, O_WRONLY | O_APPEND | O_CREAT, 0644);
+	    ap = open(app, O_WRONLY | (pos ? 0 : O_APPEND) | O_CREAT, 0644);
 	struct stat st;
 	if (fd < 0 || lg < 0 || ap < 0 || fstat(fd, &st) < 0)
 		return 1;
@@ -110,7 +121,7 @@ static int loop(const char *file, const char *log, const char *app)
 			if (i % 8 == 0) {
 				for (int j = 0; j < B / 8; j++)
 					w[j] = k;
-				if (write(ap, w, B) != B)
+				if ((pos ? pwrite(ap, w, B, (off_t)(k * B)) : write(ap, w, B)) != B)
 					return 4;
 				n = snprintf(msg, sizeof(msg), "a %llu\n", (unsigned long long)k++);
 				if (write(lg, msg, (size_t)n) != n)
@@ -256,12 +267,12 @@ int main(int argc, char **argv)
 		return forkdrop(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "init"))
 		return init(argv[2], strtoull(argv[3], NULL, 0));
-	if (argc == 5 && !strcmp(argv[1], "loop"))
-		return loop(argv[2], argv[3], argv[4]);
+	if ((argc == 5 || (argc == 6 && !strcmp(argv[5], "pos"))) && !strcmp(argv[1], "loop"))
+		return loop(argv[2], argv[3], argv[4], argc == 6);
 	if (argc == 5 && !strcmp(argv[1], "check"))
 		return check(argv[2], argv[3], argv[4]);
 	if (argc == 5 && (!strcmp(argv[1], "fill") || !strcmp(argv[1], "verify")))
 		return fill(argv[2], strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0), argv[1][0] == 'v');
-	fprintf(stderr, "usage: mp_helper cmd | loop|check FILE LOG APPEND | fill|verify FILE SEED N\n");
+	fprintf(stderr, "usage: mp_helper cmd | loop FILE LOG APPEND [pos] | check FILE LOG APPEND | fill|verify FILE SEED N\n");
 	return 2;
 }

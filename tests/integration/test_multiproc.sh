@@ -47,8 +47,11 @@ SC "$H" fill "$M/f" 2 256
 check "overwrites inside the file are direct ($(direct))" test "$(direct)" = "0 256"
 check "the kernel reads what the shim wrote" sh -c "'$H' verify '$M/f' 2 256 | grep -q '^ok'"
 SC "$H" fill "$M/grow" 3 16
-check "a write that extends the file goes to the daemon ($(direct))" test "$(direct)" = "0 0"
+check "a new file written to its end: the first write goes to the daemon, the rest into a grant ($(direct))" \
+	test "$(direct)" = "0 15"
 check "... and reads back" sh -c "'$H' verify '$M/grow' 3 16 | grep -q '^ok'"
+check "... and its space past the size is gone at close ($(stat -c '%s %b' "$M/grow"))" \
+	test "$(stat -c %b "$M/grow")" -le $((16 * 8))
 
 # a process that keeps the file in the kernel's page cache (not under the
 # shim): it sees the shim's writes at once, whether they went direct (its
@@ -68,6 +71,35 @@ echo q >&"${K[1]}"; wait "$K_PID" 2>/dev/null
 SC "$H" fill "$M/f" 5 256
 check "once it closed, writes are direct ($(direct))" test "$(direct)" = "0 256"
 check "and the kernel sees those writes too" sh -c "'$H' verify '$M/f' 5 256 | grep -q '^ok'"
+
+# ---- appends into a grant: seen at once, by every path ----
+"$H" fill "$M/ap" 3 1
+coproc A { SC "$H" cmd; }
+echo "open $M/ap" >&"${A[1]}"; read -r a <&"${A[0]}"
+for i in 1 2 3 4; do echo "w $((i * 4096)) 4096 $((64 + i))" >&"${A[1]}"; read -r a <&"${A[0]}"; done
+want=$(printf 'open %s\nr 4096 16384\nq\n' "$M/ap" | "$H" cmd | sed -n 2p)
+check "A's appends: the kernel's stat has the size at once" test "$(stat -c %s "$M/ap")" = 20480
+check "... another shim process reads them at once" test "$(printf 'open %s\nr 4096 16384\n' "$M/ap" | S "$H" cmd | sed -n 2p)" = "$want"
+check "... and they are A's bytes" test "$(tail -c 4096 "$M/ap" | tr -d D | wc -c)" = 0
+echo "size" >&"${A[1]}"; read -r a <&"${A[0]}"
+check "A's own fstat has the size ($a)" test "$a" = "ok 20480"
+echo "XYZ" >>"$M/ap" # an O_APPEND write through the kernel while A holds the grant
+check "an O_APPEND write through the kernel lands at the true end" test "$(stat -c %s "$M/ap")" = 20484 -a \
+	"$(tail -c 4 "$M/ap")" = "XYZ"
+echo "w 20484 4096 70" >&"${A[1]}"; read -r a <&"${A[0]}"
+check "A appends after it ($a)" test "$(stat -c %s "$M/ap")" = 24580 -a "$(tail -c 4096 "$M/ap" | tr -d F | wc -c)" = 0
+S truncate -s 8192 "$M/ap"
+echo "size" >&"${A[1]}"; read -r a1 <&"${A[0]}"
+echo "w 8192 4096 71" >&"${A[1]}"; read -r a2 <&"${A[0]}"
+check "a truncate by another process takes A's grant back: A sees it ($a1), appends at the new end" \
+	test "$a1" = "ok 8192" -a "$(stat -c %s "$M/ap")" = 12288 -a "$(tail -c 4096 "$M/ap" | tr -d G | wc -c)" = 0
+sleep 0.5 # the kernel's reads above cached pages: the direct path is back once they are dropped (a tick)
+for i in $(seq 3 40); do echo "w $((i * 4096)) 4096 72" >&"${A[1]}"; read -r a <&"${A[0]}"; done
+echo "fsync" >&"${A[1]}"; read -r a <&"${A[0]}"
+echo q >&"${A[1]}"; wait "$A_PID" 2>/dev/null
+check "A's appends were direct ($(direct))" test "$(direct | cut -d' ' -f2)" -ge 38
+check "after A's close the file is 41 blocks, its space past them gone" \
+	test "$(stat -c %s "$M/ap")" = $((41 * 4096)) -a "$(stat -c %b "$M/ap")" -le $((41 * 8))
 
 # ---- nothing stale ----
 "$H" fill "$M/stale" 6 256
@@ -120,14 +152,17 @@ bad_kill=0
 for i in $(seq 1 12); do
 	rm -f "$T/log" "$M/app"
 	S "$H" init "$M/loop" 128
-	LD_PRELOAD="$PRE" "$H" loop "$M/loop" "$T/log" "$M/app" &
+	mode=$([ $((i % 2)) = 0 ] && echo pos) # O_APPEND writes (the kernel's), or pwrites into a grant
+	LD_PRELOAD="$PRE" "$H" loop "$M/loop" "$T/log" "$M/app" $mode &
 	pid=$!
 	sleep "0.$((RANDOM % 4 + 1))"
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	S "$H" check "$M/loop" "$T/log" "$M/app" >"$T/chk" || { bad_kill=$((bad_kill + 1)); cat "$T/chk"; }
 done
-check "kill -9 of a writer, 12 times: every acknowledged write is there" test "$bad_kill" = 0
+check "kill -9 of a writer, 12 times (half of them appending into grants): every acknowledged write is there" test "$bad_kill" = 0
+check "a dead appender's space past the size is gone ($(stat -c '%s %b' "$M/app"))" \
+	test "$(stat -c %b "$M/app")" -le $(( ($(stat -c %s "$M/app") + 4095) / 4096 * 8 ))
 check "(the writes were acknowledged: $(tail -1 "$T/chk"))" grep -q '^ok 128 blocks, [1-9]' "$T/chk"
 
 # ---- real programs, every process under the shim ----
@@ -346,6 +381,12 @@ check "the mount still serves" sh -c "'$H' verify '$M/f' 5 256 | grep -q '^ok'"
 
 # ---- kill -9 of the daemon ----
 DPID=$(pgrep -f "poise mount -o allow_other $POOL" | head -1)
+"$H" fill "$M/dapp" 8 1
+coproc B { S "$H" cmd; } # appends into a grant, fsyncs, appends more
+echo "open $M/dapp" >&"${B[1]}"; read -r a <&"${B[0]}"
+for i in $(seq 1 20); do echo "w $((i * 4096)) 4096 9" >&"${B[1]}"; read -r a <&"${B[0]}"; done
+echo "fsync" >&"${B[1]}"; read -r bf <&"${B[0]}"
+echo "w $((21 * 4096)) 4096 9" >&"${B[1]}"; read -r a <&"${B[0]}"
 coproc A { S "$H" cmd; }
 echo "open $M/f" >&"${A[1]}"; read -r a <&"${A[0]}"
 echo "r 0 4096" >&"${A[1]}"; read -r d1 <&"${A[0]}"
@@ -356,11 +397,15 @@ check "after kill -9 of the daemon, a process's read is a clean error ($d2)" tes
 echo "w 0 4096 1" >&"${A[1]}"; read -r -t 10 d3 <&"${A[0]}"
 check "and so is its write ($d3)" test "${d3%% *}" = err
 echo q >&"${A[1]}"; wait "$A_PID" 2>/dev/null
+echo q >&"${B[1]}"; wait "$B_PID" 2>/dev/null
 umount -l "$M" 2>/dev/null || fusermount3 -uz "$M"
 expect_rc 0 "fsck after all of it is clean" "$P" fsck "$POOL"
 expect_rc 0 "remount" "$P" mount "$POOL" "$M"
 check "the data is there" sh -c "'$H' verify '$M/f' 5 256 | grep -q '^ok'"
 check "and the writers' file checks" S "$H" check "$M/loop" "$T/log" "$M/app"
+check "appends fsynced before the daemon died are there ($bf, $(stat -c %s "$M/dapp") bytes)" \
+	test "$bf" = ok -a "$(stat -c %s "$M/dapp")" -ge $((21 * 4096)) -a \
+	"$(head -c $((21 * 4096)) "$M/dapp" | tail -c $((20 * 4096)) | tr -d '\011' | wc -c)" = 0
 expect_rc 0 "umount" "$P" umount "$M"
 expect_rc 0 "fsck clean" "$P" fsck "$POOL"
 finish

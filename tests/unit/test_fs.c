@@ -516,8 +516,77 @@ static void t_free_hook_holds_blocks(void)
 	CHECK(h_fsck_clean(path));
 }
 
+/* The data channel's appends (docs/MULTIPROC.md): fmap shows space past
+ * the size, bytes written there by another process become the file's with
+ * poise_fgrow (nothing zeroed, never shrunk), whose trim drops the rest;
+ * and all of it survives a remount. */
+static void t_fmap_and_fgrow(void)
+{
+	struct poise_pool *p = fresh(8 << 20);
+	CHECK(p);
+	static char a[6000], back[16384];
+	memset(a, 'a', sizeof(a));
+	int fd = poise_open(p, "/g", O_CREAT | O_RDWR, 0644);
+	CHECK_EQ(poise_pwrite(p, fd, a, sizeof(a), 0), sizeof(a)); /* a partial last block */
+	CHECK_EQ(poise_fallocate(p, fd, FALLOC_FL_KEEP_SIZE, 6000, 4 * 4096), 0);
+	struct poise_fmap m;
+	CHECK(poise_fmap(p, fd, 0, &m) >= 1);
+	CHECK_EQ(m.size, 6000);
+	CHECK_EQ(m.end, UINT64_MAX);
+	uint64_t last = m.ext[m.n - 1].fblk + m.ext[m.n - 1].nblk;
+	CHECK_EQ(last, 6); /* ceil((6000 + 16384) / 4096): the space past the size is in the map */
+	/* "another process" writes bytes [6000, 14000) into the blocks */
+	struct poise_dev *d = poise_pool_dev(p);
+	memset(back, 'b', sizeof(back));
+	for (uint64_t o = 6000; o < 14000;) {
+		uint64_t b = o / 4096, n = (b + 1) * 4096 - o;
+		if (n > 14000 - o)
+			n = 14000 - o;
+		const struct poise_fmap_ext *e = NULL;
+		for (uint32_t i = 0; i < m.n; i++)
+			if (b >= m.ext[i].fblk && b < m.ext[i].fblk + m.ext[i].nblk)
+				e = &m.ext[i];
+		CHECK(e);
+		if (!e)
+			break;
+		CHECK_EQ(poise_dev_write(d, (e->pblk + b - e->fblk) * 4096 + o % 4096, back, n), (long long)n);
+		o += n;
+	}
+	struct stat st;
+	CHECK_EQ(poise_fgrow(p, fd, 14000, UINT64_MAX), 0);
+	CHECK_EQ(poise_fstat(p, fd, &st), 0);
+	CHECK_EQ(st.st_size, 14000);
+	CHECK_EQ(st.st_blocks, 6 * 8); /* no trim asked */
+	CHECK_EQ(poise_fgrow(p, fd, 100, UINT64_MAX), 0); /* never shrinks */
+	CHECK_EQ(poise_fstat(p, fd, &st), 0);
+	CHECK_EQ(st.st_size, 14000);
+	CHECK_EQ(poise_fgrow(p, fd, 14000, 0), 0); /* the trim: blocks past the size's go */
+	CHECK_EQ(poise_fstat(p, fd, &st), 0);
+	CHECK_EQ(st.st_blocks, 4 * 8);
+	CHECK_EQ(poise_pread(p, fd, back, sizeof(back), 0), 14000);
+	CHECK(!memcmp(back, a, 6000));
+	int same = 1;
+	for (int i = 6000; i < 14000; i++)
+		same &= back[i] == 'b';
+	CHECK(same); /* nothing zeroed */
+	int ro = poise_open(p, "/g", O_RDONLY, 0);
+	CHECK_EQ(poise_fgrow(p, ro, 20000, UINT64_MAX), -EINVAL);
+	CHECK_EQ(poise_fgrow(p, fd, 1ULL << 60, UINT64_MAX), -EFBIG);
+	poise_close(p, ro);
+	poise_close(p, fd);
+	poise_pool_close(&p);
+	CHECK(h_fsck_clean(path));
+	CHECK_EQ(poise_pool_open(path, 0, &p), 0);
+	fd = poise_open(p, "/g", O_RDONLY, 0);
+	CHECK_EQ(poise_pread(p, fd, back, sizeof(back), 0), 14000);
+	CHECK(back[13999] == 'b' && back[5999] == 'a');
+	poise_close(p, fd);
+	poise_pool_close(&p);
+}
+
 int main(void)
 {
+	RUN(t_fmap_and_fgrow);
 	RUN(t_free_hook_holds_blocks);
 	RUN(t_open_flags);
 	RUN(t_holes_and_sparse);
