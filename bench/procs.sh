@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/procs.sh - many processes on one pool (issue 18): 1, 2, 4 and 8
 # processes (fio jobs are processes: no --thread) of 4 KiB random read,
-# 4 KiB overwrite (random writes inside a laid-out file), 4 KiB append (each
+# 4 KiB overwrite (random writes inside a laid-out file), 4 KiB append (64 MiB, each
 # process a new file), and create+unlink pairs (bench_create), on three
 # targets in one run: a tmpfs directory (the kernel), a poise FUSE mount
 # alone, and the same mount with every process under the LD_PRELOAD shim
@@ -38,7 +38,7 @@ fio_ops() {
 	case $w in
 	randread) args="--filename=$d/shared.dat --rw=randread --size=64m --time_based --runtime=$SECS" ;;
 	overwrite) args="--filename=$d/shared.dat --rw=randwrite --size=64m --time_based --runtime=$SECS" ;;
-	append) rm -f "$d"/app.*; args="--filename_format=app.\$jobnum --directory=$d --rw=write --size=24m --fallocate=none" ;;
+	append) rm -f "$d"/app.*; args="--filename_format=app.\$jobnum --directory=$d --rw=write --size=64m --fallocate=none" ;;
 	esac
 	# shellcheck disable=SC2086
 	LD_PRELOAD=$(pre_of "$t") fio --verify_state_save=0 --name=b $args --bs=4k --ioengine=psync --numjobs="$n" \

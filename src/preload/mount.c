@@ -123,6 +123,7 @@ struct mfile {
 	unsigned extends; /* atomic: extending writes sent to the kernel (the second asks for a grant) */
 	unsigned nogrow;  /* atomic: grants refused */
 	int granted;   /* atomic: it held a grant (its close settles it) */
+	uint64_t faulted; /* the file block up to which the grant's space is mapped in (populate) */
 	struct poise_fmap map;
 	struct mfile *next_free;
 };
@@ -564,6 +565,7 @@ void mnt_opened(int fd, int flags)
 	f->holder = 0;
 	f->extends = f->nogrow = 0;
 	f->granted = 0;
+	f->faulted = 0;
 	pthread_rwlock_unlock(&f->lock);
 	__atomic_store_n(&mtab[fd], f, __ATOMIC_RELEASE);
 }
@@ -608,6 +610,27 @@ void mnt_guard(int lo, int hi)
 
 /* ---- the data path ---- */
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+/* The grant's space in f's map gets its page tables now, in one call, not
+ * a fault per page at each append (a fault costs more than the copy).  f's
+ * lock held for writing. */
+static void populate(struct mfile *f)
+{
+	uint64_t from = f->map.size / BLK, to = (f->gend + BLK - 1) / BLK;
+	if (f->faulted > from)
+		from = f->faulted;
+	for (uint32_t i = 0; i < f->map.n && from < to; i++) {
+		const struct poise_fmap_ext *e = &f->map.ext[i];
+		uint64_t a = e->fblk > from ? e->fblk : from, b = e->fblk + e->nblk < to ? e->fblk + e->nblk : to;
+		if (a < b && !e->bad)
+			(void)madvise(f->m->base + (e->pblk + a - e->fblk) * BLK, (b - a) * BLK, MADV_POPULATE_WRITE);
+	}
+	if (to > f->faulted)
+		f->faulted = to;
+}
+
 /* Fetch f's map around byte off.  f's lock held for writing. */
 static void refresh(struct mfile *f, uint64_t off)
 {
@@ -632,8 +655,10 @@ static void refresh(struct mfile *f, uint64_t off)
 		f->grant = a->grant;
 		f->holder = a->grant >= 0 && a->holder == 1;
 		f->gend = a->grant >= 0 ? a->gend : 0;
-		if (f->holder)
+		if (f->holder) {
 			__atomic_store_n(&f->granted, 1, __ATOMIC_RELEASE);
+			populate(f);
+		}
 	} else {
 		f->grant = -1;
 		f->holder = 0;
