@@ -78,7 +78,6 @@ struct pcent {
 	int quiet;         /* ... and the drain after setting it is over */
 	uint64_t g;        /* the generation of that drain */
 	uint32_t appenders; /* O_APPEND opens: no grant while there is one */
-	int stale;         /* a grant ended since the kernel last asked for the size */
 	struct pcent *next;
 };
 
@@ -215,7 +214,7 @@ void pfuse_page_release(struct pfuse *pf, uint64_t ino)
 	if (*e && (*e)->opens && --(*e)->opens == 0) {
 		if ((*e)->cached)
 			clear = 1;
-		else if (!(*e)->inflight && !(*e)->appenders && !(*e)->stale)
+		else if (!(*e)->inflight && !(*e)->appenders)
 			pc_drop(e);
 	}
 	pthread_mutex_unlock(&D.pc_lock);
@@ -292,7 +291,7 @@ static void pc_clear(uint64_t ino)
 	if (*e && (*e)->cached && !(*e)->inflight && (*e)->seq == seq) {
 		(void)rt_kernel(&D.o, ino, 0);
 		(*e)->cached = 0;
-		if (!(*e)->opens && !(*e)->appenders && !(*e)->stale)
+		if (!(*e)->opens && !(*e)->appenders)
 			pc_drop(e);
 	}
 	pthread_mutex_unlock(&D.pc_lock);
@@ -336,44 +335,58 @@ void pfuse_data_hold(struct pfuse *pf, int on)
 /* ---- grants: space past a file's size to append into (readers.h) ---- */
 
 struct grant {
-	uint64_t ino;    /* 0: free */
+	uint64_t ino;    /* atomic (read without the lock by the fast paths); 0: free */
 	int p;           /* the holder's process index ... */
 	uint64_t seq;    /* ... and its admission */
 	int fd;          /* a library descriptor of the inode, for writing */
 	uint64_t logged; /* the size logged so far */
 	uint64_t end;    /* the byte the space ends at */
 	uint64_t trim;   /* the block the space may be dropped from at the end (UINT64_MAX: never,
-			  * the file had space past its size of its own) */
+			  * the daemon could not see where the file's own space ends) */
+	uint64_t drain;  /* free: the slot is reusable once rt_quiet(drain) (its last holder's
+			  * operations that could still publish into it are over) */
+	unsigned idle;   /* ticks the holder's word did not move */
 };
 static struct grant G[RT_NGRANT];
+static int send_fd(int c, const void *buf, size_t len, int fd);
 enum { GR_TICK, GR_PROC, GR_ALL };
 static void gr_sweep(int how, int p, uint64_t seq);
-static int send_fd(int c, const void *buf, size_t len, int fd);
-static unsigned ngrant; /* atomic: grants live (read without the lock: a hint) */
+static unsigned ngrant; /* atomic: grants live or being made (read without the lock: a hint) */
 static pthread_mutex_t gr_lock = PTHREAD_MUTEX_INITIALIZER;
 #define BLK_SIZE 4096ULL                /* the pool's block (src/fs/layout.h) */
 #define MAX_FILE (1ULL << 50)           /* the largest file size (src/fs/layout.h) */
 #define GROW_MIN (1u << 20)
 #define GROW_MAX (32u << 20)
+#define IDLE_TICKS 10 /* a grant whose holder appended nothing for a second gives its space back */
 
-/* The kernel may hold a smaller size for ino than the file has (a grant
- * ended): an O_APPEND open must not use its page cache.  Off once the
- * kernel was told the size (the entry goes when nothing else needs it).
- * pc_lock held. */
-static unsigned nstale; /* atomic: entries marked (a hint, read without the lock) */
-static void mark_stale(uint64_t ino, int on)
+/* Changes of a file by the kernel's path against a grant being made for
+ * it: a change holds its inode's stripe for reading from before it takes
+ * the grants back until it is done (pfuse_change_begin/end); a grant is
+ * made only with the stripe held for writing, tried (never waited for: the
+ * server thread does not block behind a FUSE request). */
+#define NSTRIPE 64
+static pthread_rwlock_t chg[NSTRIPE] = {[0 ... NSTRIPE - 1] = PTHREAD_RWLOCK_INITIALIZER};
+
+/* Inodes whose grant ended in the last second: the kernel may have taken
+ * their size in a getattr just before (an open's permission check), so an
+ * O_APPEND open now must not use the page cache.  A ring, under gr_lock. */
+#define NRECENT 64
+static struct { uint64_t ino; int64_t ms; } recent[NRECENT];
+static unsigned nrecent;
+
+/* Is there any grant (made or being made)? */
+static int any_grant(void)
 {
-	struct pcent **f = pc_find(ino), *e = on ? pc_get(ino) : *f;
-	if (!e || e->stale == on)
-		return;
-	e->stale = on;
-	if (on) {
-		__atomic_add_fetch(&nstale, 1, __ATOMIC_RELAXED);
-		return;
-	}
-	__atomic_sub_fetch(&nstale, 1, __ATOMIC_RELAXED);
-	if (!e->opens && !e->cached && !e->inflight && !e->appenders)
-		pc_drop(pc_find(ino));
+	return D.on && __atomic_load_n(&ngrant, __ATOMIC_ACQUIRE);
+}
+
+/* Does a grant of ino exist (read without the lock)? */
+static int has_grant(uint64_t ino)
+{
+	for (int i = 0; i < RT_NGRANT; i++)
+		if (__atomic_load_n(&G[i].ino, __ATOMIC_ACQUIRE) == ino)
+			return 1;
+	return 0;
 }
 
 /* Log grant i's size (its holder's word); revoke: take it back first, drop
@@ -386,23 +399,34 @@ static int gr_publish(int i, int revoke)
 	if (w > g->end)
 		w = g->end; /* the word is any admitted process's to scribble on */
 	int r = 0;
-	if (w > g->logged || revoke)
-		r = poise_fgrow(D.pf->pool, g->fd, w > g->logged ? w : g->logged, revoke ? g->trim : UINT64_MAX);
-	int grew = r == 0 && w > g->logged;
-	if (grew)
+	uint64_t size = w > g->logged ? w : g->logged;
+	if (w > g->logged || revoke) {
+		r = poise_fgrow(D.pf->pool, g->fd, size, revoke ? g->trim : UINT64_MAX);
+		if (r < 0 && revoke) /* a full pool: the size alone needs no new block */
+			r = poise_fgrow(D.pf->pool, g->fd, size, UINT64_MAX);
+		if (r < 0)
+			fprintf(stderr, "poise mount: inode %llu: cannot log the size %llu its appends reached: %s\n",
+				(unsigned long long)g->ino, (unsigned long long)size, strerror(-r));
+	}
+	if (r == 0 && w > g->logged) {
 		g->logged = w;
+		g->idle = 0;
+	} else if (!revoke) {
+		g->idle++;
+	}
 	if (!revoke)
 		return r;
 	uint64_t ino = g->ino;
 	poise_close(D.pf->pool, g->fd); /* the last close of an unlinked file frees it */
 	pfuse_changed(D.pf, ino);       /* the grant, and the space, are gone from the maps */
-	__atomic_store_n(&t->grant[i].ino, 0, __ATOMIC_SEQ_CST); /* reusable after the bump */
-	__atomic_store_n(&t->grant[i].word, 0, __ATOMIC_SEQ_CST);
-	g->ino = 0;
+	/* the word keeps RT_REVOKED: a holder's operation that started before
+	 * the bump can still try to publish; the slot waits for it (drain) */
+	g->drain = rt_tick(&D.o);
+	__atomic_store_n(&t->grant[i].ino, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&g->ino, 0, __ATOMIC_RELEASE);
 	__atomic_sub_fetch(&ngrant, 1, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&D.pc_lock);
-	mark_stale(ino, 1);
-	pthread_mutex_unlock(&D.pc_lock);
+	recent[nrecent++ % NRECENT].ino = ino;
+	recent[(nrecent - 1) % NRECENT].ms = mono_ms();
 	if (D.pf->se)
 		(void)fuse_lowlevel_notify_inval_inode(D.pf->se, ino, -1, 0); /* attributes only */
 	return r;
@@ -411,7 +435,7 @@ static int gr_publish(int i, int revoke)
 int pfuse_settle(struct pfuse *pf, uint64_t ino, int revoke)
 {
 	(void)pf;
-	if (!D.on || !__atomic_load_n(&ngrant, __ATOMIC_ACQUIRE))
+	if (!any_grant() || !has_grant(ino))
 		return 0;
 	int n = 0;
 	pthread_mutex_lock(&gr_lock);
@@ -424,10 +448,25 @@ int pfuse_settle(struct pfuse *pf, uint64_t ino, int revoke)
 	return n;
 }
 
+void pfuse_change_begin(struct pfuse *pf, uint64_t ino)
+{
+	if (!D.on)
+		return;
+	pthread_rwlock_rdlock(&chg[ino % NSTRIPE]);
+	(void)pfuse_settle(pf, ino, 1);
+}
+
+void pfuse_change_end(struct pfuse *pf, uint64_t ino)
+{
+	(void)pf;
+	if (D.on)
+		pthread_rwlock_unlock(&chg[ino % NSTRIPE]);
+}
+
 int pfuse_space_back(struct pfuse *pf)
 {
 	(void)pf;
-	if (!D.on || !__atomic_load_n(&ngrant, __ATOMIC_ACQUIRE))
+	if (!any_grant())
 		return 0;
 	gr_sweep(GR_ALL, -1, 0);
 	return 1;
@@ -436,54 +475,42 @@ int pfuse_space_back(struct pfuse *pf)
 int pfuse_granted(struct pfuse *pf, uint64_t ino)
 {
 	(void)pf;
-	if (!D.on || !__atomic_load_n(&ngrant, __ATOMIC_ACQUIRE))
+	if (!any_grant())
 		return 0;
-	int on = 0;
-	pthread_mutex_lock(&gr_lock);
-	for (int i = 0; i < RT_NGRANT && !on; i++)
-		on = G[i].ino && (G[i].ino == ino || !ino);
-	pthread_mutex_unlock(&gr_lock);
-	return on;
-}
-
-void pfuse_size_told(struct pfuse *pf, uint64_t ino)
-{
-	(void)pf;
-	if (!D.on || !__atomic_load_n(&nstale, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&D.pc_lock);
-	mark_stale(ino, 0);
-	pthread_mutex_unlock(&D.pc_lock);
+	if (!ino)
+		return 1;
+	return has_grant(ino);
 }
 
 int pfuse_append_open(struct pfuse *pf, uint64_t ino, int on)
 {
 	if (!D.on)
 		return 0;
+	if (on)
+		pthread_rwlock_rdlock(&chg[ino % NSTRIPE]); /* no grant is being made meanwhile */
 	pthread_mutex_lock(&D.pc_lock);
-	struct pcent **f = pc_find(ino), *e = on ? pc_get(ino) : *f;
-	int stale = 0;
-	if (e && on) {
+	struct pcent *e = on ? pc_get(ino) : *pc_find(ino);
+	if (e && on)
 		e->appenders++;
-	} else if (e && e->appenders && --e->appenders == 0 && !e->opens && !e->cached && !e->inflight &&
-		   !e->stale) {
+	else if (e && e->appenders && --e->appenders == 0 && !e->opens && !e->cached && !e->inflight)
 		pc_drop(pc_find(ino));
-		e = NULL;
-	}
 	pthread_mutex_unlock(&D.pc_lock);
 	if (!on)
 		return 0;
 	/* no grant from now on (answer_grow asks for appenders), and none left */
-	stale = pfuse_settle(pf, ino, 1) > 0;
-	pthread_mutex_lock(&D.pc_lock);
-	e = *pc_find(ino);
-	stale = stale || !e || e->stale;
-	pthread_mutex_unlock(&D.pc_lock);
+	int stale = pfuse_settle(pf, ino, 1) > 0 || !e;
+	pthread_rwlock_unlock(&chg[ino % NSTRIPE]);
+	pthread_mutex_lock(&gr_lock);
+	int64_t now = mono_ms();
+	for (unsigned k = 0; k < NRECENT && k < nrecent; k++)
+		stale |= recent[k].ino == ino && now - recent[k].ms < 1000;
+	pthread_mutex_unlock(&gr_lock);
 	return stale;
 }
 
 /* Every grant whose holder is gone (or is process p of admission seq,
- * p >= 0) taken back; the others' sizes logged (all: at the end). */
+ * p >= 0), or idle for IDLE_TICKS, taken back; the others' sizes logged
+ * (all taken back: at the end, or when the pool is full). */
 static void gr_sweep(int how, int p, uint64_t seq)
 {
 	if (!__atomic_load_n(&ngrant, __ATOMIC_ACQUIRE))
@@ -496,7 +523,8 @@ static void gr_sweep(int how, int p, uint64_t seq)
 		pthread_mutex_lock(&D.o.lock);
 		int gone = D.o.pid[g->p] == 0 || D.o.aseq[g->p] != g->seq;
 		pthread_mutex_unlock(&D.o.lock);
-		int revoke = how == GR_ALL || gone || (how == GR_PROC && g->p == p && g->seq == seq);
+		int revoke = how == GR_ALL || gone || (how == GR_PROC && g->p == p && g->seq == seq) ||
+			     (how == GR_TICK && g->idle >= IDLE_TICKS);
 		if (how != GR_PROC || revoke)
 			(void)gr_publish(i, revoke);
 	}
@@ -540,6 +568,7 @@ static int gr_extend(int k, uint64_t want)
 	if (end < 0)
 		return (int)end;
 	g->end = (uint64_t)end;
+	g->idle = 0;
 	__atomic_store_n(&D.o.t->grant[k].end, g->end, __ATOMIC_SEQ_CST);
 	pfuse_changed(D.pf, g->ino); /* the new space is in the maps */
 	return 0;
@@ -551,11 +580,14 @@ static int answer_grow(struct conn *c, const struct dp_req *r)
 	struct dp_ans a = {.magic = DP_MAGIC};
 	struct poise_fmap *m = malloc(sizeof(*m));
 	int fd = -1, i = -1;
-	pthread_mutex_lock(&gr_lock);
-	if (!m) {
-		a.rc = -ENOMEM;
-		goto out;
+	pthread_rwlock_t *stripe = &chg[r->ino % NSTRIPE];
+	if (!m || pthread_rwlock_trywrlock(stripe) != 0) {
+		free(m);
+		a.rc = m ? -EBUSY : -ENOMEM; /* the kernel's path is changing the file */
+		return send_fd(c->fd, &a, sizeof(a), -1);
 	}
+	pthread_mutex_lock(&gr_lock);
+	__atomic_add_fetch(&ngrant, 1, __ATOMIC_RELAXED); /* (the fast paths take the lock from now) */
 	for (int k = 0; k < RT_NGRANT; k++)
 		if (G[k].ino == r->ino) {
 			if (G[k].p == c->p && G[k].seq == c->seq) {
@@ -565,7 +597,7 @@ static int answer_grow(struct conn *c, const struct dp_req *r)
 			(void)gr_publish(k, 1); /* the last to ask holds it */
 		}
 	for (int k = 0; k < RT_NGRANT && i < 0; k++)
-		if (!G[k].ino)
+		if (!G[k].ino && (!G[k].drain || rt_quiet(&D.o, G[k].drain)))
 			i = k;
 	pthread_mutex_lock(&D.pc_lock);
 	struct pcent *e = *pc_find(r->ino);
@@ -595,21 +627,25 @@ static int answer_grow(struct conn *c, const struct dp_req *r)
 		goto out;
 	}
 	uint64_t end = (uint64_t)e64;
-	/* space of its own past the size (a window short of the end, or an
-	 * fallocate of the program's) stays the file's at the end */
-	uint64_t trim = m->end != UINT64_MAX || aend > sblk ? UINT64_MAX : 0;
+	/* space of the file's own past the size (a program's fallocate, a dead
+	 * daemon's grant) stays the file's at the end: the trim starts where it
+	 * ended, when the window saw that far */
+	uint64_t trim = m->end != UINT64_MAX ? UINT64_MAX : aend;
 	struct rt_table *t = D.o.t;
 	__atomic_store_n(&t->grant[i].end, end, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&t->grant[i].word, size, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&t->grant[i].ino, r->ino, __ATOMIC_SEQ_CST);
-	G[i] = (struct grant){.ino = r->ino, .p = c->p, .seq = c->seq, .fd = fd, .logged = size, .end = end, .trim = trim};
+	G[i] = (struct grant){.p = c->p, .seq = c->seq, .fd = fd, .logged = size, .end = end, .trim = trim};
+	__atomic_store_n(&G[i].ino, r->ino, __ATOMIC_RELEASE);
 	fd = -1;
 	__atomic_add_fetch(&ngrant, 1, __ATOMIC_RELAXED);
 	pfuse_changed(D.pf, r->ino); /* the new space, and the grant, are in the maps now */
 	if (D.pf->se) /* the kernel asks for the size from now on (no caching while granted) */
 		(void)fuse_lowlevel_notify_inval_inode(D.pf->se, r->ino, -1, 0);
 out:
+	__atomic_sub_fetch(&ngrant, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&gr_lock);
+	pthread_rwlock_unlock(stripe);
 	if (fd >= 0)
 		poise_close(D.pf->pool, fd);
 	free(m);

@@ -84,10 +84,7 @@ static int kstat(struct pfuse *pf, fuse_ino_t dir, const char *path, struct stat
  * it: a stat, a read past the end it knows, an open's permission check). */
 static double attr_timeout(struct pfuse *pf, fuse_ino_t ino)
 {
-	if (pfuse_granted(pf, ino))
-		return 0;
-	pfuse_size_told(pf, ino);
-	return pf->timeout;
+	return pfuse_granted(pf, ino) ? 0 : pf->timeout;
 }
 
 static int fill_entry(struct pfuse *pf, fuse_ino_t parent, const char *path, struct fuse_entry_param *e)
@@ -190,9 +187,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set, 
 	if (r == 0 && (set & FUSE_SET_ATTR_SIZE) && !(set & FUSE_SET_ATTR_MODE))
 		r = drop_setid(req, ino, -1); /* before the size changes */
 	if (r == 0 && (set & FUSE_SET_ATTR_SIZE)) {
-		(void)pfuse_settle(pf, ino, 1); /* shim appends end first */
+		pfuse_change_begin(pf, ino); /* shim appends end first */
 		r = fi ? poise_ftruncate(pf->pool, FD(fi), a->st_size)
 		       : poise_truncateat(pf->pool, ino, "", a->st_size);
+		pfuse_changed(pf, ino);
+		pfuse_change_end(pf, ino);
 	}
 	if (r == 0 && (set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
@@ -342,7 +341,7 @@ static void opened(struct pfuse *pf, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* O_APPEND: the kernel picks the offset from the size it knows, which
 	 * a shim process's appends may have left behind: such an open keeps
 	 * off the page cache, and the library appends at the true end */
-	if ((fi->flags & O_APPEND) && !pf->cache_none) {
+	if (fi->flags & O_APPEND) {
 		fi->fh |= FH_APPEND;
 		if (pfuse_append_open(pf, ino, 1) && !fi->direct_io) {
 			fi->direct_io = 1;
@@ -369,8 +368,12 @@ static void unopened(struct pfuse *pf, fuse_ino_t ino, const struct fuse_file_in
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (fi->flags & O_TRUNC)
-		(void)pfuse_settle(PF(req), ino, 1);
+		pfuse_change_begin(PF(req), ino);
 	int fd = poise_openat(PF(req)->pool, ino, "", open_flags(fi->flags), 0);
+	if (fi->flags & O_TRUNC) {
+		pfuse_changed(PF(req), ino);
+		pfuse_change_end(PF(req), ino);
+	}
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
@@ -388,12 +391,17 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	struct pfuse *pf = PF(req);
 	struct stat old;
-	if ((fi->flags & O_TRUNC) && pfuse_granted(pf, 0) &&
-	    poise_fstatat(pf->pool, parent, name, &old, AT_SYMLINK_NOFOLLOW) == 0)
-		(void)pfuse_settle(pf, old.st_ino, 1); /* a shim process's appends end before the truncation */
+	int trunc = (fi->flags & O_TRUNC) && pfuse_granted(pf, 0) &&
+		    poise_fstatat(pf->pool, parent, name, &old, AT_SYMLINK_NOFOLLOW) == 0;
+	if (trunc)
+		pfuse_change_begin(pf, old.st_ino); /* a shim process's appends end before the truncation */
 	as_caller(req);
 	int fd = poise_openat(pf->pool, parent, name, open_flags(fi->flags) | O_CREAT | (fi->flags & O_EXCL), mode);
 	as_daemon();
+	if (trunc) {
+		pfuse_changed(pf, old.st_ino);
+		pfuse_change_end(pf, old.st_ino);
+	}
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
@@ -474,11 +482,21 @@ static void serve_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 		return;
 	}
 	struct pfuse *pf = PF(req);
-	(void)pfuse_settle(pf, ino, 1); /* a shim process's appends end first */
+	pfuse_change_begin(pf, ino); /* a shim process's appends end first */
+	/* O_APPEND (set by fcntl or RWF_APPEND too, which the library's
+	 * descriptor does not know): the kernel's offset is its cached size,
+	 * which a shim process's appends can leave behind; the true end */
+	struct stat st;
+	int moved = 0;
+	if ((fi->flags & O_APPEND) && poise_fstat(pf->pool, FD(fi), &st) == 0 && st.st_size != off) {
+		moved = 1;
+		off = st.st_size;
+	}
 	ssize_t n = poise_pwrite(pf->pool, FD(fi), buf, size, off);
 	if (n == -ENOSPC && pfuse_space_back(pf)) /* space held for appends elsewhere */
 		n = poise_pwrite(pf->pool, FD(fi), buf, size, off);
 	pfuse_changed(pf, ino);
+	pfuse_change_end(pf, ino);
 	/* a write on a direct_io open went past the page cache: drop its
 	 * pages of the range (a multithreaded session serves what that needs
 	 * meanwhile; never for the kernel's own writeback, nor for a page-cache
@@ -489,6 +507,10 @@ static void serve_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
+	/* the kernel cached those bytes where it thought the end was: its
+	 * pages and size go, once it has the answer (it holds them till then) */
+	if (moved && n > 0 && !(fi->fh & FH_DIRECT) && pf->se)
+		(void)fuse_lowlevel_notify_inval_inode(pf->se, ino, 0, 0);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -507,7 +529,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)fi;
-	fuse_reply_err(req, 0); /* writes are durable when they return */
+	fuse_reply_err(req, 0); /* writes are durable when they return (a shim process's appends:
+				 * their size is logged at release, fsync, or within a tick) */
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -633,9 +656,14 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
-	(void)pfuse_settle(PF(req), ino, 1);
+	struct pfuse *pf = PF(req);
+	pfuse_change_begin(pf, ino);
 	int r = drop_setid(req, ino, FD(fi));
-	reply_changed(req, ino, r < 0 ? r : poise_fallocate(PF(req)->pool, FD(fi), mode, off, len));
+	if (r == 0 && (r = poise_fallocate(pf->pool, FD(fi), mode, off, len)) == -ENOSPC && pfuse_space_back(pf))
+		r = poise_fallocate(pf->pool, FD(fi), mode, off, len); /* space held for appends elsewhere */
+	pfuse_changed(pf, ino);
+	pfuse_change_end(pf, ino);
+	fuse_reply_err(req, -r);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
@@ -658,7 +686,6 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 		return;
 	}
 	(void)pfuse_settle(pf, ino_in, 0);
-	(void)pfuse_settle(pf, ino_out, 1);
 	int r0 = drop_setid(req, ino_out, FD(fi_out));
 	if (r0 < 0) {
 		fuse_reply_err(req, -r0);
@@ -670,6 +697,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	pfuse_change_begin(pf, ino_out);
 	int err = 0;
 	while (done < len) {
 		size_t want = len - done < chunk ? len - done : chunk;
@@ -679,6 +707,8 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 			break;
 		}
 		ssize_t w = poise_pwrite(pf->pool, FD(fi_out), buf, (size_t)n, off_out + (off_t)done);
+		if (w == -ENOSPC && pfuse_space_back(pf))
+			w = poise_pwrite(pf->pool, FD(fi_out), buf, (size_t)n, off_out + (off_t)done);
 		if (w < 0) {
 			err = (int)-w;
 			break;
@@ -689,6 +719,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 	}
 	free(buf);
 	pfuse_changed(pf, ino_out);
+	pfuse_change_end(pf, ino_out);
 	if (done == 0 && err)
 		fuse_reply_err(req, err);
 	else

@@ -62,6 +62,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -655,6 +656,10 @@ static void refresh(struct mfile *f, uint64_t off)
 		f->grant = a->grant;
 		f->holder = a->grant >= 0 && a->holder == 1;
 		f->gend = a->grant >= 0 ? a->gend : 0;
+		struct rlimit rl; /* appends past RLIMIT_FSIZE are the kernel's (SIGXFSZ, EFBIG) */
+		if (f->holder && getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+		    f->gend > rl.rlim_cur)
+			f->gend = rl.rlim_cur > f->map.size ? rl.rlim_cur : f->map.size;
 		if (f->holder) {
 			__atomic_store_n(&f->granted, 1, __ATOMIC_RELEASE);
 			populate(f);
@@ -882,9 +887,8 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 		pthread_rwlock_rdlock(&f->lock);
 	}
 	pthread_rwlock_unlock(&f->lock);
-	if (served && write && *ret > 0 && !__atomic_exchange_n(&f->dirty, 1, __ATOMIC_ACQ_REL) &&
-	    !__atomic_load_n(&f->granted, __ATOMIC_ACQUIRE))
-		(void)touch(f, DP_TOUCH, 0); /* (an append's times move when its size is logged) */
+	if (served && write && *ret > 0 && !__atomic_exchange_n(&f->dirty, 1, __ATOMIC_ACQ_REL))
+		(void)touch(f, DP_TOUCH, 0);
 	count(write, served);
 	return served;
 }

@@ -8,6 +8,8 @@
  *                          size               -> ok SIZE
  *                          wr LEN BYTE        -> ok N | err ERRNO (write(), at the offset)
  *                          fsync              -> ok | err ERRNO
+ *                          append             -> ok | err ERRNO (fcntl F_SETFL O_APPEND)
+ *                          fa OFF LEN         -> ok | err ERRNO (fallocate KEEP_SIZE)
  *                          q
  *   mp_helper loop FILE LOG APPEND [pos]
  *                        until killed: rounds of 4 KiB overwrites of every
@@ -29,7 +31,15 @@
  *                        kernel still; "ok" 
  *   mp_helper fill FILE SEED N   N 4 KiB blocks of a pattern of SEED (pwrite)
  *   mp_helper verify FILE SEED N the same pattern read back (pread), "ok"
+ *   mp_helper records FILE N R   N records of R bytes written in turn with
+ *                        write() (record i: every 32-bit word 0x5a000000|i)
+ *   mp_helper vrecords FILE N R  the size is N * R and every record whole,
+ *                        "ok" or the first bad ones
+ *   mp_helper revoke FILE SECS   for SECS seconds, fallocate(0, 4096) on
+ *                        FILE again and again (each takes an appender's
+ *                        grant back); "ok COUNT"
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -38,6 +48,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define B 4096
@@ -89,6 +100,11 @@ static int cmd(void)
 			ssize_t n = write(fd, b, len);
 			printf(n < 0 ? "err %d\n" : "ok %d\n", n < 0 ? errno : (int)n);
 			free(b);
+		} else if (!strncmp(line, "append", 6)) {
+			int fl = fcntl(fd, F_GETFL);
+			printf(fl < 0 || fcntl(fd, F_SETFL, fl | O_APPEND) < 0 ? "err %d\n" : "ok\n", errno);
+		} else if (sscanf(line, "fa %llu %llu", &off, &len) == 2) {
+			printf(fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0 ? "err %d\n" : "ok\n", errno);
 		} else if (!strncmp(line, "fsync", 5)) {
 			printf(fsync(fd) < 0 ? "err %d\n" : "ok\n", errno);
 		} else if (line[0] == 'q') {
@@ -97,6 +113,58 @@ static int cmd(void)
 			printf("err bad command\n");
 		}
 	}
+	return 0;
+}
+
+static int records(const char *file, int n, size_t r, int verify)
+{
+	int fd = verify ? open(file, O_RDONLY) : open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	uint32_t *b = malloc(r);
+	struct stat st;
+	if (fd < 0 || !b || (verify && fstat(fd, &st) < 0)) {
+		printf("cannot open\n");
+		return 1;
+	}
+	if (verify && st.st_size != (off_t)n * (off_t)r)
+		printf("size %lld, not %lld\n", (long long)st.st_size, (long long)n * (long long)r);
+	int bad = verify && st.st_size != (off_t)n * (off_t)r;
+	for (int i = 0; i < n; i++) {
+		if (!verify) {
+			for (size_t k = 0; k < r / 4; k++)
+				b[k] = 0x5a000000u | (uint32_t)i;
+			if (write(fd, b, r) != (ssize_t)r) {
+				printf("write %d: %s\n", i, strerror(errno));
+				return 1;
+			}
+			continue;
+		}
+		ssize_t got = pread(fd, b, r, (off_t)i * (off_t)r);
+		size_t good = 0;
+		for (size_t k = 0; got == (ssize_t)r && k < r / 4; k++)
+			good += b[k] == (0x5a000000u | (uint32_t)i);
+		if (good != r / 4 && bad++ < 5)
+			printf("record %d: %zu of %zu words right\n", i, good, r / 4);
+	}
+	if (!bad)
+		printf("ok\n");
+	close(fd);
+	free(b);
+	return bad != 0;
+}
+
+static int revoker(const char *file, int secs)
+{
+	time_t end = time(NULL) + secs;
+	long n = 0;
+	while (time(NULL) < end) {
+		int fd = open(file, O_RDWR);
+		if (fd >= 0) {
+			n += fallocate(fd, 0, 0, 4096) == 0;
+			close(fd);
+		}
+		usleep(100);
+	}
+	printf("ok %ld\n", n);
 	return 0;
 }
 
@@ -269,6 +337,10 @@ int main(int argc, char **argv)
 		return init(argv[2], strtoull(argv[3], NULL, 0));
 	if ((argc == 5 || (argc == 6 && !strcmp(argv[5], "pos"))) && !strcmp(argv[1], "loop"))
 		return loop(argv[2], argv[3], argv[4], argc == 6);
+	if (argc == 5 && (!strcmp(argv[1], "records") || !strcmp(argv[1], "vrecords")))
+		return records(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 0), argv[1][0] == 'v');
+	if (argc == 4 && !strcmp(argv[1], "revoke"))
+		return revoker(argv[2], atoi(argv[3]));
 	if (argc == 5 && !strcmp(argv[1], "check"))
 		return check(argv[2], argv[3], argv[4]);
 	if (argc == 5 && (!strcmp(argv[1], "fill") || !strcmp(argv[1], "verify")))

@@ -101,6 +101,29 @@ check "A's appends were direct ($(direct))" test "$(direct | cut -d' ' -f2)" -ge
 check "after A's close the file is 41 blocks, its space past them gone" \
 	test "$(stat -c %s "$M/ap")" = $((41 * 4096)) -a "$(stat -c %b "$M/ap")" -le $((41 * 8))
 
+# a grant taken back again and again while its holder appends (another
+# process's fallocate through the kernel each time): no acknowledged
+# record lost, none written over
+bad_rev=0
+for run in 1 2; do
+	(sleep 0.05; "$H" revoke "$M/rv" 2 >"$T/rv.out") &
+	rp=$!
+	S "$H" records "$M/rv" 200 262144 >"$T/rv.w"
+	wait "$rp"
+	"$H" vrecords "$M/rv" 200 262144 >"$T/rv.v" || { bad_rev=$((bad_rev + 1)); cat "$T/rv.w" "$T/rv.v"; }
+	rm -f "$M/rv"
+done
+check "appends while another process takes the grant back again and again ($(cat "$T/rv.out") times): every record whole" \
+	test "$bad_rev" = 0
+: >"$M/fa"
+printf 'open %s\nwr 4096 65\nwr 4096 65\nwr 4096 65\nwr 4096 65\nappend\nwr 4 66\nq\n' "$M/fa" | S "$H" cmd >/dev/null
+check "O_APPEND set by fcntl after direct appends: the write lands at the true end" \
+	test "$(stat -c %s "$M/fa")" = 16388 -a "$(tail -c 4 "$M/fa")" = BBBB
+: >"$M/own"
+printf 'open %s\nfa 0 16384\nwr 8192 65\nwr 8192 65\nwr 8192 65\nwr 8192 65\nq\n' "$M/own" | S "$H" cmd >/dev/null
+check "a file with space of its own past the size: the grant's space still goes at close ($(stat -c '%s %b' "$M/own"))" \
+	test "$(stat -c '%s %b' "$M/own")" = "32768 64"
+
 # ---- nothing stale ----
 "$H" fill "$M/stale" 6 256
 coproc A { S "$H" cmd; }
