@@ -77,5 +77,14 @@ shim_direct() {
 		grep -qE 'direct reads, [1-9][0-9]* direct writes' /tmp/sd.st
 	check "$tag: and the kernel's path reads them" \
 		test "$(sqlite3 "$d/sd.db" 'pragma integrity_check; select count(*) from t;' | tr '\n' ' ')" = "ok 2000 "
-	rm -f "$d/sd" "$d/sd.db" /tmp/sd.ref /tmp/sd.got /tmp/sd.st
+	rm -f /tmp/sd.st
+	LD_PRELOAD=$shim POISE_SHIM_STATS=/tmp/sd.st /usr/bin/python3 -c 'import sys
+f = open(sys.argv[1], "wb", buffering=0)
+d = open(sys.argv[2], "rb").read()
+for i in range(0, len(d), 4096):
+    f.write(d[i:i + 4096])' "$d/sd.app" /tmp/sd.ref
+	check "$tag: appends under the shim go straight into granted space ($(tail -1 /tmp/sd.st))" \
+		test "$(sed -n 's/.* \([0-9]*\) direct writes.*/\1/p' /tmp/sd.st | tail -1)" -ge 250
+	check "$tag: and read back through the kernel" cmp "$d/sd.app" /tmp/sd.ref
+	rm -f "$d/sd" "$d/sd.db" "$d/sd.app" /tmp/sd.ref /tmp/sd.got /tmp/sd.st
 }

@@ -122,6 +122,10 @@ ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size
 /* The same without the closing fence: the caller fences once for several
  * stores (poise_fence()). */
 ssize_t poise_dev_store(struct poise_dev *d, uint64_t off, const void *buf, size_t len);
+/* About to store over all of [off, off+len): the mapping's page tables are
+ * made in one call (MADV_POPULATE_WRITE) rather than a fault per page
+ * (first touch of a sparse pool file).  A hint: nothing when it fails. */
+void poise_dev_prefault(struct poise_dev *d, uint64_t off, uint64_t len);
 /* Clear every bad sector overlapping [off, off+len): those sectors read as
  * zeros afterwards; other bytes are untouched. */
 int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len);

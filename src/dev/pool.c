@@ -517,6 +517,20 @@ ssize_t poise_dev_store(struct poise_dev *d, uint64_t off, const void *buf, size
 	return dev_write(d, off, buf, len, 0);
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+void poise_dev_prefault(struct poise_dev *d, uint64_t off, uint64_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	if (!d->base || pg <= 0 || check_range(d, off, len, "prefault") < 0 || len < 16 * (uint64_t)pg ||
+	    bbt_maybe(&d->bb, off, len))
+		return; /* (a poisoned page must stay unmapped) */
+	uint64_t a = (off + (uint64_t)pg - 1) / (uint64_t)pg * (uint64_t)pg, b = (off + len) / (uint64_t)pg * (uint64_t)pg;
+	if (a < b)
+		(void)madvise(d->base + a, b - a, MADV_POPULATE_WRITE);
+}
+
 int poise_dev_inject(struct poise_dev *d, uint64_t sector, uint64_t count)
 {
 	if (count == 0)

@@ -278,6 +278,8 @@ static int fill_holes(struct poise_fs *fs, struct fchange *c, uint64_t b0, uint6
 		}
 		c->nr = x;
 		x[c->nnr++] = (struct newrun){blk, got};
+		if (!c->bp)
+			poise_dev_prefault(fs->dev, blk * POISE_BLOCK, got * POISE_BLOCK);
 		/* content: data where the write covers, zeros elsewhere */
 		for (uint64_t i = 0; i < got; i++) {
 			uint64_t fo = (b + i) * POISE_BLOCK, po = (blk + i) * POISE_BLOCK;

@@ -345,7 +345,8 @@ struct grant {
 			  * the daemon could not see where the file's own space ends) */
 	uint64_t drain;  /* free: the slot is reusable once rt_quiet(drain) (its last holder's
 			  * operations that could still publish into it are over) */
-	unsigned idle;   /* ticks the holder's word did not move */
+	unsigned idle;   /* ticks the holder's word did not move (the ticker's count) */
+	uint64_t seen;   /* the word at the last tick */
 };
 static struct grant G[RT_NGRANT];
 static int send_fd(int c, const void *buf, size_t len, int fd);
@@ -408,12 +409,8 @@ static int gr_publish(int i, int revoke)
 			fprintf(stderr, "poise mount: inode %llu: cannot log the size %llu its appends reached: %s\n",
 				(unsigned long long)g->ino, (unsigned long long)size, strerror(-r));
 	}
-	if (r == 0 && w > g->logged) {
+	if (r == 0 && w > g->logged)
 		g->logged = w;
-		g->idle = 0;
-	} else if (!revoke) {
-		g->idle++;
-	}
 	if (!revoke)
 		return r;
 	uint64_t ino = g->ino;
@@ -523,10 +520,20 @@ static void gr_sweep(int how, int p, uint64_t seq)
 		pthread_mutex_lock(&D.o.lock);
 		int gone = D.o.pid[g->p] == 0 || D.o.aseq[g->p] != g->seq;
 		pthread_mutex_unlock(&D.o.lock);
+		if (how == GR_TICK) {
+			uint64_t w = __atomic_load_n(&D.o.t->grant[i].word, __ATOMIC_SEQ_CST);
+			g->idle = w == g->seen ? g->idle + 1 : 0;
+			g->seen = w;
+		}
 		int revoke = how == GR_ALL || gone || (how == GR_PROC && g->p == p && g->seq == seq) ||
 			     (how == GR_TICK && g->idle >= IDLE_TICKS);
-		if (how != GR_PROC || revoke)
-			(void)gr_publish(i, revoke);
+		if (how == GR_PROC && !revoke)
+			continue;
+		/* taking back what nobody else needs waits for a size that can be
+		 * logged (a log that fails now may not at the next tick) */
+		if (revoke && how != GR_ALL && gr_publish(i, 0) < 0)
+			continue;
+		(void)gr_publish(i, revoke);
 	}
 	pthread_mutex_unlock(&gr_lock);
 }
@@ -583,7 +590,7 @@ static int answer_grow(struct conn *c, const struct dp_req *r)
 	pthread_rwlock_t *stripe = &chg[r->ino % NSTRIPE];
 	if (!m || pthread_rwlock_trywrlock(stripe) != 0) {
 		free(m);
-		a.rc = m ? -EBUSY : -ENOMEM; /* the kernel's path is changing the file */
+		a.rc = m ? -EAGAIN : -ENOMEM; /* the kernel's path is changing a file of the stripe */
 		return send_fd(c->fd, &a, sizeof(a), -1);
 	}
 	pthread_mutex_lock(&gr_lock);

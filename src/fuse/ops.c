@@ -391,8 +391,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	struct pfuse *pf = PF(req);
 	struct stat old;
-	int trunc = (fi->flags & O_TRUNC) && pfuse_granted(pf, 0) &&
-		    poise_fstatat(pf->pool, parent, name, &old, AT_SYMLINK_NOFOLLOW) == 0;
+	int trunc = (fi->flags & O_TRUNC) && poise_fstatat(pf->pool, parent, name, &old, AT_SYMLINK_NOFOLLOW) == 0;
 	if (trunc)
 		pfuse_change_begin(pf, old.st_ino); /* a shim process's appends end before the truncation */
 	as_caller(req);

@@ -342,6 +342,8 @@ ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 	if (off == -1 && shim_get_peek(fd))
 		return writev(fd, iov, cnt);
 	struct pfile *f = shim_get(fd);
+	if (!f && (flags & RWF_APPEND))
+		mnt_append_sync(fd);
 	if (!f) /* direct writes are durable when they return: DSYNC and SYNC hold */
 		return !mnt_has(fd) || (flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC)) ? NEXT(pwritev2)(fd, iov, cnt, off, flags)
 		       : off == -1 ? mnt_writev(fd, iov, cnt) : mnt_pwritev(fd, iov, cnt, off);

@@ -663,10 +663,13 @@ static void refresh(struct mfile *f, uint64_t off)
 		if (f->holder) {
 			__atomic_store_n(&f->granted, 1, __ATOMIC_RELEASE);
 			populate(f);
+		} else {
+			f->faulted = 0;
 		}
 	} else {
 		f->grant = -1;
 		f->holder = 0;
+		f->faulted = 0;
 		f->ver = v; /* no map: the kernel's until the version moves */
 		f->nomap = 1;
 	}
@@ -854,7 +857,8 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 				 * once costs no grant) */
 				rt_leave(&m->u, s);
 				asked = 1;
-				if (touch(f, DP_GROW, (uint64_t)off + len) != 0)
+				int gr = touch(f, DP_GROW, (uint64_t)off + len);
+				if (gr != 0 && gr != -EAGAIN) /* (EAGAIN: the file was being changed) */
 					__atomic_add_fetch(&f->nogrow, 1, __ATOMIC_RELAXED);
 				goto again;
 			}
@@ -982,6 +986,8 @@ static ssize_t rw(struct mfile *f, int fd, const struct iovec *iov, int cnt, int
 	t_busy = 1;
 	pthread_mutex_lock(&f->offlock);
 	ssize_t r;
+	if (write && f->append)
+		mnt_append_sync(fd);
 	off_t cur = write && f->append ? -1 : NEXT(lseek)(fd, 0, SEEK_CUR);
 	int k;
 	if (cur >= 0 && io(fd, iov, cnt, cur, write, &r)) {
@@ -1055,6 +1061,13 @@ void mnt_dup(int fd)
 	struct mfile *f = reg(fd);
 	if (f)
 		__atomic_store_n(&f->shared, 1, __ATOMIC_RELAXED);
+}
+
+void mnt_append_sync(int fd)
+{
+	struct stat st;
+	if (reg(fd)) /* the attributes are dropped when a grant ends, and not cached while one stands */
+		(void)fstat(fd, &st);
 }
 
 void mnt_setfl(int fd, int flags)

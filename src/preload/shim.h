@@ -122,6 +122,10 @@ int mnt_has(int fd); /* is fd registered? */
 void mnt_dup(int fd); /* fd's description is now another number's too */
 void mnt_forget(int fd);
 void mnt_setfl(int fd, int flags);
+/* An append through the kernel on fd is next (O_APPEND, RWF_APPEND): the
+ * kernel takes its offset from the size it has cached, which appends into
+ * a grant may have passed; it asks the daemon again first. */
+void mnt_append_sync(int fd);
 void mnt_guard(int lo, int hi);
 ssize_t mnt_pread(int fd, void *buf, size_t n, off_t off);
 ssize_t mnt_pwrite(int fd, const void *buf, size_t n, off_t off);

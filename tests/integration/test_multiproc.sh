@@ -119,6 +119,11 @@ check "appends while another process takes the grant back again and again ($(cat
 printf 'open %s\nwr 4096 65\nwr 4096 65\nwr 4096 65\nwr 4096 65\nappend\nwr 4 66\nq\n' "$M/fa" | S "$H" cmd >/dev/null
 check "O_APPEND set by fcntl after direct appends: the write lands at the true end" \
 	test "$(stat -c %s "$M/fa")" = 16388 -a "$(tail -c 4 "$M/fa")" = BBBB
+printf 'open %s\nw 16388 4096 65\nw 20484 4096 65\nw 24580 4096 65\nq\n' "$M/fa" | S "$H" cmd >/dev/null
+S /usr/bin/python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.pwritev(fd, [b"CCCC"], 0, os.RWF_APPEND)' "$M/fa"
+check "... and so does a pwritev2 RWF_APPEND" test "$(stat -c %s "$M/fa")" = 28680 -a "$(tail -c 4 "$M/fa")" = CCCC
 : >"$M/own"
 printf 'open %s\nfa 0 16384\nwr 8192 65\nwr 8192 65\nwr 8192 65\nwr 8192 65\nq\n' "$M/own" | S "$H" cmd >/dev/null
 check "a file with space of its own past the size: the grant's space still goes at close ($(stat -c '%s %b' "$M/own"))" \
