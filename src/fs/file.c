@@ -426,6 +426,21 @@ static void change_free(struct fchange *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* End change c of ip (whose lock the caller holds exclusive, released
+ * here): published with the dinode image nd when ret is 0, else dropped.
+ * The result. */
+static int change_end(struct poise_fs *fs, struct inode *ip, struct poise_dinode *nd, struct fchange *c, int ret)
+{
+	if (ret == 0) {
+		ret = publish(fs, ip, nd, c);
+	} else {
+		drop(fs, c);
+		change_free(c);
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	return ret;
+}
+
 /* Start a change from ip's current extent list. */
 static int change_begin(const struct inode *ip, struct fchange *c)
 {
@@ -593,17 +608,10 @@ int file_truncate(struct poise_fs *fs, struct inode *ip, uint64_t size)
 			      &c.fr, &c.nfr);
 	if (ret == 0 && size > old && (old & (POISE_BLOCK - 1)))
 		ret = zero_mapped(fs, &c, old, size < (old | (POISE_BLOCK - 1)) + 1 ? size : (old | (POISE_BLOCK - 1)) + 1);
-	if (ret == 0) {
-		struct poise_dinode nd = image(ip);
-		nd.i_size = size;
-		nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
-		ret = publish(fs, ip, &nd, &c);
-	} else {
-		drop(fs, &c);
-		change_free(&c);
-	}
-	pthread_rwlock_unlock(&ip->lock);
-	return ret;
+	struct poise_dinode nd = image(ip);
+	nd.i_size = size;
+	nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
+	return change_end(fs, ip, &nd, &c, ret);
 }
 
 /* (fs.h) */
@@ -624,20 +632,16 @@ int file_grow(struct poise_fs *fs, struct inode *ip, uint64_t size, uint64_t tri
 		ret = ext_cut(&c.l, &c.n, &c.cap, cut, ~0ULL >> 13, &c.fr, &c.nfr);
 	if (ret == 0 && nsize == nd.i_size && !c.nfr && c.n == n0) {
 		change_free(&c); /* nothing to publish */
-	} else if (ret == 0) {
-		/* no zeros: every byte of [old size, size) was written by the
-		 * caller, into blocks the file already had */
-		if (nsize != nd.i_size) {
-			nd.i_size = nsize;
-			nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
-		}
-		ret = publish(fs, ip, &nd, &c);
-	} else {
-		drop(fs, &c);
-		change_free(&c);
+		pthread_rwlock_unlock(&ip->lock);
+		return 0;
 	}
-	pthread_rwlock_unlock(&ip->lock);
-	return ret;
+	/* no zeros: every byte of [old size, size) was written by the caller,
+	 * into blocks the file already had */
+	if (nsize != nd.i_size) {
+		nd.i_size = nsize;
+		nd.i_mtime_ns = nd.i_ctime_ns = now_ns();
+	}
+	return change_end(fs, ip, &nd, &c, ret);
 }
 
 int file_fallocate(struct poise_fs *fs, struct inode *ip, int mode, uint64_t off, uint64_t len)
