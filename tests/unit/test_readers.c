@@ -11,8 +11,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -565,8 +567,55 @@ static void t_kernel_bit_and_lease(void)
 	rt_owner_fini(&o);
 }
 
+/* The grant word (readers.h): once the owner takes a grant back, the size
+ * it read is final: no append its holder was told succeeded ends past it,
+ * and none succeeds after; readers clamp the word and ignore other inodes'
+ * slots. */
+static struct rt_table *gt;
+static uint64_t acked;
+static void *appender(void *arg)
+{
+	(void)arg;
+	for (uint64_t to = 4096 + 512;; to += 512) {
+		if (!rt_grant_publish(gt, 5, to))
+			return NULL;
+		__atomic_store_n(&acked, to, __ATOMIC_RELEASE);
+	}
+}
+
+static void t_grant_word(void)
+{
+	gt = calloc(1, sizeof(*gt));
+	CHECK(gt);
+	if (!gt)
+		return;
+	int bad = 0;
+	for (int round = 0; round < 200; round++) {
+		__atomic_store_n(&gt->grant[5].end, 1ULL << 40, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&gt->grant[5].word, 4096, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&gt->grant[5].ino, 77, __ATOMIC_SEQ_CST);
+		acked = 0;
+		pthread_t th;
+		pthread_create(&th, NULL, appender, NULL);
+		for (volatile int spin = 0; spin < (round % 10) * 1000; spin++)
+			;
+		uint64_t final = rt_grant_revoke(gt, 5);
+		pthread_join(th, NULL);
+		bad += __atomic_load_n(&acked, __ATOMIC_ACQUIRE) > final;
+		bad += rt_grant_publish(gt, 5, final + 512) != 0; /* none after */
+		bad += rt_grant_size(gt, 5, 77, 1ULL << 40) != final;
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(rt_grant_size(gt, 5, 78, 1ULL << 40), 0); /* another inode's slot */
+	CHECK_EQ(rt_grant_size(gt, 5, 77, 4096), 4096);   /* clamped to the space the map has */
+	CHECK_EQ(rt_grant_size(gt, -1, 77, 4096), 0);
+	CHECK_EQ(rt_grant_size(gt, RT_NGRANT, 77, 4096), 0);
+	free(gt);
+}
+
 int main(void)
 {
+	RUN(t_grant_word);
 	RUN(t_thread_slots);
 	RUN(t_user_map_checks);
 	RUN(t_deferred_release);
