@@ -32,9 +32,14 @@
  *   mp_helper fill FILE SEED N   N 4 KiB blocks of a pattern of SEED (pwrite)
  *   mp_helper verify FILE SEED N the same pattern read back (pread), "ok"
  *   mp_helper records FILE N R   N records of R bytes written in turn with
- *                        write() (record i: every 32-bit word 0x5a000000|i)
+ *                        write() (record i: every 32-bit word 0x5a000000|i);
+ *                        "ok"
  *   mp_helper vrecords FILE N R  the size is N * R and every record whole,
  *                        "ok" or the first bad ones
+ *   mp_helper watch FILE R SECS  for SECS seconds, read FILE again and again
+ *                        while records are appended to it: every read
+ *                        ends on a record's end and every record read is
+ *                        whole; "ok ROUNDS MAXRECORDS" or what is wrong
  *   mp_helper revoke FILE SECS   for SECS seconds, fallocate(0, 4096) on
  *                        FILE again and again (each takes an appender's
  *                        grant back); "ok COUNT"
@@ -150,6 +155,40 @@ static int records(const char *file, int n, size_t r, int verify)
 	close(fd);
 	free(b);
 	return bad != 0;
+}
+
+static int watch(const char *file, size_t r, int secs)
+{
+	int fd = open(file, O_RDONLY);
+	uint32_t *b = malloc(r);
+	if (fd < 0 || !b) {
+		printf("cannot open\n");
+		return 1;
+	}
+	time_t end = time(NULL) + secs;
+	long rounds = 0, most = 0;
+	while (time(NULL) < end) {
+		long i = 0;
+		for (;; i++) {
+			ssize_t got = pread(fd, b, r, (off_t)i * (off_t)r);
+			if (got == 0)
+				break;
+			if (got != (ssize_t)r) {
+				printf("record %ld: a read of %zd bytes (a size not on a record's end)\n", i, got);
+				return 1;
+			}
+			for (size_t k = 0; k < r / 4; k++)
+				if (b[k] != (0x5a000000u | (uint32_t)i)) {
+					printf("record %ld: word %zu is %08x\n", i, k, b[k]);
+					return 1;
+				}
+		}
+		rounds++;
+		if (i > most)
+			most = i;
+	}
+	printf("ok %ld %ld\n", rounds, most);
+	return 0;
 }
 
 static int revoker(const char *file, int secs)
@@ -339,6 +378,8 @@ int main(int argc, char **argv)
 		return loop(argv[2], argv[3], argv[4], argc == 6);
 	if (argc == 5 && (!strcmp(argv[1], "records") || !strcmp(argv[1], "vrecords")))
 		return records(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 0), argv[1][0] == 'v');
+	if (argc == 5 && !strcmp(argv[1], "watch"))
+		return watch(argv[2], strtoull(argv[3], NULL, 0), atoi(argv[4]));
 	if (argc == 4 && !strcmp(argv[1], "revoke"))
 		return revoker(argv[2], atoi(argv[3]));
 	if (argc == 5 && !strcmp(argv[1], "check"))

@@ -115,6 +115,24 @@ for run in 1 2; do
 done
 check "appends while another process takes the grant back again and again ($(cat "$T/rv.out") times): every record whole" \
 	test "$bad_rev" = 0
+# a reader under the shim, then one through the kernel, watch a file while
+# it is appended to: each sees the size move only over whole records
+: >"$M/wt"
+(S "$H" watch "$M/wt" 65536 2 >"$T/wt.s") &
+ws=$!
+SC "$H" records "$M/wt" 600 65536 >"$T/wt.w"
+wait "$ws"
+wdirect=$(direct)
+"$H" vrecords "$M/wt" 600 65536 >>"$T/wt.w"
+: >"$M/wt"
+("$H" watch "$M/wt" 65536 2 >"$T/wt.k") &
+wk=$!
+S "$H" records "$M/wt" 600 65536 >>"$T/wt.w"
+wait "$wk"
+"$H" vrecords "$M/wt" 600 65536 >>"$T/wt.w"
+check "readers watching appends see only whole records: under the shim ($(cat "$T/wt.s"); appender $wdirect), through the kernel ($(cat "$T/wt.k"))" \
+	test "$(cut -c1-2 "$T/wt.s")" = ok -a "$(cut -c1-2 "$T/wt.k")" = ok -a "$(grep -c '^ok' "$T/wt.w")" = 4 -a \
+	"${wdirect#* }" -gt 500
 : >"$M/fa"
 printf 'open %s\nwr 4096 65\nwr 4096 65\nwr 4096 65\nwr 4096 65\nappend\nwr 4 66\nq\n' "$M/fa" | S "$H" cmd >/dev/null
 check "O_APPEND set by fcntl after direct appends: the write lands at the true end" \
