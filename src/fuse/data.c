@@ -422,8 +422,9 @@ static int gr_publish(int i, int revoke)
 	__atomic_store_n(&t->grant[i].ino, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&g->ino, 0, __ATOMIC_RELEASE);
 	__atomic_sub_fetch(&ngrant, 1, __ATOMIC_RELAXED);
-	recent[nrecent++ % NRECENT].ino = ino;
-	recent[(nrecent - 1) % NRECENT].ms = mono_ms();
+	unsigned k = nrecent++ % NRECENT;
+	recent[k].ino = ino;
+	recent[k].ms = mono_ms();
 	if (D.pf->se)
 		(void)fuse_lowlevel_notify_inval_inode(D.pf->se, ino, -1, 0); /* attributes only */
 	return r;
@@ -445,12 +446,12 @@ int pfuse_settle(struct pfuse *pf, uint64_t ino, int revoke)
 	return n;
 }
 
-void pfuse_change_begin(struct pfuse *pf, uint64_t ino)
+int pfuse_change_begin(struct pfuse *pf, uint64_t ino)
 {
 	if (!D.on)
-		return;
+		return 0;
 	pthread_rwlock_rdlock(&chg[ino % NSTRIPE]);
-	(void)pfuse_settle(pf, ino, 1);
+	return pfuse_settle(pf, ino, 1);
 }
 
 void pfuse_change_end(struct pfuse *pf, uint64_t ino)
@@ -483,8 +484,8 @@ int pfuse_append_open(struct pfuse *pf, uint64_t ino, int on)
 {
 	if (!D.on)
 		return 0;
-	if (on)
-		pthread_rwlock_rdlock(&chg[ino % NSTRIPE]); /* no grant is being made meanwhile */
+	/* no grant from now on (answer_grow asks for appenders), and none left */
+	int stale = on && pfuse_change_begin(pf, ino) > 0;
 	pthread_mutex_lock(&D.pc_lock);
 	struct pcent *e = on ? pc_get(ino) : *pc_find(ino);
 	if (e && on)
@@ -494,9 +495,8 @@ int pfuse_append_open(struct pfuse *pf, uint64_t ino, int on)
 	pthread_mutex_unlock(&D.pc_lock);
 	if (!on)
 		return 0;
-	/* no grant from now on (answer_grow asks for appenders), and none left */
-	int stale = pfuse_settle(pf, ino, 1) > 0 || !e;
-	pthread_rwlock_unlock(&chg[ino % NSTRIPE]);
+	stale |= !e;
+	pfuse_change_end(pf, ino);
 	pthread_mutex_lock(&gr_lock);
 	int64_t now = mono_ms();
 	for (unsigned k = 0; k < NRECENT && k < nrecent; k++)

@@ -190,8 +190,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set, 
 		pfuse_change_begin(pf, ino); /* shim appends end first */
 		r = fi ? poise_ftruncate(pf->pool, FD(fi), a->st_size)
 		       : poise_truncateat(pf->pool, ino, "", a->st_size);
-		pfuse_changed(pf, ino);
-		pfuse_change_end(pf, ino);
+		pfuse_change_end(pf, ino); /* (the bump below) */
 	}
 	if (r == 0 && (set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
@@ -370,10 +369,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fi->flags & O_TRUNC)
 		pfuse_change_begin(PF(req), ino);
 	int fd = poise_openat(PF(req)->pool, ino, "", open_flags(fi->flags), 0);
-	if (fi->flags & O_TRUNC) {
-		pfuse_changed(PF(req), ino);
-		pfuse_change_end(PF(req), ino);
-	}
+	if (fi->flags & O_TRUNC)
+		pfuse_change_end(PF(req), ino); /* (opened() bumps) */
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
@@ -397,10 +394,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	as_caller(req);
 	int fd = poise_openat(pf->pool, parent, name, open_flags(fi->flags) | O_CREAT | (fi->flags & O_EXCL), mode);
 	as_daemon();
-	if (trunc) {
-		pfuse_changed(pf, old.st_ino);
-		pfuse_change_end(pf, old.st_ino);
-	}
+	if (trunc)
+		pfuse_change_end(pf, old.st_ino); /* (opened() bumps) */
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;

@@ -72,15 +72,16 @@ void pfuse_page_done(struct pfuse *pf, uint64_t ino);
  * pfuse_settle logs the sizes the holders of ino's grants reached, and
  * with revoke takes them back; the count of grants it found.  An
  * operation that changes ino's size or map calls pfuse_change_begin
- * (grants taken back, and none made until pfuse_change_end) before it,
- * pfuse_change_end after its pfuse_changed.
+ * (grants taken back, their count returned, and none made until
+ * pfuse_change_end) before the change, pfuse_change_end after it (the
+ * bump may come after: a grant made then reads the changed size).
  * pfuse_granted: does ino have one (its attributes are then not cached)?
  * (ino 0: does any inode?)
  * pfuse_append_open: an O_APPEND open of ino (on) or its release: no grant
  * while one is open; 1 when the kernel's size of ino may be stale, so the
  * open must not use the page cache. */
 int pfuse_settle(struct pfuse *pf, uint64_t ino, int revoke);
-void pfuse_change_begin(struct pfuse *pf, uint64_t ino);
+int pfuse_change_begin(struct pfuse *pf, uint64_t ino);
 void pfuse_change_end(struct pfuse *pf, uint64_t ino);
 int pfuse_granted(struct pfuse *pf, uint64_t ino);
 int pfuse_append_open(struct pfuse *pf, uint64_t ino, int on);

@@ -486,7 +486,7 @@ static struct mfile *mfile_new(void)
 /* A request about f's inode with a dp_ans answer: DP_TOUCH (its times
  * after direct writes), DP_GROW (space to append into up to byte arg),
  * DP_SETTLE (the appends are over; arg 1: the times too).  Its rc, or -1. */
-static int touch(struct mfile *f, int op, uint64_t arg)
+static int request(struct mfile *f, int op, uint64_t arg)
 {
 	struct mnt *m = f->m;
 	struct dp_req r = {.magic = DP_MAGIC, .op = (uint32_t)op, .ino = f->ino, .off = arg};
@@ -497,11 +497,6 @@ static int touch(struct mfile *f, int op, uint64_t arg)
 	int r0 = ask(m, &r, -1, &a, sizeof(a), NULL) == 0 ? a.rc : -1;
 	pthread_mutex_unlock(&m->sock_lock);
 	return r0;
-}
-
-static void settle(struct mfile *f, int dirty)
-{
-	(void)touch(f, DP_SETTLE, dirty ? 1 : 0);
 }
 
 void mnt_forget(int fd)
@@ -523,10 +518,8 @@ void mnt_forget(int fd)
 	pthread_mutex_unlock(&f->kfd_lock);
 	int granted = __atomic_exchange_n(&f->granted, 0, __ATOMIC_ACQ_REL);
 	pthread_rwlock_unlock(&f->lock);
-	if (granted)
-		settle(f, dirty);
-	else if (dirty)
-		touch(f, DP_TOUCH, 0);
+	if (granted || dirty) /* (DP_SETTLE with 1 moves the times too) */
+		(void)request(f, granted ? DP_SETTLE : DP_TOUCH, dirty ? 1 : 0);
 	pthread_mutex_lock(&free_lock);
 	f->next_free = free_list;
 	free_list = f;
@@ -857,7 +850,7 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 				 * once costs no grant) */
 				rt_leave(&m->u, s);
 				asked = 1;
-				int gr = touch(f, DP_GROW, (uint64_t)off + len);
+				int gr = request(f, DP_GROW, (uint64_t)off + len);
 				if (gr != 0 && gr != -EAGAIN) /* (EAGAIN: the file was being changed) */
 					__atomic_add_fetch(&f->nogrow, 1, __ATOMIC_RELAXED);
 				goto again;
@@ -892,7 +885,7 @@ static int io(int fd, const struct iovec *iov, int cnt, off_t off, int write, ss
 	}
 	pthread_rwlock_unlock(&f->lock);
 	if (served && write && *ret > 0 && !__atomic_exchange_n(&f->dirty, 1, __ATOMIC_ACQ_REL))
-		(void)touch(f, DP_TOUCH, 0);
+		(void)request(f, DP_TOUCH, 0);
 	count(write, served);
 	return served;
 }
