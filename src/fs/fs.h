@@ -13,9 +13,11 @@
  *   namei.c   paths and the namespace operations; api.c the public calls
  *   fsck.c    the checker
  *
- * Lock order (outer first): fs->rename_lock, then directory inodes (parent
+ * Lock order (outer first): fs->rename_lock (which a rename of files
+ * inside one directory does without), then directory inodes (parent
  * before child; two unrelated directories by inode number), then file
- * inodes, then an allocator shard / fs->ialloc_lock / fs->icache_lock, then
+ * inodes (two by inode number), then an allocator shard / fs->ialloc_lock
+ * / fs->icache_lock, then
  * a log lane.  A transaction holds the locks of every structure it writes
  * until tx_commit() returns (its lane record is then durably retired).
  */

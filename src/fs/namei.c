@@ -7,9 +7,10 @@
  * Path walk: from the root, one component at a time, each directory's index
  * read under its shared lock; symlinks are followed (40 at most, -ELOOP).
  * A namespace change locks the parent exclusive and looks the name up again
- * under that lock.  rename and rmdir take fs->rename_lock first, then the
- * directories by inode number, then the files involved (the order fs.h
- * gives); a directory whose last link went is dead and refuses new entries.
+ * under that lock.  rename and rmdir take fs->rename_lock first (not a
+ * rename of files inside one directory: lock_parents says why), then the
+ * directories by inode number, then the inodes named by number (the order
+ * fs.h gives); a directory whose last link went is dead and refuses new entries.
  * Each change is one transaction; the DRAM side (index, inode mirrors,
  * freed blocks and inode numbers) follows after it committed.
  */
@@ -775,26 +776,43 @@ static int is_ancestor(struct poise_fs *fs, uint64_t a, struct inode *d)
 	return 1;
 }
 
-/* A rename's lock order: rename_lock, then its two directories by inode
- * number (one lock when they are the same).  rename_lock also orders the
- * locks a rename takes out of that order (a directory and the
- * subdirectory it moves, two files by role rather than by number), so
- * even a rename inside one directory takes it. */
-static void lock_parents(struct poise_fs *fs, struct inode *a, struct inode *b)
+/* A rename's lock order: rename_lock (global), then its two directories
+ * by inode number (one lock when they are the same), then the inodes it
+ * names by inode number.  rename_lock orders what a directory tree does
+ * not: the ancestor checks, and a directory locked as a parent by one
+ * rename and as the child another moves.  A rename inside one directory
+ * whose source and target are no directories skips it: it
+ * changes no parent, its directory's lock orders it against every other
+ * change there (rmdir of it included), and the files it locks after that
+ * directory are locked by number by every rename, and by nothing that
+ * waits for a directory while it holds a file. */
+static void lock_parents(struct poise_fs *fs, struct inode *a, struct inode *b, int global)
 {
-	pthread_mutex_lock(&fs->rename_lock);
+	if (global)
+		pthread_mutex_lock(&fs->rename_lock);
 	struct inode *first = a->ino <= b->ino ? a : b, *second = first == a ? b : a;
 	pthread_rwlock_wrlock(&first->lock);
 	if (second != first)
 		pthread_rwlock_wrlock(&second->lock);
 }
 
-static void unlock_parents(struct poise_fs *fs, struct inode *a, struct inode *b)
+static void unlock_parents(struct poise_fs *fs, struct inode *a, struct inode *b, int global)
 {
 	if (a != b)
 		pthread_rwlock_unlock(&b->lock);
 	pthread_rwlock_unlock(&a->lock);
-	pthread_mutex_unlock(&fs->rename_lock);
+	if (global)
+		pthread_mutex_unlock(&fs->rename_lock);
+}
+
+/* Two distinct inodes a rename names, locked for writing by number; b may
+ * be NULL. */
+static void lock_named(struct inode *a, struct inode *b)
+{
+	struct inode *lo = b && b->ino < a->ino ? b : a, *hi = lo == a ? b : a;
+	pthread_rwlock_wrlock(&lo->lock);
+	if (hi)
+		pthread_rwlock_wrlock(&hi->lock);
 }
 
 /* The two parents of a rename, in tx after what ret says went before: their
@@ -823,7 +841,7 @@ static int exchange(struct poise_fs *fs, struct inode *sdp, const char *sn, size
 	int ret;
 	if ((ret = name_ok(sn, sl, 0)) < 0 || (ret = name_ok(dn, dl, 0)) < 0)
 		return ret;
-	lock_parents(fs, sdp, ddp);
+	lock_parents(fs, sdp, ddp, 1);
 	uint64_t ai, bi;
 	uint8_t at, bt;
 	struct inode *ap = NULL, *bp = NULL;
@@ -849,9 +867,7 @@ static int exchange(struct poise_fs *fs, struct inode *sdp, const char *sn, size
 		ret = poise_err(EINVAL, "cannot move a directory into itself");
 		goto out;
 	}
-	struct inode *lo = ai < bi ? ap : bp, *hi = lo == ap ? bp : ap;
-	pthread_rwlock_wrlock(&lo->lock);
-	pthread_rwlock_wrlock(&hi->lock);
+	lock_named(ap, bp);
 	struct tx *tx = tx_begin(fs);
 	struct poise_dinode and = ap->d, bnd = bp->d, snd = sdp->d, dnd = ddp->d;
 	ret = tx ? dir_retarget(tx, fs, sdp, sn, sl, bi, bt) : poise_err(ENOMEM, "out of memory");
@@ -893,10 +909,10 @@ static int exchange(struct poise_fs *fs, struct inode *sdp, const char *sn, size
 		sdp->d = snd;
 		ddp->d = dnd;
 	}
-	pthread_rwlock_unlock(&hi->lock);
-	pthread_rwlock_unlock(&lo->lock);
+	pthread_rwlock_unlock(&bp->lock);
+	pthread_rwlock_unlock(&ap->lock);
 out:
-	unlock_parents(fs, sdp, ddp);
+	unlock_parents(fs, sdp, ddp, 1);
 	return ret;
 }
 
@@ -924,7 +940,10 @@ int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uin
 		return exchange(fs, sdp, sn, sl, ddp, dn, dl);
 	if ((ret = name_ok(sn, sl, 0)) < 0 || (ret = name_ok(dn, dl, 0)) < 0)
 		return ret;
-	lock_parents(fs, sdp, ddp);
+	int global = sdp != ddp; /* a rename inside one directory tries without rename_lock */
+again:
+	lock_parents(fs, sdp, ddp, global);
+	tp = NULL;
 	uint64_t sino, tino;
 	uint8_t st, tt;
 	ret = sdp->dead || ddp->dead || ddp->d.i_nlink == 0 ? -ENOENT
@@ -940,6 +959,11 @@ int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uin
 		goto out;
 	}
 	int sdir = S_ISDIR(sp->type);
+	if (!global && sdir) { /* a directory moves: the global order */
+		unlock_parents(fs, sdp, ddp, global);
+		global = 1;
+		goto again;
+	}
 	/* the checks in Linux's order: source above target, target above
 	 * source, then the types */
 	if (sdir && is_ancestor(fs, sino, ddp)) {
@@ -957,6 +981,11 @@ int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uin
 		}
 		if ((ret = iget(fs, tino, &tp)) < 0)
 			goto out;
+		if (!global && S_ISDIR(tp->type)) {
+			unlock_parents(fs, sdp, ddp, global);
+			global = 1;
+			goto again;
+		}
 		if (!entry_fits(ddp, tt, tp)) {
 			ret = corrupt_entry(ddp, dn, dl, tt, tp);
 			goto out;
@@ -968,10 +997,7 @@ int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uin
 		if ((ret = type_fits(sdir, tp->type, to)) < 0)
 			goto out;
 	}
-	/* files after directories: the moved inode, then the replaced one */
-	pthread_rwlock_wrlock(&sp->lock);
-	if (tp)
-		pthread_rwlock_wrlock(&tp->lock);
+	lock_named(sp, tp); /* after the directories */
 	if (tp && S_ISDIR(tp->type) && dir_count(tp) > 0) {
 		ret = poise_err(ENOTEMPTY, "%s is not empty", to);
 		goto out2;
@@ -1027,6 +1053,6 @@ out2:
 		pthread_rwlock_unlock(&tp->lock);
 	pthread_rwlock_unlock(&sp->lock);
 out:
-	unlock_parents(fs, sdp, ddp);
+	unlock_parents(fs, sdp, ddp, global);
 	return ret;
 }

@@ -3,7 +3,13 @@
  * (first writes extend it, later ones overwrite in place, in parallel), and
  * one file each in a shared directory (create, write, read back, rename,
  * unlink half).  Every byte is checked afterwards, and fsck must be clean.
- * Runs under ThreadSanitizer in `make test`.
+ * Then a rename storm: renames inside one directory (which take no global
+ * lock), across directories, of directories, exchanges, links, unlinks and
+ * rmdirs at once, over files hard-linked into both directories (so two
+ * renames meet the same inodes in different roles): every thread must
+ * finish (a deadlock fails the test after a deadline) and every name left
+ * must be whole.  Runs under ThreadSanitizer in `make test`, whose
+ * lock-order checker reports an inversion even when no deadlock happens.
  */
 #include "harness.h"
 #include "poise.h"
@@ -13,6 +19,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <time.h>
 
 #define NT 1000
 #define SPAN 8192
@@ -106,6 +114,100 @@ static void t_many_files(void)
 	CHECK_EQ(n, NT / 2);
 }
 
+/* ---- the rename storm ---- */
+
+#define STORM_T 6
+#define STORM_N 12
+#define STORM_OPS 4000
+
+static void *storm_worker(void *arg)
+{
+	int t = (int)(intptr_t)arg;
+	unsigned seed = 77u + (unsigned)t;
+	char p[64], q[64];
+	for (int k = 0; k < STORM_OPS; k++) {
+		int i = (int)(rand_r(&seed) % STORM_N), j = (int)(rand_r(&seed) % STORM_N), r = 0;
+		const char *da = t % 2 ? "b" : "a", *db = t % 2 ? "a" : "b";
+		switch (t < 4 ? t % 2 : t) {
+		case 0:
+		case 1: /* inside one directory, replacing; a missing source comes back from the other one */
+			snprintf(p, sizeof(p), "/s/%s/n%d", da, i);
+			snprintf(q, sizeof(q), "/s/%s/n%d", da, j);
+			r = poise_rename(pool, p, q);
+			if (r == -ENOENT) {
+				snprintf(q, sizeof(q), "/s/%s/n%d", db, i);
+				r = poise_link(pool, q, p);
+			}
+			break;
+		case 4: /* across directories, and exchanges */
+			snprintf(p, sizeof(p), "/s/a/n%d", i);
+			snprintf(q, sizeof(q), "/s/b/n%d", j);
+			r = k % 2 ? poise_renameat2(pool, POISE_ROOT, p, POISE_ROOT, q, RENAME_EXCHANGE)
+				  : poise_rename(pool, q, p);
+			break;
+		default: /* directories inside one directory and across, and rmdir */
+			snprintf(p, sizeof(p), "/s/%s/d%d", k % 3 ? "a" : "b", i % 3);
+			snprintf(q, sizeof(q), "/s/%s/d%d", k % 5 ? "a" : "b", j % 3);
+			r = k % 7 == 0 ? poise_rmdir(pool, p) : poise_rename(pool, p, q);
+			if (r == -ENOENT || r == -ENOTEMPTY)
+				r = poise_mkdir(pool, p, 0755);
+			break;
+		}
+		if (r < 0 && r != -ENOENT && r != -EEXIST && r != -ENOTEMPTY)
+			__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void t_rename_storm(void)
+{
+	failures = 0;
+	CHECK_EQ(poise_mkdir(pool, "/s", 0755), 0);
+	CHECK_EQ(poise_mkdir(pool, "/s/a", 0755), 0);
+	CHECK_EQ(poise_mkdir(pool, "/s/b", 0755), 0);
+	char p[64], q[64], want[64], buf[64];
+	for (int i = 0; i < STORM_N; i++) {
+		snprintf(p, sizeof(p), "/s/a/n%d", i);
+		snprintf(q, sizeof(q), "/s/b/n%d", i);
+		int fd = poise_open(pool, p, O_CREAT | O_EXCL | O_RDWR, 0644);
+		CHECK(fd >= 0);
+		snprintf(want, sizeof(want), "file %d", i);
+		CHECK_EQ(poise_pwrite(pool, fd, want, sizeof(want), 0), (ssize_t)sizeof(want));
+		poise_close(pool, fd);
+		CHECK_EQ(poise_link(pool, p, q), 0);
+	}
+	pthread_t th[STORM_T];
+	for (int t = 0; t < STORM_T; t++)
+		CHECK_EQ(pthread_create(&th[t], NULL, storm_worker, (void *)(intptr_t)t), 0);
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 300; /* minutes under TSan on 2 cores; a deadlock never ends */
+	for (int t = 0; t < STORM_T; t++) {
+		int r = pthread_timedjoin_np(th[t], NULL, &dl);
+		if (r) {
+			printf("FAIL rename storm: thread %d did not finish (%s): a deadlock\n", t, strerror(r));
+			fflush(stdout);
+			_exit(1);
+		}
+	}
+	CHECK_EQ(failures, 0);
+	int left = 0;
+	for (int d = 0; d < 2; d++)
+		for (int i = 0; i < STORM_N; i++) { /* every name left holds one of the files, whole */
+			snprintf(p, sizeof(p), "/s/%c/n%d", "ab"[d], i);
+			int fd = poise_open(pool, p, O_RDONLY, 0);
+			if (fd == -ENOENT)
+				continue;
+			left++;
+			CHECK(fd >= 0);
+			CHECK_EQ(poise_pread(pool, fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+			int n = -1;
+			CHECK(sscanf(buf, "file %d", &n) == 1 && n >= 0 && n < STORM_N);
+			poise_close(pool, fd);
+		}
+	CHECK(left > 0);
+}
+
 int main(void)
 {
 	snprintf(img, sizeof(img), "%s/threads.img", h_tmpdir());
@@ -113,6 +215,7 @@ int main(void)
 		return 2;
 	RUN(t_one_file_disjoint_ranges);
 	RUN(t_many_files);
+	RUN(t_rename_storm);
 	poise_pool_close(&pool);
 	int clean = h_fsck_clean(img);
 	h_passed += clean;
