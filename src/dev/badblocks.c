@@ -167,6 +167,12 @@ int bbt_remove(struct poise_bbt *t, uint64_t sector, uint64_t count)
 int bbt_first_bad(struct poise_bbt *t, uint64_t lo, uint64_t hi, uint64_t *first)
 {
 	int found = 0;
+	/* no chunk bit in the range: no bad sector at this load (the header's
+	 * rule), and no shared lock taken on the paths that ask every time
+	 * (each log record a commit applies) */
+	if (hi > lo && (__atomic_load_n(&t->nranges, __ATOMIC_ACQUIRE) == 0 ||
+			!bbt_maybe_slow(t, lo << POISE_SECTOR_SHIFT, (hi - lo) << POISE_SECTOR_SHIFT)))
+		return 0;
 	pthread_rwlock_rdlock(&t->lock);
 	size_t i = lower(t, lo);
 	if (i < t->n && t->r[i].sector < hi) {
