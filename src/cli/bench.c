@@ -66,6 +66,8 @@ struct ctx {
 	int pfd;            /* its poise descriptor (dax, block, raw/mcsafe: for the map) */
 	uint8_t *map;       /* raw, mcsafe: the file's bytes in the pool mapping */
 	char kdir[512];     /* tmpfs, fuse: our directory under --dir */
+	char pdir[32];      /* pool paths: our directory in the pool (made once, so
+			     * no name costs a getpid the kernel paths do not pay) */
 	char fdir[256];     /* fuse without --dir: our pool and mount point */
 	int kfd;            /* tmpfs: the data file */
 	uint64_t fsize, append_cap;
@@ -175,7 +177,7 @@ static void entry_of(struct ctx *x, unsigned id, char kind, unsigned n, char *ou
 	if (kernel_path(x->c->path))
 		snprintf(out, len, "%s/t%u/%c%u", x->kdir, id, kind, n);
 	else
-		snprintf(out, len, "/poise-bench.%d/t%u/%c%u", (int)getpid(), id, kind, n);
+		snprintf(out, len, "%s/t%u/%c%u", x->pdir, id, kind, n);
 }
 
 static void name_of(struct ctx *x, unsigned id, unsigned n, char *out, size_t len)
@@ -401,10 +403,9 @@ static int setup_dirs(struct ctx *x)
 				return poise_err(errno, "%s: %s", name, strerror(errno));
 		}
 	} else {
-		snprintf(name, sizeof(name), "/poise-bench.%d", (int)getpid());
-		int r = poise_mkdir(x->pool, name, 0755);
+		int r = poise_mkdir(x->pool, x->pdir, 0755);
 		for (unsigned t = 0; r == 0 && t < c->threads; t++) {
-			snprintf(name, sizeof(name), "/poise-bench.%d/t%u", (int)getpid(), t);
+			snprintf(name, sizeof(name), "%s/t%u", x->pdir, t);
 			r = poise_mkdir(x->pool, name, 0755);
 		}
 		if (r < 0)
@@ -439,11 +440,10 @@ static void cleanup_pool_files(struct ctx *x)
 			entry_of(x, t, 'd', i, name, sizeof(name));
 			poise_rmdir(x->pool, name);
 		}
-		snprintf(name, sizeof(name), "/poise-bench.%d/t%u", (int)getpid(), t);
+		snprintf(name, sizeof(name), "%s/t%u", x->pdir, t);
 		poise_rmdir(x->pool, name);
 	}
-	snprintf(name, sizeof(name), "/poise-bench.%d", (int)getpid());
-	poise_rmdir(x->pool, name);
+	poise_rmdir(x->pool, x->pdir);
 }
 
 /* The error-path options: sectors poisoned in blocks away from the file
@@ -555,6 +555,7 @@ static int setup(struct ctx *x)
 	sizes(c, &x->fsize, &x->append_cap, &x->batch);
 	x->pfd = x->kfd = -1;
 	x->skip_blk = ~0ULL;
+	snprintf(x->pdir, sizeof(x->pdir), "/poise-bench.%d", (int)getpid());
 	if (kernel_path(c->path)) {
 		const char *base = c->dir ? c->dir : "/dev/shm";
 		char mnt[300];
