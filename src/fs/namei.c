@@ -9,8 +9,9 @@
  * A namespace change locks the parent exclusive and looks the name up again
  * under that lock.  rename and rmdir take fs->rename_lock first (not a
  * rename of files inside one directory: lock_parents says why), then the
- * directories by inode number, then the inodes named by number (the order
- * fs.h gives); a directory whose last link went is dead and refuses new entries.
+ * directories by inode number, then the inodes named (a directory before a
+ * file, else by number: the order fs.h gives); a directory whose last link
+ * went is dead and refuses new entries.
  * Each change is one transaction; the DRAM side (index, inode mirrors,
  * freed blocks and inode numbers) follows after it committed.
  */
@@ -253,6 +254,11 @@ static int inherit(struct poise_fs *fs, struct inode *dp, struct inode *ip, stru
 	memset(st, 0, sizeof(*st));
 	if (S_ISLNK(ip->type))
 		return 0;
+	if (!dp->d.i_xattr_blk) { /* no attributes, so no default ACL: no buffers */
+		if (thread_umask >= 0)
+			ip->d.i_mode &= (uint16_t)~thread_umask;
+		return 0;
+	}
 	uint8_t *acl = malloc(3 * POISE_BLOCK), *dflt = acl + POISE_BLOCK, *blk = dflt + POISE_BLOCK;
 	if (!acl)
 		return poise_err(ENOMEM, "out of memory");
@@ -778,7 +784,7 @@ static int is_ancestor(struct poise_fs *fs, uint64_t a, struct inode *d)
 
 /* A rename's lock order: rename_lock (global), then its two directories
  * by inode number (one lock when they are the same), then the inodes it
- * names by inode number.  rename_lock orders what a directory tree does
+ * names (lock_named: a directory first, else by number).  rename_lock orders what a directory tree does
  * not: the ancestor checks, and a directory locked as a parent by one
  * rename and as the child another moves.  A rename inside one directory
  * whose source and target are no directories skips it: it
@@ -805,11 +811,14 @@ static void unlock_parents(struct poise_fs *fs, struct inode *a, struct inode *b
 		pthread_mutex_unlock(&fs->rename_lock);
 }
 
-/* Two distinct inodes a rename names, locked for writing by number; b may
- * be NULL. */
+/* Two distinct inodes a rename names, locked for writing: a directory
+ * before a file (an exchange may name one of each: a rename, link or
+ * unlink inside that directory holds it and waits for the file), else by
+ * number; b may be NULL. */
 static void lock_named(struct inode *a, struct inode *b)
 {
-	struct inode *lo = b && b->ino < a->ino ? b : a, *hi = lo == a ? b : a;
+	int first_b = b && (S_ISDIR(b->type) != S_ISDIR(a->type) ? S_ISDIR(b->type) : b->ino < a->ino);
+	struct inode *lo = first_b ? b : a, *hi = lo == a ? b : a;
 	pthread_rwlock_wrlock(&lo->lock);
 	if (hi)
 		pthread_rwlock_wrlock(&hi->lock);

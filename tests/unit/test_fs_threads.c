@@ -6,7 +6,9 @@
  * Then a rename storm: renames inside one directory (which take no global
  * lock), across directories, of directories, exchanges, links, unlinks and
  * rmdirs at once, over files hard-linked into both directories (so two
- * renames meet the same inodes in different roles): every thread must
+ * renames meet the same inodes in different roles), and a directory
+ * exchanged with a file of lower number that is linked into it while
+ * names of that file come and go inside it: every thread must
  * finish (a deadlock fails the test after a deadline) and every name left
  * must be whole.  Runs under ThreadSanitizer in `make test`, whose
  * lock-order checker reports an inversion even when no deadlock happens.
@@ -116,9 +118,11 @@ static void t_many_files(void)
 
 /* ---- the rename storm ---- */
 
-#define STORM_T 6
+#define STORM_T 8
 #define STORM_N 12
 #define STORM_OPS 4000
+
+static uint64_t storm_x; /* a directory exchanged with a file linked into it */
 
 static void *storm_worker(void *arg)
 {
@@ -129,6 +133,16 @@ static void *storm_worker(void *arg)
 		int i = (int)(rand_r(&seed) % STORM_N), j = (int)(rand_r(&seed) % STORM_N), r = 0;
 		const char *da = t % 2 ? "b" : "a", *db = t % 2 ? "a" : "b";
 		switch (t < 4 ? t % 2 : t) {
+		case 6: /* a directory and a file of lower number, exchanged */
+			r = poise_renameat2(pool, POISE_ROOT, "/s/c/f", POISE_ROOT, "/s/x/y", RENAME_EXCHANGE);
+			break;
+		case 7: /* ... while names of that file come and go inside the directory */
+			if (k % 2)
+				r = poise_renameat2(pool, storm_x, k % 4 == 1 ? "g" : "h", storm_x,
+						    k % 4 == 1 ? "h" : "g", 0);
+			else if ((r = poise_linkat(pool, storm_x, "g", storm_x, "k", 0)) == 0)
+				r = poise_unlinkat(pool, storm_x, "k", 0);
+			break;
 		case 0:
 		case 1: /* inside one directory, replacing; a missing source comes back from the other one */
 			snprintf(p, sizeof(p), "/s/%s/n%d", da, i);
@@ -165,6 +179,17 @@ static void t_rename_storm(void)
 	CHECK_EQ(poise_mkdir(pool, "/s", 0755), 0);
 	CHECK_EQ(poise_mkdir(pool, "/s/a", 0755), 0);
 	CHECK_EQ(poise_mkdir(pool, "/s/b", 0755), 0);
+	CHECK_EQ(poise_mkdir(pool, "/s/c", 0755), 0);
+	int xfd = poise_open(pool, "/s/c/f", O_CREAT | O_EXCL | O_RDWR, 0644);
+	CHECK(xfd >= 0);
+	CHECK_EQ(poise_pwrite(pool, xfd, "file 0", 7, 0), 7);
+	poise_close(pool, xfd);
+	CHECK_EQ(poise_mkdir(pool, "/s/x", 0755), 0);
+	CHECK_EQ(poise_mkdir(pool, "/s/x/y", 0755), 0); /* numbered after the file */
+	CHECK_EQ(poise_link(pool, "/s/c/f", "/s/x/y/g"), 0);
+	struct stat xs;
+	CHECK_EQ(poise_stat(pool, "/s/x/y", &xs), 0);
+	storm_x = xs.st_ino;
 	char p[64], q[64], want[64], buf[64];
 	for (int i = 0; i < STORM_N; i++) {
 		snprintf(p, sizeof(p), "/s/a/n%d", i);
