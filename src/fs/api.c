@@ -12,6 +12,7 @@
  * function here is called with a lock held.
  */
 #include "fs/api.h"
+#include "common/ebr.h"
 #include "dev/block.h"
 #include "common/err.h"
 
@@ -82,6 +83,7 @@ int poise_pool_shared(struct poise_pool *p)
 
 int poise_pool_open(const char *path, unsigned flags, struct poise_pool **out)
 {
+	EBR_SECTION();
 	struct poise_pool *p;
 	struct stat st;
 	int ret;
@@ -114,6 +116,7 @@ int poise_pool_open(const char *path, unsigned flags, struct poise_pool **out)
 
 int poise_pool_close(struct poise_pool **pp)
 {
+	EBR_SECTION();
 	struct poise_pool *p = *pp;
 	if (!p)
 		return 0;
@@ -139,6 +142,7 @@ int poise_pool_close(struct poise_pool **pp)
 
 int poise_info(struct poise_pool *pool, struct poise_info *in)
 {
+	EBR_SECTION();
 	struct poise_fs *fs = pool->fs;
 	struct statvfs sv;
 	struct poise_bb_range *r;
@@ -216,11 +220,13 @@ static int fd_new(struct poise_fs *fs, struct inode *ip, int flags)
 
 int poise_openat(struct poise_pool *pool, uint64_t at, const char *path, int flags, mode_t mode)
 {
+	EBR_SECTION();
 	struct poise_fs *fs = pool->fs;
 	struct inode *ip = NULL, *dp;
 	const char *name;
 	size_t len;
-	int ret, acc = flags & O_ACCMODE;
+	int ret, acc = flags & O_ACCMODE, tries = 0;
+again:
 	if (flags & O_CREAT) {
 		if ((ret = namei_resolve_parent(fs, at, path, &dp, &name, &len)) < 0)
 			return ret;
@@ -246,7 +252,10 @@ int poise_openat(struct poise_pool *pool, uint64_t at, const char *path, int fla
 				return ret;
 			if (flags & O_EXCL)
 				return poise_err(EEXIST, "%s exists", path);
-			if ((ret = namei_resolve(fs, at, path, !(flags & O_NOFOLLOW), &ip)) < 0)
+			ret = namei_resolve(fs, at, path, !(flags & O_NOFOLLOW), &ip);
+			if (ret == -ENOENT && ++tries < 1000)
+				goto again; /* unlinked since the lookup: create it after all */
+			if (ret < 0)
 				return ret;
 		}
 	} else if ((ret = namei_resolve(fs, at, path, !(flags & O_NOFOLLOW), &ip)) < 0) {
@@ -264,6 +273,8 @@ int poise_openat(struct poise_pool *pool, uint64_t at, const char *path, int fla
 	pthread_rwlock_wrlock(&ip->lock);
 	if (ip->dead) {
 		pthread_rwlock_unlock(&ip->lock);
+		if ((flags & O_CREAT) && ++tries < 1000)
+			goto again; /* removed under us: O_CREAT makes it anew */
 		return poise_err(ENOENT, "%s was removed", path);
 	}
 	ip->nopen++;
@@ -286,11 +297,13 @@ int poise_openat(struct poise_pool *pool, uint64_t at, const char *path, int fla
 
 int poise_open(struct poise_pool *pool, const char *path, int flags, mode_t mode)
 {
+	EBR_SECTION();
 	return poise_openat(pool, POISE_ROOT_INO, path, flags, mode);
 }
 
 int poise_close(struct poise_pool *pool, int fd)
 {
+	EBR_SECTION();
 	struct poise_fs *fs = pool->fs;
 	pthread_mutex_lock(&fs->fd_lock);
 	struct file *f = fd_get(fs, fd);
@@ -330,6 +343,7 @@ static int check_rw(struct poise_fs *fs, struct file *f, int write)
 
 ssize_t poise_pread(struct poise_pool *pool, int fd, void *buf, size_t len, off_t off)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	int ret = check_rw(pool->fs, f, 0);
 	if (ret < 0)
@@ -341,6 +355,7 @@ ssize_t poise_pread(struct poise_pool *pool, int fd, void *buf, size_t len, off_
 
 ssize_t poise_pwrite(struct poise_pool *pool, int fd, const void *buf, size_t len, off_t off)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	int ret = check_rw(pool->fs, f, 1);
 	if (ret < 0)
@@ -390,16 +405,19 @@ static ssize_t vec_io(struct poise_pool *pool, int fd, const struct iovec *iov, 
 
 ssize_t poise_preadv(struct poise_pool *pool, int fd, const struct iovec *iov, int n, off_t off)
 {
+	EBR_SECTION();
 	return vec_io(pool, fd, iov, n, off, 0);
 }
 
 ssize_t poise_pwritev(struct poise_pool *pool, int fd, const struct iovec *iov, int n, off_t off)
 {
+	EBR_SECTION();
 	return vec_io(pool, fd, iov, n, off, 1);
 }
 
 int poise_fsync(struct poise_pool *pool, int fd)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	if (!f)
 		return poise_err(EBADF, "bad descriptor");
@@ -408,6 +426,7 @@ int poise_fsync(struct poise_pool *pool, int fd)
 
 int poise_ftruncate(struct poise_pool *pool, int fd, off_t len)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	int ret = check_rw(pool->fs, f, 1);
 	if (ret < 0)
@@ -420,6 +439,7 @@ int poise_ftruncate(struct poise_pool *pool, int fd, off_t len)
 /* What an unprivileged write or truncate does to set-id bits (poise.h). */
 int poise_fclear_setid(struct poise_pool *pool, int fd)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	if (!f)
 		return poise_err(EBADF, "bad descriptor");
@@ -442,6 +462,7 @@ int poise_fclear_setid(struct poise_pool *pool, int fd)
 ssize_t poise_getxattrat(struct poise_pool *pool, uint64_t at, const char *path, const char *name, void *value,
 			 size_t size)
 {
+	EBR_SECTION();
 	struct inode *ip;
 	int ret = namei_resolve(pool->fs, at, path, 0, &ip);
 	return ret < 0 ? ret : xattr_get(pool->fs, ip, name, value, size);
@@ -449,6 +470,7 @@ ssize_t poise_getxattrat(struct poise_pool *pool, uint64_t at, const char *path,
 
 ssize_t poise_listxattrat(struct poise_pool *pool, uint64_t at, const char *path, char *list, size_t size)
 {
+	EBR_SECTION();
 	struct inode *ip;
 	int ret = namei_resolve(pool->fs, at, path, 0, &ip);
 	return ret < 0 ? ret : xattr_list(pool->fs, ip, list, size);
@@ -457,6 +479,7 @@ ssize_t poise_listxattrat(struct poise_pool *pool, uint64_t at, const char *path
 int poise_setxattrat(struct poise_pool *pool, uint64_t at, const char *path, const char *name, const void *value,
 		     size_t size, int flags)
 {
+	EBR_SECTION();
 	struct inode *ip;
 	int ret = namei_resolve(pool->fs, at, path, 0, &ip);
 	return ret < 0 ? ret : xattr_set(pool->fs, ip, name, value, size, flags);
@@ -464,6 +487,7 @@ int poise_setxattrat(struct poise_pool *pool, uint64_t at, const char *path, con
 
 int poise_removexattrat(struct poise_pool *pool, uint64_t at, const char *path, const char *name)
 {
+	EBR_SECTION();
 	struct inode *ip;
 	int ret = namei_resolve(pool->fs, at, path, 0, &ip);
 	return ret < 0 ? ret : xattr_remove(pool->fs, ip, name);
@@ -471,6 +495,7 @@ int poise_removexattrat(struct poise_pool *pool, uint64_t at, const char *path, 
 
 int poise_fsetfl(struct poise_pool *pool, int fd, int flags)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	if (!f)
 		return poise_err(EBADF, "bad descriptor");
@@ -484,6 +509,7 @@ int poise_fsetfl(struct poise_pool *pool, int fd, int flags)
 
 off_t poise_lseek(struct poise_pool *pool, int fd, off_t off, int whence)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	if (!f)
 		return poise_err(EBADF, "bad descriptor");
@@ -524,6 +550,7 @@ off_t poise_lseek(struct poise_pool *pool, int fd, off_t off, int whence)
 
 int poise_fallocate(struct poise_pool *pool, int fd, int mode, off_t off, off_t len)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	int ret = check_rw(pool->fs, f, 1);
 	if (ret < 0)
@@ -559,6 +586,7 @@ static void fill_stat(struct inode *ip, struct stat *st)
 
 int poise_generation(struct poise_pool *pool, uint64_t ino, uint64_t *gen)
 {
+	EBR_SECTION();
 	struct inode *ip;
 	int ret = iget(pool->fs, ino, &ip);
 	if (ret == 0)
@@ -568,6 +596,7 @@ int poise_generation(struct poise_pool *pool, uint64_t ino, uint64_t *gen)
 
 long poise_range_owners(struct poise_pool *pool, uint64_t off, uint64_t len, uint64_t *inos, long max)
 {
+	EBR_SECTION();
 	struct poise_fs *fs = pool->fs;
 	uint64_t b0 = off / POISE_BLOCK, b1 = (off + len + POISE_BLOCK - 1) / POISE_BLOCK;
 	long n = 0;
@@ -590,6 +619,7 @@ long poise_range_owners(struct poise_pool *pool, uint64_t off, uint64_t len, uin
 
 int poise_touch_atime(struct poise_pool *pool, uint64_t ino, int how)
 {
+	EBR_SECTION();
 	struct inode *ip;
 	if (how != POISE_ATIME_RELATIME && how != POISE_ATIME_STRICT)
 		return how == POISE_ATIME_NEVER ? 0 : poise_err(EINVAL, "unknown access-time policy %d", how);
@@ -599,6 +629,7 @@ int poise_touch_atime(struct poise_pool *pool, uint64_t ino, int how)
 
 int poise_fstat(struct poise_pool *pool, int fd, struct stat *st)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	if (!f)
 		return poise_err(EBADF, "bad descriptor");
@@ -608,6 +639,7 @@ int poise_fstat(struct poise_pool *pool, int fd, struct stat *st)
 
 int poise_fstatat(struct poise_pool *pool, uint64_t at, const char *path, struct stat *st, int flags)
 {
+	EBR_SECTION();
 	struct inode *ip;
 	int ret = namei_resolve(pool->fs, at, path, !(flags & AT_SYMLINK_NOFOLLOW), &ip);
 	if (ret == 0)
@@ -617,11 +649,13 @@ int poise_fstatat(struct poise_pool *pool, uint64_t at, const char *path, struct
 
 int poise_stat(struct poise_pool *pool, const char *path, struct stat *st)
 {
+	EBR_SECTION();
 	return poise_fstatat(pool, POISE_ROOT_INO, path, st, 0);
 }
 
 int poise_lstat(struct poise_pool *pool, const char *path, struct stat *st)
 {
+	EBR_SECTION();
 	return poise_fstatat(pool, POISE_ROOT_INO, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
@@ -633,12 +667,14 @@ void poise_pool_set_free_hook(struct poise_pool *pool, void (*hook)(void *ctx, u
 
 void poise_pool_free_now(struct poise_pool *pool, uint64_t blk, uint64_t n)
 {
+	EBR_SECTION();
 	free_blocks_now(pool->fs, blk, n);
 }
 
 int poise_read_lock(struct poise_pool *pool, int fd, uint64_t off, uint64_t len, struct iovec *out, int max,
 		    struct poise_read_hold **hold)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	int ret = check_rw(pool->fs, f, 0);
 	if (ret < 0)
@@ -670,6 +706,7 @@ int poise_read_lock(struct poise_pool *pool, int fd, uint64_t off, uint64_t len,
 
 void poise_read_unlock(struct poise_read_hold *hold)
 {
+	EBR_SECTION();
 	pthread_rwlock_unlock(&((struct inode *)hold)->lock);
 }
 
@@ -702,6 +739,7 @@ static int fmap_emit(struct poise_dev *d, struct poise_fmap *m, uint64_t b, uint
 
 int poise_fmap(struct poise_pool *pool, int fd, uint64_t off, struct poise_fmap *m)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	if (!f)
 		return poise_err(EBADF, "bad descriptor");
@@ -733,6 +771,7 @@ int poise_fmap(struct poise_pool *pool, int fd, uint64_t off, struct poise_fmap 
 
 int poise_fgrow(struct poise_pool *pool, int fd, uint64_t size, uint64_t trim_from)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	int ret = check_rw(pool->fs, f, 1);
 	if (ret < 0)
@@ -745,6 +784,7 @@ int poise_fgrow(struct poise_pool *pool, int fd, uint64_t size, uint64_t trim_fr
 int poise_fiemap(struct poise_pool *pool, const char *path, uint64_t off, uint64_t len,
 		 struct poise_map_piece *out, int max)
 {
+	EBR_SECTION();
 	struct inode *ip;
 	int ret = namei_resolve(pool->fs, POISE_ROOT_INO, path, 1, &ip), n = 0;
 	if (ret < 0)
@@ -767,6 +807,7 @@ int poise_fiemap(struct poise_pool *pool, const char *path, uint64_t off, uint64
 
 int poise_map(struct poise_pool *pool, int fd, uint64_t off, uint64_t len, void **addr)
 {
+	EBR_SECTION();
 	struct file *f = fd_get(pool->fs, fd);
 	if (!f)
 		return poise_err(EBADF, "bad descriptor");
@@ -806,11 +847,13 @@ void poise_map_persist(struct poise_pool *pool, const void *addr, size_t len)
 
 int poise_badblocks_inject(struct poise_pool *pool, uint64_t sector, uint64_t count)
 {
+	EBR_SECTION();
 	return poise_dev_inject(pool->dev, sector, count);
 }
 
 int poise_badblocks_clear(struct poise_pool *pool, uint64_t sector, uint64_t count)
 {
+	EBR_SECTION();
 	if (sector >= pool->dev->size / POISE_SECTOR || count > pool->dev->size / POISE_SECTOR - sector)
 		return poise_err(EINVAL, "sectors %llu+%llu lie beyond the pool", (unsigned long long)sector,
 				 (unsigned long long)count);
@@ -819,6 +862,7 @@ int poise_badblocks_clear(struct poise_pool *pool, uint64_t sector, uint64_t cou
 
 int poise_statfs(struct poise_pool *pool, struct statvfs *st)
 {
+	EBR_SECTION();
 	struct poise_fs *fs = pool->fs;
 	memset(st, 0, sizeof(*st));
 	st->f_bsize = st->f_frsize = POISE_BLOCK;
@@ -837,11 +881,13 @@ int poise_statfs(struct poise_pool *pool, struct statvfs *st)
 
 int poise_opendir(struct poise_pool *pool, const char *path, struct poise_dir **out)
 {
+	EBR_SECTION();
 	return poise_opendirat(pool, POISE_ROOT_INO, path, out);
 }
 
 int poise_opendirat(struct poise_pool *pool, uint64_t at, const char *path, struct poise_dir **out)
 {
+	EBR_SECTION();
 	struct inode *ip;
 	int ret = namei_resolve(pool->fs, at, path, 1, &ip);
 	if (ret < 0)

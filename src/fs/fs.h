@@ -55,7 +55,8 @@ struct inode {
 	int nopen;                 /* open descriptors */
 	int dead;                  /* freed on media; the number may be reused */
 	int times_dirty;           /* mtime/ctime changed by an overwrite, not yet stored */
-	struct inode *grave;       /* list of dead inodes, freed at unmount */
+	struct inode *grave;       /* next in the graveyard or limbo (inode.c) */
+	uint64_t grave_tag;        /* its limbo batch's EBR tag */
 };
 
 struct tx;
@@ -101,7 +102,10 @@ struct poise_fs {
 	/* inode cache (inode.c): itab[ino], pointers published atomically */
 	pthread_mutex_t icache_lock;
 	struct inode **itab;
-	struct inode *graves;
+	struct inode *graves;  /* buried, not yet tagged (icache_lock) */
+	struct inode *limbo;   /* tagged batches, newest first: freed when safe (icache_lock) */
+	unsigned ngraves;      /* in graves (icache_lock) */
+	int reclaiming;        /* a reclaim pass runs (atomic; inode.c) */
 
 	uid_t uid;  /* owner of new inodes: the process that mounted */
 	gid_t gid;

@@ -23,6 +23,7 @@
  */
 #include "poise-admin.h"
 #include "fs/api.h"
+#include "common/ebr.h"
 #include "fs/fs.h"
 #include "poise.h"
 #include "common/err.h"
@@ -461,6 +462,7 @@ static void pass_space(struct check *c)
 
 int poise_fsck(const char *path, unsigned flags, struct poise_fsck_report *r)
 {
+	EBR_SECTION();
 	struct check c = {.r = r, .repair = !!(flags & POISE_FSCK_REPAIR)};
 	memset(r, 0, sizeof(*r));
 	int ret = poise_pool_open(path, 0, &c.pool);

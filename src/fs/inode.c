@@ -2,9 +2,14 @@
  * inode.c - the inode cache, the dinode's checksum, and extent maps.
  *
  * fs->itab[ino] points at the in-memory inode once loaded; pointers are
- * published with release stores under icache_lock and read lock-free.  An
- * inode freed on media is marked dead and moved to a graveyard freed at
- * unmount, so a racing holder of the pointer never touches freed memory.
+ * published with release stores under icache_lock and read lock-free,
+ * inside an EBR section (common/ebr.h: every public call opens one).  An
+ * inode freed on media is marked dead, taken out of itab and buried in the
+ * graveyard; every GRAVE_BATCH burials the graveyard becomes a batch in
+ * limbo under a fresh EBR tag, and limbo batches are freed once no thread
+ * can still hold their pointers (at unmount at the latest), so a racing
+ * holder never touches freed memory and a long-lived mount's memory does
+ * not grow with every file it ever deleted.
  *
  * Extent maps: ext[0..5) inline in the dinode, ext[5..] in a chain of
  * extent blocks, each stored twice (ip->chain lists primary, replica,
@@ -16,6 +21,7 @@
  */
 #include "fs/fs.h"
 #include "common/crc32c.h"
+#include "common/ebr.h"
 #include "common/err.h"
 
 #include <errno.h>
@@ -215,6 +221,53 @@ static void ifree_mem(struct inode *ip)
 	free(ip);
 }
 
+/* ip is out of itab (icache_lock held): into the graveyard.  A full
+ * graveyard goes to limbo under a new tag; then 1: the caller runs
+ * reclaim() once it has dropped icache_lock. */
+#define GRAVE_BATCH 512
+static int bury(struct poise_fs *fs, struct inode *ip)
+{
+	ip->grave = fs->graves;
+	fs->graves = ip;
+	if (++fs->ngraves < GRAVE_BATCH)
+		return 0;
+	uint64_t tag = ebr_retire_tag();
+	struct inode *last = NULL;
+	for (struct inode *g = fs->graves; g; g = g->grave) {
+		g->grave_tag = tag;
+		last = g;
+	}
+	last->grave = fs->limbo; /* newest batches first */
+	fs->limbo = fs->graves;
+	fs->graves = NULL;
+	fs->ngraves = 0;
+	return 1;
+}
+
+/* Free the limbo batches no thread can reach any longer.  No lock held on
+ * entry but the caller's inode locks; one pass at a time (another thread's
+ * pass running: this one is skipped, the next batch's frees what is due).
+ * The membarrier of ebr_safe_upto and the frees run outside icache_lock. */
+static void reclaim(struct poise_fs *fs)
+{
+	if (__atomic_exchange_n(&fs->reclaiming, 1, __ATOMIC_ACQUIRE))
+		return;
+	uint64_t upto = ebr_safe_upto();
+	pthread_mutex_lock(&fs->icache_lock);
+	struct inode **at = &fs->limbo, *dead;
+	while (*at && (*at)->grave_tag > upto) /* batches tagged since are newer still */
+		at = &(*at)->grave;
+	dead = *at; /* tags only fall from here on: all of these are safe */
+	*at = NULL;
+	pthread_mutex_unlock(&fs->icache_lock);
+	__atomic_store_n(&fs->reclaiming, 0, __ATOMIC_RELEASE);
+	while (dead) {
+		struct inode *g = dead;
+		dead = g->grave;
+		ifree_mem(g);
+	}
+}
+
 /* (fs.h) */
 int dinode_type_check(struct poise_fs *fs, uint64_t ino, const struct poise_dinode *d)
 {
@@ -233,6 +286,8 @@ int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp)
 {
 	if (ino < 1 || ino > fs->sb.s_ninodes)
 		return poise_err(EUCLEAN, "inode number %llu out of range", (unsigned long long)ino);
+	if (__builtin_expect(!ebr_inside(), 0))
+		ebr_note_unguarded(); /* a caller outside any section: free nothing early */
 	struct inode *ip = __atomic_load_n(&fs->itab[ino], __ATOMIC_ACQUIRE);
 	if (ip && !__atomic_load_n(&ip->dead, __ATOMIC_ACQUIRE)) {
 		*ipp = ip;
@@ -275,14 +330,14 @@ int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp)
 		goto fail;
 	if (S_ISDIR(ip->d.i_mode) && (ret = dir_load(fs, ip)) < 0)
 		goto fail;
-	if (fs->itab[ino]) { /* a dead one: to the graveyard */
-		fs->itab[ino]->grave = fs->graves;
-		fs->graves = fs->itab[ino];
-	}
+	struct inode *old = fs->itab[ino];
 	__atomic_store_n(&fs->itab[ino], ip, __ATOMIC_RELEASE);
+	int due = old && bury(fs, old); /* a dead one */
 	*ipp = ip;
-	ret = 0;
-	goto out;
+	pthread_mutex_unlock(&fs->icache_lock);
+	if (due)
+		reclaim(fs);
+	return 0;
 fail:
 	ifree_mem(ip);
 out:
@@ -313,25 +368,27 @@ void ipublish(struct poise_fs *fs, struct inode *ip)
 {
 	pthread_mutex_lock(&fs->icache_lock);
 	struct inode *old = fs->itab[ip->ino];
-	if (old) {
+	if (old)
 		__atomic_store_n(&old->dead, 1, __ATOMIC_RELEASE);
-		old->grave = fs->graves;
-		fs->graves = old;
-	}
 	__atomic_store_n(&fs->itab[ip->ino], ip, __ATOMIC_RELEASE);
+	int due = old && bury(fs, old);
 	pthread_mutex_unlock(&fs->icache_lock);
+	if (due)
+		reclaim(fs);
 }
 
 void iput_dead(struct poise_fs *fs, struct inode *ip)
 {
+	int due = 0;
 	pthread_mutex_lock(&fs->icache_lock);
 	__atomic_store_n(&ip->dead, 1, __ATOMIC_RELEASE);
 	if (fs->itab[ip->ino] == ip) {
 		__atomic_store_n(&fs->itab[ip->ino], NULL, __ATOMIC_RELEASE);
-		ip->grave = fs->graves;
-		fs->graves = ip;
+		due = bury(fs, ip);
 	}
 	pthread_mutex_unlock(&fs->icache_lock);
+	if (due)
+		reclaim(fs);
 }
 
 void icache_fini(struct poise_fs *fs)
@@ -341,11 +398,13 @@ void icache_fini(struct poise_fs *fs)
 	for (uint64_t i = 1; i <= fs->sb.s_ninodes; i++)
 		if (fs->itab[i])
 			ifree_mem(fs->itab[i]);
-	while (fs->graves) {
-		struct inode *g = fs->graves;
-		fs->graves = g->grave;
-		ifree_mem(g);
-	}
+	for (int l = 0; l < 2; l++)
+		for (struct inode **list = l ? &fs->limbo : &fs->graves; *list;) {
+			struct inode *g = *list;
+			*list = g->grave;
+			ifree_mem(g);
+		}
+	fs->ngraves = 0;
 	free(fs->itab);
 	fs->itab = NULL;
 }

@@ -16,6 +16,7 @@
  * freed blocks and inode numbers) follows after it committed.
  */
 #include "fs/api.h"
+#include "common/ebr.h"
 #include "dev/block.h"
 #include "common/err.h"
 
@@ -437,16 +438,19 @@ static int mknode(struct poise_pool *pool, uint64_t at, const char *path, uint16
 
 int poise_mkdirat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode)
 {
+	EBR_SECTION();
 	return mknode(pool, at, path, S_IFDIR | (mode & 07777), NULL, 0);
 }
 
 int poise_mkdir(struct poise_pool *pool, const char *path, mode_t mode)
 {
+	EBR_SECTION();
 	return poise_mkdirat(pool, POISE_ROOT_INO, path, mode);
 }
 
 int poise_mknodat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode, dev_t dev)
 {
+	EBR_SECTION();
 	uint16_t perm = (uint16_t)(mode & 07777);
 	switch (mode & S_IFMT) {
 	case 0:
@@ -468,16 +472,19 @@ int poise_mknodat(struct poise_pool *pool, uint64_t at, const char *path, mode_t
 
 int poise_mknod(struct poise_pool *pool, const char *path, mode_t mode, dev_t dev)
 {
+	EBR_SECTION();
 	return poise_mknodat(pool, POISE_ROOT_INO, path, mode, dev);
 }
 
 int poise_symlink(struct poise_pool *pool, const char *target, const char *path)
 {
+	EBR_SECTION();
 	return poise_symlinkat(pool, target, POISE_ROOT_INO, path);
 }
 
 int poise_symlinkat(struct poise_pool *pool, const char *target, uint64_t at, const char *path)
 {
+	EBR_SECTION();
 	size_t tl = strlen(target);
 	if (tl == 0)
 		return poise_err(ENOENT, "empty symlink target");
@@ -488,11 +495,13 @@ int poise_symlinkat(struct poise_pool *pool, const char *target, uint64_t at, co
 
 ssize_t poise_readlink(struct poise_pool *pool, const char *path, char *buf, size_t len)
 {
+	EBR_SECTION();
 	return poise_readlinkat(pool, POISE_ROOT_INO, path, buf, len);
 }
 
 ssize_t poise_readlinkat(struct poise_pool *pool, uint64_t at, const char *path, char *buf, size_t len)
 {
+	EBR_SECTION();
 	struct inode *ip;
 	int ret = namei_resolve(pool->fs, at, path, 0, &ip);
 	if (ret < 0)
@@ -559,16 +568,19 @@ int namei_setattr(struct poise_pool *pool, uint64_t at, const char *path, int fo
 
 int poise_chmod(struct poise_pool *pool, const char *path, mode_t mode)
 {
+	EBR_SECTION();
 	return namei_setattr(pool, POISE_ROOT_INO, path, 1, POISE_SET_MODE, mode, 0, 0, NULL);
 }
 
 int poise_fchmodat(struct poise_pool *pool, uint64_t at, const char *path, mode_t mode, int flags)
 {
+	EBR_SECTION();
 	return namei_setattr(pool, at, path, !(flags & AT_SYMLINK_NOFOLLOW), POISE_SET_MODE, mode, 0, 0, NULL);
 }
 
 int poise_fchownat(struct poise_pool *pool, uint64_t at, const char *path, uid_t uid, gid_t gid, int flags)
 {
+	EBR_SECTION();
 	return namei_setattr(pool, at, path, !(flags & AT_SYMLINK_NOFOLLOW), POISE_SET_UID | POISE_SET_GID, 0, uid,
 			  gid, NULL);
 }
@@ -576,6 +588,7 @@ int poise_fchownat(struct poise_pool *pool, uint64_t at, const char *path, uid_t
 int poise_utimensat(struct poise_pool *pool, uint64_t at, const char *path, const struct timespec ts[2],
 		    int flags)
 {
+	EBR_SECTION();
 	struct timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
 	return namei_setattr(pool, at, path, !(flags & AT_SYMLINK_NOFOLLOW), POISE_SET_ATIME | POISE_SET_MTIME, 0, 0,
 			  0, ts ? ts : now);
@@ -583,6 +596,7 @@ int poise_utimensat(struct poise_pool *pool, uint64_t at, const char *path, cons
 
 int poise_truncateat(struct poise_pool *pool, uint64_t at, const char *path, off_t len)
 {
+	EBR_SECTION();
 	struct inode *ip;
 	int ret = log_fork_check(pool->fs);
 	if (ret == 0)
@@ -688,26 +702,31 @@ out:
 
 int poise_unlink(struct poise_pool *pool, const char *path)
 {
+	EBR_SECTION();
 	return remove_name(pool, POISE_ROOT_INO, path, 0);
 }
 
 int poise_rmdir(struct poise_pool *pool, const char *path)
 {
+	EBR_SECTION();
 	return remove_name(pool, POISE_ROOT_INO, path, 1);
 }
 
 int poise_unlinkat(struct poise_pool *pool, uint64_t at, const char *path, int flags)
 {
+	EBR_SECTION();
 	return remove_name(pool, at, path, !!(flags & AT_REMOVEDIR));
 }
 
 int poise_link(struct poise_pool *pool, const char *from, const char *to)
 {
+	EBR_SECTION();
 	return poise_linkat(pool, POISE_ROOT_INO, from, POISE_ROOT_INO, to, 0);
 }
 
 int poise_linkat(struct poise_pool *pool, uint64_t fat, const char *from, uint64_t tat, const char *to, int flags)
 {
+	EBR_SECTION();
 	struct poise_fs *fs = pool->fs;
 	struct inode *ip, *dp;
 	const char *name;
@@ -927,12 +946,14 @@ out:
 
 int poise_rename(struct poise_pool *pool, const char *from, const char *to)
 {
+	EBR_SECTION();
 	return poise_renameat2(pool, POISE_ROOT_INO, from, POISE_ROOT_INO, to, 0);
 }
 
 int poise_renameat2(struct poise_pool *pool, uint64_t fat, const char *from, uint64_t tat, const char *to,
 		    unsigned flags)
 {
+	EBR_SECTION();
 	struct poise_fs *fs = pool->fs;
 	struct inode *sdp, *ddp, *sp, *tp = NULL;
 	const char *sn, *dn;

@@ -16,6 +16,7 @@
  */
 #include "poise-admin.h"
 #include "fs/api.h"
+#include "common/ebr.h"
 #include "fs/fs.h"
 #include "poise.h"
 #include "common/err.h"
@@ -299,6 +300,7 @@ out:
 
 int poise_scrub(const char *path, struct poise_scrub_report *rep)
 {
+	EBR_SECTION();
 	struct poise_pool *pool;
 	struct poise_dev *pre;
 	struct poise_bb_range *premount = NULL;
@@ -321,6 +323,7 @@ int poise_scrub(const char *path, struct poise_scrub_report *rep)
 
 int poise_scrub_live(struct poise_pool *pool, struct poise_scrub_report *rep)
 {
+	EBR_SECTION();
 	struct poise_bb_range *now = NULL;
 	memset(rep, 0, sizeof(*rep));
 	long n = poise_dev_badblocks(poise_pool_fs(pool)->dev, &now);
@@ -329,6 +332,7 @@ int poise_scrub_live(struct poise_pool *pool, struct poise_scrub_report *rep)
 
 int poise_metadata_sector(struct poise_pool *pool, const char *kind, uint64_t *sector)
 {
+	EBR_SECTION();
 	struct poise_fs *fs = poise_pool_fs(pool);
 	const uint64_t spb = POISE_BLOCK / POISE_SECTOR;
 	struct inode *ip;
