@@ -17,7 +17,7 @@
  *
  * Lock rules: the record list is prepended under reg_lock and read without
  * it (records are never freed); a record's epoch is written by its thread
- * only.
+ * only (and by a forked child's in_child, with no other thread left).
  */
 #include "common/ebr.h"
 
@@ -49,9 +49,23 @@ static void on_exit_thread(void *p)
 	ebr_me = NULL; /* a call from a later destructor registers again */
 }
 
+/* A forked child has only the thread that forked: the others' records
+ * (copied with the memory, maybe mid-section) and reg_lock (maybe held)
+ * start over, or the child would never reclaim, or hang registering. */
+static void in_child(void)
+{
+	pthread_mutex_init(&reg_lock, NULL);
+	for (struct ebr_rec *q = recs; q; q = q->next)
+		if (q != ebr_me) {
+			q->epoch = 0;
+			q->depth = 0;
+			q->used = 0;
+		}
+}
+
 static void make_key(void)
 {
-	key_ok = pthread_key_create(&exit_key, on_exit_thread) == 0;
+	key_ok = pthread_key_create(&exit_key, on_exit_thread) == 0 && pthread_atfork(NULL, NULL, in_child) == 0;
 }
 
 struct ebr_rec *ebr_register(void)

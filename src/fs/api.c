@@ -225,8 +225,10 @@ int poise_openat(struct poise_pool *pool, uint64_t at, const char *path, int fla
 	struct inode *ip = NULL, *dp;
 	const char *name;
 	size_t len;
-	int ret, acc = flags & O_ACCMODE, tries = 0;
+	int ret, acc = flags & O_ACCMODE, tries = 0, asked = flags;
+	uint64_t seen = 0; /* the inode the name held at the last try */
 again:
+	flags = asked;
 	if (flags & O_CREAT) {
 		if ((ret = namei_resolve_parent(fs, at, path, &dp, &name, &len)) < 0)
 			return ret;
@@ -253,8 +255,10 @@ again:
 			if (flags & O_EXCL)
 				return poise_err(EEXIST, "%s exists", path);
 			ret = namei_resolve(fs, at, path, !(flags & O_NOFOLLOW), &ip);
-			if (ret == -ENOENT && ++tries < 1000)
-				goto again; /* unlinked since the lookup: create it after all */
+			if (ret == -ENOENT && ino != seen && ++tries < 1000) {
+				seen = ino; /* unlinked since the lookup: create it after all (the */
+				goto again; /* same inode again: a dangling symlink, not a race) */
+			}
 			if (ret < 0)
 				return ret;
 		}

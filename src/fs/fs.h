@@ -57,6 +57,7 @@ struct inode {
 	int times_dirty;           /* mtime/ctime changed by an overwrite, not yet stored */
 	struct inode *grave;       /* next in the graveyard or limbo (inode.c) */
 	uint64_t grave_tag;        /* its limbo batch's EBR tag */
+	struct inode *batch_tail;  /* a limbo batch's first inode: its last */
 };
 
 struct tx;

@@ -238,6 +238,7 @@ static int bury(struct poise_fs *fs, struct inode *ip)
 		last = g;
 	}
 	last->grave = fs->limbo; /* newest batches first */
+	fs->graves->batch_tail = last; /* so a pass steps batch by batch */
 	fs->limbo = fs->graves;
 	fs->graves = NULL;
 	fs->ngraves = 0;
@@ -253,13 +254,16 @@ static void reclaim(struct poise_fs *fs)
 	if (__atomic_exchange_n(&fs->reclaiming, 1, __ATOMIC_ACQUIRE))
 		return;
 	uint64_t upto = ebr_safe_upto();
-	pthread_mutex_lock(&fs->icache_lock);
-	struct inode **at = &fs->limbo, *dead;
-	while (*at && (*at)->grave_tag > upto) /* batches tagged since are newer still */
-		at = &(*at)->grave;
-	dead = *at; /* tags only fall from here on: all of these are safe */
-	*at = NULL;
-	pthread_mutex_unlock(&fs->icache_lock);
+	struct inode *dead = NULL;
+	if (upto) { /* 0: reclamation is off, or nothing is safe yet */
+		pthread_mutex_lock(&fs->icache_lock);
+		struct inode **at = &fs->limbo; /* a batch head, newest first */
+		while (*at && (*at)->grave_tag > upto) /* batches tagged since are newer still */
+			at = &(*at)->batch_tail->grave;
+		dead = *at; /* tags only fall from here on: all of these are safe */
+		*at = NULL;
+		pthread_mutex_unlock(&fs->icache_lock);
+	}
 	__atomic_store_n(&fs->reclaiming, 0, __ATOMIC_RELEASE);
 	while (dead) {
 		struct inode *g = dead;

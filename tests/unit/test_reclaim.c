@@ -10,6 +10,8 @@
  *     and recreate them (lock-free inode-cache reads against frees: ASan
  *     and TSan in `make test` see a use after free or a race), then fsck;
  *   - no public call reads the inode cache outside a section;
+ *   - a child forked while a thread is inside a section reclaims;
+ *   - O_CREAT through a dangling symlink fails at once;
  *   - a read outside any section stops reclamation for good (last: it is
  *     process-wide).
  */
@@ -24,6 +26,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/wait.h>
+#include <time.h>
 
 static struct poise_pool *pool;
 static char img[400];
@@ -160,6 +164,62 @@ static void t_race(void)
 	CHECK_EQ(ebr_unguarded_count(), 0);
 }
 
+/* A child forked while another thread is inside a section reclaims in a
+ * pool of its own (the parent's threads do not exist there). */
+static void t_fork_child(void)
+{
+	pthread_t th;
+	inside_go = inside_leave = 0;
+	CHECK_EQ(pthread_create(&th, NULL, inside, NULL), 0);
+	while (!__atomic_load_n(&inside_go, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char cimg[450];
+		snprintf(cimg, sizeof(cimg), "%s/child.img", h_tmpdir());
+		if (poise_mkfs(cimg, 64 << 20, 0, 0) < 0 || poise_pool_open(cimg, 0, &pool) < 0)
+			_exit(2);
+		int r = churn("f", 2000);
+		long h = held();
+		poise_pool_close(&pool);
+		_exit(r == 0 && h < 3 * 512 ? 0 : 1);
+	}
+	__atomic_store_n(&inside_leave, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	CHECK(pid > 0);
+	int st = 0;
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+}
+
+/* O_CREAT through a symlink to nothing: ENOENT at once, not after
+ * retries as if the name had been unlinked under it (timed against opens
+ * of a name in a directory that does not exist, in the same run). */
+static long ns_since(const struct timespec *a)
+{
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a->tv_sec) * 1000000000L + (b.tv_nsec - a->tv_nsec);
+}
+
+static void t_creat_dangling(void)
+{
+	CHECK_EQ(poise_symlink(pool, "/nowhere/x", "/dl"), 0);
+	struct timespec a;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (int i = 0; i < 200; i++)
+		CHECK_EQ(poise_open(pool, "/nowhere/x", O_CREAT | O_RDWR, 0644), -ENOENT);
+	long plain = ns_since(&a);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (int i = 0; i < 200; i++)
+		CHECK_EQ(poise_open(pool, "/dl", O_CREAT | O_RDWR, 0644), -ENOENT);
+	long dangling = ns_since(&a);
+	/* a few walks each, against a thousand */
+	CHECK(dangling < 30 * plain);
+	CHECK_EQ(poise_unlink(pool, "/dl"), 0);
+}
+
 static void t_unguarded_stops(void)
 {
 	ebr_note_unguarded();
@@ -176,6 +236,8 @@ int main(void)
 	RUN(t_churn_bounded);
 	RUN(t_section_holds);
 	RUN(t_race);
+	RUN(t_fork_child);
+	RUN(t_creat_dangling);
 	RUN(t_unguarded_stops);
 	poise_pool_close(&pool);
 	int clean = h_fsck_clean(img);
