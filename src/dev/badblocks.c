@@ -170,8 +170,7 @@ int bbt_first_bad(struct poise_bbt *t, uint64_t lo, uint64_t hi, uint64_t *first
 	/* no chunk bit in the range: no bad sector at this load (the header's
 	 * rule), and no shared lock taken on the paths that ask every time
 	 * (each log record a commit applies) */
-	if (hi > lo && (__atomic_load_n(&t->nranges, __ATOMIC_ACQUIRE) == 0 ||
-			!bbt_maybe_slow(t, lo << POISE_SECTOR_SHIFT, (hi - lo) << POISE_SECTOR_SHIFT)))
+	if (hi > lo && hi <= t->nsectors && !bbt_maybe(t, lo << POISE_SECTOR_SHIFT, (hi - lo) << POISE_SECTOR_SHIFT))
 		return 0;
 	pthread_rwlock_rdlock(&t->lock);
 	size_t i = lower(t, lo);

@@ -8,9 +8,9 @@
  *
  * Lock rules: the interval array is guarded by t->lock (rwlock: lookups take
  * it shared, add/remove exclusive; a lookup whose range has no chunk bit set
- * answers "none" from the bitmap alone, without the lock).  The bitmap and t->nranges are atomics
- * read without the lock: bbt_maybe() is the read path's one predictable
- * branch.  A chunk bit is set before the interval becomes visible and
+ * answers "none" from the bitmap alone, without the lock).  The bitmap and
+ * t->nranges are atomics read without the lock: bbt_maybe() is the read
+ * path's one predictable branch.  A chunk bit is set before the interval becomes visible and
  * cleared only after the chunk's last interval is gone, so "bit clear"
  * implies "no bad sector there" at the moment of the load.  Callers that need
  * "a fault we saw is explained by the table" re-check under the lock.

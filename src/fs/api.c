@@ -301,7 +301,6 @@ again:
 
 int poise_open(struct poise_pool *pool, const char *path, int flags, mode_t mode)
 {
-	EBR_SECTION();
 	return poise_openat(pool, POISE_ROOT_INO, path, flags, mode);
 }
 
@@ -653,13 +652,11 @@ int poise_fstatat(struct poise_pool *pool, uint64_t at, const char *path, struct
 
 int poise_stat(struct poise_pool *pool, const char *path, struct stat *st)
 {
-	EBR_SECTION();
 	return poise_fstatat(pool, POISE_ROOT_INO, path, st, 0);
 }
 
 int poise_lstat(struct poise_pool *pool, const char *path, struct stat *st)
 {
-	EBR_SECTION();
 	return poise_fstatat(pool, POISE_ROOT_INO, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
@@ -851,7 +848,6 @@ void poise_map_persist(struct poise_pool *pool, const void *addr, size_t len)
 
 int poise_badblocks_inject(struct poise_pool *pool, uint64_t sector, uint64_t count)
 {
-	EBR_SECTION();
 	return poise_dev_inject(pool->dev, sector, count);
 }
 
@@ -885,7 +881,6 @@ int poise_statfs(struct poise_pool *pool, struct statvfs *st)
 
 int poise_opendir(struct poise_pool *pool, const char *path, struct poise_dir **out)
 {
-	EBR_SECTION();
 	return poise_opendirat(pool, POISE_ROOT_INO, path, out);
 }
 

@@ -17,8 +17,7 @@
  * inside one directory does without), then directory inodes (parent
  * before child; two unrelated directories by inode number), then file
  * inodes (two by inode number), then an allocator shard / fs->ialloc_lock
- * / fs->icache_lock, then
- * a log lane.  A transaction holds the locks of every structure it writes
+ * / fs->icache_lock, then a log lane.  A transaction holds the locks of every structure it writes
  * until tx_commit() returns (its lane record is then durably retired).
  */
 #ifndef POISE_FS_H

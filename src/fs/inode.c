@@ -221,6 +221,16 @@ static void ifree_mem(struct inode *ip)
 	free(ip);
 }
 
+/* Free a chain of dead inodes linked by ->grave. */
+static void free_chain(struct inode *g)
+{
+	while (g) {
+		struct inode *next = g->grave;
+		ifree_mem(g);
+		g = next;
+	}
+}
+
 /* ip is out of itab (icache_lock held): into the graveyard.  A full
  * graveyard goes to limbo under a new tag; then 1: the caller runs
  * reclaim() once it has dropped icache_lock. */
@@ -265,11 +275,7 @@ static void reclaim(struct poise_fs *fs)
 		pthread_mutex_unlock(&fs->icache_lock);
 	}
 	__atomic_store_n(&fs->reclaiming, 0, __ATOMIC_RELEASE);
-	while (dead) {
-		struct inode *g = dead;
-		dead = g->grave;
-		ifree_mem(g);
-	}
+	free_chain(dead);
 }
 
 /* (fs.h) */
@@ -402,12 +408,9 @@ void icache_fini(struct poise_fs *fs)
 	for (uint64_t i = 1; i <= fs->sb.s_ninodes; i++)
 		if (fs->itab[i])
 			ifree_mem(fs->itab[i]);
-	for (int l = 0; l < 2; l++)
-		for (struct inode **list = l ? &fs->limbo : &fs->graves; *list;) {
-			struct inode *g = *list;
-			*list = g->grave;
-			ifree_mem(g);
-		}
+	free_chain(fs->graves);
+	free_chain(fs->limbo);
+	fs->graves = fs->limbo = NULL;
 	fs->ngraves = 0;
 	free(fs->itab);
 	fs->itab = NULL;

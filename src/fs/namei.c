@@ -444,7 +444,6 @@ int poise_mkdirat(struct poise_pool *pool, uint64_t at, const char *path, mode_t
 
 int poise_mkdir(struct poise_pool *pool, const char *path, mode_t mode)
 {
-	EBR_SECTION();
 	return poise_mkdirat(pool, POISE_ROOT_INO, path, mode);
 }
 
@@ -472,13 +471,11 @@ int poise_mknodat(struct poise_pool *pool, uint64_t at, const char *path, mode_t
 
 int poise_mknod(struct poise_pool *pool, const char *path, mode_t mode, dev_t dev)
 {
-	EBR_SECTION();
 	return poise_mknodat(pool, POISE_ROOT_INO, path, mode, dev);
 }
 
 int poise_symlink(struct poise_pool *pool, const char *target, const char *path)
 {
-	EBR_SECTION();
 	return poise_symlinkat(pool, target, POISE_ROOT_INO, path);
 }
 
@@ -495,7 +492,6 @@ int poise_symlinkat(struct poise_pool *pool, const char *target, uint64_t at, co
 
 ssize_t poise_readlink(struct poise_pool *pool, const char *path, char *buf, size_t len)
 {
-	EBR_SECTION();
 	return poise_readlinkat(pool, POISE_ROOT_INO, path, buf, len);
 }
 
@@ -720,7 +716,6 @@ int poise_unlinkat(struct poise_pool *pool, uint64_t at, const char *path, int f
 
 int poise_link(struct poise_pool *pool, const char *from, const char *to)
 {
-	EBR_SECTION();
 	return poise_linkat(pool, POISE_ROOT_INO, from, POISE_ROOT_INO, to, 0);
 }
 
@@ -946,7 +941,6 @@ out:
 
 int poise_rename(struct poise_pool *pool, const char *from, const char *to)
 {
-	EBR_SECTION();
 	return poise_renameat2(pool, POISE_ROOT_INO, from, POISE_ROOT_INO, to, 0);
 }
 

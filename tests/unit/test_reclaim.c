@@ -91,17 +91,29 @@ static void *inside(void *arg)
 	return NULL;
 }
 
+/* A thread inside a section until stop_inside(). */
+static int start_inside(pthread_t *th)
+{
+	inside_go = inside_leave = 0;
+	int r = pthread_create(th, NULL, inside, NULL);
+	while (r == 0 && !__atomic_load_n(&inside_go, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	return r;
+}
+
+static void stop_inside(pthread_t th)
+{
+	__atomic_store_n(&inside_leave, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+}
+
 static void t_section_holds(void)
 {
 	pthread_t th;
-	inside_go = inside_leave = 0;
-	CHECK_EQ(pthread_create(&th, NULL, inside, NULL), 0);
-	while (!__atomic_load_n(&inside_go, __ATOMIC_ACQUIRE))
-		usleep(1000);
+	CHECK_EQ(start_inside(&th), 0);
 	CHECK_EQ(churn("s", 2000), 0); /* 2,500 deaths while the thread is inside */
 	long during = held();
-	__atomic_store_n(&inside_leave, 1, __ATOMIC_RELEASE);
-	pthread_join(th, NULL);
+	stop_inside(th);
 	CHECK(during >= 2500); /* only what died before it entered may have gone */
 	CHECK_EQ(churn("t", 1300), 0); /* three more passes, the thread gone */
 	CHECK(held() < 3 * 512);
@@ -169,10 +181,7 @@ static void t_race(void)
 static void t_fork_child(void)
 {
 	pthread_t th;
-	inside_go = inside_leave = 0;
-	CHECK_EQ(pthread_create(&th, NULL, inside, NULL), 0);
-	while (!__atomic_load_n(&inside_go, __ATOMIC_ACQUIRE))
-		usleep(1000);
+	CHECK_EQ(start_inside(&th), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
 		char cimg[450];
@@ -184,8 +193,7 @@ static void t_fork_child(void)
 		poise_pool_close(&pool);
 		_exit(r == 0 && h < 3 * 512 ? 0 : 1);
 	}
-	__atomic_store_n(&inside_leave, 1, __ATOMIC_RELEASE);
-	pthread_join(th, NULL);
+	stop_inside(th);
 	CHECK(pid > 0);
 	int st = 0;
 	CHECK_EQ(waitpid(pid, &st, 0), pid);
