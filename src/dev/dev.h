@@ -122,6 +122,11 @@ ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size
 /* The same without the closing fence: the caller fences once for several
  * stores (poise_fence()). */
 ssize_t poise_dev_store(struct poise_dev *d, uint64_t off, const void *buf, size_t len);
+/* The same without the write-back of a cached store (len < 256; longer
+ * stores are non-temporal and need none): the caller, or another thread
+ * that learns of the store, writes the lines back (poise_flush) before the
+ * fence that must cover them. */
+ssize_t poise_dev_store_cached(struct poise_dev *d, uint64_t off, const void *buf, size_t len);
 /* About to store over all of [off, off+len): the mapping's page tables are
  * made in one call (MADV_POPULATE_WRITE) rather than a fault per page
  * (first touch of a sparse pool file).  A hint: nothing when it fails. */

@@ -449,7 +449,11 @@ int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len)
 	return ret;
 }
 
-static ssize_t dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len, int fence)
+/* how: STORE_FLUSH writes the lines back, STORE_PERSIST fences too,
+ * STORE_CACHED leaves them in the cache (a pool that needs msync gets
+ * its msync regardless: it has no later write-back to rely on). */
+enum { STORE_CACHED, STORE_FLUSH, STORE_PERSIST };
+static ssize_t dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len, int how)
 {
 	if (__builtin_expect(poise_fault_armed, 0) && poise_fault_hit(POISE_FAULT_MEDIA_WRITE)) {
 		/* a write the media refused leaves its sectors bad, as on a
@@ -478,10 +482,10 @@ static ssize_t dev_write(struct poise_dev *d, uint64_t off, const void *buf, siz
 		if (nt) {
 			poise_flush(dst, 16);
 			poise_flush(dst + len - 16, 16);
-		} else {
+		} else if (how != STORE_CACHED || d->need_msync) {
 			poise_flush(dst, len);
 		}
-		if (fence) /* sfence also orders the non-temporal stores */
+		if (how == STORE_PERSIST) /* sfence also orders the non-temporal stores */
 			poise_fence();
 		if (d->need_msync)
 			dev_msync(d, dst, len);
@@ -509,12 +513,17 @@ static ssize_t dev_write(struct poise_dev *d, uint64_t off, const void *buf, siz
 
 ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len)
 {
-	return dev_write(d, off, buf, len, 1);
+	return dev_write(d, off, buf, len, STORE_PERSIST);
 }
 
 ssize_t poise_dev_store(struct poise_dev *d, uint64_t off, const void *buf, size_t len)
 {
-	return dev_write(d, off, buf, len, 0);
+	return dev_write(d, off, buf, len, STORE_FLUSH);
+}
+
+ssize_t poise_dev_store_cached(struct poise_dev *d, uint64_t off, const void *buf, size_t len)
+{
+	return dev_write(d, off, buf, len, STORE_CACHED);
 }
 
 #ifndef MADV_POPULATE_WRITE

@@ -14,8 +14,10 @@
  *   fsck.c    the checker
  *
  * Lock order (outer first): fs->rename_lock (which a rename of files
- * inside one directory does without), then directory inodes (parent
- * before child; two unrelated directories by inode number), then file
+ * inside one directory does without, and so does an rmdir whose try-lock
+ * of the directory it removes succeeds while it holds the parent), then
+ * directory inodes (parent before child; a rename's two by inode number,
+ * under rename_lock), then file
  * inodes (two by inode number), then an allocator shard / fs->ialloc_lock
  * / fs->icache_lock, then a log lane.  A transaction holds the locks of every structure it writes
  * until tx_commit() returns (its lane record is then durably retired).
@@ -69,6 +71,21 @@ struct file {
 	int blockpath;    /* O_DIRECT on the block path (odirect=block) */
 };
 
+/* A log lane in memory (log.c), its mutex and its retirement counts each
+ * on a cache line of their own: the lane's thread takes the mutex on
+ * every commit, other threads' commits read (and write) the counts.
+ * Retirements not yet known durable: the lane's retire stores are counted
+ * in issued after they are made; a commit that sees durable behind it
+ * writes the lane's headers back before its own fence, then records the
+ * count it saw (atomics). */
+struct lane_state {
+	pthread_mutex_t lock __attribute__((aligned(64))); /* held from a commit's step 1 to 3 */
+	struct {
+		uint32_t issued, durable;
+		uintptr_t by; /* the thread that made the last retire stores */
+	} r __attribute__((aligned(64)));
+};
+
 struct poise_fs {
 	struct poise_dev *dev;
 	uint8_t *base;
@@ -76,14 +93,9 @@ struct poise_fs {
 	uint64_t nblocks, data_blk, data_end; /* data blocks: [data_blk, data_end) */
 
 	/* log (log.c) */
-	pthread_mutex_t lane_lock[POISE_NLANES];
-	uint64_t seq; /* atomic */
-	/* retirements not yet known durable (log.c): lane i's retire stores
-	 * are counted in retire_issued[i] after they are made; a commit that
-	 * sees retire_durable[i] behind it writes the lane's headers back
-	 * before its own fence, then records the count it saw (atomics) */
-	uint32_t retire_issued[POISE_NLANES], retire_durable[POISE_NLANES];
-	uintptr_t retire_by[POISE_NLANES]; /* the thread that made lane i's last retire stores */
+	struct lane_state *lanes; /* POISE_NLANES of them */
+	int lanes_hi;             /* atomic: lanes [0, lanes_hi) have committed */
+	uint64_t seq;             /* atomic */
 	unsigned fork_mark; /* the process's fork count at mount (log_replay): a forked child does not commit */
 
 	/* blocks (alloc.c): 1 bit per pool block, 1 = in use; the data area is
@@ -172,7 +184,7 @@ int tx_write(struct tx *tx, uint64_t off, const void *data, uint32_t len);
  * retire (made durable by the next commit).
  * Frees tx.  On error nothing was applied; -EROFS in a child forked after
  * the mount (its in-memory state is a copy the parent's changes make
- * stale: what it committed would be lost or clobber the parent's).  Takes a lane's lane_lock (the
+ * stale: what it committed would be lost or clobber the parent's).  Takes a lane's lock (the
  * last lock of the order); caller holds the locks of everything tx writes. */
 int tx_commit(struct tx *tx);
 void tx_abort(struct tx *tx);

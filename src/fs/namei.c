@@ -8,7 +8,8 @@
  * read under its shared lock; symlinks are followed (40 at most, -ELOOP).
  * A namespace change locks the parent exclusive and looks the name up again
  * under that lock.  rename and rmdir take fs->rename_lock first (not a
- * rename of files inside one directory: lock_parents says why), then the
+ * rename of files inside one directory: lock_parents says why; not an
+ * rmdir that gets its directory's lock without waiting: remove_name), then the
  * directories by inode number, then the inodes named (a directory before a
  * file, else by number: the order fs.h gives); a directory whose last link
  * went is dead and refuses new entries.
@@ -641,7 +642,9 @@ static int remove_name(struct poise_pool *pool, uint64_t at, const char *path, i
 		return ret;
 	if ((ret = name_ok(name, len, 0)) < 0)
 		return ret;
-	if (want_dir)
+	int global = 0; /* rmdir: rename_lock only when the directory's lock is busy */
+again:
+	if (global)
 		pthread_mutex_lock(&fs->rename_lock);
 	pthread_rwlock_wrlock(&dp->lock);
 	uint64_t ino;
@@ -659,7 +662,19 @@ static int remove_name(struct poise_pool *pool, uint64_t at, const char *path, i
 	}
 	if ((ret = type_fits(want_dir, ip->type, path)) < 0)
 		goto out;
-	pthread_rwlock_wrlock(&ip->lock);
+	if (want_dir && !global) {
+		/* Without rename_lock, never wait for a directory while holding
+		 * its parent: a rename holding rename_lock locks its two
+		 * directories by number, so it may hold this one and wait for
+		 * dp.  A busy lock sends this rmdir the global way. */
+		if (pthread_rwlock_trywrlock(&ip->lock) != 0) {
+			pthread_rwlock_unlock(&dp->lock);
+			global = 1;
+			goto again;
+		}
+	} else {
+		pthread_rwlock_wrlock(&ip->lock);
+	}
 	if (want_dir && dir_count(ip) > 0) {
 		pthread_rwlock_unlock(&ip->lock);
 		ret = poise_err(ENOTEMPTY, "%s is not empty", path);
@@ -691,7 +706,7 @@ static int remove_name(struct poise_pool *pool, uint64_t at, const char *path, i
 	pthread_rwlock_unlock(&ip->lock);
 out:
 	pthread_rwlock_unlock(&dp->lock);
-	if (want_dir)
+	if (global)
 		pthread_mutex_unlock(&fs->rename_lock);
 	return ret;
 }

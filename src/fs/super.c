@@ -407,13 +407,17 @@ int fs_mount(struct poise_dev *dev, struct poise_fs **out)
 	struct poise_fs *fs = calloc(1, sizeof(*fs));
 	int ret, replayed;
 	*out = NULL;
+	if (fs && !(fs->lanes = aligned_alloc(64, POISE_NLANES * sizeof(*fs->lanes))))
+		free(fs), fs = NULL;
 	if (!fs)
 		return poise_err(ENOMEM, "out of memory");
+	memset(fs->lanes, 0, POISE_NLANES * sizeof(*fs->lanes));
 	fs->dev = dev;
 	fs->base = dev->base;
 	fs->uid = getuid();
 	fs->gid = getgid();
 	if ((ret = read_super(dev, &fs->sb)) < 0) {
+		free(fs->lanes);
 		free(fs);
 		return ret;
 	}
@@ -421,7 +425,7 @@ int fs_mount(struct poise_dev *dev, struct poise_fs **out)
 	fs->data_blk = fs->sb.s_data_blk;
 	fs->data_end = fs->sb.s_itable_replica_blk;
 	for (int i = 0; i < POISE_NLANES; i++)
-		pthread_mutex_init(&fs->lane_lock[i], NULL);
+		pthread_mutex_init(&fs->lanes[i].lock, NULL);
 	pthread_mutex_init(&fs->icache_lock, NULL);
 	pthread_mutex_init(&fs->rename_lock, NULL);
 	pthread_mutex_init(&fs->fd_lock, NULL);
@@ -478,5 +482,6 @@ void fs_unmount(struct poise_fs *fs)
 	alloc_fini(fs);
 	free(fs->ino_bad);
 	free(fs->files);
+	free(fs->lanes);
 	free(fs);
 }
