@@ -71,17 +71,16 @@ struct file {
 	int blockpath;    /* O_DIRECT on the block path (odirect=block) */
 };
 
-/* A log lane in memory (log.c), its mutex and its retirement counts each
+/* A log lane in memory (log.c), its mutex and its retirement count each
  * on a cache line of their own: the lane's thread takes the mutex on
- * every commit, other threads' commits read (and write) the counts.
- * Retirements not yet known durable: the lane's retire stores are counted
- * in issued after they are made; a commit that sees durable behind it
- * writes the lane's headers back before its own fence, then records the
- * count it saw (atomics). */
+ * every commit, other threads' commits read the count.  The lane's
+ * retire stores are counted in issued after they are made; a commit that
+ * does not know that count durable (log.c's known_durable) writes the
+ * lane's headers back before its own fence (atomics). */
 struct lane_state {
 	pthread_mutex_t lock __attribute__((aligned(64))); /* held from a commit's step 1 to 3 */
 	struct {
-		uint32_t issued, durable;
+		uint32_t issued;
 		uintptr_t by; /* the thread that made the last retire stores */
 	} r __attribute__((aligned(64)));
 };
@@ -96,6 +95,7 @@ struct poise_fs {
 	struct lane_state *lanes; /* POISE_NLANES of them */
 	int lanes_hi;             /* atomic: lanes [0, lanes_hi) have committed */
 	uint64_t seq;             /* atomic */
+	uint64_t log_id;          /* unique to this mount in the process (log_replay) */
 	unsigned fork_mark; /* the process's fork count at mount (log_replay): a forked child does not commit */
 
 	/* blocks (alloc.c): 1 bit per pool block, 1 = in use; the data area is

@@ -378,15 +378,36 @@ static uintptr_t thread_token(void)
 	return me;
 }
 
-/* Write lane i's header lines back (both copies; not a copy that holds
- * listed poison: its page may be unreachable, and it reads as bad anyway). */
+/* Write lane i's header lines back (both copies).  Not a copy whose page
+ * holds listed poison: an emulated pool protects that whole page (a
+ * write-back there would fault), and a store to it went through the
+ * backend, which made it durable on its own. */
 static void write_back_header(struct poise_fs *fs, int i)
 {
 	for (int rep = 0; rep < 2; rep++) {
-		uint64_t lo = lane_off(fs, i, rep);
-		if (!unclearable(fs, lo, sizeof(struct poise_lane)))
+		uint64_t lo = lane_off(fs, i, rep), pg = lo & ~(uint64_t)(POISE_PAGE - 1);
+		if (!unclearable(fs, pg, POISE_PAGE))
 			poise_flush(fs->base + lo, sizeof(struct poise_lane));
 	}
+}
+
+/* What this thread knows to be durable: the retirement count of each lane
+ * that it last wrote back and fenced itself, for one mounted pool at a
+ * time (a commit on another pool starts the table over: more write-backs,
+ * never fewer).  Thread-local, so that no commit writes a line that other
+ * threads' commits read. */
+static __thread struct {
+	uint64_t log_id;
+	uint32_t n[POISE_NLANES];
+} known_tab;
+
+static uint32_t *known_durable(struct poise_fs *fs)
+{
+	if (known_tab.log_id != fs->log_id) {
+		memset(known_tab.n, 0, sizeof(known_tab.n));
+		known_tab.log_id = fs->log_id;
+	}
+	return known_tab.n;
 }
 
 /* Step 1's write-back of retirements: every lane whose retire stores are
@@ -397,9 +418,10 @@ static void write_back_header(struct poise_fs *fs, int i)
 static int flush_retired(struct poise_fs *fs, uint32_t *seen)
 {
 	int hi = __atomic_load_n(&fs->lanes_hi, __ATOMIC_ACQUIRE);
+	const uint32_t *known = known_durable(fs);
 	for (int i = 0; i < hi; i++) {
 		seen[i] = __atomic_load_n(&fs->lanes[i].r.issued, __ATOMIC_ACQUIRE);
-		if (seen[i] == __atomic_load_n(&fs->lanes[i].r.durable, __ATOMIC_RELAXED))
+		if (seen[i] == known[i])
 			continue;
 		/* retire stores are left in the cache (lane_retire): this
 		 * thread writes the lines back, its own and other threads'
@@ -415,13 +437,10 @@ static int flush_retired(struct poise_fs *fs, uint32_t *seen)
 }
 
 /* After the fence that followed flush_retired(seen): those counts are
- * durable.  (A racing commit may store an older count: that costs one
- * write-back more, never one less.) */
+ * durable, and this thread knows it. */
 static void retired_durable(struct poise_fs *fs, const uint32_t *seen, int hi)
 {
-	for (int i = 0; i < hi; i++)
-		if (seen[i] != __atomic_load_n(&fs->lanes[i].r.durable, __ATOMIC_RELAXED))
-			__atomic_store_n(&fs->lanes[i].r.durable, seen[i], __ATOMIC_RELAXED);
+	memcpy(known_durable(fs), seen, (size_t)hi * sizeof(*seen));
 }
 
 /* Step 1 on lane `lane` (its mutex held): records and header into every
@@ -430,8 +449,7 @@ static void retired_durable(struct poise_fs *fs, const uint32_t *seen, int hi)
 static int lane_write(struct poise_fs *fs, int lane, struct tx *tx, struct poise_lane *h)
 {
 	int live[2], any = 0, one_fence = hashed(fs);
-	if (!one_fence && __atomic_load_n(&fs->lanes[lane].r.issued, __ATOMIC_ACQUIRE) !=
-			      __atomic_load_n(&fs->lanes[lane].r.durable, __ATOMIC_RELAXED)) {
+	if (!one_fence && __atomic_load_n(&fs->lanes[lane].r.issued, __ATOMIC_ACQUIRE) != known_durable(fs)[lane]) {
 		/* 1.0 and 1.1: the lane's last retirement is durable before its
 		 * records are overwritten, or a crash could show that header over
 		 * a mix of old and new records, and the crc cannot tell (the
@@ -439,7 +457,7 @@ static int lane_write(struct poise_fs *fs, int lane, struct tx *tx, struct poise
 		uint32_t seen = __atomic_load_n(&fs->lanes[lane].r.issued, __ATOMIC_ACQUIRE);
 		write_back_header(fs, lane);
 		poise_fence();
-		__atomic_store_n(&fs->lanes[lane].r.durable, seen, __ATOMIC_RELAXED);
+		known_durable(fs)[lane] = seen;
 	}
 	for (int rep = 0; rep < 2; rep++)
 		live[rep] = poise_dev_store(fs->dev, lane_off(fs, lane, rep) + sizeof(*h), tx->buf, tx->used) >= 0;
@@ -606,6 +624,8 @@ int log_replay(struct poise_fs *fs, int *replayed)
 	uint64_t maxseq = 0;
 	pthread_once(&fork_once, fork_watch);
 	fs->fork_mark = __atomic_load_n(&forks, __ATOMIC_RELAXED);
+	static uint64_t mounts;
+	fs->log_id = __atomic_add_fetch(&mounts, 1, __ATOMIC_RELAXED); /* known_durable's tables start over */
 	uint8_t *recs = malloc(LANE_BYTES);
 	if (!recs)
 		return poise_err(ENOMEM, "out of memory");
@@ -636,7 +656,7 @@ int log_replay(struct poise_fs *fs, int *replayed)
 	poise_fence();
 	free(recs);
 	for (int i = 0; i < POISE_NLANES; i++)
-		fs->lanes[i].r.issued = fs->lanes[i].r.durable = 0;
+		fs->lanes[i].r.issued = 0;
 	fs->seq = maxseq;
 	*replayed = n;
 	return ret;
