@@ -74,9 +74,13 @@ mkfifo "$T/fifo"
 $P dev write "$POOL" 0 <"$T/fifo" &
 holder=$!
 exec 9>"$T/fifo" # the writer holds the pool until this closes
-for _ in $(seq 100); do # until it has the pool (no fixed sleep)
-	$P badblocks list "$POOL" 2>"$T/err" >/dev/null && { sleep 0.1; continue; }
-	break
+# until it holds the pool's lock (no fixed sleep).  Polling with a second
+# poise would race the holder for that lock: one that loses exits, and the
+# test then waits for a holder that is gone.  /proc/locks shows the pid lock.
+for _ in $(seq 300); do
+	grep -Eq "POSIX +ADVISORY +WRITE +$holder " /proc/locks && break
+	kill -0 $holder 2>/dev/null || break
+	sleep 0.1
 done
 $P badblocks list "$POOL" 2>"$T/err"; rc=$?
 check "a held pool is refused" test $rc -eq 1
