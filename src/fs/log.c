@@ -236,6 +236,51 @@ int tx_write(struct tx *tx, uint64_t off, const void *data, uint32_t len)
 	return 0;
 }
 
+/* What the pool holds at [off, off+len) once this transaction's
+ * records so far are laid over it, in the order apply() writes them;
+ * -EIO where the pool cannot be read. */
+static int tx_view(struct tx *tx, uint64_t off, uint8_t *out, uint32_t len)
+{
+	if (poise_dev_read(tx->fs->dev, off, out, len) != (ssize_t)len)
+		return -EIO;
+	for (uint32_t at = 0; at < tx->used;) {
+		struct poise_logrec r;
+		memcpy(&r, tx->buf + at, sizeof(r));
+		uint64_t lo = r.r_off > off ? r.r_off : off;
+		uint64_t hi = r.r_off + r.r_len < off + len ? r.r_off + r.r_len : off + len;
+		if (lo < hi)
+			memcpy(out + (lo - off), tx->buf + at + sizeof(r) + (lo - r.r_off), hi - lo);
+		at += (uint32_t)sizeof(r) + ((r.r_len + 7) & ~7u);
+	}
+	return 0;
+}
+
+int tx_write_delta(struct tx *tx, uint64_t off, const void *data, uint32_t len)
+{
+	uint64_t old[TX_DELTA_MAX / 8], now[TX_DELTA_MAX / 8];
+	uint32_t n = len / 8;
+	if (len > TX_DELTA_MAX || (len | off) % 8 || tx_view(tx, off, (uint8_t *)old, len) < 0)
+		return tx_write(tx, off, data, len);
+	memcpy(now, data, len);
+	for (uint32_t i = 0; i < n;) {
+		if (old[i] == now[i]) {
+			i++;
+			continue;
+		}
+		/* a run of differing words; a gap of up to two equal words is
+		 * cheaper inside the run than a second record header */
+		uint32_t end = i + 1;
+		for (uint32_t j = end; j < n && j - end <= 2; j++)
+			if (old[j] != now[j])
+				end = j + 1;
+		int ret = tx_write(tx, off + 8 * i, now + i, 8 * (end - i));
+		if (ret < 0)
+			return ret;
+		i = end;
+	}
+	return 0;
+}
+
 void tx_abort(struct tx *tx)
 {
 	tx_end(tx);
@@ -378,15 +423,31 @@ static uintptr_t thread_token(void)
 	return me;
 }
 
-/* Write lane i's header lines back (both copies).  Not a copy whose page
- * holds listed poison: an emulated pool protects that whole page (a
- * write-back there would fault), and a store to it went through the
- * backend, which made it durable on its own. */
+/* A lane header copy at lo that cannot be written back through the
+ * mapping: its own sectors hold listed poison (its stores failed; the
+ * lane reads as not committed there), or its page does on a pool that
+ * protects such pages (an emulated pool's PROT_NONE, fsdax's refused
+ * fault: a write-back there would fault).  Stores to such a page went
+ * through the backend, which made them durable on its own (lane_retire
+ * sends its stores there when it sees the poison).  Device DAX protects
+ * nothing: its lines are written back like any other. */
+static int header_unmapped(struct poise_fs *fs, uint64_t lo)
+{
+	if (unclearable(fs, lo, sizeof(struct poise_lane)))
+		return 1;
+	return fs->dev->kind != POISE_DEV_DEVDAX && unclearable(fs, lo & ~(uint64_t)(POISE_PAGE - 1), POISE_PAGE);
+}
+
+/* Write lane i's header lines back (both copies), but for the copies
+ * header_unmapped() excludes.  (Left open: on fsdax, poison listed in a
+ * header's page between its retirement's cached stores and this
+ * write-back, by a scrub rather than a machine check, leaves those
+ * stores to the cache's own write-back.) */
 static void write_back_header(struct poise_fs *fs, int i)
 {
 	for (int rep = 0; rep < 2; rep++) {
-		uint64_t lo = lane_off(fs, i, rep), pg = lo & ~(uint64_t)(POISE_PAGE - 1);
-		if (!unclearable(fs, pg, POISE_PAGE))
+		uint64_t lo = lane_off(fs, i, rep);
+		if (!header_unmapped(fs, lo))
 			poise_flush(fs->base + lo, sizeof(struct poise_lane));
 	}
 }
@@ -398,10 +459,10 @@ static void write_back_header(struct poise_fs *fs, int i)
  * threads' commits read. */
 static __thread struct {
 	uint64_t log_id;
-	uint32_t n[POISE_NLANES];
+	uint64_t n[POISE_NLANES];
 } known_tab;
 
-static uint32_t *known_durable(struct poise_fs *fs)
+static uint64_t *known_durable(struct poise_fs *fs)
 {
 	if (known_tab.log_id != fs->log_id) {
 		memset(known_tab.n, 0, sizeof(known_tab.n));
@@ -415,10 +476,10 @@ static uint32_t *known_durable(struct poise_fs *fs)
  * this thread's next fence makes them durable.  Only lanes that have
  * committed are looked at (lanes_hi, returned).  seen[] takes
  * the counts written back, for retired_durable(). */
-static int flush_retired(struct poise_fs *fs, uint32_t *seen)
+static int flush_retired(struct poise_fs *fs, uint64_t *seen)
 {
 	int hi = __atomic_load_n(&fs->lanes_hi, __ATOMIC_ACQUIRE);
-	const uint32_t *known = known_durable(fs);
+	const uint64_t *known = known_durable(fs);
 	for (int i = 0; i < hi; i++) {
 		seen[i] = __atomic_load_n(&fs->lanes[i].r.issued, __ATOMIC_ACQUIRE);
 		if (seen[i] == known[i])
@@ -438,7 +499,7 @@ static int flush_retired(struct poise_fs *fs, uint32_t *seen)
 
 /* After the fence that followed flush_retired(seen): those counts are
  * durable, and this thread knows it. */
-static void retired_durable(struct poise_fs *fs, const uint32_t *seen, int hi)
+static void retired_durable(struct poise_fs *fs, const uint64_t *seen, int hi)
 {
 	memcpy(known_durable(fs), seen, (size_t)hi * sizeof(*seen));
 }
@@ -454,7 +515,7 @@ static int lane_write(struct poise_fs *fs, int lane, struct tx *tx, struct poise
 		 * records are overwritten, or a crash could show that header over
 		 * a mix of old and new records, and the crc cannot tell (the
 		 * hash of 1.2 can) */
-		uint32_t seen = __atomic_load_n(&fs->lanes[lane].r.issued, __ATOMIC_ACQUIRE);
+		uint64_t seen = __atomic_load_n(&fs->lanes[lane].r.issued, __ATOMIC_ACQUIRE);
 		write_back_header(fs, lane);
 		poise_fence();
 		known_durable(fs)[lane] = seen;
@@ -480,7 +541,10 @@ static void lane_retire(struct poise_fs *fs, int lane)
 	static const struct poise_lane zero;
 	for (int rep = 0; rep < 2; rep++) {
 		uint64_t lo = lane_off(fs, lane, rep);
-		ssize_t k = poise_dev_store_cached(fs->dev, lo, &zero, sizeof(zero));
+		/* a copy the next commit will not write back is made durable
+		 * here (rare: poison in the lane's page) */
+		ssize_t k = header_unmapped(fs, lo) ? poise_dev_write(fs->dev, lo, &zero, sizeof(zero))
+						    : poise_dev_store_cached(fs->dev, lo, &zero, sizeof(zero));
 		if (k < 0 && !unclearable(fs, lo, sizeof(zero)))
 			(void)poise_dev_mark_bad(fs->dev, lo, sizeof(zero)); /* unreadable = not committed */
 	}
@@ -495,7 +559,7 @@ static void lane_retire(struct poise_fs *fs, int lane)
 
 void log_quiesce(struct poise_fs *fs)
 {
-	uint32_t seen[POISE_NLANES];
+	uint64_t seen[POISE_NLANES];
 	int hi = flush_retired(fs, seen);
 	poise_fence();
 	retired_durable(fs, seen, hi);
@@ -515,8 +579,10 @@ int tx_commit(struct tx *tx)
 {
 	struct poise_fs *fs = tx->fs;
 	int nl = (int)fs->sb.s_nlanes, first = lane_of_thread() % nl, lane = -1, ret = -EIO;
-	uint32_t seen[POISE_NLANES];
-	if (tx->nrec == 0) {
+	uint64_t seen[POISE_NLANES];
+	if (tx->nrec == 0) { /* (tx_write_delta found nothing to change) */
+		if (poise_unfenced)
+			poise_fence(); /* data the caller stored is durable at return all the same */
 		tx_end(tx);
 		return 0;
 	}
