@@ -364,7 +364,7 @@ static int publish(struct poise_fs *fs, struct inode *ip, struct poise_dinode *n
 	if (ret == 0)
 		ret = ext_store(tx, fs, ip, nd, l, n, &ch);
 	if (ret == 0)
-		ret = istore_delta(tx, ip, nd);
+		ret = istore(tx, ip, nd);
 	if (ret == 0 && nq) {
 		if ((ret = iget(fs, POISE_QUARANTINE_INO, &qip)) == 0) {
 			pthread_rwlock_wrlock(&qip->lock);
@@ -727,7 +727,7 @@ int file_sync_times(struct poise_fs *fs, struct inode *ip)
 	if (ip->times_dirty && !ip->dead) {
 		struct tx *tx = tx_begin(fs);
 		struct poise_dinode nd = image(ip);
-		ret = tx ? istore_delta(tx, ip, &nd) : poise_err(ENOMEM, "out of memory");
+		ret = tx ? istore(tx, ip, &nd) : poise_err(ENOMEM, "out of memory");
 		if (tx)
 			ret = ret ? (tx_abort(tx), ret) : tx_commit(tx);
 		if (ret == 0) {

@@ -273,14 +273,14 @@ int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp);
  * which takes fs->icache_lock; so does iput_dead). */
 int inew(struct poise_fs *fs, uint64_t ino, uint16_t mode, struct inode **ipp);
 void ipublish(struct poise_fs *fs, struct inode *ip);
-/* Log the dinode image nd (sealed here) for ip into tx.  Caller holds
- * ip->lock exclusive (or owns ip: not yet published). */
+/* Log the dinode image nd (sealed here) for ip into tx, both copies, only
+ * the words that change (tx_write_delta: a 4 KiB append's records shrink
+ * from two 256-byte images, 544 bytes with their headers, to two runs per
+ * copy, about 260 bytes).  Caller holds ip->lock exclusive (or owns ip:
+ * not yet published), and no transaction begun inside tx after this call
+ * writes ip (a directory that grows, dir_add, does so before its parent
+ * operation stores it). */
 int istore(struct tx *tx, struct inode *ip, struct poise_dinode *nd);
-/* istore logging only the words that change (tx_write_delta: a 4 KiB
- * append's records shrink from two 256-byte images, 544 bytes with their
- * headers, to two runs per copy, about 260 bytes in all).  Only where
- * no transaction nested in tx writes the inode: file.c's data changes. */
-int istore_delta(struct tx *tx, struct inode *ip, struct poise_dinode *nd);
 /* Caller holds ip->lock exclusive for ext_store and ext_commit.
  * Replace ip's extent list by ne[0..n) (sorted) inside tx: nd receives the
  * inline part and chain head; the overflow is logged in place when one

@@ -416,26 +416,15 @@ void icache_fini(struct poise_fs *fs)
 	fs->itab = NULL;
 }
 
-static int istore_how(struct tx *tx, struct inode *ip, struct poise_dinode *nd,
-		      int (*put)(struct tx *, uint64_t, const void *, uint32_t))
-{
-	struct poise_fs *fs = tx_fs(tx);
-	dinode_seal(nd);
-	int ret = put(tx, ino_off(fs, ip->ino), nd, sizeof(*nd));
-	return ret ? ret : put(tx, ino_roff(fs, ip->ino), nd, sizeof(*nd)); /* both copies, atomically */
-}
-
-int istore(struct tx *tx, struct inode *ip, struct poise_dinode *nd)
-{
-	return istore_how(tx, ip, nd, tx_write);
-}
-
 /* (fs.h) Each copy is compared with what the pool holds (tx_write_delta),
  * so a copy left stale or torn gets every word it lacks: the records
  * always make both copies exactly nd. */
-int istore_delta(struct tx *tx, struct inode *ip, struct poise_dinode *nd)
+int istore(struct tx *tx, struct inode *ip, struct poise_dinode *nd)
 {
-	return istore_how(tx, ip, nd, tx_write_delta);
+	struct poise_fs *fs = tx_fs(tx);
+	dinode_seal(nd);
+	int ret = tx_write_delta(tx, ino_off(fs, ip->ino), nd, sizeof(*nd));
+	return ret ? ret : tx_write_delta(tx, ino_roff(fs, ip->ino), nd, sizeof(*nd)); /* both copies, atomically */
 }
 
 uint64_t lmap(const struct poise_extent *ext, uint32_t n, uint64_t lblk, uint64_t *run)
