@@ -66,6 +66,18 @@
  * valid.  Invariant: a lane is reused only by its own next commit (its
  * mutex is held from step 1 to 3), after its own apply fence.
  *
+ * Delta records (tx_write_delta, what istore uses): only the 8-byte words
+ * of a range that differ from what the pool holds there, once this
+ * transaction's earlier records are laid over it.  Replay is physical, so
+ * a delta is right only over the bytes it was computed against; it is,
+ * because those bytes are durable before the delta's commit: they are
+ * what the last transaction on them applied and fenced before retiring
+ * (and a retirement that is not durable replays that transaction first,
+ * in sequence order), and nobody else writes them until this commit (the
+ * caller holds their structure's lock; a transaction nested in this one,
+ * a directory's growth, commits before its parent operation stores the
+ * directory).  A range the pool cannot give back is logged whole.
+ *
  * Media errors: a lane copy whose poison cannot be cleared is skipped (the
  * other copy carries the transaction); a lane unusable in both copies is
  * skipped for the next one.  Every logged record is one copy of a
