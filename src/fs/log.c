@@ -234,9 +234,16 @@ static void tx_end(struct tx *tx)
 		free(tx);
 }
 
+/* Lane bytes a record of len data bytes takes: its header, the data padded
+ * to 8. */
+static uint32_t rec_span(uint32_t len)
+{
+	return (uint32_t)sizeof(struct poise_logrec) + ((len + 7) & ~7u);
+}
+
 int tx_write(struct tx *tx, uint64_t off, const void *data, uint32_t len)
 {
-	uint32_t need = (uint32_t)sizeof(struct poise_logrec) + ((len + 7) & ~7u);
+	uint32_t need = rec_span(len);
 	if (tx->used + need > LANE_BYTES)
 		return poise_err(EOVERFLOW, "transaction larger than a log lane (%u bytes)", LANE_BYTES);
 	struct poise_logrec r = {.r_off = off, .r_len = len};
@@ -262,7 +269,7 @@ static int tx_view(struct tx *tx, uint64_t off, uint8_t *out, uint32_t len)
 		uint64_t hi = r.r_off + r.r_len < off + len ? r.r_off + r.r_len : off + len;
 		if (lo < hi)
 			memcpy(out + (lo - off), tx->buf + at + sizeof(r) + (lo - r.r_off), hi - lo);
-		at += (uint32_t)sizeof(r) + ((r.r_len + 7) & ~7u);
+		at += rec_span(r.r_len);
 	}
 	return 0;
 }
@@ -308,7 +315,7 @@ static uint32_t last_record_at(const uint8_t *recs, uint32_t bytes)
 		prev = at;
 		if (r.r_len > bytes - at)
 			break;
-		at += (uint32_t)sizeof(r) + ((r.r_len + 7) & ~7u);
+		at += rec_span(r.r_len);
 	}
 	return prev;
 }
@@ -418,7 +425,7 @@ static int apply(struct poise_fs *fs, const uint8_t *recs, uint32_t bytes, int r
 			if (k < 0 && !unclearable(fs, r.r_off, r.r_len))
 				(void)poise_dev_mark_bad(fs->dev, r.r_off, r.r_len); /* lost: reads go to its twin */
 		}
-		at += (uint32_t)sizeof(r) + ((r.r_len + 7) & ~7u);
+		at += rec_span(r.r_len);
 	}
 	return 0;
 }
@@ -445,9 +452,9 @@ static uintptr_t thread_token(void)
  * nothing: its lines are written back like any other. */
 static int header_unmapped(struct poise_fs *fs, uint64_t lo)
 {
-	if (unclearable(fs, lo, sizeof(struct poise_lane)))
-		return 1;
-	return fs->dev->kind != POISE_DEV_DEVDAX && unclearable(fs, lo & ~(uint64_t)(POISE_PAGE - 1), POISE_PAGE);
+	if (fs->dev->kind == POISE_DEV_DEVDAX)
+		return unclearable(fs, lo, sizeof(struct poise_lane));
+	return unclearable(fs, lo & ~(uint64_t)(POISE_PAGE - 1), POISE_PAGE); /* (the header's sectors too) */
 }
 
 /* Write lane i's header lines back (both copies), but for the copies
@@ -592,9 +599,11 @@ int tx_commit(struct tx *tx)
 	struct poise_fs *fs = tx->fs;
 	int nl = (int)fs->sb.s_nlanes, first = lane_of_thread() % nl, lane = -1, ret = -EIO;
 	uint64_t seen[POISE_NLANES];
-	if (tx->nrec == 0) { /* (tx_write_delta found nothing to change) */
-		if (poise_unfenced)
-			poise_fence(); /* data the caller stored is durable at return all the same */
+	if (poise_unfenced)
+		poise_fence(); /* step 0: what the records point at is durable first (and with no
+				* record, tx_write_delta having found nothing to change, the data
+				* the caller stored is durable at return all the same) */
+	if (tx->nrec == 0) {
 		tx_end(tx);
 		return 0;
 	}
@@ -608,8 +617,6 @@ int tx_commit(struct tx *tx)
 		.l_nrec = tx->nrec,
 		.l_bytes = tx->used,
 	};
-	if (poise_unfenced)
-		poise_fence(); /* step 0: what the records point at is durable first */
 	for (int t = 0; t < nl && ret < 0; t++) {
 		lane = (first + t) % nl;
 		pthread_mutex_lock(&fs->lanes[lane].lock);
