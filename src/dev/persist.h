@@ -56,6 +56,7 @@ void poise_track_begin(const void *base, size_t len);
 void poise_track_store(const void *addr, size_t len, int nt);
 void poise_track_flush(const void *addr, size_t len);
 void poise_track_fence(void);
+void poise_track_wrote(const void *addr, const void *buf, size_t len);
 __attribute__((noreturn)) void poise_track_crash(const char *path);
 /* A deliberately wrong writer, for the harness to catch: 1 = the log
  * applies its records without flushing them. */
@@ -75,6 +76,10 @@ static inline void poise_track_store(const void *addr, size_t len, int nt)
 static inline void poise_track_flush(const void *addr, size_t len)
 {
 	(void)addr, (void)len;
+}
+static inline void poise_track_wrote(const void *addr, const void *buf, size_t len)
+{
+	(void)addr, (void)buf, (void)len;
 }
 #endif
 

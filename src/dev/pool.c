@@ -505,6 +505,8 @@ static ssize_t dev_write(struct poise_dev *d, uint64_t off, const void *buf, siz
 	ssize_t w = d->ops->write_slow(d, off + k, (const uint8_t *)buf + k, len - k);
 	if (w < 0)
 		return w;
+	if (__builtin_expect(poise_track_on, 0))
+		poise_track_wrote(dst + k, (const uint8_t *)buf + k, (size_t)w);
 	if ((size_t)w != len - k)
 		return poise_err(EIO, "%s: short write at offset %llu", d->path,
 				 (unsigned long long)(off + k + (size_t)w));

@@ -12,6 +12,7 @@
  *   store (non-temporal) line -> FLUSHED by the storing thread
  *   flush by thread T    DIRTY -> FLUSHED by T (and by any earlier flusher)
  *   fence by thread T    lines FLUSHED by T are durable: forgotten
+ *   backend write        the bytes it wrote are the lines' durable content
  *
  * A fence orders only its own thread's flushes (x86 sfence): a line one
  * thread wrote back is not durable because another thread fenced, so each
@@ -175,6 +176,25 @@ void poise_track_flush(const void *addr, size_t len)
 		struct line *l = find(a, 0);
 		if (l)
 			l->flushers |= t;
+	}
+	pthread_mutex_unlock(&track_lock);
+}
+
+/* Bytes written around the mapping (the backend's pwrite, where the page
+ * is protected): durable at return, so a tracked line overlapping them
+ * has them as its durable content from now on.  (The rest of such a line
+ * keeps its old bytes: a pessimistic model, since the backend's write
+ * writes the whole line back.) */
+void poise_track_wrote(const void *addr, const void *buf, size_t len)
+{
+	uintptr_t lo = (uintptr_t)addr, end = lo + len, a = lo & ~(uintptr_t)(POISE_CACHELINE - 1);
+	pthread_mutex_lock(&track_lock);
+	for (; cap && a < end; a += POISE_CACHELINE) {
+		struct line *l = find(a, 0);
+		if (!l)
+			continue;
+		uintptr_t s = a > lo ? a : lo, e = a + POISE_CACHELINE < end ? a + POISE_CACHELINE : end;
+		memcpy(l->old + (s - a), (const uint8_t *)buf + (s - lo), e - s);
 	}
 	pthread_mutex_unlock(&track_lock);
 }

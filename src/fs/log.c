@@ -9,10 +9,10 @@
  *      data of an extending write, a new directory or chain block: bytes
  *      the records will point at): fence, so they are durable before the
  *      commit can be;
- *   1. writes the records and the lane header (magic, global sequence
- *      number, a 64-bit hash over header and records) into both
- *      copies of the lane, and writes back the headers of lanes whose
- *      retirement is not yet known durable (below); fence  <- commit point
+ *   1. writes back the headers of lanes whose retirement is not yet
+ *      known durable (below), then writes the records and the lane
+ *      header (magic, global sequence number, a 64-bit hash over header
+ *      and records) into both copies of the lane; fence  <- commit point
  *   2. applies every record to its place; fence;
  *   3. retires the lane (its header zeroed) in both copies, without a
  *      write-back or a fence: the next commit of any thread writes the
@@ -60,7 +60,12 @@
  * own thread's write-backs, and the retiring thread made none, which is
  * why T writes the line back itself (the deliberately wrong writer 3 does
  * so only for its own thread's lanes, and the threaded harness catches
- * it).
+ * it).  A header that cannot be written back through the mapping (its
+ * page was listed poisoned after the retire stores went into the cache,
+ * and is now protected) is rewritten through the backend instead, durable
+ * at once, under its lane's mutex so that it cannot overwrite a newer
+ * commit's header; T does this before it takes its own lane, so it never
+ * holds two lane mutexes (t_retire_then_poison in the crash harness).
  * So at any crash, every lane still valid is either the newest transaction
  * on its bytes or older than transactions that are themselves still
  * valid.  Invariant: a lane is reused only by its own next commit (its
@@ -457,18 +462,40 @@ static int header_unmapped(struct poise_fs *fs, uint64_t lo)
 	return unclearable(fs, lo & ~(uint64_t)(POISE_PAGE - 1), POISE_PAGE); /* (the header's sectors too) */
 }
 
-/* Write lane i's header lines back (both copies), but for the copies
- * header_unmapped() excludes.  (Left open: on fsdax, poison listed in a
- * header's page between its retirement's cached stores and this
- * write-back, by a scrub rather than a machine check, leaves those
- * stores to the cache's own write-back.) */
-static void write_back_header(struct poise_fs *fs, int i)
+/* Make lane i's retirement durable in both copies: a copy whose lines can
+ * be written back gets a write-back (this thread's next fence completes
+ * it); a copy header_unmapped() excludes gets its zero header again
+ * through the backend, durable at return.  The second case is rare (poison
+ * listed in the header's page after lane_retire left its stores in the
+ * cache: by a scrub, a machine check elsewhere in the page, a write
+ * error) and needs lane i's mutex, since between commits the lane's
+ * header is zero but during one it is the new transaction's.  held: the
+ * caller holds it (the lane's own next commit); else the caller holds no
+ * lane mutex at all (tx_commit calls flush_retired before it takes its
+ * own), so waiting for this one cannot deadlock. */
+static void write_back_header(struct poise_fs *fs, int i, int held)
 {
+	int unmapped = 0;
 	for (int rep = 0; rep < 2; rep++) {
 		uint64_t lo = lane_off(fs, i, rep);
-		if (!header_unmapped(fs, lo))
+		if (header_unmapped(fs, lo))
+			unmapped |= 1 << rep;
+		else
 			poise_flush(fs->base + lo, sizeof(struct poise_lane));
 	}
+	if (!unmapped)
+		return;
+	static const struct poise_lane zero;
+	if (!held)
+		pthread_mutex_lock(&fs->lanes[i].lock);
+	for (int rep = 0; rep < 2; rep++) {
+		uint64_t lo = lane_off(fs, i, rep);
+		if ((unmapped >> rep & 1) && poise_dev_write(fs->dev, lo, &zero, sizeof(zero)) < 0 &&
+		    !unclearable(fs, lo, sizeof(zero)))
+			(void)poise_dev_mark_bad(fs->dev, lo, sizeof(zero)); /* unreadable = not committed */
+	}
+	if (!held)
+		pthread_mutex_unlock(&fs->lanes[i].lock);
 }
 
 /* What this thread knows to be durable: the retirement count of each lane
@@ -511,7 +538,7 @@ static int flush_retired(struct poise_fs *fs, uint64_t *seen)
 		if (__builtin_expect(poise_bug == 3, 0) &&
 		    __atomic_load_n(&fs->lanes[i].r.by, __ATOMIC_RELAXED) != thread_token())
 			continue;
-		write_back_header(fs, i);
+		write_back_header(fs, i, 0);
 	}
 	return hi;
 }
@@ -535,7 +562,7 @@ static int lane_write(struct poise_fs *fs, int lane, struct tx *tx, struct poise
 		 * a mix of old and new records, and the crc cannot tell (the
 		 * hash of 1.2 can) */
 		uint64_t seen = __atomic_load_n(&fs->lanes[lane].r.issued, __ATOMIC_ACQUIRE);
-		write_back_header(fs, lane);
+		write_back_header(fs, lane, 1);
 		poise_fence();
 		known_durable(fs)[lane] = seen;
 	}
@@ -617,6 +644,12 @@ int tx_commit(struct tx *tx)
 		.l_nrec = tx->nrec,
 		.l_bytes = tx->used,
 	};
+	/* the retirements this commit must see durable get their write-backs
+	 * now, before this commit takes its lane: a header that cannot be
+	 * written back is rewritten under its lane's mutex (write_back_header),
+	 * and no lane mutex is held yet; the commit fence below completes the
+	 * write-backs all the same */
+	int hi = flush_retired(fs, seen);
 	for (int t = 0; t < nl && ret < 0; t++) {
 		lane = (first + t) % nl;
 		pthread_mutex_lock(&fs->lanes[lane].lock);
@@ -633,7 +666,6 @@ int tx_commit(struct tx *tx)
 		tx_end(tx);
 		return poise_err(EIO, "no log lane can be written (media errors in both copies of every lane)");
 	}
-	int hi = flush_retired(fs, seen);
 	poise_fence(); /* the commit point: from here the update survives a crash */
 	retired_durable(fs, seen, hi);
 	ret = apply(fs, tx->buf, tx->used, 0);
