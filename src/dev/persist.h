@@ -12,6 +12,7 @@
 #define POISE_PERSIST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum poise_flush_kind {
 	POISE_FLUSH_CLWB,
@@ -61,11 +62,15 @@ __attribute__((noreturn)) void poise_track_crash(const char *path);
 /* A deliberately wrong writer, for the harness to catch: 1 = the log
  * applies its records without flushing them. */
 extern int poise_bug;
+/* Called by the log after it applied each record (pool offset of the
+ * record), when set: a test stops a commit between two of its stores. */
+extern void (*poise_apply_hook)(uint64_t off);
 #else
 /* The shipped library: every hook site compiles to nothing. */
 #define poise_fence_crash_at 0L
 #define poise_track_on 0
 #define poise_bug 0
+#define poise_apply_hook ((void (*)(uint64_t))0)
 static inline void poise_fence_hook(void)
 {
 }

@@ -40,6 +40,7 @@
 
 int poise_track_on;
 int poise_bug;
+void (*poise_apply_hook)(uint64_t off);
 
 /* ---- the crash fence (POISE_CRASH_FENCE) ---- */
 long poise_fence_crash_at;

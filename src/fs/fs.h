@@ -106,6 +106,7 @@ struct poise_fs {
 	uint64_t nfree; /* atomic */
 	uint64_t scan_budget; /* mount scan: blocks it may still claim (alloc_claim) */
 	uint64_t *ino_bad;    /* mount scan: inodes whose blocks did not check out (iget refuses them) */
+	uint64_t *ino_new;    /* inodes inew() made and ipublish() has not yet published (icache_lock): iget refuses them */
 	/* inode numbers */
 	pthread_mutex_t ialloc_lock;
 	uint64_t *imap;
@@ -270,9 +271,15 @@ int extents_ok(const struct poise_fs *fs, const struct poise_extent *e, uint32_t
 int dinode_type_check(struct poise_fs *fs, uint64_t ino, const struct poise_dinode *d);
 int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp);
 /* A new inode in memory (caller logs its dinode, then ipublish()es it,
- * which takes fs->icache_lock; so does iput_dead). */
+ * which takes fs->icache_lock; so does iput_dead).  From inew() until
+ * ipublish() or iabandon() the number is marked new, and iget() answers
+ * -ENOENT for it without reading the dinode: the commit may be writing
+ * both copies, and a read between them would "heal" the new primary from
+ * the old replica. */
 int inew(struct poise_fs *fs, uint64_t ino, uint16_t mode, struct inode **ipp);
 void ipublish(struct poise_fs *fs, struct inode *ip);
+/* The creation failed (nothing committed): the number is no longer new. */
+void iabandon(struct poise_fs *fs, uint64_t ino);
 /* Log the dinode image nd (sealed here) for ip into tx, both copies, only
  * the words that change (tx_write_delta: a 4 KiB append's records shrink
  * from two 256-byte images, 544 bytes with their headers, to two runs per

@@ -311,6 +311,10 @@ int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp)
 		return 0;
 	}
 	int ret;
+	if ((fs->ino_new[ino / 64] >> (ino % 64)) & 1) {
+		ret = -ENOENT; /* being created: not there until ipublish() */
+		goto out;
+	}
 	ip = ialloc_mem(ino);
 	if (!ip) {
 		ret = poise_err(ENOMEM, "out of memory");
@@ -369,14 +373,25 @@ int inew(struct poise_fs *fs, uint64_t ino, uint16_t mode, struct inode **ipp)
 	ip->d.i_nlink = 1;
 	ip->d.i_atime_ns = ip->d.i_mtime_ns = ip->d.i_ctime_ns = t;
 	ip->d.i_generation = (uint64_t)t;
+	pthread_mutex_lock(&fs->icache_lock);
+	fs->ino_new[ino / 64] |= 1ULL << (ino % 64);
+	pthread_mutex_unlock(&fs->icache_lock);
 	*ipp = ip;
 	return 0;
+}
+
+void iabandon(struct poise_fs *fs, uint64_t ino)
+{
+	pthread_mutex_lock(&fs->icache_lock);
+	fs->ino_new[ino / 64] &= ~(1ULL << (ino % 64));
+	pthread_mutex_unlock(&fs->icache_lock);
 }
 
 /* Publish a new inode after its transaction committed. */
 void ipublish(struct poise_fs *fs, struct inode *ip)
 {
 	pthread_mutex_lock(&fs->icache_lock);
+	fs->ino_new[ip->ino / 64] &= ~(1ULL << (ip->ino % 64));
 	struct inode *old = fs->itab[ip->ino];
 	if (old)
 		__atomic_store_n(&old->dead, 1, __ATOMIC_RELEASE);

@@ -430,6 +430,8 @@ static int apply(struct poise_fs *fs, const uint8_t *recs, uint32_t bytes, int r
 			if (k < 0 && !unclearable(fs, r.r_off, r.r_len))
 				(void)poise_dev_mark_bad(fs->dev, r.r_off, r.r_len); /* lost: reads go to its twin */
 		}
+		if (__builtin_expect(poise_apply_hook != 0, 0) && !replay)
+			poise_apply_hook(r.r_off);
 		at += rec_span(r.r_len);
 	}
 	return 0;

@@ -17,6 +17,7 @@
 #include "poise.h"
 #include "poise-admin.h"
 #include "fs_check.h"
+#include "dev/persist.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -233,6 +234,118 @@ static void t_rename_storm(void)
 	CHECK(left > 0);
 }
 
+/* Inode numbers looked up while they are being created: a creator makes
+ * and removes names in a pool of few inodes (so numbers come back at
+ * once, their freed dinodes still sealed in both copies) while a prober
+ * stats every inode number by number (what an NFS file handle or a scrub
+ * does).  A lookup that read the dinode between the commit's writes of its
+ * two copies would once rewrite the new primary from the old replica (a
+ * freed inode): the file was gone after the next mount.  Every name the
+ * creator left must be there after a remount, and fsck clean. */
+#define IG_NAMES 16
+#define IG_ITER 20000
+static struct poise_pool *ig_pool;
+static int ig_done;
+static void *ig_prober(void *arg)
+{
+	(void)arg;
+	struct stat st;
+	while (!__atomic_load_n(&ig_done, __ATOMIC_ACQUIRE))
+		for (uint64_t ino = 1; ino <= 64; ino++)
+			(void)poise_fstatat(ig_pool, ino, "", &st, 0);
+	return NULL;
+}
+
+static void t_iget_during_create(void)
+{
+	char im[400], name[32];
+	snprintf(im, sizeof(im), "%s/iget.img", h_tmpdir());
+	CHECK_EQ(poise_mkfs(im, 4 << 20, 64, 0), 0);
+	CHECK_EQ(poise_pool_open(im, 0, &ig_pool), 0);
+	int live[IG_NAMES] = {0};
+	__atomic_store_n(&ig_done, 0, __ATOMIC_RELEASE);
+	pthread_t th;
+	CHECK_EQ(pthread_create(&th, NULL, ig_prober, NULL), 0);
+	long errs = 0;
+	/* (a multiple of IG_NAMES, and half of them once more: those end live) */
+	for (int i = 0; i < IG_ITER / (H_SANITIZED ? 10 : 1) + IG_NAMES / 2; i++) {
+		int k = i % IG_NAMES;
+		snprintf(name, sizeof(name), "/c%d", k);
+		if (live[k]) {
+			errs += poise_unlink(ig_pool, name) != 0;
+		} else {
+			int fd = poise_open(ig_pool, name, O_CREAT | O_EXCL | O_WRONLY, 0644);
+			errs += fd < 0;
+			if (fd >= 0)
+				poise_close(ig_pool, fd);
+		}
+		live[k] = !live[k];
+	}
+	__atomic_store_n(&ig_done, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	CHECK_EQ(errs, 0);
+	poise_pool_close(&ig_pool);
+	CHECK_EQ(poise_pool_open(im, 0, &ig_pool), 0); /* the dinodes as the media holds them */
+	struct stat st;
+	for (int k = 0; k < IG_NAMES; k++) {
+		snprintf(name, sizeof(name), "/c%d", k);
+		CHECK_EQ(poise_stat(ig_pool, name, &st), live[k] ? 0 : -ENOENT);
+	}
+	poise_pool_close(&ig_pool);
+	CHECK(h_fsck_quiet(im));
+}
+
+/* The same, deterministic: between every two records a create applies,
+ * another thread stats the number being created.  It must not exist until
+ * the create returns (and must not be loaded, half written, into the
+ * cache); then it must. */
+static uint64_t nu_ino;
+static long nu_seen, nu_calls;
+static void *nu_probe(void *arg)
+{
+	(void)arg;
+	struct stat st;
+	if (poise_fstatat(ig_pool, nu_ino, "", &st, 0) != -ENOENT)
+		nu_seen++;
+	return NULL;
+}
+
+static void nu_hook(uint64_t off)
+{
+	(void)off;
+	pthread_t t;
+	nu_calls++;
+	if (pthread_create(&t, NULL, nu_probe, NULL) == 0)
+		pthread_join(t, NULL);
+}
+
+static void t_new_inode_unseen(void)
+{
+	char im[400];
+	snprintf(im, sizeof(im), "%s/unseen.img", h_tmpdir());
+	CHECK_EQ(poise_mkfs(im, 4 << 20, 64, 0), 0);
+	CHECK_EQ(poise_pool_open(im, 0, &ig_pool), 0);
+	int fd = poise_open(ig_pool, "/a", O_CREAT | O_EXCL | O_WRONLY, 0644);
+	CHECK(fd >= 0);
+	poise_close(ig_pool, fd);
+	struct stat st;
+	CHECK_EQ(poise_stat(ig_pool, "/a", &st), 0);
+	CHECK_EQ(poise_unlink(ig_pool, "/a"), 0); /* its number's dinodes: freed, sealed */
+	nu_ino = st.st_ino + 1;			   /* the allocator's next number */
+	poise_apply_hook = nu_hook;
+	fd = poise_open(ig_pool, "/b", O_CREAT | O_EXCL | O_WRONLY, 0644);
+	poise_apply_hook = NULL;
+	CHECK(fd >= 0);
+	poise_close(ig_pool, fd);
+	CHECK_EQ(poise_stat(ig_pool, "/b", &st), 0);
+	CHECK_EQ(st.st_ino, nu_ino);
+	CHECK(nu_calls >= 2);
+	CHECK_EQ(nu_seen, 0);
+	CHECK_EQ(poise_fstatat(ig_pool, nu_ino, "", &st, 0), 0);
+	poise_pool_close(&ig_pool);
+	CHECK(h_fsck_quiet(im));
+}
+
 int main(void)
 {
 	snprintf(img, sizeof(img), "%s/threads.img", h_tmpdir());
@@ -241,6 +354,8 @@ int main(void)
 	RUN(t_one_file_disjoint_ranges);
 	RUN(t_many_files);
 	RUN(t_rename_storm);
+	RUN(t_iget_during_create);
+	RUN(t_new_inode_unseen);
 	poise_pool_close(&pool);
 	int clean = h_fsck_clean(img);
 	h_passed += clean;
