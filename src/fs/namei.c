@@ -175,7 +175,8 @@ int namei_resolve(struct poise_fs *fs, uint64_t at, const char *path, int follow
 {
 	struct inode *start;
 	int ret = iget(fs, at, &start);
-	if (ret == 0 && start->dead)
+	/* (no lock of start held: read as iget does) */
+	if (ret == 0 && __atomic_load_n(&start->dead, __ATOMIC_ACQUIRE))
 		ret = poise_err(ENOENT, "inode %llu was removed", (unsigned long long)at);
 	return ret < 0 ? ret : walk(fs, start, path, 0, follow, 0, ip, NULL, NULL);
 }
