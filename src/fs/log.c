@@ -492,8 +492,14 @@ static void write_back_header(struct poise_fs *fs, int i, int held)
 		pthread_mutex_lock(&fs->lanes[i].lock);
 	for (int rep = 0; rep < 2; rep++) {
 		uint64_t lo = lane_off(fs, i, rep);
-		if ((unmapped >> rep & 1) && poise_dev_write(fs->dev, lo, &zero, sizeof(zero)) < 0 &&
-		    !unclearable(fs, lo, sizeof(zero)))
+		struct poise_lane h;
+		/* (a header still committed here is a transaction whose apply
+		 * failed, left for mount to replay or refuse: kept; an unreadable
+		 * one cannot be replayed either) */
+		if (!(unmapped >> rep & 1) || poise_dev_read(fs->dev, lo, &h, sizeof(h)) != sizeof(h) ||
+		    h.l_magic == POISE_LOG_COMMITTED)
+			continue;
+		if (poise_dev_write(fs->dev, lo, &zero, sizeof(zero)) < 0 && !unclearable(fs, lo, sizeof(zero)))
 			(void)poise_dev_mark_bad(fs->dev, lo, sizeof(zero)); /* unreadable = not committed */
 	}
 	if (!held)
@@ -608,6 +614,8 @@ static void lane_retire(struct poise_fs *fs, int lane)
 void log_quiesce(struct poise_fs *fs)
 {
 	uint64_t seen[POISE_NLANES];
+	if (__atomic_load_n(&forks, __ATOMIC_RELAXED) != fs->fork_mark)
+		return; /* a forked child: its lane mutexes are copies, the parent's lanes are not its to write */
 	int hi = flush_retired(fs, seen);
 	poise_fence();
 	retired_durable(fs, seen, hi);

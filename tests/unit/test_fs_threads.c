@@ -325,13 +325,23 @@ static void t_new_inode_unseen(void)
 	snprintf(im, sizeof(im), "%s/unseen.img", h_tmpdir());
 	CHECK_EQ(poise_mkfs(im, 4 << 20, 64, 0), 0);
 	CHECK_EQ(poise_pool_open(im, 0, &ig_pool), 0);
-	int fd = poise_open(ig_pool, "/a", O_CREAT | O_EXCL | O_WRONLY, 0644);
-	CHECK(fd >= 0);
-	poise_close(ig_pool, fd);
+	/* every number in use, then one freed: the create must take that one,
+	 * whose dinode is sealed (mode 0) in both copies, the case where a
+	 * torn read would heal the new primary from the old replica */
+	char name[32];
+	int n = 0, fd;
+	for (; n < 100; n++) {
+		snprintf(name, sizeof(name), "/f%d", n);
+		if ((fd = poise_open(ig_pool, name, O_CREAT | O_EXCL | O_WRONLY, 0644)) < 0)
+			break;
+		poise_close(ig_pool, fd);
+	}
+	CHECK_EQ(fd, -ENOSPC);
+	CHECK(n > 10);
 	struct stat st;
-	CHECK_EQ(poise_stat(ig_pool, "/a", &st), 0);
-	CHECK_EQ(poise_unlink(ig_pool, "/a"), 0); /* its number's dinodes: freed, sealed */
-	nu_ino = st.st_ino + 1;			   /* the allocator's next number */
+	CHECK_EQ(poise_stat(ig_pool, "/f5", &st), 0);
+	CHECK_EQ(poise_unlink(ig_pool, "/f5"), 0);
+	nu_ino = st.st_ino; /* the only free number */
 	poise_apply_hook = nu_hook;
 	fd = poise_open(ig_pool, "/b", O_CREAT | O_EXCL | O_WRONLY, 0644);
 	poise_apply_hook = NULL;
