@@ -240,6 +240,8 @@ int alloc_ino(struct poise_fs *fs, uint64_t *ino)
 		uint64_t i = 1 + (fs->ihint - 1 + k) % n;
 		if (!test_bit(fs->imap, i)) {
 			set_bit(fs->imap, i);
+			/* new until ipublish() or iabandon(): iget refuses it */
+			__atomic_fetch_or(&fs->ino_new[i / 64], 1ULL << (i % 64), __ATOMIC_RELAXED);
 			fs->ifree--;
 			fs->ihint = i % n + 1;
 			*ino = i;

@@ -19,7 +19,8 @@
  * directory inodes (parent before child; a rename's two by inode number,
  * under rename_lock), then file
  * inodes (two by inode number), then an allocator shard / fs->ialloc_lock
- * / fs->icache_lock, then a log lane.  A transaction holds the locks of every structure it writes
+ * / fs->icache_lock (iget holds icache_lock, then ialloc_lock across a
+ * dinode read), then a log lane.  A transaction holds the locks of every structure it writes
  * until tx_commit() returns (its lane record is then durably retired).
  */
 #ifndef POISE_FS_H
@@ -106,7 +107,6 @@ struct poise_fs {
 	uint64_t nfree; /* atomic */
 	uint64_t scan_budget; /* mount scan: blocks it may still claim (alloc_claim) */
 	uint64_t *ino_bad;    /* mount scan: inodes whose blocks did not check out (iget refuses them) */
-	uint64_t *ino_new;    /* inodes inew() made and ipublish() has not yet published (icache_lock): iget refuses them */
 	/* inode numbers */
 	pthread_mutex_t ialloc_lock;
 	uint64_t *imap;
@@ -131,6 +131,11 @@ struct poise_fs {
 	 * hook instead of the allocator; set once, before other threads use fs */
 	void (*free_hook)(void *ctx, uint64_t blk, uint64_t n);
 	void *free_ctx;
+	/* inodes alloc_ino() gave out and ipublish() has not yet published
+	 * (atomic bits; set under ialloc_lock, which iget holds across its
+	 * check and dinode read): iget refuses them.  (Last, so that the fields above keep the cache
+	 * lines they share: a shift of seq or nfree measured 10% at 2 threads.) */
+	uint64_t *ino_new;
 };
 
 /* The directory-entry type (DT_DIR, DT_LNK, DT_REG) of a file of mode. */
@@ -271,7 +276,7 @@ int extents_ok(const struct poise_fs *fs, const struct poise_extent *e, uint32_t
 int dinode_type_check(struct poise_fs *fs, uint64_t ino, const struct poise_dinode *d);
 int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp);
 /* A new inode in memory (caller logs its dinode, then ipublish()es it,
- * which takes fs->icache_lock; so does iput_dead).  From inew() until
+ * which takes fs->icache_lock; so does iput_dead).  From alloc_ino() until
  * ipublish() or iabandon() the number is marked new, and iget() answers
  * -ENOENT for it without reading the dinode: the commit may be writing
  * both copies, and a read between them would "heal" the new primary from

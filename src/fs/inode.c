@@ -311,16 +311,22 @@ int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp)
 		return 0;
 	}
 	int ret;
-	if ((fs->ino_new[ino / 64] >> (ino % 64)) & 1) {
-		ret = -ENOENT; /* being created: not there until ipublish() */
-		goto out;
-	}
 	ip = ialloc_mem(ino);
 	if (!ip) {
 		ret = poise_err(ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((ret = dinode_read(fs, ino, &ip->d)) < 0)
+	/* a number being created is not there until ipublish(): alloc_ino
+	 * marks it under ialloc_lock, held here across the read, so no
+	 * commit of a new inode writes this dinode while it is read (and
+	 * perhaps healed) */
+	pthread_mutex_lock(&fs->ialloc_lock);
+	if ((__atomic_load_n(&fs->ino_new[ino / 64], __ATOMIC_RELAXED) >> (ino % 64)) & 1)
+		ret = -ENOENT;
+	else
+		ret = dinode_read(fs, ino, &ip->d);
+	pthread_mutex_unlock(&fs->ialloc_lock);
+	if (ret < 0)
 		goto fail;
 	if (ip->d.i_mode == 0) {
 		ret = -ENOENT;
@@ -373,25 +379,20 @@ int inew(struct poise_fs *fs, uint64_t ino, uint16_t mode, struct inode **ipp)
 	ip->d.i_nlink = 1;
 	ip->d.i_atime_ns = ip->d.i_mtime_ns = ip->d.i_ctime_ns = t;
 	ip->d.i_generation = (uint64_t)t;
-	pthread_mutex_lock(&fs->icache_lock);
-	fs->ino_new[ino / 64] |= 1ULL << (ino % 64);
-	pthread_mutex_unlock(&fs->icache_lock);
 	*ipp = ip;
 	return 0;
 }
 
 void iabandon(struct poise_fs *fs, uint64_t ino)
 {
-	pthread_mutex_lock(&fs->icache_lock);
-	fs->ino_new[ino / 64] &= ~(1ULL << (ino % 64));
-	pthread_mutex_unlock(&fs->icache_lock);
+	__atomic_fetch_and(&fs->ino_new[ino / 64], ~(1ULL << (ino % 64)), __ATOMIC_RELEASE);
 }
 
 /* Publish a new inode after its transaction committed. */
 void ipublish(struct poise_fs *fs, struct inode *ip)
 {
 	pthread_mutex_lock(&fs->icache_lock);
-	fs->ino_new[ip->ino / 64] &= ~(1ULL << (ip->ino % 64));
+	iabandon(fs, ip->ino); /* (the number is no longer new: committed) */
 	struct inode *old = fs->itab[ip->ino];
 	if (old)
 		__atomic_store_n(&old->dead, 1, __ATOMIC_RELEASE);
