@@ -283,7 +283,8 @@ int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp);
  * the old replica. */
 int inew(struct poise_fs *fs, uint64_t ino, uint16_t mode, struct inode **ipp);
 void ipublish(struct poise_fs *fs, struct inode *ip);
-/* The creation failed (nothing committed): the number is no longer new. */
+/* The creation failed (nothing committed): the number is no longer new
+ * (the caller frees it). */
 void iabandon(struct poise_fs *fs, uint64_t ino);
 /* Log the dinode image nd (sealed here) for ip into tx, both copies, only
  * the words that change (tx_write_delta: a 4 KiB append's records shrink

@@ -315,6 +315,7 @@ int namei_create(struct poise_fs *fs, struct inode *dp, const char *name, size_t
 	if (ret < 0)
 		return ret;
 	if ((ret = inew(fs, ino, mode, &ip)) < 0) {
+		iabandon(fs, ino);
 		free_ino(fs, ino);
 		return ret;
 	}
