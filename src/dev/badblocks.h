@@ -58,9 +58,15 @@ int bbt_maybe_slow(const struct poise_bbt *t, uint64_t off, uint64_t len);
 /* May [off, off+len) (bytes, inside the device) touch a bad sector?  0
  * means certainly not.  Inline for the read path: an empty table is one
  * load, a read inside one 64 KiB chunk one more. */
+/* Does the table list nothing at all?  One load. */
+static inline int bbt_empty(const struct poise_bbt *t)
+{
+	return __builtin_expect(__atomic_load_n(&t->nranges, __ATOMIC_ACQUIRE) == 0, 1);
+}
+
 static inline int bbt_maybe(const struct poise_bbt *t, uint64_t off, uint64_t len)
 {
-	if (__builtin_expect(__atomic_load_n(&t->nranges, __ATOMIC_ACQUIRE) == 0, 1))
+	if (bbt_empty(t))
 		return 0;
 	uint64_t c0 = off >> POISE_BB_CHUNK_SHIFT;
 	if (len && c0 == (off + len - 1) >> POISE_BB_CHUNK_SHIFT)

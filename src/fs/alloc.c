@@ -52,7 +52,8 @@ int alloc_init(struct poise_fs *fs)
 	fs->nshards = span >= 16 * 4096 ? 16 : span >= 4 * 1024 ? 4 : 1;
 	fs->shards = calloc(fs->nshards, sizeof(*fs->shards));
 	fs->imap = calloc((fs->sb.s_ninodes + 1 + 63) / 64, 8);
-	if (!fs->bmap || !fs->shards || !fs->imap)
+	fs->ino_new = calloc((fs->sb.s_ninodes + 1 + 63) / 64, 8);
+	if (!fs->bmap || !fs->shards || !fs->imap || !fs->ino_new)
 		return poise_err(ENOMEM, "out of memory for the allocator");
 	uint64_t per = (span / fs->nshards) & ~63ULL;
 	for (unsigned i = 0; i < fs->nshards; i++) {
@@ -81,6 +82,7 @@ void alloc_fini(struct poise_fs *fs)
 	free(fs->shards);
 	free(fs->bmap);
 	free(fs->imap);
+	free(fs->ino_new);
 }
 
 /* The mask of bits [lo, hi) of word w (lo < hi <= 64). */
@@ -240,7 +242,7 @@ int alloc_ino(struct poise_fs *fs, uint64_t *ino)
 		uint64_t i = 1 + (fs->ihint - 1 + k) % n;
 		if (!test_bit(fs->imap, i)) {
 			set_bit(fs->imap, i);
-			/* new until ipublish() or iabandon(): iget refuses it */
+			/* new until ipublish() or free_ino(): iget refuses it */
 			__atomic_fetch_or(&fs->ino_new[i / 64], 1ULL << (i % 64), __ATOMIC_RELAXED);
 			fs->ifree--;
 			fs->ihint = i % n + 1;
@@ -253,9 +255,20 @@ int alloc_ino(struct poise_fs *fs, uint64_t *ino)
 	return poise_err(ENOSPC, "no free inode (all %llu in use)", (unsigned long long)n);
 }
 
+int ino_is_new(const struct poise_fs *fs, uint64_t ino)
+{
+	return (__atomic_load_n(&fs->ino_new[ino / 64], __ATOMIC_RELAXED) >> (ino % 64)) & 1;
+}
+
+void ino_settled(struct poise_fs *fs, uint64_t ino)
+{
+	__atomic_fetch_and(&fs->ino_new[ino / 64], ~(1ULL << (ino % 64)), __ATOMIC_RELEASE);
+}
+
 void free_ino(struct poise_fs *fs, uint64_t ino)
 {
 	pthread_mutex_lock(&fs->ialloc_lock);
+	ino_settled(fs, ino); /* (a create that failed) */
 	if (test_bit(fs->imap, ino)) {
 		clr_bit(fs->imap, ino);
 		fs->ifree++;

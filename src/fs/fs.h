@@ -131,9 +131,9 @@ struct poise_fs {
 	 * hook instead of the allocator; set once, before other threads use fs */
 	void (*free_hook)(void *ctx, uint64_t blk, uint64_t n);
 	void *free_ctx;
-	/* inodes alloc_ino() gave out and ipublish() has not yet published
-	 * (atomic bits; set under ialloc_lock, which iget holds across its
-	 * check and dinode read): iget refuses them.  (Last, so that the fields above keep the cache
+	/* inodes alloc_ino() gave out and neither ipublish() nor free_ino()
+	 * has settled (alloc.c; atomic bits, set under ialloc_lock, which iget
+	 * holds across its check and dinode read): iget refuses them.  (Last, so that the fields above keep the cache
 	 * lines they share: a shift of seq or nfree measured 10% at 2 threads.) */
 	uint64_t *ino_new;
 };
@@ -233,9 +233,14 @@ void free_blocks(struct poise_fs *fs, uint64_t blk, uint64_t n);
 /* The same, never through fs->free_hook (what the hook's owner calls once
  * no process can reach the blocks). */
 void free_blocks_now(struct poise_fs *fs, uint64_t blk, uint64_t n);
-/* Take fs->ialloc_lock. */
+/* Take fs->ialloc_lock.  A number alloc_ino() gives out is new (iget
+ * refuses it) until ipublish() or free_ino() settles it. */
 int alloc_ino(struct poise_fs *fs, uint64_t *ino);
 void free_ino(struct poise_fs *fs, uint64_t ino);
+/* Is ino new?  Caller holds fs->ialloc_lock (iget, across its dinode read). */
+int ino_is_new(const struct poise_fs *fs, uint64_t ino);
+/* ino is no longer new (atomic; no lock needed). */
+void ino_settled(struct poise_fs *fs, uint64_t ino);
 void ino_mark_used(struct poise_fs *fs, uint64_t ino);
 
 /* ---- inode.c ---- */
@@ -277,15 +282,12 @@ int dinode_type_check(struct poise_fs *fs, uint64_t ino, const struct poise_dino
 int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp);
 /* A new inode in memory (caller logs its dinode, then ipublish()es it,
  * which takes fs->icache_lock; so does iput_dead).  From alloc_ino() until
- * ipublish() or iabandon() the number is marked new, and iget() answers
+ * ipublish() or free_ino() the number is marked new, and iget() answers
  * -ENOENT for it without reading the dinode: the commit may be writing
  * both copies, and a read between them would "heal" the new primary from
  * the old replica. */
 int inew(struct poise_fs *fs, uint64_t ino, uint16_t mode, struct inode **ipp);
 void ipublish(struct poise_fs *fs, struct inode *ip);
-/* The creation failed (nothing committed): the number is no longer new
- * (the caller frees it). */
-void iabandon(struct poise_fs *fs, uint64_t ino);
 /* Log the dinode image nd (sealed here) for ip into tx, both copies, only
  * the words that change (tx_write_delta: a 4 KiB append's records shrink
  * from two 256-byte images, 544 bytes with their headers, to two runs per

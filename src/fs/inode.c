@@ -321,7 +321,7 @@ int iget(struct poise_fs *fs, uint64_t ino, struct inode **ipp)
 	 * commit of a new inode writes this dinode while it is read (and
 	 * perhaps healed) */
 	pthread_mutex_lock(&fs->ialloc_lock);
-	if ((__atomic_load_n(&fs->ino_new[ino / 64], __ATOMIC_RELAXED) >> (ino % 64)) & 1)
+	if (ino_is_new(fs, ino))
 		ret = -ENOENT;
 	else
 		ret = dinode_read(fs, ino, &ip->d);
@@ -383,16 +383,11 @@ int inew(struct poise_fs *fs, uint64_t ino, uint16_t mode, struct inode **ipp)
 	return 0;
 }
 
-void iabandon(struct poise_fs *fs, uint64_t ino)
-{
-	__atomic_fetch_and(&fs->ino_new[ino / 64], ~(1ULL << (ino % 64)), __ATOMIC_RELEASE);
-}
-
 /* Publish a new inode after its transaction committed. */
 void ipublish(struct poise_fs *fs, struct inode *ip)
 {
 	pthread_mutex_lock(&fs->icache_lock);
-	iabandon(fs, ip->ino); /* (the number is no longer new: committed) */
+	ino_settled(fs, ip->ino); /* committed: no longer new */
 	struct inode *old = fs->itab[ip->ino];
 	if (old)
 		__atomic_store_n(&old->dead, 1, __ATOMIC_RELEASE);

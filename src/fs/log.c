@@ -228,9 +228,15 @@ static void fork_watch(void)
 	pthread_atfork(NULL, NULL, forked);
 }
 
+/* Is this process a fork of the one that mounted fs? */
+static int forked_since_mount(const struct poise_fs *fs)
+{
+	return __atomic_load_n(&forks, __ATOMIC_RELAXED) != fs->fork_mark;
+}
+
 int log_fork_check(struct poise_fs *fs)
 {
-	if (__atomic_load_n(&forks, __ATOMIC_RELAXED) == fs->fork_mark)
+	if (!forked_since_mount(fs))
 		return 0;
 	return poise_err(EROFS, "this process is a fork of the one that opened the pool: it may not change it "
 				"(processes share a pool through its mount)");
@@ -469,19 +475,20 @@ static int header_unmapped(struct poise_fs *fs, uint64_t lo)
 	return unclearable(fs, lo & ~(uint64_t)(POISE_PAGE - 1), POISE_PAGE); /* (the header's sectors too) */
 }
 
+/* Lane i's header copies header_unmapped() excludes: bit rep. */
+static int unmapped_mask(struct poise_fs *fs, int i)
+{
+	return header_unmapped(fs, lane_off(fs, i, 0)) | header_unmapped(fs, lane_off(fs, i, 1)) << 1;
+}
+
 /* Write lane i's header lines back (both copies), but for the copies
- * header_unmapped() excludes, whose mask (bit rep) is returned: those
- * need rewrite_unmapped(). */
+ * unmapped_mask() names, which it returns: those need rewrite_unmapped(). */
 static int write_back_header(struct poise_fs *fs, int i)
 {
-	int unmapped = 0;
-	for (int rep = 0; rep < 2; rep++) {
-		uint64_t lo = lane_off(fs, i, rep);
-		if (header_unmapped(fs, lo))
-			unmapped |= 1 << rep;
-		else
-			poise_flush(fs->base + lo, sizeof(struct poise_lane));
-	}
+	int unmapped = unmapped_mask(fs, i);
+	for (int rep = 0; rep < 2; rep++)
+		if (!(unmapped >> rep & 1))
+			poise_flush(fs->base + lane_off(fs, i, rep), sizeof(struct poise_lane));
 	return unmapped;
 }
 
@@ -571,9 +578,7 @@ static void settle_unmapped(struct poise_fs *fs)
 	for (int i = 0; i < hi; i++) {
 		if (__atomic_load_n(&fs->lanes[i].r.issued, __ATOMIC_ACQUIRE) == known[i])
 			continue;
-		int mask = 0;
-		for (int rep = 0; rep < 2; rep++)
-			mask |= header_unmapped(fs, lane_off(fs, i, rep)) << rep;
+		int mask = unmapped_mask(fs, i);
 		if (!mask)
 			continue;
 		pthread_mutex_lock(&fs->lanes[i].lock);
@@ -638,7 +643,7 @@ static void lane_retire(struct poise_fs *fs, int lane)
 void log_quiesce(struct poise_fs *fs)
 {
 	uint64_t seen[POISE_NLANES];
-	if (__atomic_load_n(&forks, __ATOMIC_RELAXED) != fs->fork_mark)
+	if (forked_since_mount(fs))
 		return; /* a forked child: its lane mutexes are copies, the parent's lanes are not its to write */
 	settle_unmapped(fs);
 	int hi = flush_retired(fs, seen);
@@ -682,7 +687,7 @@ int tx_commit(struct tx *tx)
 	/* a pool with listed poison: retirements whose header cannot be
 	 * written back are rewritten under their lane's mutex now, before this
 	 * commit takes its own (settle_unmapped) */
-	if (__builtin_expect(__atomic_load_n(&fs->dev->bb.nranges, __ATOMIC_RELAXED) != 0, 0))
+	if (!bbt_empty(&fs->dev->bb))
 		settle_unmapped(fs);
 	for (int t = 0; t < nl && ret < 0; t++) {
 		lane = (first + t) % nl;

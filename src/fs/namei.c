@@ -315,7 +315,6 @@ int namei_create(struct poise_fs *fs, struct inode *dp, const char *name, size_t
 	if (ret < 0)
 		return ret;
 	if ((ret = inew(fs, ino, mode, &ip)) < 0) {
-		iabandon(fs, ino);
 		free_ino(fs, ino);
 		return ret;
 	}
@@ -394,7 +393,6 @@ int namei_create(struct poise_fs *fs, struct inode *dp, const char *name, size_t
 	return 0;
 fail:
 	xattr_stage_end(fs, &acl, 0);
-	iabandon(fs, ino);
 	free_ino(fs, ino);
 	if (ip->dir)
 		dir_free(ip->dir);

@@ -438,8 +438,7 @@ int fs_mount(struct poise_dev *dev, struct poise_fs **out)
 	if ((ret = alloc_init(fs)) < 0)
 		goto fail;
 	fs->scan_budget = 2 * (fs->data_end - fs->data_blk) + 64;
-	if (!(fs->ino_bad = calloc(fs->sb.s_ninodes / 64 + 1, 8)) ||
-	    !(fs->ino_new = calloc(fs->sb.s_ninodes / 64 + 1, 8))) {
+	if (!(fs->ino_bad = calloc(fs->sb.s_ninodes / 64 + 1, 8))) {
 		ret = poise_err(ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -482,7 +481,6 @@ void fs_unmount(struct poise_fs *fs)
 	icache_fini(fs);
 	alloc_fini(fs);
 	free(fs->ino_bad);
-	free(fs->ino_new);
 	free(fs->files);
 	free(fs->lanes);
 	free(fs);
