@@ -15,9 +15,17 @@
  * Lock rules: reads and writes take no lock on the fast path.  d->bb_update
  * serialises every change of the badblocks table (inject, clear, a write
  * that clears, a newly found machine check) together with the sidecar
- * update; the table's own rwlock guards lookups.  A pool is owned by one
- * open at a time (lock.c: an OFD lock on a lock file only the pool's
- * writers can open, plus a classic POSIX lock that names the owner's pid).
+ * update; the table's own rwlock guards lookups.  It also covers the I/O
+ * of pages the table lists: a write whose 64 KiB chunk holds listed poison
+ * runs whole under it, and so does a backend read of a page the mapping
+ * refuses, because a clear may rewrite a whole page (fsdax: punch and
+ * reallocate the block, then write its good sectors back).  Poison listed
+ * in a page after a writer's or reader's check and cleared before it
+ * finishes is the one race left (it needs a new machine check in that
+ * page within that window).  Under it only the table's rwlock is taken.
+ * A pool is owned by one open at a time (lock.c: an OFD lock on a lock
+ * file only the pool's writers can open, plus a classic POSIX lock that
+ * names the owner's pid).
  */
 #ifndef POISE_DEV_H
 #define POISE_DEV_H

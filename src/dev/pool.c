@@ -290,17 +290,26 @@ static int save_table(struct poise_dev *d)
 	return d->ops->save_badblocks ? d->ops->save_badblocks(d) : 0;
 }
 
-/* A machine check at `addr`: the whole page is lost to the mapping. */
-static void record_mce(struct poise_dev *d, uint64_t fault)
+/* A machine check at `addr`: the whole page (or mapping unit) is lost to
+ * the mapping and joins the table.  Caller holds d->bb_update; 0 when the
+ * table took it. */
+static int record_mce_locked(struct poise_dev *d, uint64_t fault)
 {
 	/* the unit the kernel reported: a page, or a devdax mapping unit */
 	unsigned lsb = POISE_MC_LSB(fault) < 12 ? 12 : POISE_MC_LSB(fault) > 30 ? 30 : POISE_MC_LSB(fault);
 	uint64_t unit = 1ULL << lsb;
 	uint64_t off = (POISE_MC_ADDR(fault) - (uintptr_t)d->base) & ~(unit - 1);
 	uint64_t len = off + unit > d->size ? d->size - off : unit;
-	pthread_mutex_lock(&d->bb_update);
-	if (bbt_add(&d->bb, off / POISE_SECTOR, len / POISE_SECTOR) == 0)
+	int ret = bbt_add(&d->bb, off / POISE_SECTOR, len / POISE_SECTOR);
+	if (ret == 0)
 		(void)save_table(d);
+	return ret;
+}
+
+static void record_mce(struct poise_dev *d, uint64_t fault)
+{
+	pthread_mutex_lock(&d->bb_update);
+	(void)record_mce_locked(d, fault);
 	pthread_mutex_unlock(&d->bb_update);
 }
 
@@ -321,16 +330,21 @@ static ssize_t read_careful(struct poise_dev *d, uint64_t off, uint8_t *buf, siz
 			end = bad * POISE_SECTOR;
 		}
 		if (cur < slow_until) {
+			/* under bb_update: no clear rewrites the page meanwhile
+			 * (fsdax punches it, and a read in the hole would see
+			 * zeros that are nobody's data) */
 			uint64_t stop = end < slow_until ? end : slow_until;
+			pthread_mutex_lock(&d->bb_update);
 			ssize_t k = d->ops->read_slow(d, cur, buf + done, stop - cur);
-			if (k <= 0)
-				break;
 			/* a sector listed while the backend read is not good data:
 			 * poison is listed before it lands (emulation: before the
 			 * bytes are scrambled), so checking after the read is enough */
-			if (bbt_first_bad(&d->bb, cur / POISE_SECTOR, (cur + (uint64_t)k + POISE_SECTOR - 1) / POISE_SECTOR,
-					  &bad))
+			if (k > 0 && bbt_first_bad(&d->bb, cur / POISE_SECTOR,
+						   (cur + (uint64_t)k + POISE_SECTOR - 1) / POISE_SECTOR, &bad))
 				k = bad * POISE_SECTOR > cur ? (ssize_t)(bad * POISE_SECTOR - cur) : 0;
+			pthread_mutex_unlock(&d->bb_update);
+			if (k <= 0)
+				break;
 			done += (size_t)k;
 			continue;
 		}
@@ -453,6 +467,87 @@ int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len)
  * STORE_CACHED leaves them in the cache (a pool that needs msync gets
  * its msync regardless: it has no later write-back to rely on). */
 enum { STORE_CACHED, STORE_FLUSH, STORE_PERSIST };
+
+/* Store through the mapping: the bytes that landed (all of len, flushed and
+ * fenced as `how` says, or a prefix before a fault, flushed and fenced;
+ * *fault says why it stopped). */
+static inline size_t store_mapped(struct poise_dev *d, uint8_t *dst, const void *buf, size_t len, int how,
+				  uint64_t *fault)
+{
+	int nt = len >= 256;
+	poise_unfenced = 1;
+	if (__builtin_expect(poise_track_on, 0))
+		poise_track_store(dst, len, nt);
+	size_t k = poise_mc_copy(dst, buf, len, nt, fault);
+	if (__builtin_expect(k == len, 1)) {
+		if (nt) {
+			poise_flush(dst, 16);
+			poise_flush(dst + len - 16, 16);
+		} else if (how != STORE_CACHED || d->need_msync) {
+			poise_flush(dst, len);
+		}
+		if (how == STORE_PERSIST) /* sfence also orders the non-temporal stores */
+			poise_fence();
+		if (d->need_msync)
+			dev_msync(d, dst, len);
+		return len;
+	}
+	if (k) {
+		poise_flush(dst, k);
+		poise_fence();
+	}
+	return k;
+}
+
+/*
+ * A write that may meet listed poison, whole under bb_update: its own bad
+ * sectors are cleared, then its bytes land, through the mapping or, where a
+ * page is refused (other bad sectors share it, or a machine check found it
+ * now), through the backend.  Holding the lock across the store is what
+ * makes a clear of a neighbouring sector safe: fsdax clears by rewriting
+ * the whole page (save its good sectors, punch, reallocate, write them
+ * back), and a store landing between the save and the write-back would be
+ * lost.  Every writer of a page whose sectors the table lists comes here
+ * (bbt_maybe covers the page), so none races a clear of that page.
+ */
+static ssize_t write_near_poison(struct poise_dev *d, uint64_t off, const void *buf, size_t len, int how)
+{
+	uint64_t fault = 0;
+	size_t k = 0;
+	ssize_t ret;
+	pthread_mutex_lock(&d->bb_update);
+	poise_unfenced = 1; /* clearing writes the sectors */
+	ret = clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
+	if (ret < 0)
+		goto out;
+	k = store_mapped(d, d->base + off, buf, len, how, &fault);
+	ret = (ssize_t)len;
+	if (k == len)
+		goto out;
+	/* The mapping refused a page: the whole write goes through the
+	 * backend (again over the prefix that landed: a machine check lists
+	 * its whole page, prefix included, and clearing that page must not
+	 * leave bytes this write acknowledged listed bad or zeroed). */
+	if ((fault & POISE_MC_FAULT_MCE) && record_mce_locked(d, fault) == 0) {
+		ret = clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
+		if (ret < 0)
+			goto out;
+	}
+	ssize_t w = d->ops->write_slow(d, off, buf, len);
+	if (w < 0) {
+		ret = w;
+		goto out;
+	}
+	if (__builtin_expect(poise_track_on, 0))
+		poise_track_wrote(d->base + off, buf, (size_t)w);
+	ret = (size_t)w == len ? (ssize_t)len
+			       : poise_err(EIO, "%s: short write at offset %llu", d->path,
+					   (unsigned long long)(off + (size_t)w));
+out:
+	pthread_mutex_unlock(&d->bb_update);
+	return ret;
+}
+
 static ssize_t dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len, int how)
 {
 	if (__builtin_expect(poise_fault_armed, 0) && poise_fault_hit(POISE_FAULT_MEDIA_WRITE)) {
@@ -469,48 +564,18 @@ static ssize_t dev_write(struct poise_dev *d, uint64_t off, const void *buf, siz
 		return ret;
 	if (len == 0)
 		return 0;
-	if (bbt_maybe(&d->bb, off, len) && (ret = poise_dev_clear(d, off, len)) < 0)
-		return ret;
-	int nt = len >= 256;
+	if (bbt_maybe(&d->bb, off, len))
+		return write_near_poison(d, off, buf, len, how);
 	uint64_t fault;
-	uint8_t *dst = d->base + off;
-	poise_unfenced = 1;
-	if (__builtin_expect(poise_track_on, 0))
-		poise_track_store(dst, len, nt);
-	size_t k = poise_mc_copy(dst, buf, len, nt, &fault);
-	if (__builtin_expect(k == len, 1)) {
-		if (nt) {
-			poise_flush(dst, 16);
-			poise_flush(dst + len - 16, 16);
-		} else if (how != STORE_CACHED || d->need_msync) {
-			poise_flush(dst, len);
-		}
-		if (how == STORE_PERSIST) /* sfence also orders the non-temporal stores */
-			poise_fence();
-		if (d->need_msync)
-			dev_msync(d, dst, len);
+	size_t k = store_mapped(d, d->base + off, buf, len, how, &fault);
+	if (__builtin_expect(k == len, 1))
 		return (ssize_t)len;
-	}
-	/* A page we write is protected (other bad sectors share it) or was
-	 * lost under us: the rest goes through the backend.  What the mapping
-	 * took is flushed first. */
-	if (k) {
-		poise_flush(dst, k);
-		poise_fence();
-	}
+	/* A page we write was lost under us (a machine check), or the table
+	 * listed poison in it since the check: the whole write goes the
+	 * careful way, after the machine check joins the table. */
 	if (fault & POISE_MC_FAULT_MCE)
 		record_mce(d, fault);
-	if (bbt_maybe(&d->bb, off + k, len - k) && (ret = poise_dev_clear(d, off + k, len - k)) < 0)
-		return ret;
-	ssize_t w = d->ops->write_slow(d, off + k, (const uint8_t *)buf + k, len - k);
-	if (w < 0)
-		return w;
-	if (__builtin_expect(poise_track_on, 0))
-		poise_track_wrote(dst + k, (const uint8_t *)buf + k, (size_t)w);
-	if ((size_t)w != len - k)
-		return poise_err(EIO, "%s: short write at offset %llu", d->path,
-				 (unsigned long long)(off + k + (size_t)w));
-	return (ssize_t)len;
+	return write_near_poison(d, off, buf, len, how);
 }
 
 ssize_t poise_dev_write(struct poise_dev *d, uint64_t off, const void *buf, size_t len)

@@ -1,8 +1,9 @@
 /*
  * test_dev.c - the device layer on emulated pools: create/open errors and
  * ownership, reads that stop at exactly the bad sector (every sector of a
- * page in turn), writes that clear at sector granularity, the sidecar, and
- * readers racing an injector.
+ * page in turn), writes that clear at sector granularity, the sidecar,
+ * readers racing an injector, and a page-rewriting clear (fsdax's) racing
+ * the I/O of its page's other sectors.
  */
 #include "harness.h"
 #include "dev/dev.h"
@@ -471,6 +472,123 @@ static void t_readers_race_injector(void)
 	gone(&r.d);
 }
 
+/*
+ * A clear that rewrites a whole page, as fsdax's does (save the page's good
+ * sectors, punch and reallocate the block: zeros, write the good sectors
+ * back), must not race the I/O of the page's other sectors: a write landing
+ * between the save and the write-back would be lost, and a read in the
+ * punched window would return zeros as data.  The test backend below is
+ * the emulated one with that clear, its window held open for 20 ms; its
+ * write_slow lets a writer that is already past its own checks meet the
+ * window (it waits for the window, 50 ms at most).
+ */
+static const struct poise_dev_ops *real_ops;
+static struct poise_dev_ops page_ops;
+static int in_window, writer_in_slow;
+
+static int wait_flag(int *flag, int ms)
+{
+	for (int i = 0; i < ms * 10 && !__atomic_load_n(flag, __ATOMIC_ACQUIRE); i++)
+		usleep(100);
+	return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
+}
+
+static int page_clear(struct poise_dev *d, uint64_t sector, uint64_t count)
+{
+	uint64_t b = sector * 512 & ~(uint64_t)(PG - 1);
+	uint8_t save[PG], zero[PG] = {0};
+	if (real_ops->read_slow(d, b, save, PG) != PG)
+		return -EIO;
+	for (uint64_t s = sector; s < sector + count && s * 512 < b + PG; s++)
+		memset(save + (s * 512 - b), 0, 512);
+	if (pwrite(d->fd, zero, PG, (off_t)b) != PG) /* the punched block */
+		return -EIO;
+	__atomic_store_n(&in_window, 1, __ATOMIC_RELEASE);
+	usleep(20000);
+	ssize_t w = pwrite(d->fd, save, PG, (off_t)b);
+	__atomic_store_n(&in_window, 0, __ATOMIC_RELEASE);
+	return w == PG ? 0 : -EIO;
+}
+
+static ssize_t page_write_slow(struct poise_dev *d, uint64_t off, const void *buf, size_t len)
+{
+	__atomic_store_n(&writer_in_slow, 1, __ATOMIC_RELEASE);
+	(void)wait_flag(&in_window, 50);
+	return real_ops->write_slow(d, off, buf, len);
+}
+
+struct page_io {
+	struct poise_dev *d;
+	uint64_t at;
+	int stop;
+	long reads, wrong;
+	uint8_t val;
+	ssize_t wrote;
+};
+
+static void *page_reader(void *arg)
+{
+	struct page_io *io = arg;
+	uint8_t buf[512];
+	while (!__atomic_load_n(&io->stop, __ATOMIC_RELAXED)) {
+		if (poise_dev_read(io->d, io->at, buf, 512) == 512 && !is_pattern(buf, 512, io->at))
+			__atomic_fetch_add(&io->wrong, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&io->reads, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void *page_writer(void *arg)
+{
+	struct page_io *io = arg;
+	uint8_t buf[512];
+	memset(buf, io->val, sizeof(buf));
+	io->wrote = poise_dev_write(io->d, io->at, buf, sizeof(buf));
+	return NULL;
+}
+
+static void t_clear_rewriting_page_races_nothing(void)
+{
+	struct poise_dev *d = fresh();
+	CHECK(d);
+	real_ops = d->ops;
+	page_ops = *d->ops;
+	page_ops.clear = page_clear;
+	page_ops.write_slow = page_write_slow;
+	d->ops = &page_ops;
+	const uint64_t page = 16 * PG, bad = page / 512 + 3;
+	struct page_io rd = {.d = d, .at = page + 6 * 512};
+	pthread_t rt;
+	pthread_create(&rt, NULL, page_reader, &rd);
+	int lost = 0;
+	for (int round = 0; round < 8; round++) {
+		CHECK_EQ(poise_dev_inject(d, bad, 1), 0);
+		struct page_io wr = {.d = d, .at = page + 5 * 512, .val = (uint8_t)(0x20 + round)};
+		__atomic_store_n(&writer_in_slow, 0, __ATOMIC_RELAXED);
+		pthread_t wt;
+		pthread_create(&wt, NULL, page_writer, &wr);
+		(void)wait_flag(&writer_in_slow, 50); /* past its checks: a clear now races it */
+		CHECK_EQ(poise_dev_clear(d, bad * 512, 512), 0);
+		pthread_join(wt, NULL);
+		CHECK_EQ(wr.wrote, 512);
+		uint8_t got[512], want[512];
+		memset(want, wr.val, sizeof(want));
+		CHECK_EQ(poise_dev_read(d, wr.at, got, 512), 512);
+		lost += memcmp(got, want, 512) != 0;
+		CHECK_EQ(poise_dev_read(d, bad * 512, got, 512), 512); /* cleared: zeros */
+		CHECK_EQ(got[0] | got[511], 0);
+	}
+	__atomic_store_n(&rd.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(rt, NULL);
+	fprintf(stderr, "    %ld reads of a neighbour sector, %ld wrong; %d of 8 writes lost\n", rd.reads,
+		rd.wrong, lost);
+	CHECK_EQ(lost, 0);
+	CHECK_EQ(rd.wrong, 0);
+	CHECK(rd.reads > 0);
+	d->ops = real_ops;
+	gone(&d);
+}
+
 int main(void)
 {
 	RUN(t_create_errors);
@@ -489,6 +607,7 @@ int main(void)
 	RUN(t_sidecar_malformed);
 	RUN(t_flush_kinds);
 	RUN(t_readers_race_injector);
+	RUN(t_clear_rewriting_page_races_nothing);
 	rmdir(h_tmpdir());
 	DONE();
 }
