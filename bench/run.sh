@@ -240,29 +240,39 @@ $ctable
 
 Command: \`bench/procs.sh\` (run by \`make bench\`; raw runs in
 \`bench/results/procs.json\`; \`BENCH_PROCS\`, \`BENCH_SECONDS_PROCS\`,
-\`BENCH_REPS\` change it). fio with 1, 2, 4 and 8 jobs, which are processes
-(no \`--thread\`), psync, 4 KiB: random reads and random overwrites of one
-shared 64 MiB file, appends (each process a new file of 24 MiB), and
-create+unlink pairs (\`build/bench_create\`, forked processes). Three
-targets interleaved in each of 3 repetitions of 2 s, median kept:
-**tmpfs** (the kernel), **mount** (\`poise mount\` alone: every process
-goes through FUSE and the page cache), **shim** (the same mount with every
-process under \`LD_PRELOAD=build/libpoise-preload.so\` and no \`POISE_*\`
-variable: each reads and writes the file's blocks from its own mapping of
-the pool). The last column is the shim's figure per process that has a
-core (this machine has 2) over one process's. Aims (issue 18): random read
-with the shim at least 10x the mount alone at every process count and at
-least 0.8x one process's figure per core; append within 2x of an
-overwrite.
+\`BENCH_REPS\` and \`BENCH_POOL_HUGE\` change it). fio with 1, 2, 4 and 8
+jobs, which are processes (no \`--thread\`), psync, 4 KiB: random reads and
+random overwrites of one shared 64 MiB file, appends (each process writes a
+new file of 64 MiB from start to end), and create+unlink pairs
+(\`build/bench_create\`, forked processes). Three targets interleaved in
+each of 3 repetitions of 2 s, median kept: **tmpfs** (the kernel, in
+/dev/shm), **mount** (\`poise mount\` alone: every process goes through FUSE
+and the page cache), **shim** (the same mount with every process under
+\`LD_PRELOAD=build/libpoise-preload.so\` and no \`POISE_*\` variable: each
+reads and writes the file's blocks from its own mapping of the pool, and
+appends into space the daemon granted it past the file's end, one socket
+request per 1 to 32 MiB: docs/MULTIPROC.md, "Appends"). The last column is
+the shim's figure per process that has a core (this machine has 2) over one
+process's. Aims (issue 18): random read with the shim at least 10x the
+mount alone at every process count and at least 0.8x one process's figure
+per core; append within 2x of an overwrite.
 
-What it shows: reads and overwrites inside a file's blocks are direct in
-every process, 12 to 84 times the mount alone and 2 to 3.4 times tmpfs for
-reads; beyond two processes the 2 cores are shared, so the per-core
-figure falls. Appends still go through the daemon (a FUSE round trip
-each, plus a map fetch the shim skips once it sees the write extends the
-file): the pre-allocated appends of docs/MULTIPROC.md are not built, so
-append stays 20 to 50 times below an overwrite. Create and unlink are the
-kernel's through the mount, with or without the shim.
+The pool behaves as real pmem does on first use: its file lives on a tmpfs
+of its own mounted \`huge=always\` (the bench mounts one when it may: root),
+so every process maps it by 2 MiB faults as DAX maps pmem, and the daemon
+opens it with \`POISE_PREFAULT=1\` (as the other benchmarks here do), so no
+page is zeroed by the kernel at its first fault. A pool in /dev/shm is
+neither: on this machine's VM a process's first store to a 4 KiB page costs
+about 6.5 us even after \`MADV_POPULATE_WRITE\` (0.16 us the second time,
+0.19 us the first time on a 2 MiB page: a 64 MiB loop of 4 KiB
+non-temporal stores, first pass against later ones), and the kernel zeroes
+each tmpfs page at its first fault (93% of the daemon's time in
+\`clear_page_erms\` during an append run into a new pool, \`perf record\`).
+An append into fresh space pays both for every 4 KiB, an overwrite of a
+warm file neither, so on such a pool the append rows measure the
+emulation; the kernel's tmpfs writes through its own mapping, which pays
+neither. \`BENCH_POOL_HUGE=0\` runs with the pool in /dev/shm; the table's
+first line says which pool ran.
 
 $ptable
 
