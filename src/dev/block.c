@@ -10,7 +10,9 @@
  * the pmem driver does (is_bad_pmem); writes clear the bad sectors they
  * cover first, as the pmem driver's write does.  Buffers, offsets and
  * lengths that O_DIRECT cannot take go through an aligned bounce buffer.
- * Lock rules: none of its own; the descriptor is immutable while open.
+ * Lock rules: none of its own; the descriptor is immutable while open.  An
+ * access whose chunk may hold listed poison runs under the device's
+ * bb_update (poise_dev_near_poison), as the DAX path's does.
  */
 #include "dev/block.h"
 #include "dev/persist.h"
@@ -110,25 +112,45 @@ static ssize_t rw(struct poise_block *b, int write, uint64_t off, void *buf, siz
 	return k == (ssize_t)span ? (ssize_t)len : -EIO;
 }
 
+/* An access near listed poison runs under the device's bb_update (a clear
+ * may rewrite a whole page: poise_dev_near_poison). */
+struct near {
+	struct poise_block *b;
+	int write;
+	uint64_t off;
+	void *buf;
+	size_t len;
+};
+
+static ssize_t near_rw(void *arg)
+{
+	struct near *n = arg;
+	uint64_t bad;
+	if (!n->write &&
+	    bbt_first_bad(&n->b->dev->bb, n->off / POISE_SECTOR, (n->off + n->len + POISE_SECTOR - 1) / POISE_SECTOR,
+			  &bad)) {
+		if (bad * POISE_SECTOR <= n->off)
+			return poise_err(EIO, "%s: Input/output error at offset %llu (pool sector %llu)",
+					 n->b->name, (unsigned long long)n->off, (unsigned long long)bad);
+		n->len = (size_t)(bad * POISE_SECTOR - n->off); /* a short read, as the pmem driver */
+	}
+	return rw(n->b, n->write, n->off, n->buf, n->len);
+}
+
 ssize_t poise_block_read(struct poise_block *b, uint64_t off, void *buf, size_t len)
 {
-	uint64_t bad;
-	if (bbt_maybe(&b->dev->bb, off, len) &&
-	    bbt_first_bad(&b->dev->bb, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR, &bad)) {
-		if (bad * POISE_SECTOR <= off)
-			return poise_err(EIO, "%s: Input/output error at offset %llu (pool sector %llu)",
-					 b->name, (unsigned long long)off, (unsigned long long)bad);
-		len = (size_t)(bad * POISE_SECTOR - off); /* a short read, as the pmem driver */
-	}
-	return rw(b, 0, off, buf, len);
+	if (!bbt_maybe(&b->dev->bb, off, len))
+		return rw(b, 0, off, buf, len);
+	struct near n = {b, 0, off, buf, len};
+	return poise_dev_near_poison(b->dev, off, len, 0, near_rw, &n);
 }
 
 ssize_t poise_block_write(struct poise_block *b, uint64_t off, const void *buf, size_t len)
 {
-	int ret;
 	__atomic_add_fetch(&b->writes, 1, __ATOMIC_RELAXED);
 	poise_unfenced = 1; /* a commit after it fences first, as after a DAX store */
-	if (bbt_maybe(&b->dev->bb, off, len) && (ret = poise_dev_clear(b->dev, off, len)) < 0)
-		return ret;
-	return rw(b, 1, off, (void *)buf, len);
+	if (!bbt_maybe(&b->dev->bb, off, len))
+		return rw(b, 1, off, (void *)buf, len);
+	struct near n = {b, 1, off, (void *)buf, len};
+	return poise_dev_near_poison(b->dev, off, len, 1, near_rw, &n);
 }

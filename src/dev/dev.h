@@ -17,12 +17,20 @@
  * that clears, a newly found machine check) together with the sidecar
  * update; the table's own rwlock guards lookups.  It also covers the I/O
  * of pages the table lists: a write whose 64 KiB chunk holds listed poison
- * runs whole under it, and so does a backend read of a page the mapping
- * refuses, because a clear may rewrite a whole page (fsdax: punch and
- * reallocate the block, then write its good sectors back).  Poison listed
- * in a page after a writer's or reader's check and cleared before it
- * finishes is the one race left (it needs a new machine check in that
- * page within that window).  Under it only the table's rwlock is taken.
+ * runs whole under it, so does a backend read of a page the mapping
+ * refuses (a careful read never copies from the mapping into a page that
+ * lists a bad sector), and so does the block path's I/O near poison
+ * (poise_dev_near_poison), because a clear may rewrite a whole page
+ * (fsdax: punch and reallocate the block, then write its good sectors
+ * back).  The race left: poison listed in a page (a machine check, a
+ * scrub, a write error) after a writer's or reader's check of the table
+ * and cleared before its access ends.  Pointers handed out into the
+ * mapping (poise_map, the preload's mount mode in other processes) are
+ * not covered: a store through one during a clear's rewrite of its page
+ * can be lost.  Under bb_update only the table's rwlock (and in test
+ * builds the crash tracker's lock) is taken.  fork: the forking thread
+ * takes every open pool's bb_update first (pthread_atfork), so a child
+ * never inherits one held by a thread it does not have.
  * A pool is owned by one open at a time (lock.c: an OFD lock on a lock
  * file only the pool's writers can open, plus a classic POSIX lock that
  * names the owner's pid).
@@ -142,6 +150,13 @@ void poise_dev_prefault(struct poise_dev *d, uint64_t off, uint64_t len);
 /* Clear every bad sector overlapping [off, off+len): those sectors read as
  * zeros afterwards; other bytes are untouched. */
 int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len);
+/* I/O outside this layer of a range whose chunk may hold listed poison
+ * (the block path): [off, off+len)'s bad sectors cleared first when
+ * `clear`, then fn(arg), both under d->bb_update, so that no clear of a
+ * neighbouring sector rewrites the page meanwhile.  fn's result, or the
+ * clear's -errno.  fn must not call back into this layer's locked paths. */
+ssize_t poise_dev_near_poison(struct poise_dev *d, uint64_t off, uint64_t len, int clear,
+			      ssize_t (*fn)(void *arg), void *arg);
 /* Sectors a write could not reach: list them bad (their bytes are not to
  * be trusted), on any backend.  Reads then refuse them; a later write
  * clears them as it clears any bad sector. */

@@ -71,13 +71,66 @@ int poise_dev_create(const char *path, uint64_t size)
 
 /* Pools open in this process, by file identity: a second open is refused
  * before it touches the locks (closing its descriptor would drop our
- * classic lock).  Guarded by open_lock. */
+ * classic lock).  `d` once the open succeeded, until its close.  Guarded
+ * by open_lock. */
 static struct {
 	dev_t dev;
 	ino_t ino;
 	int used;
+	struct poise_dev *d;
 } open_pools[POISE_MC_MAX_RANGES];
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* fork: no open pool's bb_update may be held by another thread at that
+ * moment, or the child (which may read the pool, and whose reads of listed
+ * pages take bb_update) would wait for it forever.  The forking thread
+ * takes them all (open_lock, then each pool's bb_update: the usual order)
+ * and both sides drop them after.  The child also starts each table's
+ * rwlock afresh: a reader of the parent's may have held it (its copy would
+ * block the child's every change of the table), and no writer did, since
+ * every change of the table is made under bb_update.  (A rwlock cannot be
+ * taken here and dropped in the child: glibc's unlock tells a writer by
+ * its thread id, which the child's thread does not have.) */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&open_lock);
+	for (int i = 0; i < POISE_MC_MAX_RANGES; i++)
+		if (open_pools[i].used && open_pools[i].d)
+			pthread_mutex_lock(&open_pools[i].d->bb_update);
+}
+
+static void fork_parent(void)
+{
+	for (int i = POISE_MC_MAX_RANGES - 1; i >= 0; i--)
+		if (open_pools[i].used && open_pools[i].d)
+			pthread_mutex_unlock(&open_pools[i].d->bb_update);
+	pthread_mutex_unlock(&open_lock);
+}
+
+static void fork_child(void)
+{
+	for (int i = POISE_MC_MAX_RANGES - 1; i >= 0; i--)
+		if (open_pools[i].used && open_pools[i].d) {
+			pthread_rwlock_init(&open_pools[i].d->bb.lock, NULL);
+			pthread_mutex_unlock(&open_pools[i].d->bb_update);
+		}
+	pthread_mutex_unlock(&open_lock);
+}
+
+static void fork_handlers(void)
+{
+	(void)pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* The open of d succeeded (or d is closing: NULL): fork_prepare sees it. */
+static void publish(struct poise_dev *d, dev_t dev, ino_t ino)
+{
+	pthread_mutex_lock(&open_lock);
+	for (int i = 0; i < POISE_MC_MAX_RANGES; i++)
+		if (open_pools[i].used && open_pools[i].dev == dev && open_pools[i].ino == ino)
+			open_pools[i].d = d;
+	pthread_mutex_unlock(&open_lock);
+}
 
 static int claim(dev_t dev, ino_t ino, int take)
 {
@@ -97,7 +150,7 @@ static int claim(dev_t dev, ino_t ino, int take)
 	if (take && free_slot < 0)
 		ret = -ENFILE;
 	else if (take)
-		open_pools[free_slot] = (typeof(open_pools[0])){dev, ino, 1};
+		open_pools[free_slot] = (typeof(open_pools[0])){dev, ino, 1, NULL};
 out:
 	pthread_mutex_unlock(&open_lock);
 	return ret;
@@ -152,6 +205,8 @@ int poise_dev_open(const char *path, struct poise_dev **out)
 		return poise_errno(-ret, "cannot install the machine-check handler");
 	if ((ret = poise_persist_init()) < 0)
 		return ret;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	(void)pthread_once(&once, fork_handlers);
 	if (statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &stx) < 0)
 		return poise_errno(errno, "%s", path);
 	pthread_mutex_lock(&open_lock);
@@ -224,6 +279,7 @@ int poise_dev_open(const char *path, struct poise_dev **out)
 		poise_mc_unregister(d->base);
 		goto fail_unmap;
 	}
+	publish(d, d->file_dev, d->file_ino);
 	*out = d;
 	return 0;
 fail_unmap:
@@ -255,6 +311,7 @@ void poise_dev_close(struct poise_dev **dp)
 		return;
 	}
 	pthread_mutex_unlock(&open_lock);
+	publish(NULL, d->file_dev, d->file_ino);
 	poise_mc_unregister(d->base);
 	d->ops->close(d);
 	bbt_fini(&d->bb);
@@ -353,11 +410,24 @@ static ssize_t read_careful(struct poise_dev *d, uint64_t off, uint8_t *buf, siz
 			slow_until = pg + POISE_PAGE; /* the mapping would only fault */
 			continue;
 		}
+		/* The mapping up to the first bad sector, and (pages with one
+		 * are lost to the mapping) never into a page that lists one,
+		 * even past the range's end: that page's good sectors come
+		 * through the backend, under the lock, since a clear may have
+		 * it punched (reading as zeros, with no fault) right now. */
+		uint64_t stop = end, pb;
+		if (d->page_lost &&
+		    bbt_first_bad(&d->bb, cur / POISE_SECTOR,
+				  ((end + POISE_PAGE - 1) & ~(uint64_t)(POISE_PAGE - 1)) / POISE_SECTOR, &pb)) {
+			pb = pb * POISE_SECTOR & ~(uint64_t)(POISE_PAGE - 1);
+			if (pb > cur && pb < stop)
+				stop = pb;
+		}
 		uint64_t fault;
-		size_t k = poise_mc_copy(buf + done, d->base + cur, end - cur, 0, &fault);
+		size_t k = poise_mc_copy(buf + done, d->base + cur, stop - cur, 0, &fault);
 		done += k;
-		if (k == end - cur) {
-			if (end < off + len)
+		if (k == stop - cur) {
+			if (stop == end && end < off + len)
 				break; /* stopped before a bad sector */
 			continue;
 		}
@@ -461,6 +531,24 @@ int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len)
 	ret = clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
 	pthread_mutex_unlock(&d->bb_update);
 	return ret;
+}
+
+ssize_t poise_dev_near_poison(struct poise_dev *d, uint64_t off, uint64_t len, int clear,
+			      ssize_t (*fn)(void *arg), void *arg)
+{
+	int ret = check_range(d, off, len, "access");
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&d->bb_update);
+	ssize_t r = 0;
+	if (clear && len) {
+		poise_unfenced = 1; /* clearing writes the sectors */
+		r = clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
+	}
+	if (r == 0)
+		r = fn(arg);
+	pthread_mutex_unlock(&d->bb_update);
+	return r;
 }
 
 /* how: STORE_FLUSH writes the lines back, STORE_PERSIST fences too,

@@ -738,7 +738,9 @@ static int servable(const struct mfile *f, uint64_t off, size_t *len, int write,
 }
 
 /* Copy between the iovecs and file bytes [off, off+len) as the map says.
- * 0, or -1 when a read met a machine check (the kernel then). */
+ * 0, or -1 when a read met a machine check or a write a page the mapping
+ * refuses (poison found since the map was fetched): the kernel then, whose
+ * daemon writes the whole range again (clearing what it must). */
 static int copy(struct mfile *f, const struct iovec *iov, int cnt, uint64_t off, size_t len, int write)
 {
 	const struct poise_fmap *mp = &f->map;
@@ -766,7 +768,10 @@ static int copy(struct mfile *f, const struct iovec *iov, int cnt, uint64_t off,
 			uint64_t fault;
 			if (write) {
 				int nt = piece >= 256;
-				(void)poise_mc_copy(p, u, piece, nt, &fault);
+				if (poise_mc_copy(p, u, piece, nt, &fault) != piece) {
+					poise_fence(); /* (what landed is written again) */
+					return -1;
+				}
 				if (nt) {
 					poise_flush(p, 16);
 					poise_flush(p + piece - 16, 16);

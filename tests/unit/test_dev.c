@@ -3,7 +3,7 @@
  * ownership, reads that stop at exactly the bad sector (every sector of a
  * page in turn), writes that clear at sector granularity, the sidecar,
  * readers racing an injector, and a page-rewriting clear (fsdax's) racing
- * the I/O of its page's other sectors.
+ * the I/O of its page's other sectors, and a fork while that lock is held.
  */
 #include "harness.h"
 #include "dev/dev.h"
@@ -503,6 +503,8 @@ static int page_clear(struct poise_dev *d, uint64_t sector, uint64_t count)
 		memset(save + (s * 512 - b), 0, 512);
 	if (pwrite(d->fd, zero, PG, (off_t)b) != PG) /* the punched block */
 		return -EIO;
+	/* ... a hole the mapping reads as zeros, with no fault */
+	(void)mprotect(d->base + b, PG, PROT_READ | PROT_WRITE);
 	__atomic_store_n(&in_window, 1, __ATOMIC_RELEASE);
 	usleep(20000);
 	ssize_t w = pwrite(d->fd, save, PG, (off_t)b);
@@ -519,7 +521,7 @@ static ssize_t page_write_slow(struct poise_dev *d, uint64_t off, const void *bu
 
 struct page_io {
 	struct poise_dev *d;
-	uint64_t at;
+	uint64_t at, len;
 	int stop;
 	long reads, wrong;
 	uint8_t val;
@@ -529,9 +531,10 @@ struct page_io {
 static void *page_reader(void *arg)
 {
 	struct page_io *io = arg;
-	uint8_t buf[512];
+	uint8_t buf[PG];
 	while (!__atomic_load_n(&io->stop, __ATOMIC_RELAXED)) {
-		if (poise_dev_read(io->d, io->at, buf, 512) == 512 && !is_pattern(buf, 512, io->at))
+		ssize_t k = poise_dev_read(io->d, io->at, buf, io->len);
+		if (k > 0 && !is_pattern(buf, (size_t)k, io->at))
 			__atomic_fetch_add(&io->wrong, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&io->reads, 1, __ATOMIC_RELAXED);
 	}
@@ -557,9 +560,13 @@ static void t_clear_rewriting_page_races_nothing(void)
 	page_ops.write_slow = page_write_slow;
 	d->ops = &page_ops;
 	const uint64_t page = 16 * PG, bad = page / 512 + 3;
-	struct page_io rd = {.d = d, .at = page + 6 * 512};
-	pthread_t rt;
+	/* one reader of a neighbour sector, one of a range that ends just
+	 * short of the bad sector and starts in the page before */
+	struct page_io rd = {.d = d, .at = page + 6 * 512, .len = 512};
+	struct page_io rd2 = {.d = d, .at = page - 512, .len = 4 * 512};
+	pthread_t rt, rt2;
 	pthread_create(&rt, NULL, page_reader, &rd);
+	pthread_create(&rt2, NULL, page_reader, &rd2);
 	int lost = 0;
 	for (int round = 0; round < 8; round++) {
 		CHECK_EQ(poise_dev_inject(d, bad, 1), 0);
@@ -579,13 +586,68 @@ static void t_clear_rewriting_page_races_nothing(void)
 		CHECK_EQ(got[0] | got[511], 0);
 	}
 	__atomic_store_n(&rd.stop, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&rd2.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(rt, NULL);
-	fprintf(stderr, "    %ld reads of a neighbour sector, %ld wrong; %d of 8 writes lost\n", rd.reads,
-		rd.wrong, lost);
+	pthread_join(rt2, NULL);
+	fprintf(stderr, "    %ld reads of a neighbour sector, %ld wrong; %ld reads into the page from the one before, %ld wrong; %d of 8 writes lost\n",
+		rd.reads, rd.wrong, rd2.reads, rd2.wrong, lost);
 	CHECK_EQ(lost, 0);
 	CHECK_EQ(rd.wrong, 0);
-	CHECK(rd.reads > 0);
+	CHECK_EQ(rd2.wrong, 0);
+	CHECK(rd.reads > 0 && rd2.reads > 0);
 	d->ops = real_ops;
+	gone(&d);
+}
+
+/* fork while another thread holds the device's bb_update (here: an access
+ * near poison that takes 200 ms): the child, which reads a page with
+ * listed poison (that read takes the lock), must not wait forever for a
+ * lock its copy says is held by a thread it does not have. */
+static int holding, held;
+static ssize_t hold_a_while(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
+	usleep(200000);
+	return 0;
+}
+
+static void *holder(void *d)
+{
+	(void)poise_dev_near_poison(d, 0, 512, 0, hold_a_while, NULL);
+	__atomic_store_n(&held, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void t_fork_while_locked(void)
+{
+	struct poise_dev *d = fresh();
+	CHECK(d);
+	CHECK_EQ(poise_dev_inject(d, 9, 1), 0); /* page 1 has a listed sector */
+	pthread_t t; /* detached: a finished, unjoined thread copied into the
+		      * child would be a "leak" to ThreadSanitizer there */
+	pthread_create(&t, NULL, holder, d);
+	pthread_detach(t);
+	(void)wait_flag(&holding, 1000);
+	pid_t pid = fork();
+	if (pid == 0) {
+		uint8_t b[512];
+		ssize_t k = poise_dev_read(d, 8 * 512, b, sizeof(b));
+		_exit(k == 512 && is_pattern(b, sizeof(b), 8 * 512) ? 0 : 1);
+	}
+	CHECK(pid > 0);
+	int st = -1, waited = 0;
+	while (waited < 5000 && waitpid(pid, &st, WNOHANG) == 0) {
+		usleep(10000);
+		waited += 10;
+	}
+	if (waited >= 5000) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	CHECK(waited < 5000); /* the child did not hang */
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(wait_flag(&held, 5000));
 	gone(&d);
 }
 
@@ -608,6 +670,7 @@ int main(void)
 	RUN(t_flush_kinds);
 	RUN(t_readers_race_injector);
 	RUN(t_clear_rewriting_page_races_nothing);
+	RUN(t_fork_while_locked);
 	rmdir(h_tmpdir());
 	DONE();
 }
