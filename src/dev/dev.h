@@ -29,8 +29,11 @@
  * not covered: a store through one during a clear's rewrite of its page
  * can be lost.  Under bb_update only the table's rwlock (and in test
  * builds the crash tracker's lock) is taken.  fork: the forking thread
- * takes every open pool's bb_update first (pthread_atfork), so a child
- * never inherits one held by a thread it does not have.
+ * takes every open pool's bb_update first (pthread_atfork), and the child
+ * starts each table's rwlock afresh, so a child never inherits either
+ * held by a thread it does not have (the device's locks only; and not for
+ * _Fork, raw clone, or a fork from a signal handler that interrupted a
+ * holder of bb_update, which waits for itself).
  * A pool is owned by one open at a time (lock.c: an OFD lock on a lock
  * file only the pool's writers can open, plus a classic POSIX lock that
  * names the owner's pid).

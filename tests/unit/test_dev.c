@@ -619,6 +619,23 @@ static void *holder(void *d)
 	return NULL;
 }
 
+/* The exit status of child pid, or -1 when it did not end within 5 s (it
+ * is killed then). */
+static int child_status(pid_t pid)
+{
+	int st = -1, waited = 0;
+	while (waited < 5000 && waitpid(pid, &st, WNOHANG) == 0) {
+		usleep(10000);
+		waited += 10;
+	}
+	if (waited >= 5000) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		return -1;
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 static void t_fork_while_locked(void)
 {
 	struct poise_dev *d = fresh();
@@ -628,7 +645,7 @@ static void t_fork_while_locked(void)
 		      * child would be a "leak" to ThreadSanitizer there */
 	pthread_create(&t, NULL, holder, d);
 	pthread_detach(t);
-	(void)wait_flag(&holding, 1000);
+	CHECK(wait_flag(&holding, 5000)); /* (else the fork would not test the lock) */
 	pid_t pid = fork();
 	if (pid == 0) {
 		uint8_t b[512];
@@ -636,18 +653,41 @@ static void t_fork_while_locked(void)
 		_exit(k == 512 && is_pattern(b, sizeof(b), 8 * 512) ? 0 : 1);
 	}
 	CHECK(pid > 0);
-	int st = -1, waited = 0;
-	while (waited < 5000 && waitpid(pid, &st, WNOHANG) == 0) {
-		usleep(10000);
-		waited += 10;
-	}
-	if (waited >= 5000) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-	}
-	CHECK(waited < 5000); /* the child did not hang */
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_EQ(child_status(pid), 0);
 	CHECK(wait_flag(&held, 5000));
+	gone(&d);
+}
+
+/* The same with a reader of the table in another thread at the fork: the
+ * child's first change of the table (an injection) must not wait for that
+ * reader's hold on the table's rwlock, which its copy still shows. */
+static int reading, done_reading;
+static void *table_reader(void *d)
+{
+	pthread_rwlock_rdlock(&((struct poise_dev *)d)->bb.lock);
+	__atomic_store_n(&reading, 1, __ATOMIC_RELEASE);
+	(void)wait_flag(&done_reading, 10000);
+	pthread_rwlock_unlock(&((struct poise_dev *)d)->bb.lock);
+	__atomic_store_n(&reading, 0, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void t_fork_while_table_read(void)
+{
+	struct poise_dev *d = fresh();
+	CHECK(d);
+	pthread_t t;
+	pthread_create(&t, NULL, table_reader, d);
+	pthread_detach(t);
+	CHECK(wait_flag(&reading, 5000));
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(poise_dev_inject(d, 20, 1) == 0 ? 0 : 1);
+	CHECK(pid > 0);
+	CHECK_EQ(child_status(pid), 0);
+	__atomic_store_n(&done_reading, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 50000 && __atomic_load_n(&reading, __ATOMIC_ACQUIRE); i++)
+		usleep(100);
 	gone(&d);
 }
 
@@ -671,6 +711,7 @@ int main(void)
 	RUN(t_readers_race_injector);
 	RUN(t_clear_rewriting_page_races_nothing);
 	RUN(t_fork_while_locked);
+	RUN(t_fork_while_table_read);
 	rmdir(h_tmpdir());
 	DONE();
 }
