@@ -9,10 +9,15 @@
  *     consulted again (emulated injection adds to the table before it
  *     protects the page), and only good sectors are fetched through the
  *     backend's system-call path;
- *   - a machine check (BUS_MCEERR_AR) adds the faulting page to the table.
- * Write path invariant: when a write returns, no sector it covered is in
+ *   - a machine check (BUS_MCEERR_AR) adds the faulting page to the table;
+ *   - the mapping is never read inside a page that lists a bad sector, and
+ *     the backend reads such a page only under bb_update (a clear may be
+ *     rewriting it).
+ * Write path invariants: when a write returns, no sector it covered is in
  * the table and its bytes are durable (flushed and fenced, or written by
- * the kernel's own durable path).
+ * the kernel's own durable path); a write whose chunk holds listed poison
+ * runs whole under bb_update, its clear, store and backend write together.
+ * Lock rules: dev.h; fork handlers take every open pool's bb_update.
  */
 #include "dev/dev.h"
 #include "dev/mcsafe.h"
