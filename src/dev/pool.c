@@ -10,9 +10,10 @@
  *     protects the page), and only good sectors are fetched through the
  *     backend's system-call path;
  *   - a machine check (BUS_MCEERR_AR) adds the faulting page to the table;
- *   - the mapping is never read inside a page that lists a bad sector, and
- *     the backend reads such a page only under bb_update (a clear may be
- *     rewriting it).
+ *   - where such pages are lost to the mapping (page_lost: emulated,
+ *     fsdax), the mapping is never read inside a page that lists a bad
+ *     sector, and the backend reads one only under bb_update (a clear may
+ *     be rewriting it).
  * Write path invariants: when a write returns, no sector it covered is in
  * the table and its bytes are durable (flushed and fenced, or written by
  * the kernel's own durable path); a write whose chunk holds listed poison
