@@ -15,14 +15,16 @@
  * Lock rules: reads and writes take no lock on the fast path.  d->bb_update
  * serialises every change of the badblocks table (inject, clear, a write
  * that clears, a newly found machine check) together with the sidecar
- * update; the table's own rwlock guards lookups.  It also covers the I/O
- * of pages the table lists: a write whose 64 KiB chunk holds listed poison
- * runs whole under it, so does a backend read of a page the mapping
- * refuses (a careful read never copies from the mapping into a page that
- * lists a bad sector), and so does the block path's I/O near poison
- * (poise_dev_near_poison), because a clear may rewrite a whole page
- * (fsdax: punch and reallocate the block, then write its good sectors
- * back).  The race left: poison listed in a page (a machine check, a
+ * update; the table's own rwlock guards lookups.  On a backend whose
+ * clear rewrites a whole page (d->clear_rewrites, fsdax: punch and
+ * reallocate the block, then write its good sectors back) it also covers
+ * the I/O of pages the table lists: a write whose 64 KiB chunk holds
+ * listed poison runs whole under it, so does a backend read of a page the
+ * mapping refuses (a careful read never copies from the mapping into a
+ * page that lists a bad sector), and so does the block path's I/O near
+ * poison (poise_dev_near_poison).  Elsewhere a clear touches only its own
+ * sectors (emulated) or none (devdax), and that I/O takes no lock, so a
+ * sector that stays bad near the log does not serialise every commit.  The race left: poison listed in a page (a machine check, a
  * scrub, a write error) after a writer's or reader's check of the table
  * and cleared before its access ends.  Pointers handed out into the
  * mapping (poise_map, the preload's mount mode in other processes) are
@@ -98,6 +100,10 @@ struct poise_dev {
 	int page_lost;  /* a page with a listed bad sector is unreachable through the
 			 * mapping (emulated: protected; fsdax: the kernel refuses it):
 			 * its good sectors go straight to read_slow, no fault first */
+	int clear_rewrites; /* a clear rewrites the whole page around a bad sector
+			     * (fsdax: punch, reallocate, write the good sectors
+			     * back): the I/O of pages with listed poison then runs
+			     * under bb_update */
 	char *path;
 	char *sidecar;  /* emulated: PATH.badblocks */
 	int sidecar_dfd; /* ... its directory, opened once (-1 when none) */
@@ -155,9 +161,10 @@ void poise_dev_prefault(struct poise_dev *d, uint64_t off, uint64_t len);
 int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len);
 /* I/O outside this layer of a range whose chunk may hold listed poison
  * (the block path): [off, off+len)'s bad sectors cleared first when
- * `clear`, then fn(arg), both under d->bb_update, so that no clear of a
- * neighbouring sector rewrites the page meanwhile.  fn's result, or the
- * clear's -errno.  fn must not call back into this layer's locked paths. */
+ * `clear`, then fn(arg), both under d->bb_update where a clear rewrites
+ * pages (d->clear_rewrites), so that no clear of a neighbouring sector
+ * rewrites the page meanwhile.  fn's result, or the clear's -errno.  fn
+ * must not call back into this layer's locked paths. */
 ssize_t poise_dev_near_poison(struct poise_dev *d, uint64_t off, uint64_t len, int clear,
 			      ssize_t (*fn)(void *arg), void *arg);
 /* Sectors a write could not reach: list them bad (their bytes are not to

@@ -12,12 +12,13 @@
  *   - a machine check (BUS_MCEERR_AR) adds the faulting page to the table;
  *   - where such pages are lost to the mapping (page_lost: emulated,
  *     fsdax), the mapping is never read inside a page that lists a bad
- *     sector, and the backend reads one only under bb_update (a clear may
- *     be rewriting it).
+ *     sector; where a clear rewrites whole pages (fsdax) the backend reads
+ *     one only under bb_update.
  * Write path invariants: when a write returns, no sector it covered is in
  * the table and its bytes are durable (flushed and fenced, or written by
- * the kernel's own durable path); a write whose chunk holds listed poison
- * runs whole under bb_update, its clear, store and backend write together.
+ * the kernel's own durable path); where a clear rewrites whole pages, a
+ * write whose chunk holds listed poison runs whole under bb_update, its
+ * clear, store and backend write together.
  * Lock rules: dev.h; fork handlers take every open pool's bb_update.
  */
 #include "dev/dev.h"
@@ -369,11 +370,12 @@ static int record_mce_locked(struct poise_dev *d, uint64_t fault)
 	return ret;
 }
 
-static void record_mce(struct poise_dev *d, uint64_t fault)
+static int record_mce(struct poise_dev *d, uint64_t fault)
 {
 	pthread_mutex_lock(&d->bb_update);
-	(void)record_mce_locked(d, fault);
+	int ret = record_mce_locked(d, fault);
 	pthread_mutex_unlock(&d->bb_update);
+	return ret;
 }
 
 /*
@@ -393,11 +395,13 @@ static ssize_t read_careful(struct poise_dev *d, uint64_t off, uint8_t *buf, siz
 			end = bad * POISE_SECTOR;
 		}
 		if (cur < slow_until) {
-			/* under bb_update: no clear rewrites the page meanwhile
-			 * (fsdax punches it, and a read in the hole would see
-			 * zeros that are nobody's data) */
+			/* under bb_update where a clear rewrites pages: none
+			 * rewrites this one meanwhile (fsdax punches it, and a
+			 * read in the hole would see zeros that are nobody's data) */
 			uint64_t stop = end < slow_until ? end : slow_until;
-			pthread_mutex_lock(&d->bb_update);
+			int hold = d->clear_rewrites;
+			if (hold)
+				pthread_mutex_lock(&d->bb_update);
 			ssize_t k = d->ops->read_slow(d, cur, buf + done, stop - cur);
 			/* a sector listed while the backend read is not good data:
 			 * poison is listed before it lands (emulation: before the
@@ -405,7 +409,8 @@ static ssize_t read_careful(struct poise_dev *d, uint64_t off, uint8_t *buf, siz
 			if (k > 0 && bbt_first_bad(&d->bb, cur / POISE_SECTOR,
 						   (cur + (uint64_t)k + POISE_SECTOR - 1) / POISE_SECTOR, &bad))
 				k = bad * POISE_SECTOR > cur ? (ssize_t)(bad * POISE_SECTOR - cur) : 0;
-			pthread_mutex_unlock(&d->bb_update);
+			if (hold)
+				pthread_mutex_unlock(&d->bb_update);
 			if (k <= 0)
 				break;
 			done += (size_t)k;
@@ -545,6 +550,10 @@ ssize_t poise_dev_near_poison(struct poise_dev *d, uint64_t off, uint64_t len, i
 	int ret = check_range(d, off, len, "access");
 	if (ret < 0)
 		return ret;
+	if (!d->clear_rewrites) {
+		ret = clear && len ? poise_dev_clear(d, off, len) : 0;
+		return ret < 0 ? ret : fn(arg);
+	}
 	pthread_mutex_lock(&d->bb_update);
 	ssize_t r = 0;
 	if (clear && len) {
@@ -594,24 +603,26 @@ static inline size_t store_mapped(struct poise_dev *d, uint8_t *dst, const void 
 }
 
 /*
- * A write that may meet listed poison, whole under bb_update: its own bad
- * sectors are cleared, then its bytes land, through the mapping or, where a
- * page is refused (other bad sectors share it, or a machine check found it
- * now), through the backend.  Holding the lock across the store is what
- * makes a clear of a neighbouring sector safe: fsdax clears by rewriting
- * the whole page (save its good sectors, punch, reallocate, write them
- * back), and a store landing between the save and the write-back would be
- * lost.  Every writer of a page whose sectors the table lists comes here
- * (bbt_maybe covers the page), so none races a clear of that page.
+ * A write that may meet listed poison: its own bad sectors are cleared,
+ * then its bytes land, through the mapping or, where a page is refused
+ * (other bad sectors share it, or a machine check found it now), through
+ * the backend.  Where a clear rewrites the whole page (fsdax: save its good
+ * sectors, punch, reallocate, write them back), all of it runs under
+ * bb_update, since a store landing between the save and the write-back
+ * would be lost; every writer of a page whose sectors the table lists comes
+ * here (bbt_maybe covers the page), so none races a clear of that page.
  */
 static ssize_t write_near_poison(struct poise_dev *d, uint64_t off, const void *buf, size_t len, int how)
 {
 	uint64_t fault = 0;
 	size_t k = 0;
 	ssize_t ret;
-	pthread_mutex_lock(&d->bb_update);
+	int hold = d->clear_rewrites; /* else a clear touches only its own sectors */
+	if (hold)
+		pthread_mutex_lock(&d->bb_update);
 	poise_unfenced = 1; /* clearing writes the sectors */
-	ret = clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
+	ret = hold ? clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR)
+		   : poise_dev_clear(d, off, len);
 	if (ret < 0)
 		goto out;
 	k = store_mapped(d, d->base + off, buf, len, how, &fault);
@@ -622,8 +633,9 @@ static ssize_t write_near_poison(struct poise_dev *d, uint64_t off, const void *
 	 * backend (again over the prefix that landed: a machine check lists
 	 * its whole page, prefix included, and clearing that page must not
 	 * leave bytes this write acknowledged listed bad or zeroed). */
-	if ((fault & POISE_MC_FAULT_MCE) && record_mce_locked(d, fault) == 0) {
-		ret = clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
+	if ((fault & POISE_MC_FAULT_MCE) && (hold ? record_mce_locked(d, fault) : record_mce(d, fault)) == 0) {
+		ret = hold ? clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR)
+			   : poise_dev_clear(d, off, len);
 		if (ret < 0)
 			goto out;
 	}
@@ -638,7 +650,8 @@ static ssize_t write_near_poison(struct poise_dev *d, uint64_t off, const void *
 			       : poise_err(EIO, "%s: short write at offset %llu", d->path,
 					   (unsigned long long)(off + (size_t)w));
 out:
-	pthread_mutex_unlock(&d->bb_update);
+	if (hold)
+		pthread_mutex_unlock(&d->bb_update);
 	return ret;
 }
 

@@ -48,6 +48,7 @@
 static int fsdax_open(struct poise_dev *d)
 {
 	d->page_lost = 1;
+	d->clear_rewrites = 1; /* fsdax_clear */
 	struct stat st;
 	if (fstat(d->fd, &st) < 0)
 		return poise_errno(errno, "%s", d->path);

@@ -559,6 +559,7 @@ static void t_clear_rewriting_page_races_nothing(void)
 	page_ops.clear = page_clear;
 	page_ops.write_slow = page_write_slow;
 	d->ops = &page_ops;
+	d->clear_rewrites = 1; /* as fsdax says of its clear */
 	const uint64_t page = 16 * PG, bad = page / 512 + 3;
 	/* one reader of a neighbour sector, one of a range that ends just
 	 * short of the bad sector and starts in the page before */
@@ -641,6 +642,7 @@ static void t_fork_while_locked(void)
 	struct poise_dev *d = fresh();
 	CHECK(d);
 	CHECK_EQ(poise_dev_inject(d, 9, 1), 0); /* page 1 has a listed sector */
+	d->clear_rewrites = 1; /* as on fsdax: the child's read of page 1 takes the lock */
 	pthread_t t; /* detached: a finished, unjoined thread copied into the
 		      * child would be a "leak" to ThreadSanitizer there */
 	pthread_create(&t, NULL, holder, d);
