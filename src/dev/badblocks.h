@@ -55,15 +55,15 @@ int bbt_any(struct poise_bbt *t, uint64_t lo, uint64_t hi);
 long bbt_snapshot(struct poise_bbt *t, struct poise_bb_range **out);
 
 int bbt_maybe_slow(const struct poise_bbt *t, uint64_t off, uint64_t len);
-/* May [off, off+len) (bytes, inside the device) touch a bad sector?  0
- * means certainly not.  Inline for the read path: an empty table is one
- * load, a read inside one 64 KiB chunk one more. */
 /* Does the table list nothing at all?  One load. */
 static inline int bbt_empty(const struct poise_bbt *t)
 {
 	return __builtin_expect(__atomic_load_n(&t->nranges, __ATOMIC_ACQUIRE) == 0, 1);
 }
 
+/* May [off, off+len) (bytes, inside the device) touch a bad sector?  0
+ * means certainly not.  Inline for the read path: an empty table is one
+ * load, a read inside one 64 KiB chunk one more. */
 static inline int bbt_maybe(const struct poise_bbt *t, uint64_t off, uint64_t len)
 {
 	if (bbt_empty(t))

@@ -24,9 +24,10 @@
  * page that lists a bad sector), and so does the block path's I/O near
  * poison (poise_dev_near_poison).  Elsewhere a clear touches only its own
  * sectors (emulated) or none (devdax), and that I/O takes no lock, so a
- * sector that stays bad near the log does not serialise every commit.  The race left: poison listed in a page (a machine check, a
- * scrub, a write error) after a writer's or reader's check of the table
- * and cleared before its access ends.  Pointers handed out into the
+ * sector that stays bad near the log does not serialise every commit.
+ * The race left: poison listed in a page (a machine check, a scrub, a
+ * write error) after a writer's or reader's check of the table and
+ * cleared before its access ends.  Pointers handed out into the
  * mapping (poise_map, the preload's mount mode in other processes) are
  * not covered: a store through one during a clear's rewrite of its page
  * can be lost.  Under bb_update only the table's rwlock (and in test

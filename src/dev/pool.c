@@ -544,25 +544,30 @@ int poise_dev_clear(struct poise_dev *d, uint64_t off, uint64_t len)
 	return ret;
 }
 
+/* Clear every bad sector overlapping [off, off+len) (inside the pool);
+ * held: the caller holds d->bb_update. */
+static int clear_bytes(struct poise_dev *d, uint64_t off, uint64_t len, int held)
+{
+	if (!held)
+		return poise_dev_clear(d, off, len);
+	poise_unfenced = 1; /* clearing writes the sectors */
+	return clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
+}
+
 ssize_t poise_dev_near_poison(struct poise_dev *d, uint64_t off, uint64_t len, int clear,
 			      ssize_t (*fn)(void *arg), void *arg)
 {
 	int ret = check_range(d, off, len, "access");
 	if (ret < 0)
 		return ret;
-	if (!d->clear_rewrites) {
-		ret = clear && len ? poise_dev_clear(d, off, len) : 0;
-		return ret < 0 ? ret : fn(arg);
-	}
-	pthread_mutex_lock(&d->bb_update);
-	ssize_t r = 0;
-	if (clear && len) {
-		poise_unfenced = 1; /* clearing writes the sectors */
-		r = clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR);
-	}
+	int hold = d->clear_rewrites;
+	if (hold)
+		pthread_mutex_lock(&d->bb_update);
+	ssize_t r = clear && len ? clear_bytes(d, off, len, hold) : 0;
 	if (r == 0)
 		r = fn(arg);
-	pthread_mutex_unlock(&d->bb_update);
+	if (hold)
+		pthread_mutex_unlock(&d->bb_update);
 	return r;
 }
 
@@ -620,9 +625,7 @@ static ssize_t write_near_poison(struct poise_dev *d, uint64_t off, const void *
 	int hold = d->clear_rewrites; /* else a clear touches only its own sectors */
 	if (hold)
 		pthread_mutex_lock(&d->bb_update);
-	poise_unfenced = 1; /* clearing writes the sectors */
-	ret = hold ? clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR)
-		   : poise_dev_clear(d, off, len);
+	ret = clear_bytes(d, off, len, hold);
 	if (ret < 0)
 		goto out;
 	k = store_mapped(d, d->base + off, buf, len, how, &fault);
@@ -633,12 +636,9 @@ static ssize_t write_near_poison(struct poise_dev *d, uint64_t off, const void *
 	 * backend (again over the prefix that landed: a machine check lists
 	 * its whole page, prefix included, and clearing that page must not
 	 * leave bytes this write acknowledged listed bad or zeroed). */
-	if ((fault & POISE_MC_FAULT_MCE) && (hold ? record_mce_locked(d, fault) : record_mce(d, fault)) == 0) {
-		ret = hold ? clear_locked(d, off / POISE_SECTOR, (off + len + POISE_SECTOR - 1) / POISE_SECTOR)
-			   : poise_dev_clear(d, off, len);
-		if (ret < 0)
-			goto out;
-	}
+	if ((fault & POISE_MC_FAULT_MCE) && (hold ? record_mce_locked(d, fault) : record_mce(d, fault)) == 0 &&
+	    (ret = clear_bytes(d, off, len, hold)) < 0)
+		goto out;
 	ssize_t w = d->ops->write_slow(d, off, buf, len);
 	if (w < 0) {
 		ret = w;

@@ -12,11 +12,12 @@
  * allocated anew, as the kernel's own recovery does, after its good sectors
  * are saved; they are written back into the fresh block.  A good sector
  * that cannot be read makes the clear fail (-EIO): nothing is zeroed that
- * held data.  Between the save and the write-back the page's other sectors
- * are not what they hold, so the backend says d->clear_rewrites and the
- * generic layer runs the I/O of pages with listed poison under bb_update,
- * as the clear itself is.  The kernel refuses the whole page around a bad sector (through
- * the mapping and through read()); the good sectors of that page are read
+ * held data.  Between the save and the write-back the page's other
+ * sectors are not what they hold, so the backend says d->clear_rewrites
+ * and the generic layer runs the I/O of pages with listed poison under
+ * bb_update, as the clear itself is.  The kernel refuses the whole page
+ * around a bad sector (through the mapping and through read()); the good
+ * sectors of that page are read
  * through the pmem block device instead, sector by sector with O_DIRECT
  * (the driver refuses only the listed sectors), where the process may open
  * it (root, or the disk group).

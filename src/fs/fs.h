@@ -133,8 +133,9 @@ struct poise_fs {
 	void *free_ctx;
 	/* inodes alloc_ino() gave out and neither ipublish() nor free_ino()
 	 * has settled (alloc.c; atomic bits, set under ialloc_lock, which iget
-	 * holds across its check and dinode read): iget refuses them.  (Last, so that the fields above keep the cache
-	 * lines they share: a shift of seq or nfree measured 10% at 2 threads.) */
+	 * holds across its check and dinode read): iget refuses them.  (Last,
+	 * so that the fields above keep the cache lines they share: a shift
+	 * of seq or nfree measured 10% at 2 threads.) */
 	uint64_t *ino_new;
 };
 
