@@ -26,6 +26,21 @@ sql_inserts() {
 		echo "commit;"
 	done
 }
+# walk TAG PROGRAM...: each "ok NAME" / "FAIL NAME: why" line PROGRAM prints
+# is a check here, and a nonzero exit without a FAIL line is one too
+walk() {
+	local tag=$1 out=/tmp/poise-walk.$$; shift
+	"$@" >"$out" 2>&1
+	local rc=$?
+	while read -r st name; do
+		case $st in
+		ok) ok "$tag: $name" ;;
+		FAIL) bad "$tag: $name" ;;
+		esac
+	done <"$out"
+	[ "$rc" -eq 0 ] || grep -q "^FAIL" "$out" || bad "$tag: the walker ended with exit $rc" "$(tail -3 "$out")"
+	rm -f "$out"
+}
 finish() { rm -f /tmp/poise-check.$$; echo "$PASS passed, $FAIL failed"; [ "$FAIL" -eq 0 ]; }
 # need_fuse: the mount suites need /dev/fuse, fusermount3 and root; without
 # them a suite says SKIP and fails, so it never passes silently

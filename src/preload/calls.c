@@ -330,6 +330,8 @@ ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 	if (off == -1 && shim_get_peek(fd))
 		return readv(fd, iov, cnt);
 	struct pfile *f = shim_get(fd);
+	if (!f && off == -1 && (flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC)))
+		mnt_unown(fd); /* the kernel's call, at the description's offset */
 	if (!f) /* a mount's file: flags that ask nothing of the data path are served as preadv */
 		return !mnt_has(fd) || (flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC)) ? NEXT(preadv2)(fd, iov, cnt, off, flags)
 		       : off == -1 ? mnt_readv(fd, iov, cnt) : mnt_preadv(fd, iov, cnt, off);
@@ -344,6 +346,8 @@ ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 	struct pfile *f = shim_get(fd);
 	if (!f && (flags & RWF_APPEND))
 		mnt_append_sync(fd);
+	if (!f && off == -1 && (flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC)))
+		mnt_unown(fd); /* the kernel's call, at the description's offset */
 	if (!f) /* direct writes are durable when they return: DSYNC and SYNC hold */
 		return !mnt_has(fd) || (flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC)) ? NEXT(pwritev2)(fd, iov, cnt, off, flags)
 		       : off == -1 ? mnt_writev(fd, iov, cnt) : mnt_pwritev(fd, iov, cnt, off);
@@ -358,7 +362,7 @@ off_t lseek(int fd, off_t off, int whence)
 {
 	struct pfile *f = shim_get(fd);
 	if (!f)
-		return NEXT(lseek)(fd, off, whence);
+		return mnt_lseek(fd, off, whence);
 	off_t r;
 	pthread_mutex_lock(&f->lock);
 	if (whence == SEEK_CUR)
@@ -799,6 +803,9 @@ int fcntl(int fd, int cmd, ...)
 	if (!f) {
 		if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 			mnt_dup(fd);
+		if ((cmd == F_GETLK || cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_GETLK || cmd == F_OFD_SETLK ||
+		     cmd == F_OFD_SETLKW) && arg && ((struct flock *)arg)->l_whence == SEEK_CUR)
+			mnt_unown(fd); /* a range from the description's offset */
 		int r = NEXT(fcntl)(fd, cmd, arg);
 		if (r >= 0 && cmd == F_SETFL)
 			mnt_setfl(fd, (int)(intptr_t)arg);

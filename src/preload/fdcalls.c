@@ -306,8 +306,11 @@ int ioctl(int fd, unsigned long req, ...)
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
 	struct pfile *f = shim_get(fd);
-	if (!f)
+	if (!f) {
+		if (req == FIONREAD)
+			mnt_unown(fd); /* a regular file's is the size less the description's offset */
 		return NEXT(ioctl)(fd, req, arg);
+	}
 	int r = pf_ioctl(f, fd, req, arg);
 	shim_put(f);
 	return (int)shim_ret(r);
@@ -339,8 +342,10 @@ int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
 
 int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	if (!shim_get_peek(fd))
+	if (!shim_get_peek(fd)) {
+		mnt_unown_all(); /* (handoff.c) */
 		return NEXT(fexecve)(fd, argv, envp);
+	}
 	errno = EACCES;
 	return -1;
 }
@@ -360,8 +365,10 @@ int flock(int fd, int op)
 int lockf(int fd, int cmd, off_t len)
 {
 	struct pfile *f = shim_get(fd);
-	if (!f)
+	if (!f) {
+		mnt_unown(fd); /* a range from the description's offset */
 		return NEXT(lockf)(fd, cmd, len);
+	}
 	int r = lk_lockf(f, cmd, len);
 	shim_put(f);
 	return (int)shim_ret(r);
@@ -457,8 +464,12 @@ static ssize_t move(int in, off64_t *ioff, int out, off64_t *ooff, size_t n)
 
 ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
-	if (!shim_get_peek(in) && !shim_get_peek(out))
+	if (!shim_get_peek(in) && !shim_get_peek(out)) {
+		if (!off)
+			mnt_unown(in); /* the kernel's call, at the descriptions' offsets */
+		mnt_unown(out);
 		return NEXT(sendfile)(out, in, off, n);
+	}
 	if (off && *off < 0) {
 		errno = EINVAL;
 		return -1;
@@ -474,8 +485,13 @@ ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
 ssize_t copy_file_range(int in, off64_t *oin, int out, off64_t *oout, size_t n, unsigned flags)
 {
 	int pi = shim_get_peek(in), po = shim_get_peek(out);
-	if (!pi && !po)
+	if (!pi && !po) {
+		if (!oin)
+			mnt_unown(in); /* the kernel's call, at the descriptions' offsets */
+		if (!oout)
+			mnt_unown(out);
 		return NEXT(copy_file_range)(in, oin, out, oout, n, flags);
+	}
 	if (pi != po) {
 		errno = EXDEV; /* between the pool and the kernel: callers fall back to read and write */
 		return -1;
@@ -548,8 +564,13 @@ static ssize_t pipe_to_pool(int in, int out, off64_t *ooff, size_t n, unsigned f
 ssize_t splice(int in, off64_t *ioff, int out, off64_t *ooff, size_t n, unsigned flags)
 {
 	int pi = shim_get_peek(in), po = shim_get_peek(out);
-	if (!pi && !po)
+	if (!pi && !po) {
+		if (!ioff)
+			mnt_unown(in); /* the kernel's call, at the descriptions' offsets */
+		if (!ooff)
+			mnt_unown(out);
 		return NEXT(splice)(in, ioff, out, ooff, n, flags);
+	}
 	if ((pi && !is_pipe(out)) || (po && !is_pipe(in))) {
 		errno = EINVAL; /* one end must be a pipe */
 		return -1;

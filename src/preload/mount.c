@@ -22,10 +22,22 @@
  *     errors are being changed), for a range past the size, a hole or a
  *     block with a known bad sector in a write, for bytes the map window
  *     does not reach after a refresh, for an O_APPEND or set-id file.
- *   - read and write keep the kernel's file offset (shared across fork and
- *     dup): lseek(SEEK_CUR), the copy, lseek(SEEK_SET), with the
- *     registration's offset lock held, which the kernel's own read and
- *     write then also take (the fallback runs under it).
+ *   - read, write, readv, writev and lseek keep the description's offset
+ *     here (pos), with no system call, while the description is this
+ *     registration's alone (ownpos): from its open in this process, not
+ *     O_APPEND.  Whatever lets another party see the description, or asks
+ *     the kernel for its offset, first writes pos back into the kernel and
+ *     leaves the offset to it for good (mnt_unown): dup, fork (before it),
+ *     exec, posix_spawn, system and popen (handoff.c), a descriptor sent
+ *     over a socket, fdopen, sendfile, splice and copy_file_range without
+ *     an offset, a preadv2 or pwritev2 at -1 with flags the shim does not
+ *     serve, lockf and fcntl locks relative to SEEK_CUR, FIONREAD,
+ *     O_APPEND set by F_SETFL.  Then read and write take the kernel's offset with the
+ *     registration's offset lock held: lseek(SEEK_CUR), the copy,
+ *     lseek(SEEK_SET), the fallback under the same lock.  Not covered: a
+ *     raw system call on the descriptor (syscall(2), io_uring at offset
+ *     -1) and /proc/PID/fdinfo's pos, which show the offset of the last
+ *     write-back (docs/MULTIPROC.md).
  *   - A direct write moves the file's times through the daemon (DP_TOUCH)
  *     at the registration's first direct write and at its close.
  *   - Registrations go at close, dup2/dup3 onto them, close_range,
@@ -109,6 +121,8 @@ struct mfile {
 	int shared;    /* atomic: its description may be another number's too (dup,
 			* fork): read and write then go to the kernel, whose
 			* offset updates are atomic */
+	int ownpos;    /* the description's offset is pos, not the kernel's (under offlock) */
+	off_t pos;     /* under offlock */
 	int kfd;       /* the companion: the same file opened O_DIRECT for the
 			* calls the shim sends to the kernel (no page cache, so
 			* they never turn the kernel bit on, and an O_DIRECT write
@@ -135,6 +149,7 @@ static pthread_mutex_t mnt_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mfile *mtab[SHIM_MAXFD];
 static struct mfile *kowner[SHIM_MAXFD]; /* companion number -> its registration */
 static int kfd_top = -1;                 /* the highest companion number so far */
+static int mtab_top = -1;                /* the highest registered number so far */
 static struct mfile *free_list;
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -229,7 +244,7 @@ static int ask(struct mnt *m, const struct dp_req *r, int pfd, void *ans, size_t
 	dp_attach_fd(&msg, &u, pfd);
 	ssize_t n;
 	do
-		n = sendmsg(m->sock, &msg, MSG_NOSIGNAL);
+		n = NEXT(sendmsg)(m->sock, &msg, MSG_NOSIGNAL); /* (not the shim's: no descriptor of ours) */
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(*r)) {
 		__atomic_store_n(&m->state, -1, __ATOMIC_RELEASE); /* the daemon is gone or dropped us */
@@ -380,20 +395,18 @@ static void forked(void)
 	}
 }
 
-/* In the parent: every description is now the child's too. */
-static void forking_parent(void)
+/* Before fork: every description is about to be the child's too (its
+ * offset the kernel's from now on).  In the parent after it, again, for a
+ * registration another thread made meanwhile. */
+static void forking(void)
 {
-	for (int fd = 0; fd < SHIM_MAXFD; fd++) {
-		struct mfile *f = __atomic_load_n(&mtab[fd], __ATOMIC_RELAXED);
-		if (f)
-			__atomic_store_n(&f->shared, 1, __ATOMIC_RELAXED);
-	}
+	mnt_unown_all();
 }
 
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void watch_fork(void)
 {
-	pthread_atfork(NULL, forking_parent, forked);
+	pthread_atfork(forking, forking, forked);
 }
 
 /* The mount of a descriptor on device dev (st of the file): its entry,
@@ -506,9 +519,12 @@ void mnt_forget(int fd)
 	struct mfile *f = __atomic_exchange_n(&mtab[fd], NULL, __ATOMIC_ACQ_REL);
 	if (!f || t_busy)
 		return; /* (a signal handler's close inside the shim: the registration is left, not reused) */
+	pthread_mutex_lock(&f->offlock);
 	pthread_rwlock_wrlock(&f->lock); /* operations in progress end first */
 	int dirty = __atomic_exchange_n(&f->dirty, 0, __ATOMIC_ACQ_REL);
-	f->fd = -1;
+	__atomic_store_n(&f->fd, -1, __ATOMIC_RELAXED);
+	f->ownpos = 0;
+	pthread_mutex_unlock(&f->offlock);
 	pthread_mutex_lock(&f->kfd_lock);
 	if (f->kfd >= 0) {
 		__atomic_store_n(&kowner[f->kfd], NULL, __ATOMIC_RELEASE);
@@ -544,8 +560,11 @@ void mnt_opened(int fd, int flags)
 	struct mfile *f = mfile_new();
 	if (!f)
 		return;
+	pthread_mutex_lock(&f->offlock);
 	pthread_rwlock_wrlock(&f->lock);
-	f->fd = fd;
+	__atomic_store_n(&f->fd, fd, __ATOMIC_RELAXED);
+	f->ownpos = !(flags & O_APPEND); /* a new description: its offset is 0, the kernel's too */
+	f->pos = 0;
 	f->m = m;
 	f->ino = st.st_ino;
 	f->acc = flags & O_ACCMODE;
@@ -561,7 +580,12 @@ void mnt_opened(int fd, int flags)
 	f->granted = 0;
 	f->faulted = 0;
 	pthread_rwlock_unlock(&f->lock);
+	pthread_mutex_unlock(&f->offlock);
 	__atomic_store_n(&mtab[fd], f, __ATOMIC_RELEASE);
+	int top;
+	while ((top = __atomic_load_n(&mtab_top, __ATOMIC_ACQUIRE)) < fd &&
+	       !__atomic_compare_exchange_n(&mtab_top, &top, fd, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
 }
 
 /* ---- the daemon's socket ---- */
@@ -974,33 +998,127 @@ ssize_t mnt_pwrite(int fd, const void *buf, size_t n, off_t off)
 	return pio(fd, &v, 1, off, 1);
 }
 
-/* read, write, readv, writev: at the kernel's offset of the description;
- * kernel(fd) does the call the C library's way when the shim cannot. */
+/* f's offset is the kernel's from now on: pos written back first.  f's
+ * offlock held; fd its number. */
+static void unown_locked(struct mfile *f, int fd)
+{
+	if (f->ownpos && __atomic_load_n(&f->fd, __ATOMIC_RELAXED) == fd)
+		(void)NEXT(lseek)(fd, f->pos, SEEK_SET); /* (fails only for a number closed behind the shim) */
+	f->ownpos = 0;
+}
+
+void mnt_unown(int fd)
+{
+	struct mfile *f = reg(fd);
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->offlock);
+	unown_locked(f, fd);
+	pthread_mutex_unlock(&f->offlock);
+}
+
+void mnt_unown_all(void)
+{
+	int top = __atomic_load_n(&mtab_top, __ATOMIC_ACQUIRE);
+	for (int fd = 0; fd <= top; fd++) {
+		struct mfile *f = reg(fd);
+		if (!f)
+			continue;
+		pthread_mutex_lock(&f->offlock);
+		unown_locked(f, fd);
+		__atomic_store_n(&f->shared, 1, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&f->offlock);
+	}
+}
+
+/* read, write, readv, writev: at f's own offset while it has one (every
+ * call then positional: direct, or the kernel's on the companion or on fd
+ * itself), else at the kernel's offset of the description; kernel(fd)
+ * does the call the C library's way when the shim cannot. */
 static ssize_t rw(struct mfile *f, int fd, const struct iovec *iov, int cnt, int write,
 		  ssize_t (*kernel)(int, const struct iovec *, int))
 {
-	if (t_busy || __atomic_load_n(&f->shared, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&f->shared, __ATOMIC_RELAXED))
 		return kernel(fd, iov, cnt);
+	if (t_busy) {
+		/* inside the shim already (a signal handler): the kernel's, at
+		 * the true offset when the lock is free (it may be this
+		 * thread's own) */
+		if (pthread_mutex_trylock(&f->offlock) == 0) {
+			unown_locked(f, fd);
+			pthread_mutex_unlock(&f->offlock);
+		}
+		return kernel(fd, iov, cnt);
+	}
 	t_busy = 1;
 	pthread_mutex_lock(&f->offlock);
 	ssize_t r;
-	if (write && f->append)
-		mnt_append_sync(fd);
-	off_t cur = write && f->append ? -1 : NEXT(lseek)(fd, 0, SEEK_CUR);
 	int k;
-	if (cur >= 0 && io(fd, iov, cnt, cur, write, &r)) {
-		if (r > 0 && NEXT(lseek)(fd, cur + r, SEEK_SET) < 0)
-			r = -1;
-	} else if (cur >= 0 && (k = kernel_fd(fd)) != fd) {
-		/* the companion at the description's offset, which then moves */
-		r = write ? NEXT(pwritev)(k, iov, cnt, cur) : NEXT(preadv)(k, iov, cnt, cur);
-		if (r > 0 && NEXT(lseek)(fd, cur + r, SEEK_SET) < 0)
-			r = -1;
+	if (__atomic_load_n(&f->fd, __ATOMIC_RELAXED) != fd) {
+		r = kernel(fd, iov, cnt); /* ended meanwhile: the number is another's now */
+	} else if (f->ownpos) {
+		off_t cur = f->pos;
+		if (!io(fd, iov, cnt, cur, write, &r)) {
+			k = kernel_fd(fd);
+			r = write ? NEXT(pwritev)(k, iov, cnt, cur) : NEXT(preadv)(k, iov, cnt, cur);
+		}
+		if (r > 0)
+			f->pos = cur + r;
 	} else {
-		r = kernel(fd, iov, cnt);
+		if (write && f->append)
+			mnt_append_sync(fd);
+		off_t cur = write && f->append ? -1 : NEXT(lseek)(fd, 0, SEEK_CUR);
+		if (cur >= 0 && io(fd, iov, cnt, cur, write, &r)) {
+			if (r > 0 && NEXT(lseek)(fd, cur + r, SEEK_SET) < 0)
+				r = -1;
+		} else if (cur >= 0 && (k = kernel_fd(fd)) != fd) {
+			/* the companion at the description's offset, which then moves */
+			r = write ? NEXT(pwritev)(k, iov, cnt, cur) : NEXT(preadv)(k, iov, cnt, cur);
+			if (r > 0 && NEXT(lseek)(fd, cur + r, SEEK_SET) < 0)
+				r = -1;
+		} else {
+			r = kernel(fd, iov, cnt);
+		}
 	}
 	pthread_mutex_unlock(&f->offlock);
 	t_busy = 0;
+	return r;
+}
+
+off_t mnt_lseek(int fd, off_t off, int whence)
+{
+	struct mfile *f = reg(fd);
+	if (!f || __atomic_load_n(&f->shared, __ATOMIC_RELAXED))
+		return NEXT(lseek)(fd, off, whence);
+	if (t_busy) { /* as in rw */
+		if (pthread_mutex_trylock(&f->offlock) == 0) {
+			unown_locked(f, fd);
+			pthread_mutex_unlock(&f->offlock);
+		}
+		return NEXT(lseek)(fd, off, whence);
+	}
+	pthread_mutex_lock(&f->offlock);
+	off_t r;
+	if (!f->ownpos || __atomic_load_n(&f->fd, __ATOMIC_RELAXED) != fd) {
+		r = NEXT(lseek)(fd, off, whence);
+	} else if (whence == SEEK_SET || whence == SEEK_CUR) {
+		/* as the kernel's: EINVAL below 0 or past the largest */
+		off_t base = whence == SEEK_CUR ? f->pos : 0;
+		if ((off > 0 && base > INT64_MAX - off) || base + off < 0) {
+			errno = EINVAL;
+			r = -1;
+		} else {
+			r = f->pos = base + off;
+		}
+	} else {
+		/* SEEK_END, SEEK_DATA, SEEK_HOLE: the size and the holes are
+		 * the daemon's; none depends on the offset, and the kernel's
+		 * is then the answer too */
+		r = NEXT(lseek)(fd, off, whence);
+		if (r >= 0)
+			f->pos = r;
+	}
+	pthread_mutex_unlock(&f->offlock);
 	return r;
 }
 
@@ -1057,8 +1175,12 @@ int mnt_has(int fd)
 void mnt_dup(int fd)
 {
 	struct mfile *f = reg(fd);
-	if (f)
-		__atomic_store_n(&f->shared, 1, __ATOMIC_RELAXED);
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->offlock);
+	unown_locked(f, fd);
+	__atomic_store_n(&f->shared, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&f->offlock);
 }
 
 void mnt_append_sync(int fd)
@@ -1073,8 +1195,12 @@ void mnt_setfl(int fd, int flags)
 	struct mfile *f = reg(fd);
 	if (!f)
 		return;
+	pthread_mutex_lock(&f->offlock);
+	if (flags & O_APPEND)
+		unown_locked(f, fd); /* the kernel moves an O_APPEND write's offset */
 	pthread_rwlock_wrlock(&f->lock);
 	if (f->fd == fd)
 		f->append = !!(flags & O_APPEND);
 	pthread_rwlock_unlock(&f->lock);
+	pthread_mutex_unlock(&f->offlock);
 }

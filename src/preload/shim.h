@@ -120,6 +120,13 @@ struct iovec;
 void mnt_opened(int fd, int flags);
 int mnt_has(int fd); /* is fd registered? */
 void mnt_dup(int fd); /* fd's description is now another number's too */
+/* mnt_unown: fd's offset is about to be read or moved by the kernel: the
+ * shim's own is written back and the kernel's used from then on;
+ * mnt_unown_all: the same for every registration, each now shared too
+ * (exec, spawn, fork); mnt_lseek: lseek on a descriptor not the pool's. */
+void mnt_unown(int fd);
+void mnt_unown_all(void);
+off_t mnt_lseek(int fd, off_t off, int whence);
 void mnt_forget(int fd);
 void mnt_setfl(int fd, int flags);
 /* An append through the kernel on fd is next (O_APPEND, RWF_APPEND): the

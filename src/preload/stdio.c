@@ -64,7 +64,8 @@ static int mode_flags(const char *m)
 FILE *fdopen(int fd, const char *mode)
 {
 	if (!shim_get_peek(fd)) {
-		mnt_forget(fd); /* the stream's reads and writes, and its close, are the C library's own */
+		mnt_unown(fd); /* the stream's reads and writes, and its close, are the C library's own */
+		mnt_forget(fd);
 		return NEXT(fdopen)(fd, mode);
 	}
 	cookie_io_functions_t io = {ck_read, ck_write, ck_seek, ck_close};

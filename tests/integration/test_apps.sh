@@ -51,19 +51,7 @@ S="env POISE_POOL=$POOL POISE_PATH=/poise LD_PRELOAD=$PRE"
 # ---- the call audit ----
 cc -O1 -pthread tests/integration/shim_calls.c -o "$T/shim_calls" 2>"$T/cc.err"
 check "the call walker builds" test -x "$T/shim_calls"
-# each line of the walker is a check here
-walk() {
-	local tag=$1; shift
-	"$@" >"$T/walk" 2>&1
-	local rc=$?
-	while read -r st name; do
-		case $st in
-		ok) ok "$tag: $name" ;;
-		FAIL) bad "$tag: $name" ;;
-		esac
-	done <"$T/walk"
-	[ "$rc" -eq 0 ] || grep -q "^FAIL" "$T/walk" || bad "$tag: the walker ended with exit $rc" "$(tail -3 "$T/walk")"
-}
+# each line of the walker is a check here (walk: tests/lib.sh)
 mkdir "$T/kernel"
 walk "tmpfs" "$T/shim_calls" "$T/kernel" kernel
 expect_rc 0 "mkfs" "$P" mkfs --size 1G "$POOL"

@@ -72,6 +72,14 @@ SC "$H" fill "$M/f" 5 256
 check "once it closed, writes are direct ($(direct))" test "$(direct)" = "0 256"
 check "and the kernel sees those writes too" sh -c "'$H' verify '$M/f' 5 256 | grep -q '^ok'"
 
+# ---- the file offset: the shim's own, handed to the kernel wherever it goes ----
+cc -O1 -Wall -pthread tests/integration/offsets.c -o "$T/offsets" 2>"$T/cc.err"
+check "the offset walker builds" test -x "$T/offsets"
+mkdir -p "$T/koff" "$M/off"
+walk "kernel file system" "$T/offsets" "$T/koff" kernel
+walk "shim" env LD_PRELOAD="$PRE" "$T/offsets" "$M/off" poise
+rm -rf "$M/off"
+
 # ---- appends into a grant: seen at once, by every path ----
 "$H" fill "$M/ap" 3 1
 coproc A { SC "$H" cmd; }
