@@ -23,6 +23,8 @@ echo "bench: the mount's page cache against cache=none and tmpfs (about 1 minute
 ctable=$(bench/mount_cache.sh)
 echo "bench: many processes on one mounted pool, the shim against the mount and tmpfs (about 12 minutes)..." >&2
 ptable=$(bench/procs.sh)
+echo "bench: the file offset under the shim, before and after (about 1 minute)..." >&2
+otable=$(bench/offsets.sh)
 echo "bench: issue 19 before and after, in one run (about 8 minutes)..." >&2
 btable=$(bench/before_after.sh)
 if [ "${FULL:-0}" = 1 ]; then mcmd="FULL=1 bench/matrix.sh"; else mcmd="bench/matrix.sh"; fi
@@ -275,6 +277,24 @@ neither. \`BENCH_POOL_HUGE=0\` runs with the pool in /dev/shm; the table's
 first line says which pool ran.
 
 $ptable
+
+### The file offset under the shim (issue 18)
+
+Command: \`bench/offsets.sh\` (run by \`make bench\`; \`BASE\`, \`BENCH_REPS\`
+and \`FIO_SECS\` change it). It builds the shim of \`BASE\` (default
+\`96cad8c\`, before the shim kept a descriptor's offset in the process: it
+asked the kernel with \`lseek\` before and after every \`read\` and \`write\`)
+in a temporary directory and runs fio, one job under the shim on a poise
+mount, 4 KiB, against that shim and this tree's, interleaved, 3
+repetitions of 2 s, median kept. fio's \`sync\` engine calls \`read(2)\` and
+\`write(2)\` at the descriptor's offset (and \`lseek(2)\` only where the next
+offset is not where the last call ended: before every read of the random
+row); \`psync\` (\`pread(2)\`) is the control, which neither shim changes.
+docs/MULTIPROC.md, "The file offset", says when the offset goes back to
+the kernel (dup, fork, exec, spawn, SCM_RIGHTS and the other calls that
+share or use it).
+
+$otable
 
 ## Metadata at the speed of the media, and a faster mount (issue 19)
 
